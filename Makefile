@@ -1,0 +1,40 @@
+# The two commands of the README's quick start: `make demo` and `make test`.
+# Both create .venv on first use and install everything from PyPI, pinned by constraints.txt.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+DEMO   := examples/flights
+
+.PHONY: demo test lint golden bench clean
+
+$(STAMP): pyproject.toml constraints.txt $(wildcard backends/*/pyproject.toml examples/*/pyproject.toml)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]' \
+		$(foreach d,$(wildcard backends/*/pyproject.toml examples/*/pyproject.toml),-e $(dir $(d)))
+	touch $@
+
+demo: $(STAMP)
+	cd $(DEMO) && ../../$(BIN)/mlcompile validate mlcompile.yaml
+	cd $(DEMO) && ../../$(BIN)/mlcompile build mlcompile.yaml --backend local --out build
+	cd $(DEMO) && ../../$(BIN)/mlcompile run mlcompile.yaml
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests backends benchmarks examples
+	$(BIN)/ruff format --check src tests backends benchmarks examples
+	$(BIN)/mypy src
+	$(BIN)/lint-imports
+
+test: lint
+	$(BIN)/pytest -n 2 --dist loadgroup
+
+golden: $(STAMP)
+	$(BIN)/pytest tests -k golden --update-golden
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) build .mypy_cache .ruff_cache .pytest_cache

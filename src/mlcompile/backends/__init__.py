@@ -1,0 +1,24 @@
+"""Backends: the contract, discovery, templating and atomic emit, and the local backend."""
+
+from mlcompile.backends.base import (
+    ENTRY_POINT_GROUP,
+    ArtifactSet,
+    Backend,
+    BackendSettings,
+    RunOptions,
+    RunResult,
+    Runner,
+)
+from mlcompile.backends.discovery import available_backends, get_backend
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "ArtifactSet",
+    "Backend",
+    "BackendSettings",
+    "RunOptions",
+    "RunResult",
+    "Runner",
+    "available_backends",
+    "get_backend",
+]

@@ -1,0 +1,92 @@
+"""The Backend contract: what a backend is given, what it must return, how it is found.
+
+A backend turns a Plan into text files (`render`, pure and deterministic) and may run them
+(`Runner.run`). It never reads the spec: everything it needs is in the Plan and its own
+validated settings. Third-party backends register under the `mlcompile.backends` entry
+point group exactly like the built-in ones; see docs/backends/writing-a-backend.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict
+
+from mlcompile.errors import BackendError, Diagnostic
+from mlcompile.plan import Plan
+
+ENTRY_POINT_GROUP = "mlcompile.backends"
+
+
+class BackendSettings(BaseModel):
+    """Base for backend settings: frozen, unknown keys are errors."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ArtifactSet(Mapping[str, str]):
+    """Relative POSIX path -> file text. Refuses anything that could escape the output folder."""
+
+    def __init__(self, files: Mapping[str, str]) -> None:
+        for path in files:
+            check_relative(path)
+        self._files = dict(sorted(files.items()))
+
+    def __getitem__(self, key: str) -> str:
+        return self._files[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._files)
+
+    def __len__(self) -> int:
+        return len(self._files)
+
+
+def check_relative(path: str) -> None:
+    pure = PurePosixPath(path)
+    if (
+        not path
+        or "\\" in path
+        or pure.is_absolute()
+        or any(part in ("", ".", "..") for part in path.split("/"))
+    ):
+        raise BackendError(f"a backend produced an unsafe artifact path: {path!r}")
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What the user asked of a run, for any backend's runner."""
+
+    project_root: Path
+    jobs: int = 1
+    force: bool = False
+    use_cache: bool = True
+    on_event: Callable[[dict[str, Any]], None] | None = None
+
+
+@dataclass
+class RunResult:
+    status: str  # "succeeded" | "failed"
+    steps: dict[str, dict[str, Any]] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    decisions: dict[str, Any] = field(default_factory=dict)
+    exit_code: int = 0
+    error: str | None = None
+
+
+@runtime_checkable
+class Backend(Protocol):
+    name: ClassVar[str]
+    settings_model: ClassVar[type[BaseModel]]
+
+    def check(self, plan: Plan, settings: BaseModel) -> list[Diagnostic]: ...
+
+    def render(self, plan: Plan, settings: BaseModel) -> ArtifactSet: ...
+
+
+@runtime_checkable
+class Runner(Protocol):
+    def run(self, built_dir: Path, plan: Plan, settings: BaseModel, options: RunOptions) -> RunResult: ...

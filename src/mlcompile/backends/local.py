@@ -1,0 +1,68 @@
+"""The built-in local backend: runs the plan on this machine, cached and in parallel.
+
+What it emits is an execution manifest: the steps in waves that may run side by side. The
+runner hands the plan to the runtime's executor.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import ClassVar
+
+from pydantic import BaseModel, Field
+
+from mlcompile.backends.base import ArtifactSet, BackendSettings, RunOptions, RunResult
+from mlcompile.errors import Diagnostic
+from mlcompile.plan import Plan
+
+
+class LocalSettings(BackendSettings):
+    store: str | None = Field(None, description="Artifact cache folder; default settings.store.")
+    runs: str = Field(".mlcompile/runs", description="Folder for run records.")
+
+
+def waves(plan: Plan) -> list[list[str]]:
+    """Steps grouped by depth: every step in a wave depends only on earlier waves."""
+    depth: dict[str, int] = {}
+    for node in plan.topological():
+        deps = plan.dependencies(node.id)
+        depth[node.id] = 1 + max((depth[d] for d in deps), default=-1)
+    grouped: list[list[str]] = [[] for _ in range(max(depth.values(), default=-1) + 1)]
+    for node_id, level in sorted(depth.items()):
+        grouped[level].append(node_id)
+    return grouped
+
+
+class LocalBackend:
+    name: ClassVar[str] = "local"
+    settings_model: ClassVar[type[BaseModel]] = LocalSettings
+
+    def check(self, plan: Plan, settings: BaseModel) -> list[Diagnostic]:
+        return []
+
+    def render(self, plan: Plan, settings: BaseModel) -> ArtifactSet:
+        manifest = {
+            "backend": self.name,
+            "plan": plan.name,
+            "settings": settings.model_dump(mode="json"),
+            "waves": waves(plan),
+            "fingerprints": {n.id: n.fingerprint for n in sorted(plan.nodes, key=lambda n: n.id)},
+        }
+        return ArtifactSet({"pipeline.json": json.dumps(manifest, indent=2, sort_keys=True) + "\n"})
+
+    def run(self, built_dir: Path, plan: Plan, settings: BaseModel, options: RunOptions) -> RunResult:
+        from mlcompile.runtime.executor import execute
+
+        assert isinstance(settings, LocalSettings)
+        store = settings.store or str(plan.settings["store"])
+        return execute(
+            plan,
+            project_root=options.project_root,
+            store_dir=options.project_root / store,
+            runs_dir=options.project_root / settings.runs,
+            jobs=options.jobs,
+            force=options.force,
+            use_cache=options.use_cache,
+            on_event=options.on_event,
+        )

@@ -1,0 +1,167 @@
+"""validate, build, graph and schema: the compiler's commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from mlcompile.cli import (
+    Output,
+    cli,
+    format_option,
+    handles_errors,
+    overrides_argument,
+    spec_argument,
+)
+from mlcompile.cli.compiler import compile_spec, emitted_files, render, stale, write
+from mlcompile.errors import ExitCode, SpecError
+
+
+def _compile(spec: Path, overrides: tuple[str, ...], output: Output):  # type: ignore[no-untyped-def]
+    """Compile, keeping the source texts so diagnostics can quote the offending line."""
+    from mlcompile.spec.compose import COMMAND_LINE
+
+    output.texts[COMMAND_LINE] = " ".join(overrides)
+    try:
+        compiled = compile_spec(spec, list(overrides))
+    except SpecError:
+        _remember_sources(spec, output)
+        raise
+    output.texts.update(compiled.loaded.composed.texts())
+    return compiled
+
+
+def _remember_sources(spec: Path, output: Output) -> None:
+    from mlcompile.spec.compose import display_path
+
+    try:
+        output.texts[display_path(spec)] = spec.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        pass
+
+
+@cli.command()
+@spec_argument
+@overrides_argument
+@format_option
+@handles_errors
+def validate(spec: Path, overrides: tuple[str, ...], fmt: str, output: Output) -> None:
+    """Check a spec: composition, types, references, paths. Reports every error at once."""
+    from mlcompile.spec import load_spec
+    from mlcompile.spec.compose import COMMAND_LINE
+
+    output.texts[COMMAND_LINE] = " ".join(overrides)
+    try:
+        loaded = load_spec(spec, list(overrides))
+    except SpecError:
+        _remember_sources(spec, output)
+        raise
+    output.texts.update(loaded.composed.texts())
+    if fmt in ("json", "sarif", "github"):
+        output.diagnostics(loaded.warnings)
+        return
+    output.diagnostics(loaded.warnings)
+    counts = loaded.resolved.spec
+    click.echo(
+        f"{spec}: ok ({len(counts.sources)} sources, {len(counts.features)} features, "
+        f"{len(counts.models)} models, {len(counts.gates)} gates, "
+        f"{len(counts.deployments)} deployments)"
+    )
+
+
+@cli.command()
+@spec_argument
+@overrides_argument
+@click.option("--backend", "-b", default="local", show_default=True, help="Backend to emit for.")
+@click.option(
+    "--out",
+    "-o",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Output folder (default: build/ next to the spec).",
+)
+@click.option("--check", is_flag=True, help="Write nothing; exit 1 if the output on disk is stale.")
+@format_option
+@handles_errors
+def build(
+    spec: Path,
+    overrides: tuple[str, ...],
+    backend: str,
+    out: Path | None,
+    check: bool,
+    fmt: str,
+    output: Output,
+) -> None:
+    """Compile a spec and emit plan.json and the backend's artifacts."""
+    compiled = _compile(spec, overrides, output)
+    rendered = render(compiled, backend)
+    output.diagnostics([*compiled.loaded.warnings, *rendered.warnings]) if fmt == "human" else None
+    out_dir = out if out is not None else spec.parent / "build"
+    trees = emitted_files(compiled, rendered)
+    if check:
+        changed = stale(out_dir, trees)
+        output.result(
+            {"status": "stale" if changed else "fresh", "stale": changed, "out": str(out_dir)},
+            "\n".join(f"stale: {out_dir / f}" for f in changed)
+            or f"{out_dir}: up to date ({backend})",
+        )
+        if changed:
+            raise SystemExit(int(ExitCode.INTERNAL))
+        return
+    files = write(out_dir, trees)
+    output.result(
+        {
+            "status": "ok",
+            "backend": backend,
+            "out": str(out_dir),
+            "files": files,
+            "plan": {"nodes": len(compiled.plan.nodes), "spec_sha256": compiled.plan.spec_sha256},
+        },
+        f"built {compiled.plan.name} for {backend}: {len(compiled.plan.nodes)} steps, "
+        f"{len(files)} files in {out_dir}",
+    )
+
+
+@cli.command()
+@spec_argument
+@overrides_argument
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "mermaid", "json"]),
+    default="text",
+    show_default=True,
+)
+@handles_errors
+def graph(spec: Path, overrides: tuple[str, ...], fmt: str, output: Output) -> None:
+    """Print the pipeline's DAG as text, Mermaid, or the plan as JSON."""
+    from mlcompile.plan.render import to_mermaid, to_text
+
+    output.fmt = "human"
+    compiled = _compile(spec, overrides, output)
+    plan = compiled.plan
+    text = {"text": to_text, "mermaid": to_mermaid}.get(fmt, lambda p: p.to_json())(plan)
+    click.echo(text, nl=False)
+
+
+@cli.command()
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), help="Write to a file.")
+def schema(out: Path | None) -> None:
+    """Print the spec's JSON Schema (for editor completion)."""
+    from mlcompile.spec.schema import spec_json_schema_text
+
+    text = spec_json_schema_text()
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        out.write_text(text, encoding="utf-8")
+
+
+@cli.command("backends")
+def list_backends() -> None:
+    """List installed backends."""
+    from mlcompile.backends import available_backends
+
+    for name, entry in sorted(available_backends().items()):
+        click.echo(f"{name}\t{entry.value}")

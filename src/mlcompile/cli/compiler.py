@@ -1,0 +1,99 @@
+"""Spec -> Plan -> backend artifacts: the one path `validate`, `build`, `graph` and `run` share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import BaseModel, ValidationError
+
+from mlcompile.backends import ArtifactSet, Backend, get_backend
+from mlcompile.backends.emit import stale_files, with_index, write_text_atomic, write_tree
+from mlcompile.errors import Diagnostic, SpecError
+from mlcompile.plan import Plan
+from mlcompile.spec import LoadedSpec, load_spec
+
+
+@dataclass
+class Compiled:
+    loaded: LoadedSpec
+    plan: Plan
+
+    @property
+    def project_root(self) -> Path:
+        return self.loaded.resolved.project_root
+
+
+def compile_spec(spec_path: Path, overrides: list[str]) -> Compiled:
+    from mlcompile.plan.build import build_plan
+
+    loaded = load_spec(spec_path, overrides)
+    plan = build_plan(loaded.resolved, loaded.composed.data)
+    return Compiled(loaded, plan)
+
+
+def backend_settings(compiled: Compiled, backend: Backend) -> BaseModel:
+    """The spec's `backends.<name>` section, validated by the backend's own model."""
+    from mlcompile.spec.diagnose import diagnostics_from_validation
+
+    raw = compiled.loaded.resolved.spec.backends.get(backend.name, {})
+    try:
+        return backend.settings_model.model_validate(raw)
+    except ValidationError as exc:
+        prefix = ("backends", backend.name)
+        raise SpecError(
+            diagnostics_from_validation(exc, compiled.loaded.composed, backend.settings_model, prefix)
+        ) from None
+
+
+@dataclass
+class Rendered:
+    backend: Backend
+    settings: BaseModel
+    files: ArtifactSet
+    warnings: list[Diagnostic]
+
+
+def render(compiled: Compiled, backend_name: str) -> Rendered:
+    backend = get_backend(backend_name)
+    settings = backend_settings(compiled, backend)
+    diagnostics = backend.check(compiled.plan, settings)
+    errors = [d for d in diagnostics if d.severity == "error"]
+    if errors:
+        raise SpecError(diagnostics)
+    return Rendered(backend, settings, backend.render(compiled.plan, settings), diagnostics)
+
+
+def emitted_files(compiled: Compiled, rendered: Rendered) -> dict[str, dict[str, str]]:
+    """Folder (relative to the output dir) -> files, exactly as `write` puts them on disk."""
+    return {
+        ".": {"plan.json": compiled.plan.to_json()},
+        rendered.backend.name: with_index(rendered.files),
+    }
+
+
+def write(out_dir: Path, trees: dict[str, dict[str, str]]) -> list[str]:
+    written = []
+    for folder, files in trees.items():
+        if folder == ".":
+            for rel, text in files.items():
+                write_text_atomic(out_dir / rel, text)
+                written.append(rel)
+        else:
+            write_tree(out_dir / folder, files)
+            written += [f"{folder}/{rel}" for rel in files]
+    return sorted(written)
+
+
+def stale(out_dir: Path, trees: dict[str, dict[str, str]]) -> list[str]:
+    found = []
+    for folder, files in trees.items():
+        if folder == ".":
+            found += [rel for rel, text in files.items() if not _same(out_dir / rel, text)]
+        else:
+            found += [f"{folder}/{rel}" for rel in stale_files(out_dir / folder, files)]
+    return sorted(found)
+
+
+def _same(path: Path, text: str) -> bool:
+    return path.is_file() and path.read_text(encoding="utf-8") == text

@@ -1,0 +1,221 @@
+"""Diagnostics, the error tree and exit codes.
+
+Stdlib only: every layer raises these, and the CLI renders them. A user mistake is never a
+bare exception: it is a `Diagnostic` with a code, a location and a hint.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from enum import IntEnum
+from typing import Any
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    INTERNAL = 1
+    INVALID = 2
+    DATA_INVALID = 3
+    GATE_FAILED = 4
+    BACKEND_FAILED = 5
+
+
+@dataclass(frozen=True, order=True)
+class SourceSpan:
+    """A position in a file: 1-based line and column, as editors show them."""
+
+    file: str
+    line: int = 0
+    column: int = 0
+    end_line: int = 0
+    end_column: int = 0
+
+    def __str__(self) -> str:
+        if self.line <= 0:
+            return self.file
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    code: str
+    message: str
+    span: SourceSpan | None = None
+    hint: str | None = None
+    severity: str = "error"
+    path: str | None = None  # the dotted key path in the composed spec, when there is one
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["span"] = asdict(self.span) if self.span else None
+        return out
+
+    def sort_key(self) -> tuple[Any, ...]:
+        span = self.span or SourceSpan("")
+        return (span.file, span.line, span.column, self.code, self.message)
+
+
+class MlcompileError(Exception):
+    """Base of every error the CLI turns into an exit code instead of a traceback."""
+
+    exit_code: ExitCode = ExitCode.INTERNAL
+
+    def __init__(self, message: str, diagnostics: Sequence[Diagnostic] = ()) -> None:
+        super().__init__(message)
+        self.message = message
+        self.diagnostics = list(diagnostics)
+
+
+class SpecError(MlcompileError):
+    """The spec, its composition or the command line is invalid (exit 2)."""
+
+    exit_code = ExitCode.INVALID
+
+    def __init__(self, diagnostics: Sequence[Diagnostic]) -> None:
+        ordered = sorted(diagnostics, key=Diagnostic.sort_key)
+        count = sum(1 for d in ordered if d.severity == "error")
+        super().__init__(f"{count} error{'s' if count != 1 else ''} in the spec", ordered)
+
+
+class UsageError(MlcompileError):
+    exit_code = ExitCode.INVALID
+
+
+class DataValidationError(MlcompileError):
+    """Data failed a schema whose policy is "fail" (exit 3)."""
+
+    exit_code = ExitCode.DATA_INVALID
+
+
+class GateFailed(MlcompileError):
+    """A metric gate failed; nothing downstream of it may deploy (exit 4)."""
+
+    exit_code = ExitCode.GATE_FAILED
+
+
+class BackendError(MlcompileError):
+    """A backend could not render, or an orchestrator run failed (exit 5)."""
+
+    exit_code = ExitCode.BACKEND_FAILED
+
+
+class StepError(MlcompileError):
+    """A pipeline step failed on its data for a reason the user can fix (exit 5)."""
+
+    exit_code = ExitCode.BACKEND_FAILED
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
+    """A hint naming the closest candidate, or listing the few that exist."""
+    import difflib
+
+    options = sorted(set(candidates))
+    close = difflib.get_close_matches(name, options, n=1, cutoff=0.6)
+    if close:
+        return f"did you mean '{close[0]}'?"
+    if not options:
+        return None
+    shown = ", ".join(f"'{o}'" for o in options[:8])
+    more = f" and {len(options) - 8} more" if len(options) > 8 else ""
+    return f"known names: {shown}{more}"
+
+
+# ---- renderers -------------------------------------------------------------------------
+
+
+def render_human(diagnostics: Sequence[Diagnostic], sources: dict[str, str] | None = None) -> str:
+    """`file:line:col: E201 message`, the offending source line with a caret, and the hint."""
+    lines: list[str] = []
+    for d in diagnostics:
+        where = f"{d.span}: " if d.span else ""
+        lines.append(f"{where}{d.severity} {d.code}: {d.message}")
+        snippet = _snippet(d.span, sources or {})
+        if snippet:
+            lines.extend(snippet)
+        if d.hint:
+            lines.append(f"  hint: {d.hint}")
+    return "\n".join(lines)
+
+
+def _snippet(span: SourceSpan | None, sources: dict[str, str]) -> list[str]:
+    if span is None or span.line <= 0 or span.file not in sources:
+        return []
+    text_lines = sources[span.file].splitlines()
+    if span.line > len(text_lines):
+        return []
+    text = text_lines[span.line - 1]
+    gutter = f"{span.line:>4} | "
+    caret = " " * (len(gutter) + max(span.column - 1, 0)) + "^"
+    return [gutter + text, caret]
+
+
+def render_json(diagnostics: Sequence[Diagnostic]) -> str:
+    return json.dumps(
+        {"diagnostics": [d.to_dict() for d in diagnostics]}, indent=2, sort_keys=True
+    )
+
+
+def _gh_escape(text: str, *, prop: bool = False) -> str:
+    text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    if prop:
+        text = text.replace(":", "%3A").replace(",", "%2C")
+    return text
+
+
+def render_github(diagnostics: Sequence[Diagnostic]) -> str:
+    """GitHub Actions workflow commands: each diagnostic becomes an annotation on its line."""
+    out = []
+    for d in diagnostics:
+        level = "error" if d.severity == "error" else "warning"
+        props = []
+        if d.span:
+            props.append(f"file={_gh_escape(d.span.file, prop=True)}")
+            if d.span.line > 0:
+                props.append(f"line={d.span.line}")
+                props.append(f"col={d.span.column}")
+        props.append(f"title={_gh_escape(d.code, prop=True)}")
+        message = d.message + (f" (hint: {d.hint})" if d.hint else "")
+        out.append(f"::{level} {','.join(props)}::{_gh_escape(message)}")
+    return "\n".join(out)
+
+
+def render_sarif(diagnostics: Sequence[Diagnostic], tool_version: str) -> str:
+    """SARIF 2.1.0, the format code-scanning dashboards ingest."""
+    rules = sorted({d.code for d in diagnostics})
+    results = []
+    for d in diagnostics:
+        result: dict[str, Any] = {
+            "ruleId": d.code,
+            "level": "error" if d.severity == "error" else "warning",
+            "message": {"text": d.message + (f" (hint: {d.hint})" if d.hint else "")},
+        }
+        if d.span:
+            region = {"startLine": max(d.span.line, 1), "startColumn": max(d.span.column, 1)}
+            result["locations"] = [
+                {
+                    "physicalLocation": {
+                        "artifactLocation": {"uri": d.span.file},
+                        "region": region,
+                    }
+                }
+            ]
+        results.append(result)
+    doc = {
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "mlcompile",
+                        "version": tool_version,
+                        "rules": [{"id": r} for r in rules],
+                    }
+                },
+                "results": results,
+            }
+        ],
+    }
+    return json.dumps(doc, indent=2, sort_keys=True)

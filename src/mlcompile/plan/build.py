@@ -1,0 +1,364 @@
+"""Build the Plan from a resolved spec: one node per step, typed artifacts between them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from mlcompile import __version__
+from mlcompile.errors import Diagnostic, SpecError
+from mlcompile.plan.model import InputRef, Node, Plan, canonical_json, sha256_text
+from mlcompile.spec import Resolved
+from mlcompile.spec.models import TASK_METRICS, Feature, KServeDeployment, RegistryDeployment
+
+# Part of every fingerprint: a release that changes what a step computes invalidates caches.
+RUNTIME_VERSION = __version__
+
+
+def _ref(node: str, output: str, kind: str) -> InputRef:
+    return InputRef(node=node, output=output, type=kind)
+
+
+class _Builder:
+    def __init__(self, resolved: Resolved) -> None:
+        self.r = resolved
+        self.spec = resolved.spec
+        self.nodes: dict[str, Node] = {}
+
+    def add(
+        self,
+        kind: str,
+        name: str,
+        params: Mapping[str, Any],
+        inputs: Mapping[str, InputRef],
+        outputs: Mapping[str, str],
+    ) -> str:
+        node_id = f"{kind}:{name}"
+        self.nodes[node_id] = Node(node_id, kind, name, dict(params), dict(inputs), dict(outputs))
+        return node_id
+
+    def dataset_of(self, source: str) -> InputRef:
+        """The dataset downstream steps read: validated when the source has a schema."""
+        validate = f"validate:{source}"
+        if validate in self.nodes:
+            return _ref(validate, "dataset", "dataset")
+        return _ref(f"ingest:{source}", "dataset", "dataset")
+
+    def build(self) -> None:
+        for name in self._source_order():
+            self.source(name)
+        for name in self.spec.models:
+            self.model(name)
+        for name in self.spec.gates:
+            self.gate(name)
+        for name in self.spec.deployments:
+            self.deployment(name)
+
+    def _source_order(self) -> list[str]:
+        order: list[str] = []
+
+        def visit(name: str) -> None:
+            if name in order:
+                return
+            for dep in self.r.source_inputs.get(name, []):
+                visit(dep)
+            order.append(name)
+
+        for name in sorted(self.spec.sources):
+            visit(name)
+        return order
+
+    def source(self, name: str) -> None:
+        source = self.spec.sources[name]
+        params: dict[str, Any] = {"source": name}
+        inputs: dict[str, InputRef] = {}
+        if source.path is not None:
+            fmt = source.format or ("csv" if source.path.lower().endswith(".csv") else "parquet")
+            params.update(format=fmt, path=source.path)
+            sample = self.spec.settings.sample_rows
+            if sample is not None:
+                params.update(sample_rows=sample, seed=self.spec.settings.seed)
+        else:
+            tables = self.r.source_inputs[name]
+            params.update(format="sql", sql=source.sql, tables=tables)
+            inputs = {table: self.dataset_of(table) for table in tables}
+        self.add("ingest", name, params, inputs, {"dataset": "dataset"})
+        if source.schema_ is None:
+            return
+        schema = self.spec.schemas[source.schema_]
+        schema_params: dict[str, Any] = {"name": source.schema_, "strict": schema.strict, "coerce": schema.coerce}
+        if schema.file is not None:
+            schema_params["file"] = schema.file
+        else:
+            assert schema.columns is not None
+            schema_params["columns"] = {
+                column: _column_rules(rules.model_dump(exclude_none=True))
+                for column, rules in schema.columns.items()
+            }
+        self.add(
+            "validate",
+            name,
+            {"source": name, "schema": schema_params, "on_invalid": source.on_invalid},
+            {"dataset": _ref(f"ingest:{name}", "dataset", "dataset")},
+            {"dataset": "dataset", "report": "report"},
+        )
+
+    def model(self, name: str) -> None:
+        model = self.spec.models[name]
+        seed = model.seed if model.seed is not None else self.spec.settings.seed
+        split_seed = model.split.seed if model.split.seed is not None else seed
+        split = self.add(
+            "split",
+            name,
+            {
+                "model": name,
+                "method": model.split.method,
+                "test_size": model.split.test_size,
+                "column": model.split.column,
+                "seed": split_seed,
+                "target": model.target,
+            },
+            {"dataset": self.dataset_of(model.data)},
+            {"train": "dataset", "test": "dataset"},
+        )
+        features = self.add(
+            "features",
+            name,
+            {
+                "model": name,
+                "task": model.task,
+                "target": model.target,
+                "features": self._feature_list(model.features),
+                "model_inputs": list(model.features),
+                "carry": list(model.slices),
+            },
+            {"train": _ref(split, "train", "dataset")},
+            {"transformer": "transformer", "train": "dataset"},
+        )
+        stopping = model.early_stopping
+        train = self.add(
+            "train",
+            name,
+            {
+                "model": name,
+                "task": model.task,
+                "target": model.target,
+                "num_class": None,
+                "params": dict(sorted(model.params.items())),
+                "num_boost_round": model.num_boost_round,
+                "early_stopping_rounds": stopping.rounds if stopping else None,
+                "validation_size": stopping.validation_size if stopping else None,
+                "seed": seed,
+            },
+            {
+                "train": _ref(features, "train", "dataset"),
+                "transformer": _ref(features, "transformer", "transformer"),
+            },
+            {"model": "model"},
+        )
+        self.add(
+            "evaluate",
+            name,
+            {
+                "model": name,
+                "task": model.task,
+                "target": model.target,
+                "metrics": list(model.metrics or TASK_METRICS[model.task]),
+                "slices": list(model.slices),
+                "min_slice_rows": model.min_slice_rows,
+            },
+            {"model": _ref(train, "model", "model"), "test": _ref(split, "test", "dataset")},
+            {"metrics": "metrics"},
+        )
+
+    def _feature_list(self, wanted: list[str]) -> list[dict[str, Any]]:
+        """Every feature the model needs, dependencies first, raw columns as passthrough."""
+        ordered: list[dict[str, Any]] = []
+        seen: set[str] = set()
+
+        def visit(name: str) -> None:
+            if name in seen:
+                return
+            seen.add(name)
+            definition = self.spec.features.get(name)
+            if definition is None:
+                ordered.append({"name": name, "op": "passthrough", "column": name})
+                return
+            for dep in self.r.feature_inputs.get(name, []):
+                visit(dep)
+            ordered.append(_feature_params(name, definition))
+
+        for name in wanted:
+            visit(name)
+        return ordered
+
+    def registered_name(self, model: str) -> str:
+        return self.spec.models[model].registered_name or f"{self.spec.name}.{model}"
+
+    def gate(self, name: str) -> None:
+        gate = self.spec.gates[name]
+        checks = []
+        for check in self.r.gate_checks.get(name, []):
+            item: dict[str, Any] = {"metric": check.metric, "slice": check.slice, "text": check.text}
+            if check.max_drop is not None:
+                item["max_drop"] = check.max_drop
+            else:
+                item.update(op=check.op, value=check.value)
+            checks.append(item)
+        self.add(
+            "gate",
+            name,
+            {
+                "gate": name,
+                "model": gate.model,
+                "registry": self.spec.settings.registry,
+                "registered_name": self.registered_name(gate.model),
+                "compare_alias": gate.compare_to,
+                "checks": checks,
+            },
+            {"metrics": _ref(f"evaluate:{gate.model}", "metrics", "metrics")},
+            {"decision": "decision"},
+        )
+
+    def gate_inputs(self, model: str) -> dict[str, InputRef]:
+        return {
+            f"gate:{name}": _ref(f"gate:{name}", "decision", "decision")
+            for name, gate in sorted(self.spec.gates.items())
+            if gate.model == model
+        }
+
+    def deployment(self, name: str) -> None:
+        deployment = self.spec.deployments[name]
+        model = deployment.model
+        trained = _ref(f"train:{model}", "model", "model")
+        guards = self.gate_inputs(model)
+        if isinstance(deployment, RegistryDeployment):
+            self.add(
+                "register",
+                name,
+                {
+                    "deployment": name,
+                    "model": model,
+                    "registry": self.spec.settings.registry,
+                    "registered_name": self.registered_name(model),
+                    "alias": deployment.alias,
+                },
+                {
+                    "model": trained,
+                    "metrics": _ref(f"evaluate:{model}", "metrics", "metrics"),
+                    **guards,
+                },
+                {"registration": "registration"},
+            )
+        elif isinstance(deployment, KServeDeployment):
+            registry = next(
+                n
+                for n, d in sorted(self.spec.deployments.items())
+                if isinstance(d, RegistryDeployment) and d.model == model
+            )
+            self.add(
+                "kserve",
+                name,
+                {
+                    "deployment": name,
+                    "model": model,
+                    "registered_name": self.registered_name(model),
+                    "namespace": deployment.namespace,
+                    "storage_uri": deployment.storage_uri,
+                    "output": deployment.output or f"deploy/{_safe_file(name)}.yaml",
+                    "resources": deployment.resources.model_dump(),
+                },
+                {"registration": _ref(f"register:{registry}", "registration", "registration")},
+                {"file": "file"},
+            )
+        else:
+            self.add(
+                "score",
+                name,
+                {
+                    "deployment": name,
+                    "model": model,
+                    "output": deployment.output,
+                    "format": "csv" if deployment.output.lower().endswith(".csv") else "parquet",
+                    "id_columns": list(deployment.id_columns),
+                },
+                {"model": trained, "dataset": self.dataset_of(deployment.source), **guards},
+                {"file": "file"},
+            )
+
+
+def _safe_file(name: str) -> str:
+    cleaned = "".join(c if c.isalnum() or c in "-_" else "-" for c in name).strip("-")
+    return cleaned or sha256_text(name)[:12]
+
+
+def _column_rules(rules: dict[str, Any]) -> dict[str, Any]:
+    """Spec column rules in the runtime's shape: flags, plus a list of checks."""
+    out: dict[str, Any] = {
+        k: rules.pop(k) for k in ("dtype", "nullable", "unique", "required") if k in rules
+    }
+    rules.pop("description", None)
+    checks = []
+    for check, arg in sorted(rules.items()):
+        if check in ("in_range", "str_length"):
+            checks.append({"check": check, "min": arg.get("min"), "max": arg.get("max")})
+        else:
+            checks.append({"check": check, "value": arg})
+    out["checks"] = checks
+    return out
+
+
+def _feature_params(name: str, feature: Feature) -> dict[str, Any]:
+    op = feature.op
+    value = getattr(feature, op)
+    if op == "column":
+        return {"name": name, "op": "passthrough", "column": value}
+    if op == "expr":
+        return {"name": name, "op": "expr", "expr": value}
+    if op == "log":
+        return {"name": name, "op": "log", "column": value}
+    if op == "custom":
+        return {"name": name, "op": "custom", "function": value}
+    defaults = {"impute": {"strategy": "median", "value": None}, "encode": {"method": "category", "max_categories": None}, "scale": {"method": "standard"}}
+    if isinstance(value, str):
+        return {"name": name, "op": op, "column": value, **defaults.get(op, {})}
+    return {"name": name, "op": op, **value.model_dump()}
+
+
+def _fingerprints(nodes: dict[str, Node]) -> tuple[Node, ...]:
+    import networkx as nx
+
+    graph = nx.DiGraph()
+    graph.add_nodes_from(nodes)
+    for node in nodes.values():
+        for ref in node.inputs.values():
+            graph.add_edge(ref.node, node.id)
+    if not nx.is_directed_acyclic_graph(graph):
+        cycle = " -> ".join(edge[0] for edge in nx.find_cycle(graph))
+        raise SpecError([Diagnostic("E302", f"the plan has a cycle: {cycle}")])
+    done: dict[str, Node] = {}
+    for node_id in nx.lexicographical_topological_sort(graph):
+        node = nodes[node_id]
+        payload = {
+            "kind": node.kind,
+            "params": node.params,
+            "inputs": {k: f"{done[r.node].fingerprint}/{r.output}" for k, r in node.inputs.items()},
+            "runtime": RUNTIME_VERSION,
+        }
+        done[node_id] = Node(
+            node.id, node.kind, node.name, node.params, node.inputs, node.outputs,
+            fingerprint=sha256_text(canonical_json(payload)),
+        )
+    return tuple(done[k] for k in sorted(done))
+
+
+def build_plan(resolved: Resolved, composed_data: Mapping[str, Any]) -> Plan:
+    builder = _Builder(resolved)
+    builder.build()
+    settings = resolved.spec.settings
+    return Plan(
+        name=resolved.spec.name,
+        spec_sha256=sha256_text(canonical_json(composed_data)),
+        settings={"registry": settings.registry, "store": settings.store, "seed": settings.seed},
+        nodes=_fingerprints(builder.nodes),
+    )

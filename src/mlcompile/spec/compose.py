@@ -1,0 +1,326 @@
+"""Compose a spec with Hydra: its `defaults` list, config groups and command-line overrides.
+
+The spec file is parsed by our own loader (positions, duplicate keys, safe tags) and handed
+to Hydra as the primary config through the ConfigStore; config groups come from the
+project's `conf/` folder, then from the presets shipped in `mlcompile/conf`. Hydra is only
+imported when the spec needs it (a defaults list, overrides or `${...}`), because it costs a
+quarter of a second to import and `mlcompile validate` must answer fast.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlcompile.errors import Diagnostic, SourceSpan, SpecError, did_you_mean
+from mlcompile.spec.yaml_loader import KeyPath, Located, load_yaml_file
+
+PRESETS_DIR = Path(__file__).resolve().parent.parent / "conf"
+COMMAND_LINE = "<command line>"
+_PRIMARY = "__mlcompile_spec__"
+
+
+@dataclass
+class GroupSource:
+    package: KeyPath
+    path: Path
+    display: str
+
+
+@dataclass
+class Composed:
+    """The composed spec as plain data, and where each of its values was written."""
+
+    data: dict[str, Any]
+    spec: Located
+    overrides: list[str]
+    groups: list[GroupSource] = field(default_factory=list)
+    _loaded: dict[Path, Located] = field(default_factory=dict)
+
+    @property
+    def project_root(self) -> Path:
+        return Path(self.spec.file).resolve().parent
+
+    def texts(self) -> dict[str, str]:
+        """File contents by display name, for snippets under diagnostics."""
+        texts = {self.spec.file: self.spec.text, COMMAND_LINE: " ".join(self.overrides)}
+        texts.update({loc.file: loc.text for loc in self._loaded.values()})
+        return texts
+
+    def span(self, path: KeyPath) -> SourceSpan | None:
+        """The place that wrote `path`, or the nearest enclosing one."""
+        override = _override_span(self.overrides, path)
+        if override:
+            return override
+        layers: list[tuple[KeyPath, Located]] = [((), self.spec)]
+        layers += [(g.package, self._load(g)) for g in reversed(self.groups)]
+        for depth in range(len(path), -1, -1):
+            prefix = path[:depth]
+            for package, located in layers:
+                if prefix[: len(package)] != package:
+                    continue
+                rest = prefix[len(package) :]
+                span = located.spans.get(rest) if rest else located.spans.get(())
+                if span is not None:
+                    return span
+        return SourceSpan(self.spec.file, 1, 1)
+
+    def key_span(self, path: KeyPath) -> SourceSpan | None:
+        """The span of the key itself (for unknown-key errors), falling back to `span`."""
+        return self.spec.key_spans.get(path) or self.span(path)
+
+    def _load(self, group: GroupSource) -> Located:
+        if group.path not in self._loaded:
+            self._loaded[group.path] = load_yaml_file(group.path, group.display)
+        return self._loaded[group.path]
+
+
+def display_path(path: Path) -> str:
+    """Paths in messages are relative to the working directory when they can be."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _override_key(override: str) -> KeyPath:
+    key = override.split("=", 1)[0].lstrip("+~")
+    key = key.split("@", 1)[0]
+    return tuple(key.split(".")) if key else ()
+
+
+def _override_offsets(overrides: list[str]) -> list[int]:
+    offsets, pos = [], 0
+    for text in overrides:
+        offsets.append(pos)
+        pos += len(text) + 1
+    return offsets
+
+
+def _override_span(overrides: list[str], path: KeyPath) -> SourceSpan | None:
+    for index in range(len(overrides) - 1, -1, -1):
+        key = _override_key(overrides[index])
+        if key and path[: len(key)] == key:
+            return override_span(overrides, index)
+    return None
+
+
+def override_span(overrides: list[str], index: int) -> SourceSpan:
+    column = _override_offsets(overrides)[index] + 1
+    return SourceSpan(COMMAND_LINE, 1, column, 1, column + len(overrides[index]))
+
+
+def _needs_hydra(data: dict[str, Any], overrides: list[str]) -> bool:
+    defaults = data.get("defaults")
+    return bool(overrides) or (defaults not in (None, [], ["_self_"]))
+
+
+def _has_interpolation(value: Any) -> bool:
+    if isinstance(value, str):
+        return "${" in value
+    if isinstance(value, dict):
+        return any(_has_interpolation(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_interpolation(v) for v in value)
+    return False
+
+
+def compose(spec_path: Path, overrides: list[str]) -> Composed:
+    spec = load_yaml_file(spec_path, display_path(spec_path))
+    if spec.diagnostics:
+        raise SpecError(spec.diagnostics)
+    if not isinstance(spec.data, dict):
+        raise SpecError(
+            [Diagnostic("E103", "a spec must be a mapping of sections", spec.spans.get(()))]
+        )
+    composed = Composed(data=spec.data, spec=spec, overrides=list(overrides))
+    if "hydra" in spec.data:
+        raise SpecError(
+            [
+                Diagnostic(
+                    "E201",
+                    "'hydra' is reserved: mlcompile configures Hydra itself",
+                    spec.key_spans.get(("hydra",)),
+                    "remove the 'hydra' section",
+                )
+            ]
+        )
+    if _needs_hydra(spec.data, overrides):
+        composed.data = _compose_with_hydra(composed)
+    elif _has_interpolation(spec.data):
+        composed.data = _resolve(composed, spec.data)
+    composed.data.pop("defaults", None)
+    return composed
+
+
+def _search_dirs(project_root: Path) -> list[Path]:
+    dirs = [project_root / "conf"]
+    return [d for d in dirs if d.is_dir()] + [PRESETS_DIR]
+
+
+def _compose_with_hydra(composed: Composed) -> dict[str, Any]:
+    from hydra import compose as hydra_compose
+    from hydra import initialize
+    from hydra.core.config_store import ConfigStore
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.errors import HydraException
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    search_dirs = _search_dirs(composed.project_root)
+    primary = dict(composed.spec.data)
+    primary["hydra"] = {"searchpath": [d.as_uri() for d in search_dirs]}
+    ConfigStore.instance().store(name=_PRIMARY, node=primary)
+    GlobalHydra.instance().clear()
+    try:
+        with initialize(version_base=None, config_path=None):
+            cfg = hydra_compose(
+                config_name=_PRIMARY, overrides=composed.overrides, return_hydra_config=True
+            )
+        choices = OmegaConf.to_container(cfg.hydra.runtime.choices)
+        OmegaConf.set_struct(cfg, False)
+        del cfg["hydra"]
+        composed.groups = _group_sources(choices, search_dirs)  # type: ignore[arg-type]
+        data = OmegaConf.to_container(cfg, resolve=True)
+    except (HydraException, OmegaConfBaseException) as exc:
+        raise SpecError([_hydra_diagnostic(exc, composed, search_dirs)]) from None
+    finally:
+        GlobalHydra.instance().clear()
+    assert isinstance(data, dict)
+    return data  # type: ignore[return-value]
+
+
+def _resolve(composed: Composed, data: dict[str, Any]) -> dict[str, Any]:
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        resolved = OmegaConf.to_container(OmegaConf.create(data), resolve=True)
+    except OmegaConfBaseException as exc:
+        raise SpecError([_hydra_diagnostic(exc, composed, [])]) from None
+    assert isinstance(resolved, dict)
+    return resolved  # type: ignore[return-value]
+
+
+def _package_of(group: str, explicit: str | None, path: Path) -> KeyPath:
+    header = ""
+    try:
+        with path.open(encoding="utf-8") as handle:
+            for line in handle:
+                if line.strip() and not line.lstrip().startswith("#"):
+                    break
+                match = re.match(r"\s*#\s*@package\s+(\S+)", line)
+                if match:
+                    header = match.group(1)
+    except OSError:
+        pass
+    package = explicit or header or group.replace("/", ".")
+    if package == "_global_":
+        return ()
+    package = package.replace("_group_", group.replace("/", "."))
+    return tuple(package.split("."))
+
+
+def _group_sources(choices: dict[str, Any], search_dirs: list[Path]) -> list[GroupSource]:
+    sources = []
+    for key, option in choices.items():
+        if key.startswith("hydra/") or option is None:
+            continue
+        group, _, explicit = key.partition("@")
+        for name in option if isinstance(option, list) else [option]:
+            for base in search_dirs:
+                candidate = base / group / f"{name}.yaml"
+                if candidate.is_file():
+                    package = _package_of(group, explicit or None, candidate)
+                    sources.append(GroupSource(package, candidate, display_path(candidate)))
+                    break
+    return sources
+
+
+def _available(search_dirs: list[Path], group: str) -> list[str]:
+    names = set()
+    for base in search_dirs:
+        folder = base / group
+        if folder.is_dir():
+            names.update(p.stem for p in folder.glob("*.yaml"))
+    return sorted(names)
+
+
+def _hydra_diagnostic(exc: Exception, composed: Composed, search_dirs: list[Path]) -> Diagnostic:
+    """Turn a Hydra/OmegaConf exception into one located diagnostic with a hint."""
+    message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    overrides = composed.overrides
+    full_key = getattr(exc, "full_key", None)
+
+    missing = re.search(r"Could not (?:find|load) '([^']+)/([^'/]+)'", str(exc))
+    if missing:
+        group, option = missing.group(1), missing.group(2)
+        hint = did_you_mean(option, _available(search_dirs, group))
+        span = _defaults_span(composed, group) or _first_override_span(overrides, group)
+        return Diagnostic(
+            "E402", f"no config '{option}' in group '{group}'", span, hint or _groups_hint(search_dirs)
+        )
+
+    for index, text in enumerate(overrides):
+        key = text.split("=", 1)[0].lstrip("+~")
+        if key and (f"'{key}'" in str(exc) or f"'{text}'" in str(exc) or key in message):
+            return Diagnostic(
+                "E401",
+                f"cannot apply override '{text}': {message}",
+                override_span(overrides, index),
+                _override_hint(composed, key, str(exc)),
+            )
+
+    if type(exc).__name__ in ("OverrideParseException", "GrammarParseError") and overrides:
+        return Diagnostic(
+            "E401",
+            f"cannot parse the overrides: {message}",
+            override_span(overrides, 0),
+            "overrides are key=value, +key=value to add, ~key to delete, group=option",
+        )
+
+    path: KeyPath = tuple(str(full_key).split(".")) if full_key else ()
+    code = "E403" if "nterpolation" in type(exc).__name__ or "${" in message else "E400"
+    return Diagnostic(code, message, composed.span(path) if path else SourceSpan(composed.spec.file))
+
+
+def _override_hint(composed: Composed, key: str, error: str) -> str:
+    parts = key.split(".")
+    node: Any = composed.data
+    for depth, part in enumerate(parts):
+        if not isinstance(node, dict) or part not in node:
+            known = node.keys() if isinstance(node, dict) else []
+            suggestion = did_you_mean(part, known)
+            where = ".".join(parts[:depth]) or "the top level"
+            if "+" in error or "append" in error.lower() or "not in struct" in error:
+                base = f"'{part}' does not exist at {where}; prefix the override with '+' to add it"
+            else:
+                base = f"'{part}' does not exist at {where}"
+            return f"{base}; {suggestion}" if suggestion else base
+        node = node[part]
+    return "check the override's key and value"
+
+
+def _defaults_span(composed: Composed, group: str) -> SourceSpan | None:
+    defaults = composed.spec.data.get("defaults")
+    if not isinstance(defaults, list):
+        return None
+    for index, entry in enumerate(defaults):
+        keys = entry.keys() if isinstance(entry, dict) else [entry]
+        if any(str(k).lstrip("+").split("@")[0].removeprefix("optional ").strip() == group for k in keys):
+            return composed.spec.spans.get(("defaults", index))
+    return None
+
+
+def _first_override_span(overrides: list[str], group: str) -> SourceSpan | None:
+    for index, text in enumerate(overrides):
+        if text.lstrip("+~").split("=", 1)[0].split("@")[0] == group:
+            return override_span(overrides, index)
+    return None
+
+
+def _groups_hint(search_dirs: list[Path]) -> str:
+    groups = sorted({p.name for d in search_dirs for p in d.iterdir() if p.is_dir()})
+    return "config groups: " + ", ".join(groups)

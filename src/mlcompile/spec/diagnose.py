@@ -1,0 +1,144 @@
+"""Turn pydantic's validation errors into located diagnostics with hints."""
+
+from __future__ import annotations
+
+import types
+import typing
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from mlcompile.errors import Diagnostic, did_you_mean
+from mlcompile.spec.compose import Composed
+from mlcompile.spec.yaml_loader import KeyPath
+
+
+def data_path(data: Any, loc: tuple[int | str, ...]) -> tuple[KeyPath, bool]:
+    """Follow pydantic's `loc` through the data, dropping union-member tags it inserts.
+
+    Returns the key path and whether the last element of `loc` was such a tag (the error is
+    about the value as a whole failing one member of a union).
+    """
+    path: list[str | int] = []
+    node = data
+    skipped_last = False
+    for part in loc:
+        if isinstance(node, dict) and isinstance(part, str) and part in node:
+            node = node[part]
+            path.append(part)
+            skipped_last = False
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+            path.append(part)
+            skipped_last = False
+        elif isinstance(node, dict) and isinstance(part, str) and part not in node:
+            # a missing or unknown key: the path names it, though the data has no value there
+            if part[:1].isupper() or "[" in part or part in ("str", "int", "float", "bool"):
+                skipped_last = True
+                continue
+            path.append(part)
+            node = None
+            skipped_last = False
+        else:
+            skipped_last = True
+    return tuple(path), skipped_last
+
+
+def _fields_at(model: type[BaseModel], path: KeyPath) -> list[str] | None:
+    """The keys allowed at `path` below `model`, following dicts, lists and unions."""
+    current: Any = model
+    for part in path:
+        current = _step(current, part)
+        if current is None:
+            return None
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return [f.alias or name for name, f in current.model_fields.items()]
+    return None
+
+
+def _step(annotation: Any, part: str | int) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        for name, field in annotation.model_fields.items():
+            if part in (name, field.alias):
+                return _unwrap(field.annotation)
+        return None
+    origin = typing.get_origin(annotation)
+    if origin is dict:
+        return _unwrap(typing.get_args(annotation)[1])
+    if origin is list:
+        return _unwrap(typing.get_args(annotation)[0])
+    return None
+
+
+def _unwrap(annotation: Any) -> Any:
+    """Strip Optional/Annotated; of a union, keep the (first) model member."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _unwrap(typing.get_args(annotation)[0])
+    args = typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        for arg in args:
+            inner = _unwrap(arg)
+            if isinstance(inner, type) and issubclass(inner, BaseModel):
+                return inner
+            if typing.get_origin(inner) in (dict, list):
+                return inner
+        return None
+    return annotation
+
+
+def _dotted(path: KeyPath) -> str:
+    return ".".join(str(p) for p in path) or "the top level"
+
+
+def diagnostics_from_validation(
+    exc: ValidationError, composed: Composed, root: type[BaseModel], prefix: KeyPath = ()
+) -> list[Diagnostic]:
+    """Diagnostics for `exc`, raised by validating the data at `prefix` against `root`."""
+    raw = []
+    for error in exc.errors(include_url=False):
+        path, whole_value = data_path(composed.data, (*prefix, *error["loc"]))
+        raw.append((error, path, whole_value))
+    # A value failing a union reports one error per member; keep the most specific ones.
+    deeper = {p for _, p, _ in raw}
+    out: list[Diagnostic] = []
+    seen: set[tuple[str, KeyPath, str]] = set()
+    for error, path, whole_value in raw:
+        if whole_value and any(len(o) > len(path) and o[: len(path)] == path for o in deeper):
+            continue
+        diagnostic = _one(error, path, composed, root, len(prefix))
+        key = (diagnostic.code, path, diagnostic.message)
+        if key not in seen:
+            seen.add(key)
+            out.append(diagnostic)
+    return out
+
+
+def _one(
+    error: Any, path: KeyPath, composed: Composed, root: type[BaseModel], skip: int
+) -> Diagnostic:
+    kind = error["type"]
+    message = str(error["msg"]).removeprefix("Value error, ")
+    dotted = _dotted(path)
+    if kind == "extra_forbidden":
+        parent, key = path[:-1], str(path[-1])
+        allowed = _fields_at(root, parent[skip:]) or []
+        return Diagnostic(
+            "E201",
+            f"unknown key '{key}' in {_dotted(parent)}",
+            composed.key_span(path),
+            did_you_mean(key, allowed),
+            path=dotted,
+        )
+    if kind == "missing":
+        parent, key = path[:-1], str(path[-1])
+        return Diagnostic(
+            "E202",
+            f"missing required key '{key}' in {_dotted(parent)}",
+            composed.span(parent),
+            f"add '{key}:'",
+            path=dotted,
+        )
+    value = error.get("input")
+    shown = "" if isinstance(value, dict | list) else f" (got {value!r})"
+    return Diagnostic("E203", f"{dotted}: {message}{shown}", composed.span(path), path=dotted)

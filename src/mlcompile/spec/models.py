@@ -1,0 +1,318 @@
+"""The spec as written: frozen pydantic models, one per section.
+
+These models check shapes and types. Checks that need the whole spec (references between
+sections, cycles, metrics a task produces, paths) live in `spec.checks`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+Task = Literal["binary", "multiclass", "regression"]
+
+TASK_METRICS: dict[str, tuple[str, ...]] = {
+    "binary": ("roc_auc", "pr_auc", "logloss", "accuracy", "f1", "precision", "recall"),
+    "multiclass": ("accuracy", "macro_f1", "logloss"),
+    "regression": ("rmse", "mae", "r2", "mape"),
+}
+LOWER_IS_BETTER = frozenset({"logloss", "rmse", "mae", "mape"})
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+def _exactly_one(model: BaseModel, fields: tuple[str, ...], what: str) -> None:
+    given = [f for f in fields if getattr(model, f) is not None]
+    if len(given) != 1:
+        listed = ", ".join(f"'{f}'" for f in fields)
+        found = f"found {', '.join(repr(g) for g in given)}" if given else "found none"
+        raise ValueError(f"{what} needs exactly one of {listed}; {found}")
+
+
+# ---- settings ---------------------------------------------------------------------------
+
+
+class Settings(Frozen):
+    """Project-wide knobs. Paths are relative to the spec's folder."""
+
+    seed: int = Field(42, description="Seed for splits and training unless a model sets its own.")
+    registry: str = Field(".mlcompile/registry", description="Folder of the local model registry.")
+    store: str = Field(".mlcompile/store", description="Folder of the local artifact cache.")
+    custom_modules: list[str] = Field(
+        default_factory=list,
+        description="Python modules that custom feature transforms may come from (allow-list).",
+    )
+    sample_rows: int | None = Field(
+        None, ge=1, description="Keep a seeded sample of at most this many rows of each file source."
+    )
+    allow_paths_outside_project: bool = Field(
+        False, description="Allow data and output paths outside the spec's folder."
+    )
+
+
+# ---- sources and schemas ----------------------------------------------------------------
+
+
+class Source(Frozen):
+    """A table: a CSV or Parquet file, or a DuckDB SQL query over other sources."""
+
+    path: str | None = Field(None, description="CSV or Parquet file, relative to the spec.")
+    format: Literal["csv", "parquet"] | None = Field(
+        None, description="File format; inferred from the file name when omitted."
+    )
+    sql: str | None = Field(None, description="DuckDB SQL; other sources are tables by name.")
+    inputs: list[Name] | None = Field(
+        None, description="Sources the SQL reads; inferred from the SQL text when omitted."
+    )
+    schema_: Name | None = Field(None, alias="schema", description="Schema checked on this data.")
+    on_invalid: Literal["fail", "warn"] = Field(
+        "fail", description="'fail' stops the run (exit 3); 'warn' records the report and goes on."
+    )
+    description: str | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Source:
+        _exactly_one(self, ("path", "sql"), "a source")
+        if self.sql is None and self.inputs is not None:
+            raise ValueError("'inputs' applies only to SQL sources")
+        return self
+
+
+class Range(Frozen):
+    min: float | None = None
+    max: float | None = None
+
+
+class Column(Frozen):
+    """Rules for one column, checked with pandera."""
+
+    dtype: Literal["int", "float", "str", "bool", "datetime", "category"] | None = None
+    nullable: bool = False
+    unique: bool = False
+    required: bool = True
+    ge: float | None = None
+    le: float | None = None
+    gt: float | None = None
+    lt: float | None = None
+    isin: list[str | int | float | bool] | None = None
+    notin: list[str | int | float | bool] | None = None
+    regex: str | None = None
+    in_range: Range | None = None
+    str_length: Range | None = None
+    description: str | None = None
+
+
+class Schema(Frozen):
+    """Column rules written here, or a pandera YAML schema file."""
+
+    columns: dict[Name, Column] | None = None
+    file: str | None = Field(None, description="A pandera YAML schema, relative to the spec.")
+    strict: bool = Field(False, description="Columns not listed are errors.")
+    coerce: bool = Field(False, description="Convert columns to their dtype before checking.")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Schema:
+        _exactly_one(self, ("columns", "file"), "a schema")
+        return self
+
+
+# ---- features ---------------------------------------------------------------------------
+
+DatePartName = Literal["year", "month", "day", "hour", "minute", "dayofweek", "dayofyear", "week"]
+
+
+class DatePart(Frozen):
+    column: Name
+    part: DatePartName
+
+
+class Bucket(Frozen):
+    column: Name
+    bins: list[float] | None = Field(None, description="Bin edges.")
+    quantiles: int | None = Field(None, ge=2, le=100, description="Equal-frequency bins, fitted.")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Bucket:
+        _exactly_one(self, ("bins", "quantiles"), "a bucket")
+        return self
+
+
+class Impute(Frozen):
+    column: Name
+    strategy: Literal["mean", "median", "most_frequent", "constant"] = "median"
+    value: str | int | float | None = None
+
+
+class Encode(Frozen):
+    column: Name
+    method: Literal["category", "onehot", "ordinal", "frequency"] = "category"
+    max_categories: int | None = Field(None, ge=1)
+
+
+class Scale(Frozen):
+    column: Name
+    method: Literal["standard", "minmax"] = "standard"
+
+
+FEATURE_OPS = ("column", "expr", "log", "date_part", "bucket", "impute", "encode", "scale", "custom")
+
+
+class Feature(Frozen):
+    """One model input. Exactly one operation; fitted ones learn from the training split only."""
+
+    column: Name | None = Field(None, description="Use a raw column as it is.")
+    expr: str | None = Field(None, description="A DuckDB SQL expression over the row.")
+    log: Name | None = Field(None, description="log(1 + column).")
+    date_part: DatePart | None = None
+    bucket: Bucket | None = None
+    impute: Name | Impute | None = Field(None, description="A column, or column and strategy.")
+    encode: Name | Encode | None = Field(None, description="A column, or column and method.")
+    scale: Name | Scale | None = None
+    custom: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$",
+        description="'module:function' taking the DataFrame and returning a column.",
+    )
+    description: str | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Feature:
+        _exactly_one(self, FEATURE_OPS, "a feature")
+        return self
+
+    @property
+    def op(self) -> str:
+        return next(op for op in FEATURE_OPS if getattr(self, op) is not None)
+
+
+# ---- models -----------------------------------------------------------------------------
+
+
+class Split(Frozen):
+    method: Literal["random", "stratified", "time", "group"] = "random"
+    test_size: float = Field(0.2, gt=0, lt=1)
+    column: Name | None = Field(None, description="Time column ('time') or group column ('group').")
+    seed: int | None = None
+
+    @model_validator(mode="after")
+    def _column_when_needed(self) -> Split:
+        if self.method in ("time", "group") and self.column is None:
+            raise ValueError(f"a '{self.method}' split needs 'column'")
+        return self
+
+
+class EarlyStopping(Frozen):
+    rounds: int = Field(50, ge=1)
+    validation_size: float = Field(0.1, gt=0, lt=1)
+
+
+class Model(Frozen):
+    """A LightGBM model trained on one source."""
+
+    task: Task
+    data: Name = Field(description="The source the model trains on.")
+    target: Name
+    features: list[Name] = Field(min_length=1)
+    split: Split = Field(default_factory=Split)
+    params: dict[str, str | int | float | bool] = Field(
+        default_factory=dict, description="LightGBM parameters."
+    )
+    num_boost_round: int = Field(500, ge=1)
+    early_stopping: EarlyStopping | None = Field(default_factory=EarlyStopping)
+    metrics: list[str] | None = Field(None, description="Defaults to every metric of the task.")
+    slices: list[Name] = Field(default_factory=list, description="Columns to report metrics by.")
+    min_slice_rows: int = Field(30, ge=1)
+    seed: int | None = None
+    registered_name: Name | None = Field(None, description="Name in the registry.")
+
+
+# ---- gates ------------------------------------------------------------------------------
+
+
+class Check(Frozen):
+    metric: Name
+    op: Literal[">=", ">", "<=", "<"] | None = None
+    value: float | None = None
+    max_drop: float | None = Field(None, ge=0, description="Largest loss against production.")
+    slice: Name | None = Field(None, description="Check every value of this slice column.")
+
+    @model_validator(mode="after")
+    def _absolute_or_relative(self) -> Check:
+        if self.max_drop is None and (self.op is None or self.value is None):
+            raise ValueError("a check needs 'op' and 'value', or 'max_drop'")
+        if self.max_drop is not None and (self.op is not None or self.value is not None):
+            raise ValueError("a check has either 'op' and 'value', or 'max_drop', not both")
+        return self
+
+
+class Gate(Frozen):
+    """Checks a model's metrics must pass before anything deploys it."""
+
+    model: Name
+    checks: list[str | Check] = Field(
+        min_length=1,
+        description="'roc_auc >= 0.8', 'roc_auc[origin] >= 0.7', "
+        "'rmse <= production + 0.5', or the mapping form.",
+    )
+    compare_to: Name = Field("production", description="Registry alias used by relative checks.")
+
+
+# ---- deployments ------------------------------------------------------------------------
+
+
+class RegistryDeployment(Frozen):
+    kind: Literal["registry"]
+    model: Name
+    alias: Name | None = Field("production", description="Alias moved to the new version.")
+
+
+class BatchDeployment(Frozen):
+    kind: Literal["batch"]
+    model: Name
+    source: Name
+    output: str = Field(description="Predictions file, relative to the spec (.parquet or .csv).")
+    id_columns: list[Name] = Field(default_factory=list)
+
+
+class Resources(Frozen):
+    cpu: str = "1"
+    memory: str = "2Gi"
+
+
+class KServeDeployment(Frozen):
+    kind: Literal["kserve"]
+    model: Name
+    storage_uri: str = Field(description="Where the registry's models are served from.")
+    namespace: Name = "default"
+    output: str | None = Field(None, description="Manifest path; default deploy/<name>.yaml.")
+    resources: Resources = Field(default_factory=Resources)
+
+
+Deployment = Annotated[
+    RegistryDeployment | BatchDeployment | KServeDeployment, Field(discriminator="kind")
+]
+
+
+# ---- the spec ---------------------------------------------------------------------------
+
+
+class Spec(Frozen):
+    """An ML pipeline: data, checks, features, models, gates and deployments."""
+
+    name: Name
+    version: str | int | None = None
+    description: str | None = None
+    settings: Settings = Field(default_factory=Settings)
+    sources: dict[Name, Source] = Field(min_length=1)
+    schemas: dict[Name, Schema] = Field(default_factory=dict)
+    features: dict[Name, Feature] = Field(default_factory=dict)
+    models: dict[Name, Model] = Field(default_factory=dict)
+    gates: dict[Name, Gate] = Field(default_factory=dict)
+    deployments: dict[Name, Deployment] = Field(default_factory=dict)
+    backends: dict[Name, dict[str, Any]] = Field(
+        default_factory=dict, description="Settings per backend, checked by that backend."
+    )

@@ -1,0 +1,199 @@
+"""Load YAML into plain Python data and remember where every key and value came from.
+
+We compose ruamel's node graph ourselves instead of letting a constructor build objects: it
+keeps the position of every node, lets us report *every* duplicate key (a constructor stops
+at the first), refuses Python tags before anything is built, and bounds alias expansion so a
+billion-laughs document is an error instead of an out-of-memory kill.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlcompile.errors import Diagnostic, SourceSpan
+
+KeyPath = tuple[str | int, ...]
+
+# A spec that expands past this many values is an attack or a mistake, not a pipeline.
+MAX_NODES = 200_000
+MAX_DEPTH = 64
+
+_STD = "tag:yaml.org,2002:"
+_SAFE_TAGS = {_STD + t for t in ("str", "int", "float", "bool", "null", "map", "seq", "timestamp", "merge")}
+
+
+@dataclass
+class Located:
+    """Parsed data plus the span of every key path, for a single file."""
+
+    data: Any
+    file: str
+    text: str
+    spans: dict[KeyPath, SourceSpan] = field(default_factory=dict)
+    key_spans: dict[KeyPath, SourceSpan] = field(default_factory=dict)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+
+def _span(file: str, node: Any) -> SourceSpan:
+    start, end = node.start_mark, node.end_mark
+    return SourceSpan(file, start.line + 1, start.column + 1, end.line + 1, end.column + 1)
+
+
+class _Builder:
+    def __init__(self, file: str, out: Located) -> None:
+        self.file = file
+        self.out = out
+        self.count = 0
+        self.too_big = False
+
+    def error(self, code: str, message: str, node: Any, hint: str | None = None) -> None:
+        self.out.diagnostics.append(Diagnostic(code, message, _span(self.file, node), hint))
+
+    def build(self, node: Any, path: KeyPath, depth: int = 0) -> Any:
+        self.count += 1
+        if self.count > MAX_NODES or depth > MAX_DEPTH:
+            if not self.too_big:
+                self.too_big = True
+                what = "nests too deeply" if depth > MAX_DEPTH else "expands to too many values"
+                self.error(
+                    "E105",
+                    f"the document {what} (limits: depth {MAX_DEPTH}, {MAX_NODES} values)",
+                    node,
+                    "anchors and aliases that multiply each other are refused",
+                )
+            return None
+        self.out.spans.setdefault(path, _span(self.file, node))
+        tag = str(node.tag)
+        if tag not in _SAFE_TAGS:
+            self.error(
+                "E104",
+                f"the YAML tag '{tag}' is not allowed",
+                node,
+                "a spec holds plain data: mappings, lists, strings, numbers, booleans and null",
+            )
+            return None
+        if node.id == "mapping":
+            return self._mapping(node, path, depth)
+        if node.id == "sequence":
+            return [self.build(item, (*path, i), depth + 1) for i, item in enumerate(node.value)]
+        return _scalar(tag, node.value)
+
+    def _mapping(self, node: Any, path: KeyPath, depth: int) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        first_seen: dict[str, Any] = {}
+        merged: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            if str(key_node.tag) == _STD + "merge":
+                merged.update(self._merge_sources(value_node, path, depth))
+                continue
+            if key_node.id != "scalar":
+                self.error("E103", "mapping keys must be plain strings", key_node)
+                continue
+            key = str(_scalar(str(key_node.tag), key_node.value))
+            if key in first_seen:
+                line = first_seen[key].start_mark.line + 1
+                self.error(
+                    "E102",
+                    f"duplicate key '{key}' (first defined on line {line})",
+                    key_node,
+                    "YAML keeps only one of them; remove or rename the other",
+                )
+                continue
+            first_seen[key] = key_node
+            self.out.key_spans[(*path, key)] = _span(self.file, key_node)
+            result[key] = self.build(value_node, (*path, key), depth + 1)
+        for key, value in merged.items():
+            result.setdefault(key, value)
+        return result
+
+    def _merge_sources(self, node: Any, path: KeyPath, depth: int) -> dict[str, Any]:
+        sources = node.value if node.id == "sequence" else [node]
+        merged: dict[str, Any] = {}
+        for source in sources:
+            value = self.build(source, path, depth + 1)
+            if isinstance(value, dict):
+                for key, item in value.items():
+                    merged.setdefault(key, item)
+            else:
+                self.error("E103", "a merge key ('<<') takes a mapping or a list of mappings", source)
+        return merged
+
+
+def _scalar(tag: str, value: str) -> Any:
+    kind = tag.removeprefix(_STD)
+    if kind == "null":
+        return None
+    if kind == "bool":
+        return value.lower() == "true"
+    if kind == "int":
+        text = value.replace("_", "")
+        for prefix, base in (("0x", 16), ("0o", 8), ("0b", 2)):
+            if text.lower().startswith(prefix):
+                return int(text[2:], base)
+        return int(text)
+    if kind == "float":
+        text = value.lower().replace("_", "")
+        if text in (".inf", "+.inf"):
+            return math.inf
+        if text == "-.inf":
+            return -math.inf
+        if text == ".nan":
+            return math.nan
+        return float(text)
+    return value
+
+
+def parse_yaml(text: str, file: str) -> Located:
+    """Parse one YAML document. Problems come back as diagnostics, never as exceptions."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+    out = Located(data=None, file=file, text=text)
+    try:
+        root = YAML(typ="rt").compose(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        span = SourceSpan(file, mark.line + 1, mark.column + 1) if mark else SourceSpan(file)
+        problem = exc.problem or exc.context or "invalid YAML"
+        out.diagnostics.append(Diagnostic("E101", f"YAML syntax error: {problem}", span))
+        return out
+    except YAMLError as exc:
+        out.diagnostics.append(Diagnostic("E101", f"YAML error: {exc}", SourceSpan(file)))
+        return out
+    if root is None:
+        out.diagnostics.append(
+            Diagnostic("E103", "the file is empty", SourceSpan(file, 1, 1), "a spec needs at least 'name'")
+        )
+        return out
+    out.data = _Builder(file, out).build(root, ())
+    return out
+
+
+def load_yaml_file(path: Path, display: str) -> Located:
+    """Read and parse a file; unreadable or non-UTF-8 files become located diagnostics."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        located = Located(data=None, file=display, text="")
+        reason = exc.strerror or str(exc)
+        located.diagnostics.append(Diagnostic("E100", f"cannot read the file: {reason}", SourceSpan(display)))
+        return located
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        located = Located(data=None, file=display, text="")
+        located.diagnostics.append(
+            Diagnostic(
+                "E101",
+                f"the file is not valid UTF-8 (byte 0x{raw[exc.start]:02x})",
+                SourceSpan(display, line, column),
+                "save the file as UTF-8",
+            )
+        )
+        return located
+    return parse_yaml(text.removeprefix("\ufeff"), display)
