@@ -64,17 +64,19 @@ class RunOptions:
     jobs: int = 1
     force: bool = False
     use_cache: bool = True
+    keep_going: bool = False
     on_event: Callable[[dict[str, Any]], None] | None = None
 
 
 @dataclass
 class RunResult:
-    status: str  # "succeeded" | "failed"
+    status: str  # "succeeded" | "failed" | "interrupted"
     steps: dict[str, dict[str, Any]] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     decisions: dict[str, Any] = field(default_factory=dict)
     exit_code: int = 0
     error: str | None = None
+    run_id: str | None = None
 
 
 @runtime_checkable

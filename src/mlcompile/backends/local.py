@@ -52,11 +52,11 @@ class LocalBackend:
         return ArtifactSet({"pipeline.json": json.dumps(manifest, indent=2, sort_keys=True) + "\n"})
 
     def run(self, built_dir: Path, plan: Plan, settings: BaseModel, options: RunOptions) -> RunResult:
-        from mlcompile.runtime.executor import execute
+        from mlcompile.runtime.executor import Executor
 
         assert isinstance(settings, LocalSettings)
         store = settings.store or str(plan.settings["store"])
-        return execute(
+        execution = Executor(
             plan,
             project_root=options.project_root,
             store_dir=options.project_root / store,
@@ -64,5 +64,17 @@ class LocalBackend:
             jobs=options.jobs,
             force=options.force,
             use_cache=options.use_cache,
+            keep_going=options.keep_going,
             on_event=options.on_event,
+        ).run()
+        record = execution.record
+        error = record["error"]
+        return RunResult(
+            status=record["status"],
+            steps=record["steps"],
+            metrics=record["metrics"],
+            decisions=record["decisions"],
+            exit_code=execution.exit_code,
+            error=f"{error['node']}: {error['message']}" if error else None,
+            run_id=record["id"],
         )

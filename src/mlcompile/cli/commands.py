@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import click
 
@@ -14,20 +16,27 @@ from mlcompile.cli import (
     overrides_argument,
     spec_argument,
 )
-from mlcompile.cli.compiler import compile_spec, emitted_files, render, stale, write
+from mlcompile.cli.compiler import Compiled, compile_spec, emitted_files, render, stale, write
 from mlcompile.errors import ExitCode, SpecError
 
 
-def _compile(spec: Path, overrides: tuple[str, ...], output: Output):  # type: ignore[no-untyped-def]
-    """Compile, keeping the source texts so diagnostics can quote the offending line."""
+T = TypeVar("T")
+
+
+def _with_texts(spec: Path, overrides: tuple[str, ...], output: Output, work: Callable[[], T]) -> T:
+    """Run `work`, keeping the source texts so diagnostics can quote the offending line."""
     from mlcompile.spec.compose import COMMAND_LINE
 
     output.texts[COMMAND_LINE] = " ".join(overrides)
     try:
-        compiled = compile_spec(spec, list(overrides))
+        return work()
     except SpecError:
         _remember_sources(spec, output)
         raise
+
+
+def compile_with_texts(spec: Path, overrides: tuple[str, ...], output: Output) -> Compiled:
+    compiled = _with_texts(spec, overrides, output, lambda: compile_spec(spec, list(overrides)))
     output.texts.update(compiled.loaded.composed.texts())
     return compiled
 
@@ -49,19 +58,12 @@ def _remember_sources(spec: Path, output: Output) -> None:
 def validate(spec: Path, overrides: tuple[str, ...], fmt: str, output: Output) -> None:
     """Check a spec: composition, types, references, paths. Reports every error at once."""
     from mlcompile.spec import load_spec
-    from mlcompile.spec.compose import COMMAND_LINE
 
-    output.texts[COMMAND_LINE] = " ".join(overrides)
-    try:
-        loaded = load_spec(spec, list(overrides))
-    except SpecError:
-        _remember_sources(spec, output)
-        raise
+    loaded = _with_texts(spec, overrides, output, lambda: load_spec(spec, list(overrides)))
     output.texts.update(loaded.composed.texts())
-    if fmt in ("json", "sarif", "github"):
-        output.diagnostics(loaded.warnings)
-        return
     output.diagnostics(loaded.warnings)
+    if fmt != "human":
+        return
     counts = loaded.resolved.spec
     click.echo(
         f"{spec}: ok ({len(counts.sources)} sources, {len(counts.features)} features, "
@@ -94,7 +96,7 @@ def build(
     output: Output,
 ) -> None:
     """Compile a spec and emit plan.json and the backend's artifacts."""
-    compiled = _compile(spec, overrides, output)
+    compiled = compile_with_texts(spec, overrides, output)
     rendered = render(compiled, backend)
     output.diagnostics([*compiled.loaded.warnings, *rendered.warnings]) if fmt == "human" else None
     out_dir = out if out is not None else spec.parent / "build"
@@ -139,7 +141,7 @@ def graph(spec: Path, overrides: tuple[str, ...], fmt: str, output: Output) -> N
     from mlcompile.plan.render import to_mermaid, to_text
 
     output.fmt = "human"
-    compiled = _compile(spec, overrides, output)
+    compiled = compile_with_texts(spec, overrides, output)
     plan = compiled.plan
     text = {"text": to_text, "mermaid": to_mermaid}.get(fmt, lambda p: p.to_json())(plan)
     click.echo(text, nl=False)

@@ -54,6 +54,11 @@ class Composed:
         override = _override_span(self.overrides, path)
         if override:
             return override
+        if path not in self.spec.spans:
+            # a key only an override wrote, reported at an ancestor (e.g. "unknown key")
+            for index in range(len(self.overrides) - 1, -1, -1):
+                if _override_key(self.overrides[index])[: len(path)] == path:
+                    return override_span(self.overrides, index)
         layers: list[tuple[KeyPath, Located]] = [((), self.spec)]
         layers += [(g.package, self._load(g)) for g in reversed(self.groups)]
         for depth in range(len(path), -1, -1):
@@ -112,6 +117,21 @@ def override_span(overrides: list[str], index: int) -> SourceSpan:
     return SourceSpan(COMMAND_LINE, 1, column, 1, column + len(overrides[index]))
 
 
+def _add_or_override(overrides: list[str], search_dirs: list[Path]) -> list[str]:
+    """`key=value` sets a key whether or not the spec wrote it: most keys have defaults the
+    YAML never mentions. Typos are still caught, by validation, located at the override.
+    Config-group choices (`profile=prod`, `split@models.m.split=time`) stay as Hydra reads them.
+    """
+    groups = {p.name for d in search_dirs for p in d.iterdir() if p.is_dir()}
+    out = []
+    for text in overrides:
+        key = text.split("=", 1)[0]
+        if "=" in text and not key.startswith(("+", "~")) and "@" not in key and key not in groups:
+            text = "++" + text
+        out.append(text)
+    return out
+
+
 def _needs_hydra(data: dict[str, Any], overrides: list[str]) -> bool:
     defaults = data.get("defaults")
     return bool(overrides) or (defaults not in (None, [], ["_self_"]))
@@ -161,33 +181,52 @@ def _search_dirs(project_root: Path) -> list[Path]:
 
 
 def _compose_with_hydra(composed: Composed) -> dict[str, Any]:
-    from hydra import compose as hydra_compose
-    from hydra import initialize
+    """Hydra's defaults list, config groups and override grammar, without Hydra's app config.
+
+    `hydra.compose()` also builds Hydra's own job/launcher/logging config, which costs more
+    than everything else `validate` does; the defaults-list machinery it runs is the part we
+    want, so we drive it directly (stable across Hydra 1.3.x, which pyproject pins).
+    """
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+    from hydra._internal.config_repository import CachingConfigRepository, ConfigRepository
+    from hydra._internal.defaults_list import create_defaults_list
+    from hydra._internal.utils import create_config_search_path
     from hydra.core.config_store import ConfigStore
-    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import HydraException
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
     search_dirs = _search_dirs(composed.project_root)
-    primary = dict(composed.spec.data)
-    primary["hydra"] = {"searchpath": [d.as_uri() for d in search_dirs]}
-    ConfigStore.instance().store(name=_PRIMARY, node=primary)
-    GlobalHydra.instance().clear()
+    search_path = create_config_search_path(None)
+    for index, folder in reversed(list(enumerate(search_dirs))):
+        search_path.prepend(f"mlcompile-{index}", folder.as_uri())
+    ConfigStore.instance().store(name=_PRIMARY, node=composed.spec.data)
     try:
-        with initialize(version_base=None, config_path=None):
-            cfg = hydra_compose(
-                config_name=_PRIMARY, overrides=composed.overrides, return_hydra_config=True
-            )
-        choices = OmegaConf.to_container(cfg.hydra.runtime.choices)
-        OmegaConf.set_struct(cfg, False)
-        del cfg["hydra"]
-        composed.groups = _group_sources(choices, search_dirs)  # type: ignore[arg-type]
+        overrides = OverridesParser.create().parse_overrides(
+            overrides=_add_or_override(composed.overrides, search_dirs)
+        )
+        repo = CachingConfigRepository(ConfigRepository(config_search_path=search_path))
+        defaults = create_defaults_list(
+            repo=repo,
+            config_name=_PRIMARY,
+            overrides_list=overrides,
+            prepend_hydra=False,
+            skip_missing=False,
+        )
+        loader = ConfigLoaderImpl(config_search_path=search_path)
+        cfg = loader._compose_config_from_defaults_list(defaults=defaults.defaults, repo=repo)
+        OmegaConf.set_struct(cfg, True)
+        ConfigLoaderImpl._apply_overrides_to_config(defaults.config_overrides, cfg)
+        composed.groups = [
+            group
+            for d in defaults.defaults
+            if not d.is_self and d.config_path
+            for group in _group_source(d.config_path, d.package or "", search_dirs)
+        ]
         data = OmegaConf.to_container(cfg, resolve=True)
     except (HydraException, OmegaConfBaseException) as exc:
         raise SpecError([_hydra_diagnostic(exc, composed, search_dirs)]) from None
-    finally:
-        GlobalHydra.instance().clear()
     assert isinstance(data, dict)
     return data  # type: ignore[return-value]
 
@@ -204,39 +243,13 @@ def _resolve(composed: Composed, data: dict[str, Any]) -> dict[str, Any]:
     return resolved  # type: ignore[return-value]
 
 
-def _package_of(group: str, explicit: str | None, path: Path) -> KeyPath:
-    header = ""
-    try:
-        with path.open(encoding="utf-8") as handle:
-            for line in handle:
-                if line.strip() and not line.lstrip().startswith("#"):
-                    break
-                match = re.match(r"\s*#\s*@package\s+(\S+)", line)
-                if match:
-                    header = match.group(1)
-    except OSError:
-        pass
-    package = explicit or header or group.replace("/", ".")
-    if package == "_global_":
-        return ()
-    package = package.replace("_group_", group.replace("/", "."))
-    return tuple(package.split("."))
-
-
-def _group_sources(choices: dict[str, Any], search_dirs: list[Path]) -> list[GroupSource]:
-    sources = []
-    for key, option in choices.items():
-        if key.startswith("hydra/") or option is None:
-            continue
-        group, _, explicit = key.partition("@")
-        for name in option if isinstance(option, list) else [option]:
-            for base in search_dirs:
-                candidate = base / group / f"{name}.yaml"
-                if candidate.is_file():
-                    package = _package_of(group, explicit or None, candidate)
-                    sources.append(GroupSource(package, candidate, display_path(candidate)))
-                    break
-    return sources
+def _group_source(config_path: str, package: str, search_dirs: list[Path]) -> list[GroupSource]:
+    for base in search_dirs:
+        candidate = base / f"{config_path}.yaml"
+        if candidate.is_file():
+            key = tuple(package.split(".")) if package else ()
+            return [GroupSource(key, candidate, display_path(candidate))]
+    return []
 
 
 def _available(search_dirs: list[Path], group: str) -> list[str]:

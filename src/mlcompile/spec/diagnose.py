@@ -13,35 +13,30 @@ from mlcompile.spec.compose import Composed
 from mlcompile.spec.yaml_loader import KeyPath
 
 
-def data_path(data: Any, loc: tuple[int | str, ...]) -> tuple[KeyPath, bool]:
-    """Follow pydantic's `loc` through the data, dropping union-member tags it inserts.
+def data_path(data: Any, loc: tuple[int | str, ...], kind: str) -> tuple[KeyPath, bool]:
+    """Follow pydantic's `loc` through the data, dropping the union-member tags it inserts.
 
     Returns the key path and whether the last element of `loc` was such a tag (the error is
     about the value as a whole failing one member of a union).
     """
     path: list[str | int] = []
     node = data
-    skipped_last = False
-    for part in loc:
-        if isinstance(node, dict) and isinstance(part, str) and part in node:
+    for index, part in enumerate(loc):
+        last = index == len(loc) - 1
+        if isinstance(node, dict) and part in node:
             node = node[part]
-            path.append(part)
-            skipped_last = False
         elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
             node = node[part]
-            path.append(part)
-            skipped_last = False
-        elif isinstance(node, dict) and isinstance(part, str) and part not in node:
-            # a missing or unknown key: the path names it, though the data has no value there
-            if part[:1].isupper() or "[" in part or part in ("str", "int", "float", "bool"):
-                skipped_last = True
-                continue
-            path.append(part)
-            node = None
-            skipped_last = False
+        elif last and kind in ("missing", "extra_forbidden"):
+            node = None  # the key the error is about: missing, or not allowed
+        elif last:
+            return tuple(path), True
+        elif isinstance(node, dict) and loc[index + 1] in node:
+            continue  # a union member's tag, followed by a real key
         else:
-            skipped_last = True
-    return tuple(path), skipped_last
+            node = None
+        path.append(part)
+    return tuple(path), False
 
 
 def _fields_at(model: type[BaseModel], path: KeyPath) -> list[str] | None:
@@ -97,7 +92,7 @@ def diagnostics_from_validation(
     """Diagnostics for `exc`, raised by validating the data at `prefix` against `root`."""
     raw = []
     for error in exc.errors(include_url=False):
-        path, whole_value = data_path(composed.data, (*prefix, *error["loc"]))
+        path, whole_value = data_path(composed.data, (*prefix, *error["loc"]), error["type"])
         raw.append((error, path, whole_value))
     # A value failing a union reports one error per member; keep the most specific ones.
     deeper = {p for _, p, _ in raw}

@@ -1,6 +1,7 @@
 """Load YAML into plain Python data and remember where every key and value came from.
 
-We compose ruamel's node graph ourselves instead of letting a constructor build objects: it
+We compose the YAML node graph (libyaml, through PyYAML) and build the data ourselves instead
+of letting a constructor build objects: it
 keeps the position of every node, lets us report *every* duplicate key (a constructor stops
 at the first), refuses Python tags before anything is built, and bounds alias expansion so a
 billion-laughs document is an error instead of an out-of-memory kill.
@@ -8,7 +9,6 @@ billion-laughs document is an error instead of an out-of-memory kill.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -123,44 +123,35 @@ class _Builder:
 
 
 def _scalar(tag: str, value: str) -> Any:
+    """Scalars as YAML 1.1 reads them, the dialect Hydra and OmegaConf use for config groups."""
+    from yaml import ScalarNode
+    from yaml.constructor import SafeConstructor
+
     kind = tag.removeprefix(_STD)
-    if kind == "null":
-        return None
-    if kind == "bool":
-        return value.lower() == "true"
-    if kind == "int":
-        text = value.replace("_", "")
-        for prefix, base in (("0x", 16), ("0o", 8), ("0b", 2)):
-            if text.lower().startswith(prefix):
-                return int(text[2:], base)
-        return int(text)
-    if kind == "float":
-        text = value.lower().replace("_", "")
-        if text in (".inf", "+.inf"):
-            return math.inf
-        if text == "-.inf":
-            return -math.inf
-        if text == ".nan":
-            return math.nan
-        return float(text)
+    if kind in ("null", "bool", "int", "float"):
+        return getattr(SafeConstructor(), f"construct_yaml_{kind}")(ScalarNode(tag, value))
+    # Timestamps stay text: the spec is plain data, and columns are parsed by the runtime.
     return value
 
 
 def parse_yaml(text: str, file: str) -> Located:
     """Parse one YAML document. Problems come back as diagnostics, never as exceptions."""
-    from ruamel.yaml import YAML
-    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+    import yaml
 
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     out = Located(data=None, file=file, text=text)
     try:
-        root = YAML(typ="rt").compose(text)
-    except MarkedYAMLError as exc:
+        root = yaml.compose(text, Loader=loader)
+    except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         span = SourceSpan(file, mark.line + 1, mark.column + 1) if mark else SourceSpan(file)
         problem = exc.problem or exc.context or "invalid YAML"
+        if exc.context and exc.context_mark and exc.problem:
+            where = exc.context_mark
+            problem += f" ({exc.context}, started on line {where.line + 1}, column {where.column + 1})"
         out.diagnostics.append(Diagnostic("E101", f"YAML syntax error: {problem}", span))
         return out
-    except YAMLError as exc:
+    except yaml.YAMLError as exc:
         out.diagnostics.append(Diagnostic("E101", f"YAML error: {exc}", SourceSpan(file)))
         return out
     if root is None:

@@ -1,0 +1,296 @@
+"""run, runs and registry: executing pipelines and looking at what they produced."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+
+from mlcompile.cli import Output, cli, format_option, handles_errors, overrides_argument, spec_argument
+from mlcompile.cli.commands import compile_with_texts
+from mlcompile.cli.compiler import emitted_files, render, write
+from mlcompile.errors import UsageError
+
+
+@cli.command()
+@spec_argument
+@overrides_argument
+@click.option("--backend", "-b", default="local", show_default=True)
+@click.option("--out", "-o", type=click.Path(path_type=Path, file_okay=False), default=None)
+@click.option("--jobs", "-j", type=int, default=0, help="Parallel steps (default: CPU cores).")
+@click.option("--force", is_flag=True, help="Re-run every step, then refresh the cache.")
+@click.option("--no-cache", is_flag=True, help="Neither read nor write the cache.")
+@click.option("--keep-going", "-k", is_flag=True, help="After a failure, run what does not depend on it.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress output.")
+@format_option
+@handles_errors
+def run(
+    spec: Path,
+    overrides: tuple[str, ...],
+    backend: str,
+    out: Path | None,
+    jobs: int,
+    force: bool,
+    no_cache: bool,
+    keep_going: bool,
+    quiet: bool,
+    fmt: str,
+    output: Output,
+) -> None:
+    """Build a spec and run it: locally, or on a backend's local runner (kfp.local, ZenML)."""
+    from mlcompile.backends import RunOptions, Runner
+    from mlcompile.cli.progress import make_progress
+
+    compiled = compile_with_texts(spec, overrides, output)
+    rendered = render(compiled, backend)
+    out_dir = out if out is not None else spec.parent / "build"
+    write(out_dir, emitted_files(compiled, rendered))
+    runner = rendered.backend
+    if not isinstance(runner, Runner):
+        raise UsageError(f"backend '{backend}' can build but not run pipelines")
+    progress = make_progress(len(compiled.plan.nodes), quiet or fmt == "json")
+    options = RunOptions(
+        project_root=compiled.project_root,
+        jobs=jobs,
+        force=force,
+        use_cache=not no_cache,
+        keep_going=keep_going,
+        on_event=progress,
+    )
+    try:
+        result = runner.run(out_dir / backend, compiled.plan, rendered.settings, options)
+    finally:
+        if progress is not None:
+            progress.close()
+    payload = {
+        "status": result.status,
+        "exit_code": result.exit_code,
+        "run_id": result.run_id,
+        "error": result.error,
+        "metrics": result.metrics,
+        "decisions": result.decisions,
+        "steps": result.steps,
+    }
+    output.result(payload, _summary(payload))
+    if result.exit_code:
+        raise SystemExit(result.exit_code)
+
+
+def _summary(payload: dict[str, Any]) -> str:
+    steps = payload["steps"].values()
+    counts = {s: sum(1 for step in steps if step.get("status") == s) for s in ("ran", "cached", "failed", "skipped")}
+    lines = []
+    if counts["ran"] == 0 and counts["failed"] == 0 and counts["cached"]:
+        lines.append(f"nothing to do: all {counts['cached']} steps cached")
+    else:
+        lines.append(
+            f"{counts['ran']} ran, {counts['cached']} cached, {counts['failed']} failed, "
+            f"{counts['skipped']} skipped"
+        )
+    for model, metrics in sorted(payload["metrics"].items()):
+        overall = (metrics or {}).get("overall", {})
+        shown = ", ".join(f"{k}={v:.4f}" for k, v in sorted(overall.items()) if isinstance(v, float))
+        lines.append(f"metrics {model}: {shown}")
+    for gate, decision in sorted(payload["decisions"].items()):
+        if not decision:
+            continue
+        verdict = "PASSED" if decision.get("passed") else "FAILED"
+        lines.append(f"gate {gate}: {verdict}")
+        for check in decision.get("checks", []):
+            mark = "ok " if check.get("passed") else "FAIL"
+            where = f"[{check['slice']}={check['slice_value']}]" if check.get("slice") else ""
+            value, bound = check.get("value"), check.get("bound")
+            numbers = f"value {value:.4f} bound {bound:.4f}" if isinstance(value, float) and isinstance(bound, float) else (check.get("note") or "")
+            lines.append(f"  {mark} {check.get('check')}{where}: {numbers}")
+    if payload["error"]:
+        lines.append(f"error: {payload['error']}")
+    if payload["run_id"]:
+        lines.append(f"run {payload['run_id']}: {payload['status']}")
+    return "\n".join(lines)
+
+
+# ---- runs -------------------------------------------------------------------------------
+
+runs_dir_option = click.option(
+    "--runs-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path(".mlcompile/runs"),
+    show_default=True,
+)
+
+
+@cli.group()
+def runs() -> None:
+    """Run records: what ran, what was cached, metrics and gate decisions."""
+
+
+def _load_runs(runs_dir: Path) -> list[dict[str, Any]]:
+    records = []
+    for path in sorted(runs_dir.glob("*/run.json")):
+        try:
+            records.append(json.loads(path.read_text("utf-8")))
+        except (OSError, ValueError):
+            continue
+    return records
+
+
+def _find_run(runs_dir: Path, run_id: str) -> dict[str, Any]:
+    records = _load_runs(runs_dir)
+    if run_id == "latest" and records:
+        return records[-1]
+    matches = [r for r in records if r["id"].startswith(run_id)]
+    if len(matches) != 1:
+        known = ", ".join(r["id"] for r in records[-5:]) or "none"
+        raise UsageError(f"no single run matches '{run_id}' in {runs_dir} (latest: {known})")
+    return matches[0]
+
+
+@runs.command("list")
+@runs_dir_option
+@format_option
+@handles_errors
+def runs_list(runs_dir: Path, fmt: str, output: Output) -> None:
+    records = _load_runs(runs_dir)
+    rows = []
+    for r in records:
+        statuses = [s.get("status") for s in r["steps"].values()]
+        rows.append(
+            f"{r['id']}  {r['status']:<11} {r['plan']:<20} {r['seconds']:>8.1f}s  "
+            f"ran {statuses.count('ran')}, cached {statuses.count('cached')}"
+        )
+    output.result({"runs": records}, "\n".join(rows) or f"no runs in {runs_dir}")
+
+
+@runs.command("show")
+@click.argument("run_id", default="latest")
+@runs_dir_option
+@format_option
+@handles_errors
+def runs_show(run_id: str, runs_dir: Path, fmt: str, output: Output) -> None:
+    record = _find_run(runs_dir, run_id)
+    human = [f"run {record['id']} ({record['plan']}): {record['status']}, exit {record['exit_code']}"]
+    for node, step in record["steps"].items():
+        seconds = step.get("seconds")
+        timing = f" {seconds:.2f}s" if isinstance(seconds, float) else ""
+        human.append(f"  {step.get('status', '?'):<8} {node}{timing}")
+    human.append(_summary({**record, "run_id": None, "steps": {}}))
+    output.result(record, "\n".join(human))
+
+
+@runs.command("compare")
+@click.argument("first")
+@click.argument("second")
+@runs_dir_option
+@format_option
+@handles_errors
+def runs_compare(first: str, second: str, runs_dir: Path, fmt: str, output: Output) -> None:
+    """Metrics of two runs side by side, with the difference."""
+    a, b = _find_run(runs_dir, first), _find_run(runs_dir, second)
+    rows, table = [f"{'model.metric':<32} {a['id'][:22]:>22} {b['id'][:22]:>22} {'delta':>10}"], []
+    for model in sorted(set(a["metrics"]) | set(b["metrics"])):
+        ma = (a["metrics"].get(model) or {}).get("overall", {})
+        mb = (b["metrics"].get(model) or {}).get("overall", {})
+        for metric in sorted(set(ma) | set(mb)):
+            va, vb = ma.get(metric), mb.get(metric)
+            delta = vb - va if isinstance(va, float) and isinstance(vb, float) else None
+            table.append({"model": model, "metric": metric, "first": va, "second": vb, "delta": delta})
+            fa = f"{va:.4f}" if isinstance(va, float) else "-"
+            fb = f"{vb:.4f}" if isinstance(vb, float) else "-"
+            fd = f"{delta:+.4f}" if delta is not None else "-"
+            rows.append(f"{model + '.' + metric:<32} {fa:>22} {fb:>22} {fd:>10}")
+    output.result({"first": a["id"], "second": b["id"], "metrics": table}, "\n".join(rows))
+
+
+# ---- registry ---------------------------------------------------------------------------
+
+registry_option = click.option(
+    "--registry",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=lambda: Path(os.environ.get("MLCOMPILE_REGISTRY", ".mlcompile/registry")),
+    help="Registry folder (default .mlcompile/registry, or $MLCOMPILE_REGISTRY).",
+)
+
+
+@cli.group()
+def registry() -> None:
+    """The local model registry: versions, aliases, promote and rollback."""
+
+
+def _split_ref(ref: str) -> tuple[str, str | None]:
+    name, _, version = ref.partition("@")
+    return name, version or None
+
+
+@registry.command("list")
+@registry_option
+@format_option
+@handles_errors
+def registry_list(registry: Path, fmt: str, output: Output) -> None:
+    from mlcompile.runtime.registry import Registry
+
+    reg = Registry(registry)
+    models = {name: reg.describe(name) for name in reg.list_models()}
+    lines = []
+    for name, info in models.items():
+        aliases = ", ".join(f"{a}->v{v}" for a, v in sorted(info["aliases"].items())) or "no aliases"
+        lines.append(f"{name}: {len(info['versions'])} versions ({aliases})")
+    output.result({"models": models}, "\n".join(lines) or f"no models in {registry}")
+
+
+@registry.command("show")
+@click.argument("ref")
+@registry_option
+@format_option
+@handles_errors
+def registry_show(ref: str, registry: Path, fmt: str, output: Output) -> None:
+    """MODEL or MODEL@VERSION or MODEL@ALIAS."""
+    from mlcompile.runtime.registry import Registry
+
+    name, version = _split_ref(ref)
+    reg = Registry(registry)
+    if version is None:
+        info = reg.describe(name)
+        lines = [f"{name}"]
+        for v in info["versions"]:
+            tags = [a for a, n in info["aliases"].items() if n == v["version"]]
+            lines.append(f"  v{v['version']} {v.get('created_at', '')} {' '.join(tags)}")
+        for event in reg.history(name)[-10:]:
+            lines.append(f"  event {event}")
+        output.result(info, "\n".join(lines))
+        return
+    entry = reg.get(name, version)
+    output.result(entry, json.dumps(entry, indent=2, sort_keys=True, default=str))
+
+
+@registry.command("promote")
+@click.argument("ref")
+@click.option("--alias", default="production", show_default=True)
+@registry_option
+@format_option
+@handles_errors
+def registry_promote(ref: str, alias: str, registry: Path, fmt: str, output: Output) -> None:
+    """Point ALIAS at MODEL@VERSION."""
+    from mlcompile.runtime.registry import Registry
+
+    name, version = _split_ref(ref)
+    if version is None:
+        raise UsageError("say which version to promote: MODEL@VERSION")
+    moved = Registry(registry).promote(name, version, alias)
+    output.result({"model": name, "alias": alias, "version": moved}, f"{name}: {alias} -> v{moved}")
+
+
+@registry.command("rollback")
+@click.argument("name")
+@click.option("--alias", default="production", show_default=True)
+@registry_option
+@format_option
+@handles_errors
+def registry_rollback(name: str, alias: str, registry: Path, fmt: str, output: Output) -> None:
+    """Move ALIAS back to the version it pointed at before."""
+    from mlcompile.runtime.registry import Registry
+
+    moved = Registry(registry).rollback(name, alias)
+    output.result({"model": name, "alias": alias, "version": moved}, f"{name}: {alias} -> v{moved}")

@@ -1,0 +1,347 @@
+"""Run a plan on this machine: cached by content, independent steps in parallel.
+
+A step's cache key hashes its fingerprint (kind, params, upstream fingerprints), the cache
+keys of its inputs, the runtime's code, and what the plan cannot know: the content of data
+files, and for gates the production model they compare with. Changing one model's params
+therefore re-runs that model's train, evaluate, gate and deploy steps and nothing else.
+
+After a failure no new step starts (unless keep_going); running ones finish; the store only
+ever holds complete entries. Steps run in threads: LightGBM, DuckDB, Arrow and most of
+pandas release the GIL, and threads share the already-imported libraries.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import time
+import traceback
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from mlcompile.errors import ExitCode, MlcompileError
+from mlcompile.plan import Node, Plan, canonical_json, sha256_text
+from mlcompile.runtime.locking import project_lock
+from mlcompile.runtime.store import Store, code_version
+
+EventSink = Callable[[dict[str, Any]], None]
+_RUNTIME_DIR = Path(__file__).resolve().parent
+
+
+@dataclass
+class Execution:
+    """What a run did: the run record, also written to runs/<id>/run.json."""
+
+    record: dict[str, Any]
+    exit_code: int
+    run_dir: Path
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
+
+@dataclass
+class _State:
+    keys: dict[str, str] = field(default_factory=dict)
+    steps: dict[str, dict[str, Any]] = field(default_factory=dict)
+    failure: tuple[str, int, str] | None = None
+
+
+def new_run_id() -> str:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return f"{stamp}-{secrets.token_hex(3)}"
+
+
+class Executor:
+    def __init__(
+        self,
+        plan: Plan,
+        project_root: Path,
+        store_dir: Path,
+        runs_dir: Path,
+        *,
+        jobs: int = 0,
+        force: bool = False,
+        use_cache: bool = True,
+        keep_going: bool = False,
+        on_event: EventSink | None = None,
+    ) -> None:
+        self.plan = plan
+        self.root = project_root.resolve()
+        self.store = Store(store_dir)
+        self.runs_dir = runs_dir
+        self.jobs = jobs if jobs > 0 else (os.cpu_count() or 1)
+        self.force = force
+        self.use_cache = use_cache
+        self.keep_going = keep_going
+        self.emit: EventSink = on_event or (lambda event: None)
+        self.threads = max(1, (os.cpu_count() or 1) // self.jobs)
+        self.code = code_version([_RUNTIME_DIR])
+
+    # ---- cache keys ---------------------------------------------------------------------
+
+    def cache_key(self, node: Node, keys: dict[str, str]) -> str:
+        payload = {
+            "fingerprint": node.fingerprint,
+            "inputs": {n: f"{keys[r.node]}/{r.output}" for n, r in sorted(node.inputs.items())},
+            "code": self.code,
+            "outside": self._outside_state(node),
+        }
+        return sha256_text(canonical_json(payload))
+
+    def _outside_state(self, node: Node) -> Any:
+        """What a step reads that is not in the plan."""
+        from mlcompile.runtime.paths import resolve_inside
+
+        if node.kind == "ingest" and node.params.get("format") != "sql":
+            return self.store.file_hash(resolve_inside(self.root, node.params["path"]))
+        if node.kind == "gate":
+            from mlcompile.runtime.registry import Registry
+
+            registry = Registry(resolve_inside(self.root, node.params["registry"]))
+            return registry.alias_version(node.params["registered_name"], node.params["compare_alias"])
+        if node.kind == "features":
+            return _custom_code(node, self.root)
+        return None
+
+    def _effect_in_place(self, node: Node, record: dict[str, Any]) -> bool:
+        """A cached deploy step counts only if what it did outside the store is still there."""
+        from mlcompile.runtime.paths import resolve_inside
+        from mlcompile.runtime.store import sha256_file
+
+        summary = record.get("summary", {})
+        if node.kind in ("score", "kserve"):
+            path = resolve_inside(self.root, node.params["output"])
+            return path.is_file() and sha256_file(path) == summary.get("sha256")
+        if node.kind == "register":
+            from mlcompile.runtime.registry import Registry
+
+            registry = Registry(resolve_inside(self.root, node.params["registry"]))
+            return registry.has_version(node.params["registered_name"], summary.get("version"))
+        return True
+
+    # ---- running ------------------------------------------------------------------------
+
+    def run(self) -> Execution:
+        run_id = new_run_id()
+        run_dir = self.runs_dir / run_id
+        started = time.time()
+        state = _State()
+        with project_lock(self.store.root, on_wait=lambda: self.emit({"event": "waiting"})):
+            self.store.clean_staging()
+            interrupted = False
+            try:
+                self._schedule(state, run_dir)
+            except KeyboardInterrupt:
+                interrupted = True
+            finally:
+                self.store.save_hashes()
+        exit_code = (
+            130 if interrupted else state.failure[1] if state.failure else int(ExitCode.OK)
+        )
+        record = self._record(run_id, state, started, exit_code, interrupted)
+        _write_json(run_dir / "run.json", record)
+        if interrupted:
+            raise KeyboardInterrupt
+        return Execution(record, exit_code, run_dir)
+
+    def _schedule(self, state: _State, run_dir: Path) -> None:
+        order = self.plan.topological()
+        waiting = {n.id: set(self.plan.dependencies(n.id)) for n in order}
+        users: dict[str, list[str]] = {n.id: [] for n in order}
+        for node_id, deps in waiting.items():
+            for dep in deps:
+                users[dep].append(node_id)
+        ready = [n.id for n in order if not waiting[n.id]]
+        running: dict[Future[dict[str, Any]], str] = {}
+        blocked: set[str] = set()
+
+        def finish(node_id: str, ok: bool) -> None:
+            for user in users[node_id]:
+                if not ok:
+                    self._skip(user, state, users, blocked)
+                    continue
+                waiting[user].discard(node_id)
+                if not waiting[user] and user not in blocked:
+                    ready.append(user)
+
+        with ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="mlcompile") as pool:
+            try:
+                while ready or running:
+                    stop = state.failure is not None and not self.keep_going
+                    while ready and len(running) < self.jobs and not stop:
+                        node = self.plan.node(ready.pop(0))
+                        key = self.cache_key(node, state.keys)
+                        state.keys[node.id] = key
+                        if self._cached(node, key, state):
+                            finish(node.id, True)
+                            continue
+                        self.emit({"event": "started", "node": node.id, "kind": node.kind})
+                        inputs = {
+                            name: self.store.entry(state.keys[ref.node]) / ref.output
+                            for name, ref in node.inputs.items()
+                        }
+                        future = pool.submit(self._execute, node, key, inputs, run_dir)
+                        running[future] = node.id
+                    if stop:
+                        ready.clear()
+                    if not running:
+                        continue
+                    done, _ = wait(running, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        node_id = running.pop(future)
+                        outcome = future.result()
+                        state.steps[node_id] = outcome
+                        ok = outcome["status"] == "ran"
+                        if not ok and state.failure is None:
+                            state.failure = (node_id, outcome["exit_code"], outcome["error"])
+                        self.emit({"event": "finished" if ok else "failed", "node": node_id, **outcome})
+                        finish(node_id, ok)
+            except KeyboardInterrupt:
+                for future in running:
+                    future.cancel()
+                raise
+        for node in order:
+            if node.id not in state.steps:
+                state.steps[node.id] = {"status": "not run"}
+
+    def _skip(self, node_id: str, state: _State, users: dict[str, list[str]], blocked: set[str]) -> None:
+        if node_id in blocked:
+            return
+        blocked.add(node_id)
+        state.steps[node_id] = {"status": "skipped", "reason": "an upstream step failed"}
+        self.emit({"event": "skipped", "node": node_id})
+        for user in users[node_id]:
+            self._skip(user, state, users, blocked)
+
+    def _cached(self, node: Node, key: str, state: _State) -> bool:
+        if self.force or not self.use_cache or not self.store.has(key):
+            return False
+        record = self.store.record(key)
+        if not self._effect_in_place(node, record):
+            return False
+        state.steps[node.id] = {"status": "cached", "seconds": 0.0, "key": key, "summary": record["summary"]}
+        self.emit({"event": "cached", "node": node.id, "kind": node.kind})
+        return True
+
+    def _execute(
+        self, node: Node, key: str, inputs: dict[str, Path], run_dir: Path
+    ) -> dict[str, Any]:
+        from mlcompile.runtime.steps import StepContext, run_step
+
+        staged = self.store.staging()
+        outputs = {name: staged / name for name in node.outputs}
+        started = time.perf_counter()
+        try:
+            result = run_step(
+                node.kind,
+                dict(node.params),
+                inputs,
+                outputs,
+                StepContext(project_root=self.root, num_threads=self.threads),
+            )
+        except BaseException as exc:
+            seconds = round(time.perf_counter() - started, 3)
+            kept = self._keep_failed(node, staged, run_dir, exc)
+            self.store.discard(staged)
+            if isinstance(exc, MlcompileError):
+                code, message = int(exc.exit_code), exc.message
+            elif isinstance(exc, Exception):
+                code, message = int(ExitCode.BACKEND_FAILED), f"{type(exc).__name__}: {exc}"
+            else:
+                raise
+            return {"status": "failed", "seconds": seconds, "key": key, "exit_code": code,
+                    "error": message, "artifacts": kept}
+        seconds = round(time.perf_counter() - started, 3)
+        summary = result.summary
+        self.store.commit(key, staged, {"node": node.id, "kind": node.kind, "summary": summary})
+        return {"status": "ran", "seconds": seconds, "key": key, "summary": summary}
+
+    def _keep_failed(self, node: Node, staged: Path, run_dir: Path, exc: BaseException) -> str | None:
+        """Keep what a failed step wrote (a validation report, a gate decision) for the user."""
+        target = run_dir / "failed" / _safe(node.id)
+        target.mkdir(parents=True, exist_ok=True)
+        for item in staged.iterdir():
+            shutil.copytree(item, target / item.name, dirs_exist_ok=True)
+        (target / "error.txt").write_text("".join(traceback.format_exception(exc)), encoding="utf-8")
+        return str(target)
+
+    def _record(
+        self, run_id: str, state: _State, started: float, exit_code: int, interrupted: bool
+    ) -> dict[str, Any]:
+        metrics, decisions = {}, {}
+        for node in self.plan.nodes:
+            step = state.steps.get(node.id, {})
+            outputs = self._output_dirs(node, step)
+            if node.kind == "evaluate" and "metrics" in outputs:
+                metrics[node.name] = _read_json(outputs["metrics"] / "metrics.json")
+            if node.kind == "gate" and "decision" in outputs:
+                decisions[node.name] = _read_json(outputs["decision"] / "decision.json")
+        status = "interrupted" if interrupted else ("succeeded" if exit_code == 0 else "failed")
+        failure = state.failure
+        return {
+            "id": run_id,
+            "plan": self.plan.name,
+            "spec_sha256": self.plan.spec_sha256,
+            "project_root": str(self.root),
+            "started_at": datetime.fromtimestamp(started, UTC).isoformat(),
+            "finished_at": datetime.now(UTC).isoformat(),
+            "seconds": round(time.time() - started, 3),
+            "status": status,
+            "exit_code": exit_code,
+            "error": {"node": failure[0], "message": failure[2]} if failure else None,
+            "jobs": self.jobs,
+            "steps": {k: state.steps[k] for k in sorted(state.steps)},
+            "metrics": metrics,
+            "decisions": decisions,
+        }
+
+    def _output_dirs(self, node: Node, step: dict[str, Any]) -> dict[str, Path]:
+        if step.get("status") in ("ran", "cached"):
+            entry = self.store.entry(step["key"])
+            return {name: entry / name for name in node.outputs}
+        if step.get("status") == "failed" and step.get("artifacts"):
+            return {name: Path(step["artifacts"]) / name for name in node.outputs}
+        return {}
+
+
+def _custom_code(node: Node, root: Path) -> dict[str, str]:
+    """Hashes of the files behind custom transforms, so editing one re-fits the features."""
+    from mlcompile.runtime.store import sha256_file
+
+    hashes = {}
+    for feature in node.params.get("features", []):
+        if feature.get("op") != "custom":
+            continue
+        module = feature["function"].split(":", 1)[0]
+        relative = Path(*module.split("."))
+        for candidate in (root / f"{relative}.py", root / relative / "__init__.py"):
+            if candidate.is_file():
+                hashes[module] = sha256_file(candidate)
+                break
+    return hashes
+
+
+def _safe(node_id: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in node_id)
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _write_json(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
+    os.replace(tmp, path)

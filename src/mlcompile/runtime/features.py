@@ -1,0 +1,452 @@
+"""Feature engineering: fit on the training rows, apply anywhere from the fitted state.
+
+`fit_features` learns every statistic (means, quantiles, categories, frequencies) from the
+training rows only and returns a JSON-safe state; `apply_features` recomputes the model
+inputs from raw rows and that state alone, so training, evaluation and scoring compute
+features the same way.
+
+Features run in the listed (dependency) order over a working frame that starts as the raw
+rows; each feature's output is stored under its name, so later features, `expr` ones
+included, may read earlier ones. Fixed conventions:
+
+- `bucket` edges are cut points: the output is how many edges are <= the value (0 below
+  the first edge, len(edges) above the last), so no value falls outside every bucket;
+- `encode` with `max_categories` keeps the most frequent training categories (ties broken
+  by value) and maps the rest, and unseen values, to `__other__`; without it, unseen values
+  become missing (`category`, `ordinal`, `frequency` give NaN / 0.0, `onehot` all zeros);
+- `custom` functions are stateless and their input columns are unknown, so they add nothing
+  to the input signature.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd  # type: ignore[import-untyped]
+
+from mlcompile.errors import StepError, UsageError, did_you_mean
+
+from .artifacts import json_safe
+from .ingest import isolated_connection
+
+OTHER = "__other__"
+UNSAFE_NAME = re.compile(r'[\[\]{}",:\s]')
+# Statistics over the rows being transformed would leak test rows into their own features.
+FORBIDDEN_IN_EXPR = frozenset({"over", "select"})
+DATE_PARTS = ("year", "month", "day", "hour", "minute", "dayofweek", "dayofyear", "week")
+
+Frame = Any  # pandas ships no type information; named for the reader
+Fitted = dict[str, Any]
+
+
+class _Feature:
+    """One feature spec plus the context needed for error messages."""
+
+    def __init__(self, spec: Mapping[str, Any], model: str) -> None:
+        self.spec = spec
+        self.model = model
+        self.name = str(spec["name"])
+        self.op = str(spec["op"])
+
+    def fail(self, message: str) -> StepError:
+        return StepError(f"model '{self.model}': feature '{self.name}' ({self.op}): {message}")
+
+    def arg(self, key: str) -> Any:
+        if self.spec.get(key) is None:
+            raise UsageError(
+                f"model '{self.model}': feature '{self.name}' ({self.op}) needs '{key}'"
+            )
+        return self.spec[key]
+
+    def column(self, work: Frame) -> Any:
+        name = self.arg("column")
+        if name not in work.columns:
+            hint = did_you_mean(str(name), map(str, work.columns))
+            raise self.fail(f"column '{name}' is not in the data" + (f" ({hint})" if hint else ""))
+        return work[name]
+
+    def numeric(self, work: Frame) -> Any:
+        series = self.column(work)
+        if not pd.api.types.is_numeric_dtype(series.dtype):
+            raise self.fail(f"column '{series.name}' must be numeric, not {series.dtype}")
+        return series.astype("float64")
+
+
+# ---- category helpers ------------------------------------------------------------------
+
+
+def value_sort_key(value: Any) -> tuple[str, Any]:
+    # Grouping by type name keeps mixed-type columns sortable and the order reproducible.
+    return (type(value).__name__, value)
+
+
+def _kept_categories(series: Any, max_categories: int | None) -> tuple[list[Any], bool]:
+    """The training categories to keep, sorted, and whether the rest fold into OTHER."""
+    counts = series.dropna().value_counts(sort=False)
+    values = [json_safe(v) for v in counts.index.tolist()]
+    pairs = zip(values, counts.tolist(), strict=True)
+    ranked = sorted(pairs, key=lambda p: (-p[1], value_sort_key(p[0])))
+    folded = max_categories is not None and len(ranked) > max_categories
+    kept = [v for v, _ in (ranked[:max_categories] if folded else ranked)]
+    return sorted(kept, key=value_sort_key), folded
+
+
+def _as_category(series: Any, categories: Sequence[Any]) -> Any:
+    # pandas is retiring the silent drop of values outside the categories: drop them first.
+    known = series.where(series.isin(categories) | series.isna())
+    return pd.Series(pd.Categorical(known, categories=categories), index=series.index)
+
+
+def _fold(series: Any, fitted: Fitted) -> Any:
+    """Categorical values over the kept categories; the rest become OTHER when folding."""
+    levels = list(fitted["categories"])
+    if fitted["other"]:
+        known = series.isin(levels) | series.isna()
+        series = series.astype(object).where(known, OTHER)
+        levels.append(OTHER)
+    return _as_category(series, levels)
+
+
+def _safe_names(prefix: str, values: Sequence[Any]) -> list[str]:
+    names: list[str] = []
+    for value in values:
+        base = UNSAFE_NAME.sub("_", f"{prefix}__{value}")
+        name, n = base, 1
+        while name in names:
+            n += 1
+            name = f"{base}_{n}"
+        names.append(name)
+    return names
+
+
+# ---- operations ------------------------------------------------------------------------
+
+
+def _no_fit(feature: _Feature, work: Frame) -> Fitted:
+    return {}
+
+
+def _passthrough(feature: _Feature, work: Frame, fitted: Fitted) -> Any:
+    return feature.column(work)
+
+
+def _log(feature: _Feature, work: Frame, fitted: Fitted) -> Any:
+    values = feature.numeric(work)
+    return np.log1p(values.where(values >= 0))
+
+
+def _date_part(feature: _Feature, work: Frame, fitted: Fitted) -> Any:
+    part = feature.arg("part")
+    if part not in DATE_PARTS:
+        raise UsageError(f"model '{feature.model}': unknown date part '{part}' ({DATE_PARTS})")
+    series = feature.column(work)
+    if not pd.api.types.is_datetime64_any_dtype(series.dtype):
+        try:
+            series = pd.to_datetime(series, format="ISO8601")
+        except (ValueError, TypeError) as exc:
+            raise feature.fail(f"column '{series.name}' is not a date or time: {exc}") from None
+    if part == "week":
+        return series.dt.isocalendar().week.astype("float64")
+    return getattr(series.dt, part).astype("float64")
+
+
+def _fit_bucket(feature: _Feature, work: Frame) -> Fitted:
+    if feature.spec.get("bins") is not None:
+        return {"edges": sorted(float(b) for b in feature.spec["bins"])}
+    quantiles = int(feature.arg("quantiles"))
+    values = feature.numeric(work).dropna()
+    if values.empty:
+        raise feature.fail("no training values to fit quantiles on")
+    cuts = np.quantile(values, [i / quantiles for i in range(1, quantiles)])
+    return {"edges": sorted({float(c) for c in cuts})}
+
+
+def _bucket(feature: _Feature, work: Frame, fitted: Fitted) -> Any:
+    values = feature.numeric(work)
+    index = np.searchsorted(np.asarray(fitted["edges"]), values.to_numpy(), side="right")
+    return pd.Series(index, index=values.index, dtype="float64").where(values.notna())
+
+
+def _fit_impute(feature: _Feature, work: Frame) -> Fitted:
+    strategy = feature.spec.get("strategy") or "median"
+    if strategy == "constant":
+        return {"value": feature.arg("value")}
+    if strategy == "most_frequent":
+        kept, _ = _kept_categories(feature.column(work), 1)
+        value = kept[0] if kept else None
+    elif strategy in ("mean", "median"):
+        value = float(getattr(feature.numeric(work), strategy)())
+    else:
+        raise UsageError(f"model '{feature.model}': unknown impute strategy '{strategy}'")
+    if value is None or value != value:
+        raise feature.fail("the column has no training values to impute from")
+    return {"value": value}
+
+
+def _impute(feature: _Feature, work: Frame, fitted: Fitted) -> Any:
+    return feature.column(work).fillna(fitted["value"])
+
+
+def _fit_encode(feature: _Feature, work: Frame) -> Fitted:
+    method = feature.spec.get("method") or "category"
+    series = feature.column(work)
+    if method == "frequency":
+        counts = series.dropna().value_counts(sort=False) / len(series)
+        pairs = [[json_safe(v), float(f)] for v, f in counts.items()]
+        return {"frequencies": sorted(pairs, key=lambda p: value_sort_key(p[0]))}
+    limit = feature.spec.get("max_categories") if method in ("category", "onehot") else None
+    categories, folded = _kept_categories(series, limit)
+    fitted: Fitted = {"categories": categories, "other": folded}
+    if method == "onehot":
+        fitted["columns"] = _safe_names(feature.name, [*categories, *([OTHER] if folded else [])])
+    elif method not in ("category", "ordinal"):
+        raise UsageError(f"model '{feature.model}': unknown encode method '{method}'")
+    return fitted
+
+
+def _encode(feature: _Feature, work: Frame, fitted: Fitted) -> Any:
+    method = feature.spec.get("method") or "category"
+    series = feature.column(work)
+    if method == "frequency":
+        table = {value: freq for value, freq in fitted["frequencies"]}
+        return series.map(table).astype("float64").fillna(0.0).where(series.notna())
+    encoded = _fold(series, fitted)
+    if method == "category":
+        return encoded
+    codes = encoded.cat.codes.to_numpy()
+    if method == "ordinal":
+        return pd.Series(codes, index=series.index, dtype="float64").where(codes >= 0)
+    columns = {name: (codes == i).astype("int8") for i, name in enumerate(fitted["columns"])}
+    return pd.DataFrame(columns, index=series.index)
+
+
+def _fit_scale(feature: _Feature, work: Frame) -> Fitted:
+    values = feature.numeric(work)
+    method = feature.spec.get("method") or "standard"
+    if method == "standard":
+        std = float(values.std(ddof=0))
+        # A constant training column carries no scale; dividing by 1 keeps it finite.
+        return {"center": float(values.mean()), "scale": std if std > 0 else 1.0}
+    if method == "minmax":
+        low, high = float(values.min()), float(values.max())
+        return {"center": low, "scale": high - low if high > low else 1.0}
+    raise UsageError(f"model '{feature.model}': unknown scale method '{method}'")
+
+
+def _scale(feature: _Feature, work: Frame, fitted: Fitted) -> Any:
+    return (feature.numeric(work) - fitted["center"]) / fitted["scale"]
+
+
+def expr_references(expr: str, columns: Sequence[str]) -> list[str]:
+    """The columns an SQL expression reads (DuckDB identifiers are case-insensitive)."""
+    by_lower = {str(c).lower(): str(c) for c in columns}
+    tokens = duckdb.tokenize(expr)
+    found: list[str] = []
+    for i, (start, kind) in enumerate(tokens):
+        end = tokens[i + 1][0] if i + 1 < len(tokens) else len(expr)
+        text = expr[start:end].strip()
+        if kind == duckdb.token_type.identifier:
+            name = by_lower.get(text.strip('"').lower())
+            if name is not None and name not in found:
+                found.append(name)
+    return found
+
+
+def _check_expr(feature: _Feature, expr: str) -> None:
+    tokens = duckdb.tokenize(expr)
+    for i, (start, kind) in enumerate(tokens):
+        end = tokens[i + 1][0] if i + 1 < len(tokens) else len(expr)
+        word = expr[start:end].strip().lower()
+        if kind == duckdb.token_type.keyword and word in FORBIDDEN_IN_EXPR:
+            raise feature.fail(
+                f"'{word}' is not allowed: an expression is computed row by row, never over "
+                "other rows (that would leak the scored rows into their own features)"
+            )
+
+
+def _expr(feature: _Feature, work: Frame, fitted: Fitted) -> Any:
+    expr = str(feature.arg("expr"))
+    _check_expr(feature, expr)
+    con = isolated_connection({"feature_rows": work})
+    try:
+        result = con.sql(f"SELECT ({expr}) AS value FROM feature_rows").df()["value"]
+    except duckdb.Error as exc:
+        raise feature.fail(f"expression failed: {exc}") from None
+    finally:
+        con.close()
+    if len(result) != len(work):
+        raise feature.fail(f"expression gave {len(result)} values for {len(work)} rows")
+    return result.set_axis(work.index)
+
+
+def _custom(feature: _Feature, work: Frame, fitted: Fitted) -> Any:
+    target = str(feature.arg("function"))
+    module_name, _, function_name = target.partition(":")
+    try:
+        function = getattr(importlib.import_module(module_name), function_name)
+    except (ImportError, AttributeError) as exc:
+        raise feature.fail(f"cannot load '{target}': {exc}") from None
+    try:
+        result = function(work.copy())
+    except Exception as exc:  # user code: any failure is the feature's failure
+        raise feature.fail(f"'{target}' raised {type(exc).__name__}: {exc}") from exc
+    if isinstance(result, pd.DataFrame):
+        if result.shape[1] != 1:
+            raise feature.fail(f"'{target}' returned {result.shape[1]} columns, expected one")
+        result = result.iloc[:, 0]
+    values = np.asarray(result) if not isinstance(result, pd.Series) else result.to_numpy()
+    if values.ndim != 1 or len(values) != len(work):
+        raise feature.fail(f"'{target}' returned {values.shape} values for {len(work)} rows")
+    return pd.Series(values, index=work.index)
+
+
+@dataclass(frozen=True)
+class _Op:
+    fit: Callable[[_Feature, Frame], Fitted]
+    apply: Callable[[_Feature, Frame, Fitted], Any]
+    reads_column: bool = True
+
+
+OPS: dict[str, _Op] = {
+    "passthrough": _Op(_no_fit, _passthrough),
+    "expr": _Op(_no_fit, _expr, reads_column=False),
+    "log": _Op(_no_fit, _log),
+    "date_part": _Op(_no_fit, _date_part),
+    "bucket": _Op(_fit_bucket, _bucket),
+    "impute": _Op(_fit_impute, _impute),
+    "encode": _Op(_fit_encode, _encode),
+    "scale": _Op(_fit_scale, _scale),
+    "custom": _Op(_no_fit, _custom, reads_column=False),
+}
+
+
+# ---- fit and apply ---------------------------------------------------------------------
+
+
+def _features(specs: Sequence[Mapping[str, Any]], model: str) -> list[_Feature]:
+    features = [_Feature(spec, model) for spec in specs]
+    for feature in features:
+        if feature.op not in OPS:
+            hint = did_you_mean(feature.op, OPS)
+            raise UsageError(
+                f"model '{model}': feature '{feature.name}' has unknown op '{feature.op}'"
+                + (f" ({hint})" if hint else "")
+            )
+    return features
+
+
+def _store(work: Frame, feature: _Feature, output: Any) -> list[str]:
+    """Put a feature's output into the working frame; returns the columns it occupies."""
+    if isinstance(output, pd.DataFrame):
+        for name in output.columns:
+            work[name] = output[name]
+        return [str(c) for c in output.columns]
+    work[feature.name] = output
+    return [feature.name]
+
+
+def _reads(feature: _Feature, columns: Sequence[str]) -> list[str]:
+    if feature.op == "expr":
+        return expr_references(str(feature.arg("expr")), columns)
+    if OPS[feature.op].reads_column:
+        return [str(feature.arg("column"))]
+    return []
+
+
+def fit_features(train_df: pd.DataFrame, params: Mapping[str, Any]) -> dict[str, Any]:
+    """The fitted feature state, learned from `train_df` (the training rows) only."""
+    model = str(params.get("model"))
+    target = params.get("target")
+    features = _features(params.get("features") or [], model)
+    if target is not None and target not in train_df.columns:
+        raise StepError(f"model '{model}': target column '{target}' is not in the training rows")
+    work = train_df.copy()
+    raw = set(map(str, train_df.columns))
+    produced: dict[str, list[str]] = {}
+    signature: dict[str, str] = {}
+    fitted_specs = []
+    for feature in features:
+        for column in _reads(feature, list(work.columns)):
+            if column in raw and column not in produced:
+                signature.setdefault(column, str(train_df[column].dtype))
+        op = OPS[feature.op]
+        fitted = json_safe(op.fit(feature, work))
+        produced[feature.name] = _store(work, feature, op.apply(feature, work, fitted))
+        fitted_specs.append({**feature.spec, "fitted": fitted})
+    inputs = list(params.get("model_inputs") or [f.name for f in features])
+    unknown = [name for name in inputs if name not in produced]
+    if unknown:
+        raise UsageError(f"model '{model}': model inputs {unknown} are not features")
+    output_columns = [column for name in inputs for column in produced[name]]
+    _check_model_inputs(work, output_columns, model)
+    return {
+        "model": model,
+        "task": params.get("task"),
+        "target": target,
+        "carry": list(params.get("carry") or []),
+        "features": fitted_specs,
+        "model_inputs": inputs,
+        "output_columns": output_columns,
+        "categorical": {
+            c: json_safe(work[c].cat.categories.tolist())
+            for c in output_columns
+            if isinstance(work[c].dtype, pd.CategoricalDtype)
+        },
+        "input_signature": signature,
+    }
+
+
+def _check_model_inputs(work: Frame, columns: Sequence[str], model: str) -> None:
+    for column in columns:
+        if UNSAFE_NAME.search(column):
+            raise StepError(
+                f"model '{model}': model input name '{column}' contains characters LightGBM "
+                'rejects (any of []{}",: or whitespace); rename the feature'
+            )
+        dtype = work[column].dtype
+        if not (pd.api.types.is_numeric_dtype(dtype) or isinstance(dtype, pd.CategoricalDtype)):
+            raise StepError(
+                f"model '{model}': model input '{column}' is {dtype}; LightGBM needs numbers "
+                "or categories (add an 'encode' feature)"
+            )
+
+
+def _conform(frame: Frame, state: Mapping[str, Any]) -> Frame:
+    """Categorical model inputs get exactly the training categories, whatever the rows hold."""
+    for column, categories in state["categorical"].items():
+        frame[column] = _as_category(frame[column], categories)
+    return frame
+
+
+def apply_features(df: pd.DataFrame, state: Mapping[str, Any]) -> pd.DataFrame:
+    """Model input columns computed from raw rows and the fitted state, plus the target and
+    carry columns when `df` has them (a carry column never shadows a model input)."""
+    model = str(state.get("model"))
+    missing = [c for c in state["input_signature"] if c not in df.columns]
+    if missing:
+        raise StepError(f"model '{model}': the data lacks input columns {missing}")
+    work = df.copy()
+    for spec in state["features"]:
+        feature = _Feature(spec, model)
+        _store(work, feature, OPS[feature.op].apply(feature, work, spec["fitted"]))
+    outputs = list(state["output_columns"])
+    out = _conform(work[outputs].copy(), state)
+    for column in dict.fromkeys([state.get("target"), *state.get("carry", [])]):
+        if column in df.columns and column not in outputs:
+            out[column] = df[column]
+    return out.reset_index(drop=True)
+
+
+def model_frame(df: pd.DataFrame, state: Mapping[str, Any]) -> pd.DataFrame:
+    """The model input columns of already-transformed rows (a Parquet round trip may have
+    dropped unused categories)."""
+    missing = [c for c in state["output_columns"] if c not in df.columns]
+    if missing:
+        raise StepError(f"model '{state.get('model')}': transformed rows lack columns {missing}")
+    return _conform(df[list(state["output_columns"])].copy(), state)

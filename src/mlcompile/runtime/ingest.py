@@ -1,0 +1,61 @@
+"""Reading sources: CSV and Parquet files, and DuckDB SQL over other sources.
+
+SQL comes from a spec, so it runs in a sandbox: a fresh in-memory DuckDB that sees only the
+registered tables and may not touch the file system, the network or its own configuration.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import duckdb
+import pandas as pd  # type: ignore[import-untyped]
+import pyarrow as pa
+
+from mlcompile.errors import StepError, UsageError
+
+FORMATS = ("csv", "parquet")
+
+
+def load_file(path: Path, fmt: str, source: str) -> pd.DataFrame:
+    """One file as a DataFrame; `source` names the spec's source in error messages."""
+    if fmt not in FORMATS:
+        raise UsageError(f"source '{source}': unknown format '{fmt}' (use csv or parquet)")
+    if not path.is_file():
+        raise StepError(f"source '{source}': file not found: {path}")
+    try:
+        if fmt == "csv":
+            return pd.read_csv(path)
+        return pd.read_parquet(path)
+    except (ValueError, UnicodeDecodeError, pa.ArrowException, OSError) as exc:
+        # pandas' parser errors and pyarrow's invalid-file errors are ValueError subclasses.
+        raise StepError(f"source '{source}': cannot read {fmt} file {path}: {exc}") from None
+
+
+def isolated_connection(tables: Mapping[str, pd.DataFrame]) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection that sees `tables` and nothing else, locked before any user SQL."""
+    con = duckdb.connect(":memory:")
+    # One thread keeps the row order of un-ORDERed queries stable, so the same inputs give the
+    # same dataset bytes; replacement scans would let SQL read any DataFrame in Python scope.
+    con.execute("SET threads = 1")
+    con.execute("SET python_enable_replacements = false")
+    for name, frame in tables.items():
+        con.register(name, frame)
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
+    return con
+
+
+def run_sql(sql: str, tables: Mapping[str, pd.DataFrame], source: str) -> pd.DataFrame:
+    """The result of a DuckDB query over `tables`, each registered under its source name."""
+    con = isolated_connection(tables)
+    try:
+        relation = con.sql(sql)
+        if relation is None:
+            raise StepError(f"source '{source}': the SQL must be a query that returns rows")
+        return relation.df()
+    except duckdb.Error as exc:
+        raise StepError(f"source '{source}': SQL failed: {exc}") from None
+    finally:
+        con.close()

@@ -1,0 +1,278 @@
+"""Data validation with pandera: column rules from the spec, or a pandera YAML schema file.
+
+Validation is lazy (every failure is collected) and produces a report aggregated per
+(column, check). Dtypes are checked tolerantly, because the same logical column arrives with
+different physical dtypes depending on the reader and on missing values:
+
+- `int`: any integer dtype (numpy or nullable `Int64`), or a float column whose values are
+  all whole numbers (an integer column with nulls read from CSV or Parquet is float64);
+- `float`: any integer or float dtype; `bool`: `bool` or nullable `boolean`;
+- `str`: pandas' string dtype, or object values that are all `str`;
+- `datetime`: any datetime64 dtype, any unit, with or without time zone;
+- `category`: a categorical column, or string values (categories are strings once read).
+
+With `coerce`, columns are converted first (`int` to nullable `Int64`, `float` to float64,
+`str` to the string dtype, `bool` to nullable `boolean`, `datetime` with `pd.to_datetime`,
+`category` to categorical); values that cannot convert become missing and are reported
+under the check `coerce(<dtype>)`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd  # type: ignore[import-untyped]
+import pandera.io.pandas_io as pandera_io
+import pandera.pandas as pa
+from pandera.errors import SchemaErrors
+from yaml import YAMLError  # type: ignore[import-untyped]
+
+from mlcompile.errors import DataValidationError, StepError, UsageError
+
+from .artifacts import json_safe, resolve_project_path
+
+DTYPES = ("int", "float", "str", "bool", "datetime", "category")
+MAX_EXAMPLES = 5
+
+Series = Any  # pandas ships no type information; named for the reader
+BoolSeries = Any
+
+
+def _is_str_values(series: Series) -> BoolSeries:
+    if pd.api.types.is_string_dtype(series.dtype) and not pd.api.types.is_object_dtype(
+        series.dtype
+    ):
+        return pd.Series(True, index=series.index)
+    return series.map(lambda v: isinstance(v, str)).astype(bool)
+
+
+def _dtype_ok(dtype: str) -> Callable[[Series], BoolSeries]:
+    """A vectorized check: which (non-null) values are acceptable for `dtype`."""
+    types = pd.api.types
+
+    def check(series: Series) -> BoolSeries:
+        kind = series.dtype
+        if dtype == "int":
+            if types.is_integer_dtype(kind):
+                return pd.Series(True, index=series.index)
+            if types.is_float_dtype(kind):
+                return np.floor(series) == series
+        elif dtype == "float":
+            if types.is_numeric_dtype(kind) and not types.is_bool_dtype(kind):
+                return pd.Series(True, index=series.index)
+        elif dtype == "bool":
+            if types.is_bool_dtype(kind):
+                return pd.Series(True, index=series.index)
+        elif dtype == "datetime":
+            if types.is_datetime64_any_dtype(kind):
+                return pd.Series(True, index=series.index)
+        elif dtype == "category" and isinstance(kind, pd.CategoricalDtype):
+            return pd.Series(True, index=series.index)
+        elif dtype in ("str", "category"):
+            return _is_str_values(series)
+        return pd.Series(False, index=series.index)
+
+    return check
+
+
+def _coerce(series: Series, dtype: str) -> Series:
+    if dtype == "int":
+        numbers = pd.to_numeric(series, errors="coerce")
+        return numbers.where(np.floor(numbers) == numbers).astype("Int64")
+    if dtype == "float":
+        return pd.to_numeric(series, errors="coerce").astype("float64")
+    if dtype == "str":
+        return series.astype("str")
+    if dtype == "bool":
+        if pd.api.types.is_bool_dtype(series.dtype):
+            return series.astype("boolean")
+        words = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}
+        return series.map(lambda v: words.get(str(v).strip().lower())).astype("boolean")
+    if dtype == "datetime":
+        return pd.to_datetime(series, errors="coerce")
+    return series.astype("category")
+
+
+def _arg(rule: Mapping[str, Any], key: str, column: str) -> Any:
+    if key not in rule:
+        raise UsageError(f"column '{column}': check '{rule.get('check')}' needs '{key}'")
+    return rule[key]
+
+
+def _label(kind: str, *args: Any) -> str:
+    return f"{kind}({', '.join(repr(a) for a in args)})"
+
+
+def _regex_check(column: str, pattern: str) -> pa.Check:
+    try:
+        compiled = re.compile(pattern)
+    except re.error as exc:
+        raise UsageError(f"column '{column}': invalid regex {pattern!r}: {exc}") from None
+    return pa.Check(
+        lambda s: s.astype(str).str.fullmatch(compiled).astype(bool),
+        error=_label("regex", pattern),
+    )
+
+
+def _range_check(column: str, rule: Mapping[str, Any]) -> pa.Check:
+    low, high = rule.get("min"), rule.get("max")
+    if low is None and high is None:
+        raise UsageError(f"column '{column}': check 'in_range' needs 'min' or 'max'")
+
+    def inside(s: Series) -> BoolSeries:
+        ok = pd.Series(True, index=s.index)
+        if low is not None:
+            ok &= s >= low
+        if high is not None:
+            ok &= s <= high
+        return ok
+
+    return pa.Check(inside, error=_label("in_range", low, high))
+
+
+def _check(column: str, rule: Mapping[str, Any]) -> pa.Check:
+    kind = rule.get("check")
+    if kind in ("ge", "le", "gt", "lt"):
+        value = _arg(rule, "value", column)
+        return getattr(pa.Check, kind)(value, error=_label(kind, value))
+    if kind in ("isin", "notin"):
+        values = list(_arg(rule, "values", column))
+        return getattr(pa.Check, kind)(values, error=_label(kind, values))
+    if kind == "regex":
+        return _regex_check(column, _arg(rule, "pattern", column))
+    if kind == "in_range":
+        return _range_check(column, rule)
+    if kind == "str_length":
+        low, high = rule.get("min"), rule.get("max")
+        return pa.Check.str_length(low, high, error=_label("str_length", low, high))
+    known = "ge, le, gt, lt, isin, notin, regex, in_range, str_length"
+    raise UsageError(f"column '{column}': unknown check '{kind}' (known: {known})")
+
+
+def _column(name: str, rules: Mapping[str, Any]) -> pa.Column:
+    checks = [_check(name, rule) for rule in rules.get("checks") or []]
+    dtype = rules.get("dtype")
+    if dtype is not None:
+        if dtype not in DTYPES:
+            raise UsageError(f"column '{name}': unknown dtype '{dtype}' (known: {DTYPES})")
+        checks.insert(0, pa.Check(_dtype_ok(dtype), error=f"dtype({dtype})"))
+    return pa.Column(
+        None,
+        checks,
+        nullable=bool(rules.get("nullable", False)),
+        unique=bool(rules.get("unique", False)),
+        required=bool(rules.get("required", True)),
+        name=name,
+    )
+
+
+def load_schema(schema: Mapping[str, Any], project_root: Path | None = None) -> pa.DataFrameSchema:
+    """The pandera schema for the spec's `schema` params (column rules or a YAML file)."""
+    if schema.get("file") is not None:
+        root = project_root or Path.cwd()
+        path = resolve_project_path(root, schema["file"], f"schema '{schema.get('name')}' file")
+        try:
+            return pandera_io.from_yaml(path)
+        except FileNotFoundError:
+            raise StepError(f"schema '{schema.get('name')}': file not found: {path}") from None
+        except (YAMLError, ValueError, KeyError, TypeError) as exc:
+            raise StepError(
+                f"schema '{schema.get('name')}': invalid pandera YAML {path}: {exc}"
+            ) from None
+    columns = schema.get("columns") or {}
+    return pa.DataFrameSchema(
+        {name: _column(name, rules) for name, rules in columns.items()},
+        strict=bool(schema.get("strict", False)),
+        name=schema.get("name"),
+    )
+
+
+def _coerce_columns(
+    df: pd.DataFrame, columns: Mapping[str, Mapping[str, Any]]
+) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    out = df.copy()
+    failures = []
+    for name, rules in columns.items():
+        dtype = rules.get("dtype")
+        if dtype is None or name not in out.columns:
+            continue
+        before = out[name]
+        after = _coerce(before, dtype)
+        lost = before.notna() & after.isna()
+        if lost.any():
+            failures.append(_failure(name, f"coerce({dtype})", int(lost.sum()), before[lost]))
+        out[name] = after
+    return out, failures
+
+
+def _failure(column: str | None, check: str, rows: int, values: Any) -> dict[str, Any]:
+    examples = list(pd.unique(pd.Series(values, dtype=object)))[:MAX_EXAMPLES]
+    return {"column": column, "check": check, "failing_rows": rows, "examples": examples}
+
+
+def _failures(cases: pd.DataFrame, rows: int) -> list[dict[str, Any]]:
+    """pandera's failure cases, one entry per (column, check)."""
+    out = []
+    # A missing or unexpected column is a schema-level case whose "failure case" is its name.
+    schema_level = {"column_in_dataframe": "required", "column_in_schema": "strict"}
+    renamed = {"field_uniqueness": "unique"}
+    for check, group in cases.groupby("check", sort=True, dropna=False):
+        if check in schema_level:
+            for column in group["failure_case"]:
+                out.append(_failure(str(column), schema_level[check], rows, []))
+            continue
+        for column, part in group.groupby("column", sort=True, dropna=False):
+            indices = part["index"].dropna()
+            failing = indices.nunique() if len(indices) else len(part)
+            name = None if pd.isna(column) else str(column)
+            label = renamed.get(str(check), str(check))
+            out.append(_failure(name, label, int(failing), part["failure_case"]))
+    return out
+
+
+def validate_frame(
+    df: pd.DataFrame,
+    schema_params: Mapping[str, Any],
+    source: str,
+    on_invalid: str,
+    project_root: Path | None = None,
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The (coerced) rows and the validation report. Never raises for invalid data: the
+    caller writes the report first, then calls `raise_if_invalid`."""
+    if on_invalid not in ("fail", "warn"):
+        raise UsageError(f"source '{source}': on_invalid must be 'fail' or 'warn'")
+    schema = load_schema(schema_params, project_root)
+    failures: list[dict[str, Any]] = []
+    if schema_params.get("coerce") and schema_params.get("file") is None:
+        df, failures = _coerce_columns(df, schema_params.get("columns") or {})
+    try:
+        df = schema.validate(df, lazy=True)
+    except SchemaErrors as exc:
+        failures += _failures(exc.failure_cases, len(df))
+    failures.sort(key=lambda f: (f["column"] or "", f["check"]))
+    report = {
+        "source": source,
+        "schema": schema_params.get("name"),
+        "passed": not failures,
+        "on_invalid": on_invalid,
+        "rows": len(df),
+        "failures": failures,
+    }
+    return df, json_safe(report)
+
+
+def raise_if_invalid(report: Mapping[str, Any]) -> None:
+    """`DataValidationError` when the data failed a schema whose policy is "fail"."""
+    if report["passed"] or report["on_invalid"] != "fail":
+        return
+    listed = "; ".join(
+        f"{f['column'] or '<table>'}: {f['check']} ({f['failing_rows']} rows)"
+        for f in report["failures"]
+    )
+    raise DataValidationError(
+        f"source '{report['source']}' failed schema '{report['schema']}': {listed}"
+    )

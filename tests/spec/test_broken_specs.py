@@ -1,0 +1,92 @@
+"""Every broken spec under broken/ yields exactly the diagnostics its `# expect:` lines name.
+
+A line is `# expect: CODE [LINE:COL]`; all errors of a file are reported in one run.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from mlcompile.errors import SpecError
+from mlcompile.spec import load_spec
+
+BROKEN = Path(__file__).parent / "broken"
+CASES = sorted(p for p in BROKEN.glob("E*.yaml"))
+
+
+def expectations(path: Path) -> list[tuple[str, str | None]]:
+    found = re.findall(r"^# expect: (\w+)(?: (\d+:\d+))?$", path.read_text(), re.M)
+    return sorted((code, where or None) for code, where in found)
+
+
+@pytest.mark.parametrize("path", CASES, ids=[p.stem for p in CASES])
+def test_broken_spec_reports_every_error_with_its_location(path: Path) -> None:
+    expected = expectations(path)
+    assert expected, f"{path.name} names no expected diagnostics"
+    with pytest.raises(SpecError) as caught:
+        load_spec(path)
+    errors = [d for d in caught.value.diagnostics if d.severity == "error"]
+    got = sorted((d.code, f"{d.span.line}:{d.span.column}" if d.span else "") for d in errors)
+    shown = [f"{d.code} {d.span} {d.message}" for d in errors]
+    assert [code for code, _ in got] == [code for code, _ in expected], shown
+    located = [e for e in expected if e[1] is not None]
+    assert all(e in got for e in located), shown
+    for diagnostic in errors:
+        assert diagnostic.span is not None and diagnostic.span.file.endswith(path.name)
+        assert diagnostic.message
+
+
+def test_the_base_spec_is_valid() -> None:
+    loaded = load_spec(BROKEN / "base.yaml")
+    assert set(loaded.resolved.spec.models) == {"delayed"}
+
+
+def test_unknown_names_get_did_you_mean() -> None:
+    with pytest.raises(SpecError) as caught:
+        load_spec(BROKEN / "E3xx_references.yaml")
+    hints = {d.message: d.hint for d in caught.value.diagnostics}
+    assert hints["unknown model 'delayd'"] == "did you mean 'delayed'?"
+    assert hints["unknown source 'flight'"] == "did you mean 'flights'?"
+
+
+def test_override_errors_point_at_the_override() -> None:
+    with pytest.raises(SpecError) as caught:
+        load_spec(BROKEN / "base.yaml", ["settings.seed=3", "model.delayed.num_boost_round=3"])
+    [diagnostic] = caught.value.diagnostics
+    assert diagnostic.code == "E201"
+    assert diagnostic.span is not None and diagnostic.span.file == "<command line>"
+    assert diagnostic.span.column == len("settings.seed=3 ") + 1
+    assert diagnostic.hint == "did you mean 'models'?"
+
+
+def test_overrides_set_keys_the_spec_left_to_their_defaults() -> None:
+    loaded = load_spec(BROKEN / "base.yaml", ["settings.seed=3", "models.delayed.num_boost_round=7"])
+    assert loaded.resolved.spec.settings.seed == 3
+    assert loaded.resolved.spec.models["delayed"].num_boost_round == 7
+
+
+def test_malformed_override_is_a_located_error() -> None:
+    with pytest.raises(SpecError) as caught:
+        load_spec(BROKEN / "base.yaml", ["settings.seed=[1,"])
+    [diagnostic] = caught.value.diagnostics
+    assert diagnostic.code == "E401"
+    assert diagnostic.span is not None and diagnostic.span.file == "<command line>"
+
+
+def test_unknown_config_group_option_suggests_the_closest() -> None:
+    with pytest.raises(SpecError) as caught:
+        load_spec(BROKEN / "base.yaml", ["+model_preset@models.delayed=tiyn"])
+    [diagnostic] = caught.value.diagnostics
+    assert diagnostic.code == "E402"
+    assert diagnostic.hint == "did you mean 'tiny'?"
+
+
+def test_override_with_a_value_of_the_wrong_type_is_located_on_the_command_line() -> None:
+    with pytest.raises(SpecError) as caught:
+        load_spec(BROKEN / "base.yaml", ["models.delayed.num_boost_round=many"])
+    [diagnostic] = caught.value.diagnostics
+    assert diagnostic.code == "E203"
+    assert diagnostic.span is not None and diagnostic.span.file == "<command line>"
