@@ -20,6 +20,7 @@ class ExitCode(IntEnum):
     DATA_INVALID = 3
     GATE_FAILED = 4
     BACKEND_FAILED = 5
+    STALE = 6  # `build --check`: the emitted artifacts on disk are out of date
 
 
 @dataclass(frozen=True, order=True)

@@ -83,7 +83,7 @@ def validate(spec: Path, overrides: tuple[str, ...], fmt: str, output: Output) -
     default=None,
     help="Output folder (default: build/ next to the spec).",
 )
-@click.option("--check", is_flag=True, help="Write nothing; exit 1 if the output on disk is stale.")
+@click.option("--check", is_flag=True, help="Write nothing; exit 6 if the output on disk is stale.")
 @format_option
 @handles_errors
 def build(
@@ -109,7 +109,7 @@ def build(
             or f"{out_dir}: up to date ({backend})",
         )
         if changed:
-            raise SystemExit(int(ExitCode.INTERNAL))
+            raise SystemExit(int(ExitCode.STALE))
         return
     files = write(out_dir, trees)
     output.result(

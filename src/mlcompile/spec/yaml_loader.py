@@ -151,8 +151,22 @@ def parse_yaml(text: str, file: str) -> Located:
             problem += f" ({exc.context}, started on line {where.line + 1}, column {where.column + 1})"
         out.diagnostics.append(Diagnostic("E101", f"YAML syntax error: {problem}", span))
         return out
+    except yaml.reader.ReaderError as exc:
+        before = text[: exc.position]
+        line, column = before.count("\n") + 1, exc.position - (before.rfind("\n") + 1) + 1
+        char = exc.character if isinstance(exc.character, str) else chr(exc.character)
+        out.diagnostics.append(
+            Diagnostic(
+                "E101",
+                f"the character U+{ord(char):04X} is not allowed in YAML",
+                SourceSpan(file, line, column),
+                "remove control characters from the file",
+            )
+        )
+        return out
     except yaml.YAMLError as exc:
-        out.diagnostics.append(Diagnostic("E101", f"YAML error: {exc}", SourceSpan(file)))
+        first = str(exc).splitlines()[0]
+        out.diagnostics.append(Diagnostic("E101", f"YAML error: {first}", SourceSpan(file, 1, 1)))
         return out
     if root is None:
         out.diagnostics.append(
