@@ -21,10 +21,12 @@ demo: $(STAMP)
 	cd $(DEMO) && ../../$(BIN)/mlcompile build mlcompile.yaml --backend local --out build
 	cd $(DEMO) && ../../$(BIN)/mlcompile run mlcompile.yaml
 
+PY_DIRS := $(wildcard src tests backends benchmarks examples)
+
 lint: $(STAMP)
-	$(BIN)/ruff check src tests backends benchmarks examples
-	$(BIN)/ruff format --check src tests backends benchmarks examples
-	$(BIN)/mypy src
+	$(BIN)/ruff check $(PY_DIRS)
+	$(BIN)/ruff format --check $(PY_DIRS)
+	$(BIN)/mypy src $(wildcard backends/*/src)
 	$(BIN)/lint-imports
 
 test: lint

@@ -63,7 +63,9 @@ def test_override_errors_point_at_the_override() -> None:
 
 
 def test_overrides_set_keys_the_spec_left_to_their_defaults() -> None:
-    loaded = load_spec(BROKEN / "base.yaml", ["settings.seed=3", "models.delayed.num_boost_round=7"])
+    loaded = load_spec(
+        BROKEN / "base.yaml", ["settings.seed=3", "models.delayed.num_boost_round=7"]
+    )
     assert loaded.resolved.spec.settings.seed == 3
     assert loaded.resolved.spec.models["delayed"].num_boost_round == 7
 

@@ -52,11 +52,16 @@ def _check(tmp: Path, text: str) -> None:
         assert exc.diagnostics
         for diagnostic in exc.diagnostics:
             assert diagnostic.span is not None, diagnostic
-            assert diagnostic.span.file in ("spec.yaml", str(spec)) or diagnostic.span.file.endswith("spec.yaml")
+            assert diagnostic.span.file in (
+                "spec.yaml",
+                str(spec),
+            ) or diagnostic.span.file.endswith("spec.yaml")
             assert diagnostic.span.line >= 1, diagnostic
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(data=st.data())
 def test_mutated_specs_give_located_errors(tmp_path: Path, data: st.DataObject) -> None:
     (tmp_path / "data").mkdir(exist_ok=True)
@@ -76,7 +81,9 @@ def test_mutated_specs_give_located_errors(tmp_path: Path, data: st.DataObject) 
     _check(tmp_path, yaml.safe_dump(spec, allow_unicode=True))
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(text=st.text(max_size=200))
 def test_arbitrary_text_gives_located_errors(tmp_path: Path, text: str) -> None:
     _check(tmp_path, text)

@@ -6,7 +6,7 @@ import json
 
 import jsonschema
 
-from mlcompile.spec.schema import spec_json_schema_text
+from mlcompile.spec.schema import spec_json_schema_text, spec_reference_markdown
 from mlcompile.spec.yaml_loader import load_yaml_file
 from tests.conftest import EXAMPLE, REPO
 
@@ -26,3 +26,10 @@ def test_schema_validates_the_example_and_catches_typos() -> None:
     spec["models"]["delayed"]["taks"] = "binary"
     errors = list(jsonschema.Draft202012Validator(schema).iter_errors(spec))
     assert any("taks" in e.message for e in errors)
+
+
+def test_spec_reference_doc_is_not_stale() -> None:
+    doc = REPO / "docs" / "spec-reference.md"
+    assert doc.read_text() == spec_reference_markdown(), (
+        "docs/spec-reference.md is stale: run `mlcompile schema --markdown --out docs/spec-reference.md`"
+    )

@@ -5,9 +5,9 @@ from mlcompile.backends.base import (
     ArtifactSet,
     Backend,
     BackendSettings,
+    Runner,
     RunOptions,
     RunResult,
-    Runner,
 )
 from mlcompile.backends.discovery import available_backends, get_backend
 

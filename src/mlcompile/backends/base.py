@@ -91,4 +91,6 @@ class Backend(Protocol):
 
 @runtime_checkable
 class Runner(Protocol):
-    def run(self, built_dir: Path, plan: Plan, settings: BaseModel, options: RunOptions) -> RunResult: ...
+    def run(
+        self, built_dir: Path, plan: Plan, settings: BaseModel, options: RunOptions
+    ) -> RunResult: ...

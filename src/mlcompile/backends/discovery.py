@@ -17,7 +17,9 @@ def get_backend(name: str) -> Backend:
     found = available_backends()
     if name not in found:
         hint = did_you_mean(name, found) or "no backends are installed"
-        raise UsageError(f"unknown backend '{name}' ({hint}); installed: {', '.join(sorted(found))}")
+        raise UsageError(
+            f"unknown backend '{name}' ({hint}); installed: {', '.join(sorted(found))}"
+        )
     try:
         backend_class = found[name].load()
         backend = backend_class()

@@ -30,7 +30,8 @@ def write_text_atomic(path: Path, text: str) -> None:
 def with_index(files: Mapping[str, str]) -> dict[str, str]:
     """The files plus an index of their hashes, so anyone can verify a build."""
     index = {
-        path: hashlib.sha256(text.encode("utf-8")).hexdigest() for path, text in sorted(files.items())
+        path: hashlib.sha256(text.encode("utf-8")).hexdigest()
+        for path, text in sorted(files.items())
     }
     return {**files, INDEX_FILE: json.dumps(index, indent=2, sort_keys=True) + "\n"}
 

@@ -51,7 +51,9 @@ class LocalBackend:
         }
         return ArtifactSet({"pipeline.json": json.dumps(manifest, indent=2, sort_keys=True) + "\n"})
 
-    def run(self, built_dir: Path, plan: Plan, settings: BaseModel, options: RunOptions) -> RunResult:
+    def run(
+        self, built_dir: Path, plan: Plan, settings: BaseModel, options: RunOptions
+    ) -> RunResult:
         from mlcompile.runtime.executor import Executor
 
         assert isinstance(settings, LocalSettings)

@@ -25,7 +25,9 @@ def py_literal(value: Any) -> str:
     if isinstance(value, list | tuple):
         return "[" + ", ".join(py_literal(v) for v in value) + "]"
     if isinstance(value, dict):
-        items = ", ".join(f"{py_literal(str(k))}: {py_literal(v)}" for k, v in sorted(value.items()))
+        items = ", ".join(
+            f"{py_literal(str(k))}: {py_literal(v)}" for k, v in sorted(value.items())
+        )
         return "{" + items + "}"
     raise TypeError(f"cannot put a {type(value).__name__} into generated code")
 

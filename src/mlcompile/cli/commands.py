@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -18,7 +19,6 @@ from mlcompile.cli import (
 )
 from mlcompile.cli.compiler import Compiled, compile_spec, emitted_files, render, stale, write
 from mlcompile.errors import ExitCode, SpecError
-
 
 T = TypeVar("T")
 
@@ -44,10 +44,8 @@ def compile_with_texts(spec: Path, overrides: tuple[str, ...], output: Output) -
 def _remember_sources(spec: Path, output: Output) -> None:
     from mlcompile.spec.compose import display_path
 
-    try:
+    with contextlib.suppress(OSError, UnicodeDecodeError):
         output.texts[display_path(spec)] = spec.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        pass
 
 
 @cli.command()
@@ -149,11 +147,12 @@ def graph(spec: Path, overrides: tuple[str, ...], fmt: str, output: Output) -> N
 
 @cli.command()
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False), help="Write to a file.")
-def schema(out: Path | None) -> None:
-    """Print the spec's JSON Schema (for editor completion)."""
-    from mlcompile.spec.schema import spec_json_schema_text
+@click.option("--markdown", is_flag=True, help="The spec reference as Markdown instead.")
+def schema(out: Path | None, markdown: bool) -> None:
+    """Print the spec's JSON Schema (for editor completion), or its Markdown reference."""
+    from mlcompile.spec.schema import spec_json_schema_text, spec_reference_markdown
 
-    text = spec_json_schema_text()
+    text = spec_reference_markdown() if markdown else spec_json_schema_text()
     if out is None:
         click.echo(text, nl=False)
     else:

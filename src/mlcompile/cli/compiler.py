@@ -42,7 +42,9 @@ def backend_settings(compiled: Compiled, backend: Backend) -> BaseModel:
     except ValidationError as exc:
         prefix = ("backends", backend.name)
         raise SpecError(
-            diagnostics_from_validation(exc, compiled.loaded.composed, backend.settings_model, prefix)
+            diagnostics_from_validation(
+                exc, compiled.loaded.composed, backend.settings_model, prefix
+            )
         ) from None
 
 

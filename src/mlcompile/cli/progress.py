@@ -36,7 +36,9 @@ class PlainProgress:
                 self.done += 1
             node = event.get("node", "")
             seconds = event.get("seconds")
-            timing = f" ({seconds:.1f}s)" if isinstance(seconds, float) and kind == "finished" else ""
+            timing = (
+                f" ({seconds:.1f}s)" if isinstance(seconds, float) and kind == "finished" else ""
+            )
             detail = f": {event.get('error')}" if kind == "failed" else ""
             label = {"finished": "done", "started": "start"}.get(kind, kind)
             click.echo(f"[{self.done:>3}/{self.total}] {label:<7} {node}{timing}{detail}", err=True)
@@ -57,7 +59,9 @@ class LiveProgress:
         self.started: dict[str, float] = {}
         self.lock = threading.Lock()
         self.console = Console(stderr=True)
-        self.live = Live(self._render(), console=self.console, refresh_per_second=8, transient=False)
+        self.live = Live(
+            self._render(), console=self.console, refresh_per_second=8, transient=False
+        )
         self.live.start()
 
     def __call__(self, event: dict[str, Any]) -> None:

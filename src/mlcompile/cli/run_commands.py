@@ -5,14 +5,24 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from mlcompile.cli import Output, cli, format_option, handles_errors, overrides_argument, spec_argument
+from mlcompile.cli import (
+    Output,
+    cli,
+    format_option,
+    handles_errors,
+    overrides_argument,
+    spec_argument,
+)
 from mlcompile.cli.commands import compile_with_texts
 from mlcompile.cli.compiler import emitted_files, render, write
 from mlcompile.errors import UsageError
+
+if TYPE_CHECKING:
+    from mlcompile.runtime.registry import Registry
 
 
 @cli.command()
@@ -23,7 +33,9 @@ from mlcompile.errors import UsageError
 @click.option("--jobs", "-j", type=int, default=0, help="Parallel steps (default: CPU cores).")
 @click.option("--force", is_flag=True, help="Re-run every step, then refresh the cache.")
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the cache.")
-@click.option("--keep-going", "-k", is_flag=True, help="After a failure, run what does not depend on it.")
+@click.option(
+    "--keep-going", "-k", is_flag=True, help="After a failure, run what does not depend on it."
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
 @format_option
 @handles_errors
@@ -41,7 +53,7 @@ def run(
     output: Output,
 ) -> None:
     """Build a spec and run it: locally, or on a backend's local runner (kfp.local, ZenML)."""
-    from mlcompile.backends import RunOptions, Runner
+    from mlcompile.backends import Runner, RunOptions
     from mlcompile.cli.progress import make_progress
 
     compiled = compile_with_texts(spec, overrides, output)
@@ -81,7 +93,10 @@ def run(
 
 def _summary(payload: dict[str, Any]) -> str:
     steps = payload["steps"].values()
-    counts = {s: sum(1 for step in steps if step.get("status") == s) for s in ("ran", "cached", "failed", "skipped")}
+    counts = {
+        s: sum(1 for step in steps if step.get("status") == s)
+        for s in ("ran", "cached", "failed", "skipped")
+    }
     lines = []
     if counts["ran"] == 0 and counts["failed"] == 0 and counts["cached"]:
         lines.append(f"nothing to do: all {counts['cached']} steps cached")
@@ -92,7 +107,9 @@ def _summary(payload: dict[str, Any]) -> str:
         )
     for model, metrics in sorted(payload["metrics"].items()):
         overall = (metrics or {}).get("overall", {})
-        shown = ", ".join(f"{k}={v:.4f}" for k, v in sorted(overall.items()) if isinstance(v, float))
+        shown = ", ".join(
+            f"{k}={v:.4f}" for k, v in sorted(overall.items()) if isinstance(v, float)
+        )
         lines.append(f"metrics {model}: {shown}")
     for gate, decision in sorted(payload["decisions"].items()):
         if not decision:
@@ -103,7 +120,11 @@ def _summary(payload: dict[str, Any]) -> str:
             mark = "ok " if check.get("passed") else "FAIL"
             where = f"[{check['slice']}={check['slice_value']}]" if check.get("slice") else ""
             value, bound = check.get("value"), check.get("bound")
-            numbers = f"value {value:.4f} bound {bound:.4f}" if isinstance(value, float) and isinstance(bound, float) else (check.get("note") or "")
+            numbers = (
+                f"value {value:.4f} bound {bound:.4f}"
+                if isinstance(value, float) and isinstance(bound, float)
+                else (check.get("note") or "")
+            )
             lines.append(f"  {mark} {check.get('check')}{where}: {numbers}")
     if payload["error"]:
         lines.append(f"error: {payload['error']}")
@@ -171,7 +192,9 @@ def runs_list(runs_dir: Path, fmt: str, output: Output) -> None:
 @handles_errors
 def runs_show(run_id: str, runs_dir: Path, fmt: str, output: Output) -> None:
     record = _find_run(runs_dir, run_id)
-    human = [f"run {record['id']} ({record['plan']}): {record['status']}, exit {record['exit_code']}"]
+    human = [
+        f"run {record['id']} ({record['plan']}): {record['status']}, exit {record['exit_code']}"
+    ]
     for node, step in record["steps"].items():
         seconds = step.get("seconds")
         timing = f" {seconds:.2f}s" if isinstance(seconds, float) else ""
@@ -196,7 +219,9 @@ def runs_compare(first: str, second: str, runs_dir: Path, fmt: str, output: Outp
         for metric in sorted(set(ma) | set(mb)):
             va, vb = ma.get(metric), mb.get(metric)
             delta = vb - va if isinstance(va, float) and isinstance(vb, float) else None
-            table.append({"model": model, "metric": metric, "first": va, "second": vb, "delta": delta})
+            table.append(
+                {"model": model, "metric": metric, "first": va, "second": vb, "delta": delta}
+            )
             fa = f"{va:.4f}" if isinstance(va, float) else "-"
             fb = f"{vb:.4f}" if isinstance(vb, float) else "-"
             fd = f"{delta:+.4f}" if delta is not None else "-"
@@ -219,6 +244,13 @@ def registry() -> None:
     """The local model registry: versions, aliases, promote and rollback."""
 
 
+def _describe(reg: Registry, name: str) -> dict[str, Any]:
+    return {
+        "versions": [reg.get(name, v).registration for v in reg.versions(name)],
+        "aliases": reg.aliases(name),
+    }
+
+
 def _split_ref(ref: str) -> tuple[str, str | None]:
     name, _, version = ref.partition("@")
     return name, version or None
@@ -232,10 +264,12 @@ def registry_list(registry: Path, fmt: str, output: Output) -> None:
     from mlcompile.runtime.registry import Registry
 
     reg = Registry(registry)
-    models = {name: reg.describe(name) for name in reg.list_models()}
+    models = {name: _describe(reg, name) for name in reg.list_models()}
     lines = []
     for name, info in models.items():
-        aliases = ", ".join(f"{a}->v{v}" for a, v in sorted(info["aliases"].items())) or "no aliases"
+        aliases = (
+            ", ".join(f"{a}->v{v}" for a, v in sorted(info["aliases"].items())) or "no aliases"
+        )
         lines.append(f"{name}: {len(info['versions'])} versions ({aliases})")
     output.result({"models": models}, "\n".join(lines) or f"no models in {registry}")
 
@@ -252,7 +286,7 @@ def registry_show(ref: str, registry: Path, fmt: str, output: Output) -> None:
     name, version = _split_ref(ref)
     reg = Registry(registry)
     if version is None:
-        info = reg.describe(name)
+        info = _describe(reg, name)
         lines = [f"{name}"]
         for v in info["versions"]:
             tags = [a for a, n in info["aliases"].items() if n == v["version"]]
@@ -262,7 +296,8 @@ def registry_show(ref: str, registry: Path, fmt: str, output: Output) -> None:
         output.result(info, "\n".join(lines))
         return
     entry = reg.get(name, version)
-    output.result(entry, json.dumps(entry, indent=2, sort_keys=True, default=str))
+    shown = {**entry.registration, "metrics": entry.metrics(), "path": str(entry.path)}
+    output.result(shown, json.dumps(shown, indent=2, sort_keys=True, default=str))
 
 
 @registry.command("promote")
@@ -278,7 +313,7 @@ def registry_promote(ref: str, alias: str, registry: Path, fmt: str, output: Out
     name, version = _split_ref(ref)
     if version is None:
         raise UsageError("say which version to promote: MODEL@VERSION")
-    moved = Registry(registry).promote(name, version, alias)
+    moved = Registry(registry).promote(name, version, alias).version
     output.result({"model": name, "alias": alias, "version": moved}, f"{name}: {alias} -> v{moved}")
 
 
@@ -292,5 +327,5 @@ def registry_rollback(name: str, alias: str, registry: Path, fmt: str, output: O
     """Move ALIAS back to the version it pointed at before."""
     from mlcompile.runtime.registry import Registry
 
-    moved = Registry(registry).rollback(name, alias)
+    moved = Registry(registry).rollback(name, alias).version
     output.result({"model": name, "alias": alias, "version": moved}, f"{name}: {alias} -> v{moved}")

@@ -194,14 +194,20 @@ def _compose_with_hydra(composed: Composed) -> dict[str, Any]:
     from hydra.core.config_store import ConfigStore
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import HydraException
-    from omegaconf import OmegaConf
+    from omegaconf import DictConfig, OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
     search_dirs = _search_dirs(composed.project_root)
     search_path = create_config_search_path(None)
     for index, folder in reversed(list(enumerate(search_dirs))):
         search_path.prepend(f"mlcompile-{index}", folder.as_uri())
-    ConfigStore.instance().store(name=_PRIMARY, node=composed.spec.data)
+    # Hydra reads only the defaults list from the primary config: handing it the whole spec
+    # would have it deep-copy every SQL text and feature a dozen times. We merge the spec
+    # itself at its `_self_` position below.
+    ConfigStore.instance().store(
+        name=_PRIMARY, node={"defaults": composed.spec.data.get("defaults", [])}
+    )
+    body = {k: v for k, v in composed.spec.data.items() if k != "defaults"}
     try:
         overrides = OverridesParser.create().parse_overrides(
             overrides=_add_or_override(composed.overrides, search_dirs)
@@ -215,13 +221,23 @@ def _compose_with_hydra(composed: Composed) -> dict[str, Any]:
             skip_missing=False,
         )
         loader = ConfigLoaderImpl(config_search_path=search_path)
-        cfg = loader._compose_config_from_defaults_list(defaults=defaults.defaults, repo=repo)
+        cfg = OmegaConf.create()
+        for default in defaults.defaults:
+            if default.primary:
+                cfg.merge_with(OmegaConf.create(body))
+                continue
+            loaded = loader._load_single_config(default=default, repo=repo).config
+            package = default.package or ""
+            node = OmegaConf.select(loaded, package) if package else loaded
+            if isinstance(node, DictConfig) and "defaults" in node:
+                node.pop("defaults")
+            cfg.merge_with(loaded)
         OmegaConf.set_struct(cfg, True)
         ConfigLoaderImpl._apply_overrides_to_config(defaults.config_overrides, cfg)
         composed.groups = [
             group
             for d in defaults.defaults
-            if not d.is_self and d.config_path
+            if not d.primary and d.config_path
             for group in _group_source(d.config_path, d.package or "", search_dirs)
         ]
         data = OmegaConf.to_container(cfg, resolve=True)
@@ -253,7 +269,7 @@ def _group_source(config_path: str, package: str, search_dirs: list[Path]) -> li
 
 
 def _available(search_dirs: list[Path], group: str) -> list[str]:
-    names = set()
+    names: set[str] = set()
     for base in search_dirs:
         folder = base / group
         if folder.is_dir():
@@ -273,7 +289,10 @@ def _hydra_diagnostic(exc: Exception, composed: Composed, search_dirs: list[Path
         hint = did_you_mean(option, _available(search_dirs, group))
         span = _defaults_span(composed, group) or _first_override_span(overrides, group)
         return Diagnostic(
-            "E402", f"no config '{option}' in group '{group}'", span, hint or _groups_hint(search_dirs)
+            "E402",
+            f"no config '{option}' in group '{group}'",
+            span,
+            hint or _groups_hint(search_dirs),
         )
 
     for index, text in enumerate(overrides):
@@ -296,7 +315,9 @@ def _hydra_diagnostic(exc: Exception, composed: Composed, search_dirs: list[Path
 
     path: KeyPath = tuple(str(full_key).split(".")) if full_key else ()
     code = "E403" if "nterpolation" in type(exc).__name__ or "${" in message else "E400"
-    return Diagnostic(code, message, composed.span(path) if path else SourceSpan(composed.spec.file))
+    return Diagnostic(
+        code, message, composed.span(path) if path else SourceSpan(composed.spec.file)
+    )
 
 
 def _override_hint(composed: Composed, key: str, error: str) -> str:
@@ -322,7 +343,10 @@ def _defaults_span(composed: Composed, group: str) -> SourceSpan | None:
         return None
     for index, entry in enumerate(defaults):
         keys = entry.keys() if isinstance(entry, dict) else [entry]
-        if any(str(k).lstrip("+").split("@")[0].removeprefix("optional ").strip() == group for k in keys):
+        if any(
+            str(k).lstrip("+").split("@")[0].removeprefix("optional ").strip() == group
+            for k in keys
+        ):
             return composed.spec.spans.get(("defaults", index))
     return None
 

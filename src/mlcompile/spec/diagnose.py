@@ -23,10 +23,10 @@ def data_path(data: Any, loc: tuple[int | str, ...], kind: str) -> tuple[KeyPath
     node = data
     for index, part in enumerate(loc):
         last = index == len(loc) - 1
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
-            node = node[part]
+        if (isinstance(node, dict) and part in node) or (
+            isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        ):
+            node = node[part]  # type: ignore[index]
         elif last and kind in ("missing", "extra_forbidden"):
             node = None  # the key the error is about: missing, or not allowed
         elif last:

@@ -47,7 +47,9 @@ class Settings(Frozen):
         description="Python modules that custom feature transforms may come from (allow-list).",
     )
     sample_rows: int | None = Field(
-        None, ge=1, description="Keep a seeded sample of at most this many rows of each file source."
+        None,
+        ge=1,
+        description="Keep a seeded sample of at most this many rows of each file source.",
     )
     allow_paths_outside_project: bool = Field(
         False, description="Allow data and output paths outside the spec's folder."
@@ -158,7 +160,17 @@ class Scale(Frozen):
     method: Literal["standard", "minmax"] = "standard"
 
 
-FEATURE_OPS = ("column", "expr", "log", "date_part", "bucket", "impute", "encode", "scale", "custom")
+FEATURE_OPS = (
+    "column",
+    "expr",
+    "log",
+    "date_part",
+    "bucket",
+    "impute",
+    "encode",
+    "scale",
+    "custom",
+)
 
 
 class Feature(Frozen):

@@ -8,6 +8,7 @@ text are parsed; paths must exist and stay inside the project.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,7 +60,9 @@ class Resolved:
 def identifiers(text: str) -> list[str]:
     """Names a SQL text or expression mentions, outside strings and comments."""
     cleaned = _SQL_NOISE.sub(" ", text)
-    return [quoted.replace('""', '"') if quoted else bare for quoted, bare in _IDENT.findall(cleaned)]
+    return [
+        quoted.replace('""', '"') if quoted else bare for quoted, bare in _IDENT.findall(cleaned)
+    ]
 
 
 def parse_check(text: str) -> GateCheck | None:
@@ -90,7 +93,7 @@ class _Checker:
         dotted = ".".join(str(p) for p in path)
         self.diagnostics.append(Diagnostic(code, message, span, hint, path=dotted))
 
-    def ref(self, name: str, known: dict[str, object], what: str, path: KeyPath) -> bool:
+    def ref(self, name: str, known: Mapping[str, object], what: str, path: KeyPath) -> bool:
         if name in known:
             return True
         self.error("E301", f"unknown {what} '{name}'", path, did_you_mean(name, known))
@@ -100,7 +103,9 @@ class _Checker:
 
     def path_inside(self, value: str, path: KeyPath, *, must_exist: bool) -> None:
         target = (self.root / value).resolve()
-        if not self.spec.settings.allow_paths_outside_project and not target.is_relative_to(self.root):
+        if not self.spec.settings.allow_paths_outside_project and not target.is_relative_to(
+            self.root
+        ):
             self.error(
                 "E306",
                 f"the path '{value}' leaves the project folder",
@@ -110,7 +115,9 @@ class _Checker:
             return
         if must_exist and not target.is_file():
             siblings = [p.name for p in target.parent.iterdir()] if target.parent.is_dir() else []
-            self.error("E305", f"no such file: '{value}'", path, did_you_mean(target.name, siblings))
+            self.error(
+                "E305", f"no such file: '{value}'", path, did_you_mean(target.name, siblings)
+            )
 
     # ---- sections -----------------------------------------------------------------------
 
@@ -127,7 +134,11 @@ class _Checker:
             at: KeyPath = ("sources", name)
             if source.path is not None:
                 self.path_inside(source.path, (*at, "path"), must_exist=True)
-                if source.format is None and Path(source.path).suffix.lower() not in (".csv", ".parquet", ".pq"):
+                if source.format is None and Path(source.path).suffix.lower() not in (
+                    ".csv",
+                    ".parquet",
+                    ".pq",
+                ):
                     self.error(
                         "E203",
                         f"cannot tell the format of '{source.path}' from its name",
@@ -142,7 +153,9 @@ class _Checker:
                         self.ref(other, spec.sources, "source", (*at, "inputs", index))
                     self.out.source_inputs[name] = [i for i in source.inputs if i in spec.sources]
                 else:
-                    mentioned = dict.fromkeys(i for i in identifiers(source.sql) if i in spec.sources)
+                    mentioned = dict.fromkeys(
+                        i for i in identifiers(source.sql) if i in spec.sources
+                    )
                     mentioned.pop(name, None)
                     self.out.source_inputs[name] = list(mentioned)
                     if not mentioned:
@@ -153,7 +166,9 @@ class _Checker:
                             "name other sources as tables, or list them under 'inputs'",
                         )
             self.out.source_columns[name] = None
-            if source.schema_ is not None and self.ref(source.schema_, spec.schemas, "schema", (*at, "schema")):
+            if source.schema_ is not None and self.ref(
+                source.schema_, spec.schemas, "schema", (*at, "schema")
+            ):
                 self.out.source_columns[name] = self.schema_columns(source.schema_)
         for name, schema in spec.schemas.items():
             if schema.file is not None:
@@ -239,7 +254,9 @@ class _Checker:
                 )
             self.raw_column(model.target, model.data, (*at, "target"), "target column")
             if model.split.column:
-                self.raw_column(model.split.column, model.data, (*at, "split", "column"), "split column")
+                self.raw_column(
+                    model.split.column, model.data, (*at, "split", "column"), "split column"
+                )
             for index, column in enumerate(model.slices):
                 self.raw_column(column, model.data, (*at, "slices", index), "slice column")
             produced = TASK_METRICS[model.task]
@@ -332,7 +349,9 @@ class _Checker:
 
     def deployments(self) -> None:
         spec = self.spec
-        registered = {d.model for d in spec.deployments.values() if isinstance(d, RegistryDeployment)}
+        registered = {
+            d.model for d in spec.deployments.values() if isinstance(d, RegistryDeployment)
+        }
         for name, deployment in spec.deployments.items():
             at: KeyPath = ("deployments", name)
             if not self.ref(deployment.model, spec.models, "model", (*at, "model")):

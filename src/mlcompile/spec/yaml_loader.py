@@ -22,7 +22,9 @@ MAX_NODES = 200_000
 MAX_DEPTH = 64
 
 _STD = "tag:yaml.org,2002:"
-_SAFE_TAGS = {_STD + t for t in ("str", "int", "float", "bool", "null", "map", "seq", "timestamp", "merge")}
+_SAFE_TAGS = {
+    _STD + t for t in ("str", "int", "float", "bool", "null", "map", "seq", "timestamp", "merge")
+}
 
 
 @dataclass
@@ -118,7 +120,9 @@ class _Builder:
                 for key, item in value.items():
                     merged.setdefault(key, item)
             else:
-                self.error("E103", "a merge key ('<<') takes a mapping or a list of mappings", source)
+                self.error(
+                    "E103", "a merge key ('<<') takes a mapping or a list of mappings", source
+                )
         return merged
 
 
@@ -148,7 +152,9 @@ def parse_yaml(text: str, file: str) -> Located:
         problem = exc.problem or exc.context or "invalid YAML"
         if exc.context and exc.context_mark and exc.problem:
             where = exc.context_mark
-            problem += f" ({exc.context}, started on line {where.line + 1}, column {where.column + 1})"
+            problem += (
+                f" ({exc.context}, started on line {where.line + 1}, column {where.column + 1})"
+            )
         out.diagnostics.append(Diagnostic("E101", f"YAML syntax error: {problem}", span))
         return out
     except yaml.reader.ReaderError as exc:
@@ -170,7 +176,9 @@ def parse_yaml(text: str, file: str) -> Located:
         return out
     if root is None:
         out.diagnostics.append(
-            Diagnostic("E103", "the file is empty", SourceSpan(file, 1, 1), "a spec needs at least 'name'")
+            Diagnostic(
+                "E103", "the file is empty", SourceSpan(file, 1, 1), "a spec needs at least 'name'"
+            )
         )
         return out
     out.data = _Builder(file, out).build(root, ())
@@ -184,7 +192,9 @@ def load_yaml_file(path: Path, display: str) -> Located:
     except OSError as exc:
         located = Located(data=None, file=display, text="")
         reason = exc.strerror or str(exc)
-        located.diagnostics.append(Diagnostic("E100", f"cannot read the file: {reason}", SourceSpan(display)))
+        located.diagnostics.append(
+            Diagnostic("E100", f"cannot read the file: {reason}", SourceSpan(display))
+        )
         return located
     try:
         text = raw.decode("utf-8")
