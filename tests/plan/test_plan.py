@@ -7,7 +7,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from mlcompile.cli.compiler import compile_spec
+from mlcompile.compiler import compile_spec
 from mlcompile.plan import Plan
 from mlcompile.plan.render import to_mermaid, to_text
 from tests.conftest import EXAMPLE
@@ -22,7 +22,18 @@ def test_flights_plan_matches_golden(golden: Callable[[str, str], None]) -> None
 def test_plan_has_every_step_kind_with_typed_artifacts() -> None:
     plan = compile_spec(EXAMPLE / "mlcompile.yaml", []).plan
     kinds = {n.kind for n in plan.nodes}
-    assert kinds == {"ingest", "validate", "split", "features", "train", "evaluate", "gate", "register", "score", "kserve"}
+    assert kinds == {
+        "ingest",
+        "validate",
+        "split",
+        "features",
+        "train",
+        "evaluate",
+        "gate",
+        "register",
+        "score",
+        "kserve",
+    }
     register = plan.node("register:delayed_registry")
     assert register.inputs["gate:delayed_quality"].type == "decision"
     assert plan.node("train:delayed").outputs == {"model": "model"}
@@ -50,12 +61,19 @@ def test_changing_one_model_changes_only_its_fingerprints() -> None:
     base = compile_spec(EXAMPLE / "mlcompile.yaml", []).plan
     changed = compile_spec(EXAMPLE / "mlcompile.yaml", ["models.arrival.params.num_leaves=15"]).plan
     differ = {n.id for n in base.nodes if n.fingerprint != changed.node(n.id).fingerprint}
-    assert differ == {"train:arrival", "evaluate:arrival", "gate:arrival_quality", "register:arrival_registry"}
+    assert differ == {
+        "train:arrival",
+        "evaluate:arrival",
+        "gate:arrival_quality",
+        "register:arrival_registry",
+    }
 
 
 def test_fingerprints_chain_through_inputs() -> None:
     base = compile_spec(EXAMPLE / "mlcompile.yaml", []).plan
-    changed = compile_spec(EXAMPLE / "mlcompile.yaml", ["schemas.flights_raw.columns.distance.gt=1"]).plan
+    changed = compile_spec(
+        EXAMPLE / "mlcompile.yaml", ["schemas.flights_raw.columns.distance.gt=1"]
+    ).plan
     differ = {n.id for n in base.nodes if n.fingerprint != changed.node(n.id).fingerprint}
     assert "validate:flights" in differ and "train:delayed" in differ
     assert "validate:weather" not in differ and "ingest:flights" not in differ
@@ -65,5 +83,7 @@ def test_text_graph_lists_nodes_in_execution_order() -> None:
     plan = compile_spec(EXAMPLE / "mlcompile.yaml", []).plan
     lines = to_text(plan).splitlines()[1:]
     order = [line.split()[0] for line in lines]
-    assert order.index("ingest:training") < order.index("split:delayed") < order.index("train:delayed")
+    assert (
+        order.index("ingest:training") < order.index("split:delayed") < order.index("train:delayed")
+    )
     assert json.loads(plan.to_json())["format"] == "mlcompile.plan/v1"

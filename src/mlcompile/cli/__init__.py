@@ -127,6 +127,6 @@ def cli() -> None:
 
 
 def main() -> None:
-    from mlcompile.cli import commands, run_commands  # noqa: F401  (registers the commands)
+    from mlcompile.cli import commands, lineage_commands, run_commands  # noqa: F401  (registers the commands)
 
     cli(prog_name="mlcompile")

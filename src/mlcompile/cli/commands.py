@@ -17,7 +17,7 @@ from mlcompile.cli import (
     overrides_argument,
     spec_argument,
 )
-from mlcompile.cli.compiler import Compiled, compile_spec, emitted_files, render, stale, write
+from mlcompile.compiler import Compiled, compile_spec, emitted_files, render, stale, write
 from mlcompile.errors import ExitCode, SpecError
 
 T = TypeVar("T")

@@ -1,4 +1,7 @@
-"""Spec -> Plan -> backend artifacts: the one path `validate`, `build`, `graph` and `run` share."""
+"""Spec -> Plan -> backend artifacts: the Python API behind `build`, `graph` and `run`.
+
+The CLI, the backend conformance kit and any program embedding mlcompile go through here.
+"""
 
 from __future__ import annotations
 

@@ -1,0 +1,242 @@
+"""lineage, report and diff: answering "where did this model come from" and "what changed"."""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import tempfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import click
+
+from mlcompile.cli import Output, cli, handles_errors, overrides_argument
+from mlcompile.cli.run_commands import registry_option, runs_dir_option
+from mlcompile.errors import UsageError
+
+text_or_json = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+)
+
+
+# ---- lineage ----------------------------------------------------------------------------
+
+
+@cli.command("lineage")
+@click.argument("ref")
+@registry_option
+@runs_dir_option
+@click.option(
+    "--store",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Artifact store (default: the store next to --runs-dir).",
+)
+@text_or_json
+@handles_errors
+def lineage(
+    ref: str, registry: Path, runs_dir: Path, store: Path | None, fmt: str, output: Output
+) -> None:
+    """MODEL[@VERSION|@ALIAS]: the run, steps, checks, metrics, gates and raw files behind a
+    registered model version (default: the production alias, else the latest version)."""
+    from mlcompile.lineage.trace import trace_model
+
+    found = trace_model(registry, runs_dir, ref, store)
+    output.result(found, _lineage_text(found))
+
+
+def _lineage_text(found: Mapping[str, Any]) -> str:
+    aliases = f" ({', '.join(found['aliases'])})" if found["aliases"] else ""
+    lines = [
+        f"{found['model']} v{found['version']}{aliases}: model sha256 {found['model_sha256']}",
+        f"  registered {found['registered_at']} by {found['registered_by']}",
+    ]
+    run = found["run"]
+    if run is None:
+        lines.append("  no run record produced this version (records deleted, or another machine)")
+    else:
+        where = {"run": "stored with the run", "build": "build/plan.json", "none": "no plan found"}
+        lines.append(
+            f"  produced by run {run['id']} ({run['status']}); plan: {where[found['plan_source']]}"
+        )
+    lines.append("raw data:")
+    for raw in found["raw_files"]:
+        lines.append(f"  {raw['source']:<12} {raw['path'] or '?':<28} sha256 {raw['sha256']}")
+    training = found["training_data"]
+    if training:
+        lines.append(f"training data: {training.get('rows')} rows, sha256 {training.get('sha256')}")
+    if found["steps"]:
+        lines.append("steps:")
+    for step in found["steps"]:
+        lines.append(f"  {step['status'] or '?':<7} {step['id']}")
+        if step["params"]:
+            lines.append(f"          params: {step['params']}")
+        for name, facts in sorted(step["outputs"].items()):
+            rows = f" ({facts['rows']} rows)" if "rows" in facts else ""
+            lines.append(f"          -> {name} sha256 {facts.get('sha256', '?')}{rows}")
+        checks = step.get("checks")
+        if checks is not None:
+            failed = [c for c in checks if not c["success"]]
+            lines.append(
+                f"          data checks: {len(checks) - len(failed)} passed, {len(failed)} failed"
+            )
+            lines += [f"            FAIL {c['column'] or '(table)'}: {c['rule']}" for c in failed]
+    metrics = (found.get("metrics") or {}).get("overall") or {}
+    if metrics:
+        shown = ", ".join(f"{k}={_num(v)}" for k, v in sorted(metrics.items()))
+        lines.append(f"metrics: {shown}")
+    for gate in found["gates"]:
+        lines.append(f"gate {gate.get('gate')}: {'PASSED' if gate.get('passed') else 'FAILED'}")
+        for check in gate.get("checks", []):
+            mark = "ok  " if check.get("passed") else "FAIL"
+            detail = (
+                check.get("note")
+                or f"value {_num(check.get('value'))} bound {_num(check.get('bound'))}"
+            )
+            lines.append(f"  {mark} {check.get('check')}: {detail}")
+    if found["history"]:
+        lines.append("registry history:")
+    for event in found["history"]:
+        what = event.get("event")
+        if "to_version" in event:
+            start = event.get("from_version")
+            what += f" {event.get('alias')}: {'v' + str(start) if start else '-'} -> v{event['to_version']}"
+        else:
+            what += f" v{event.get('version')}"
+        lines.append(f"  {event.get('timestamp')} {event.get('user')}: {what}")
+    return "\n".join(lines)
+
+
+def _num(value: Any) -> str:
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
+
+
+# ---- report -----------------------------------------------------------------------------
+
+
+@cli.command("report")
+@click.argument("target", type=click.Path(path_type=Path, exists=True))
+@overrides_argument
+@click.option(
+    "--out",
+    "-o",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=Path("report.html"),
+    show_default=True,
+)
+@click.option("--run", "run_id", default=None, help="Run id (prefix) when TARGET is a spec.")
+@handles_errors
+def report(
+    target: Path, overrides: tuple[str, ...], out: Path, run_id: str | None, output: Output
+) -> None:
+    """Write a self-contained HTML audit report for TARGET: a run folder
+    (.mlcompile/runs/<id>), or a spec (its latest run, or --run)."""
+    from mlcompile.lineage.report import render_report
+
+    if target.is_dir():
+        plan, record, root = _from_run_dir(target)
+    else:
+        plan, record, root = _from_spec(target, overrides, run_id, output)
+    store = root / str(plan.settings.get("store", ".mlcompile/store"))
+    registry = root / str(plan.settings.get("registry", ".mlcompile/registry"))
+    html = render_report(plan, record, store, registry)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(html, encoding="utf-8")
+    click.echo(f"wrote {out} (run {record['id']}, {len(plan.nodes)} steps)")
+
+
+def _from_run_dir(run_dir: Path) -> tuple[Any, dict[str, Any], Path]:
+    from mlcompile.lineage.records import read_json
+    from mlcompile.lineage.trace import plan_for_run
+
+    record = read_json(run_dir / "run.json")
+    if not isinstance(record, dict):
+        raise UsageError(f"{run_dir} holds no readable run.json")
+    plan, _ = plan_for_run(record, run_dir.parent)
+    if plan is None:
+        raise UsageError(
+            f"cannot find the plan run {record.get('id')} executed: no plan.json in {run_dir}, "
+            "and build/plan.json is another plan; pass the spec instead"
+        )
+    return plan, record, Path(str(record.get("project_root", ".")))
+
+
+def _from_spec(
+    spec: Path, overrides: tuple[str, ...], run_id: str | None, output: Output
+) -> tuple[Any, dict[str, Any], Path]:
+    from mlcompile.cli.commands import compile_with_texts
+    from mlcompile.lineage.records import load_runs
+
+    compiled = compile_with_texts(spec, overrides, output)
+    plan, root = compiled.plan, compiled.project_root
+    runs_dir = root / ".mlcompile" / "runs"
+    records = [r for r in load_runs(runs_dir) if r.get("plan") == plan.name]
+    if run_id is not None:
+        records = [r for r in records if str(r["id"]).startswith(run_id)]
+    else:
+        records = [r for r in records if r.get("spec_sha256") == plan.spec_sha256]
+    if not records:
+        raise UsageError(
+            f"no run of this plan in {runs_dir}"
+            + (f" matching '{run_id}'" if run_id else " (run it first, or pass --run)")
+        )
+    return plan, records[-1], root
+
+
+# ---- diff -------------------------------------------------------------------------------
+
+
+@cli.command("diff")
+@click.argument("old", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.argument("new", type=click.Path(path_type=Path, dir_okay=False, exists=True), required=False)
+@click.option("--rev", default=None, help="Compare OLD with its own version at this git revision.")
+@text_or_json
+@handles_errors
+def diff(old: Path, new: Path | None, rev: str | None, fmt: str, output: Output) -> None:
+    """Steps added, removed and changed between two specs, and why (params, upstream)."""
+    from mlcompile.compiler import compile_spec
+    from mlcompile.lineage.diff import diff_plans, diff_text
+
+    if (new is None) == (rev is None):
+        raise UsageError("give NEW_SPEC, or --rev GITREV to compare OLD with its git history")
+    if rev is not None:
+        with _at_revision(old, rev) as earlier:
+            before = compile_spec(earlier, []).plan
+        after = compile_spec(old, []).plan
+    else:
+        assert new is not None
+        before, after = compile_spec(old, []).plan, compile_spec(new, []).plan
+    result = diff_plans(before, after)
+    output.result(result, diff_text(result))
+
+
+@contextlib.contextmanager
+def _at_revision(spec: Path, rev: str) -> Iterator[Path]:
+    """The spec as it was at `rev`, in a temporary file next to it (so its relative paths and
+    its conf/ folder resolve as they do for the spec itself); removed afterwards."""
+    try:
+        shown = subprocess.run(
+            ["git", "show", f"{rev}:./{spec.name}"],
+            cwd=spec.parent.resolve(),
+            capture_output=True,
+            check=False,
+        )
+    except OSError as exc:
+        raise UsageError(f"cannot run git: {exc}") from None
+    if shown.returncode != 0:
+        message = shown.stderr.decode("utf-8", "replace").strip()
+        raise UsageError(f"git show {rev}:{spec.name} failed: {message}")
+    with tempfile.NamedTemporaryFile(
+        dir=spec.parent, prefix=f".{spec.stem}.", suffix=spec.suffix, delete=False
+    ) as handle:
+        handle.write(shown.stdout)
+    earlier = Path(handle.name)
+    try:
+        yield earlier
+    finally:
+        earlier.unlink(missing_ok=True)
