@@ -153,9 +153,7 @@ def _snippet(span: SourceSpan | None, sources: dict[str, str]) -> list[str]:
 
 
 def render_json(diagnostics: Sequence[Diagnostic]) -> str:
-    return json.dumps(
-        {"diagnostics": [d.to_dict() for d in diagnostics]}, indent=2, sort_keys=True
-    )
+    return json.dumps({"diagnostics": [d.to_dict() for d in diagnostics]}, indent=2, sort_keys=True)
 
 
 def _gh_escape(text: str, *, prop: bool = False) -> str:

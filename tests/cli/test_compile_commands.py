@@ -47,7 +47,9 @@ def test_missing_spec_file_is_a_usage_error(cli: Cli, tmp_path: Path) -> None:
     assert "cannot read the file" in result.output
 
 
-def test_build_is_byte_identical_and_check_detects_staleness(cli: Cli, flights_project: Path) -> None:
+def test_build_is_byte_identical_and_check_detects_staleness(
+    cli: Cli, flights_project: Path
+) -> None:
     spec = flights_project / "mlcompile.yaml"
     out = flights_project / "build"
     assert cli("build", spec, "--out", out).exit_code == 0
@@ -58,10 +60,25 @@ def test_build_is_byte_identical_and_check_detects_staleness(cli: Cli, flights_p
     assert first == second
     fresh = cli("build", spec, "--out", out, "--check")
     assert fresh.exit_code == 0, fresh.output
-    stale = cli("build", spec, "models.delayed.num_boost_round=10", "--out", out, "--check", "--format", "json")
+    stale = cli(
+        "build",
+        spec,
+        "models.delayed.num_boost_round=10",
+        "--out",
+        out,
+        "--check",
+        "--format",
+        "json",
+    )
     assert stale.exit_code == 6
-    assert set(json.loads(stale.stdout)["stale"]) == {"plan.json", "local/SHA256SUMS.json", "local/pipeline.json"}
-    assert first == {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+    assert set(json.loads(stale.stdout)["stale"]) == {
+        "plan.json",
+        "local/SHA256SUMS.json",
+        "local/pipeline.json",
+    }
+    assert first == {
+        p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()
+    }
 
 
 def test_unknown_backend_lists_the_installed_ones(cli: Cli) -> None:

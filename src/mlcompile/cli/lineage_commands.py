@@ -7,13 +7,16 @@ import subprocess
 import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from mlcompile.cli import Output, cli, handles_errors, overrides_argument
 from mlcompile.cli.run_commands import registry_option, runs_dir_option
 from mlcompile.errors import UsageError
+
+if TYPE_CHECKING:
+    from mlcompile.plan import Plan
 
 text_or_json = click.option(
     "--format",
@@ -139,10 +142,10 @@ def report(
     from mlcompile.lineage.report import render_report
 
     if target.is_dir():
-        plan, record, root = _from_run_dir(target)
+        plan, record, store = _from_run_dir(target)
     else:
-        plan, record, root = _from_spec(target, overrides, run_id, output)
-    store = root / str(plan.settings.get("store", ".mlcompile/store"))
+        plan, record, store = _from_spec(target, overrides, run_id, output)
+    root = Path(str(record.get("project_root", ".")))
     registry = root / str(plan.settings.get("registry", ".mlcompile/registry"))
     html = render_report(plan, record, store, registry)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -150,7 +153,7 @@ def report(
     click.echo(f"wrote {out} (run {record['id']}, {len(plan.nodes)} steps)")
 
 
-def _from_run_dir(run_dir: Path) -> tuple[Any, dict[str, Any], Path]:
+def _from_run_dir(run_dir: Path) -> tuple[Plan, dict[str, Any], Path]:
     from mlcompile.lineage.records import read_json
     from mlcompile.lineage.trace import plan_for_run
 
@@ -163,18 +166,24 @@ def _from_run_dir(run_dir: Path) -> tuple[Any, dict[str, Any], Path]:
             f"cannot find the plan run {record.get('id')} executed: no plan.json in {run_dir}, "
             "and build/plan.json is another plan; pass the spec instead"
         )
-    return plan, record, Path(str(record.get("project_root", ".")))
+    root = Path(str(record.get("project_root", ".")))
+    return plan, record, root / str(plan.settings.get("store", ".mlcompile/store"))
 
 
 def _from_spec(
     spec: Path, overrides: tuple[str, ...], run_id: str | None, output: Output
-) -> tuple[Any, dict[str, Any], Path]:
+) -> tuple[Plan, dict[str, Any], Path]:
+    from mlcompile.backends import get_backend
     from mlcompile.cli.commands import compile_with_texts
+    from mlcompile.compiler import backend_settings
     from mlcompile.lineage.records import load_runs
 
     compiled = compile_with_texts(spec, overrides, output)
     plan, root = compiled.plan, compiled.project_root
-    runs_dir = root / ".mlcompile" / "runs"
+    # Runs and store live where the local backend puts them; its settings may move them.
+    local = backend_settings(compiled, get_backend("local"))
+    runs_dir = root / str(getattr(local, "runs", ".mlcompile/runs"))
+    store = root / str(getattr(local, "store", None) or plan.settings["store"])
     records = [r for r in load_runs(runs_dir) if r.get("plan") == plan.name]
     if run_id is not None:
         records = [r for r in records if str(r["id"]).startswith(run_id)]
@@ -185,7 +194,7 @@ def _from_spec(
             f"no run of this plan in {runs_dir}"
             + (f" matching '{run_id}'" if run_id else " (run it first, or pass --run)")
         )
-    return plan, records[-1], root
+    return plan, records[-1], store
 
 
 # ---- diff -------------------------------------------------------------------------------
@@ -199,18 +208,18 @@ def _from_spec(
 @handles_errors
 def diff(old: Path, new: Path | None, rev: str | None, fmt: str, output: Output) -> None:
     """Steps added, removed and changed between two specs, and why (params, upstream)."""
-    from mlcompile.compiler import compile_spec
+    from mlcompile.cli.commands import compile_with_texts
     from mlcompile.lineage.diff import diff_plans, diff_text
 
-    if (new is None) == (rev is None):
-        raise UsageError("give NEW_SPEC, or --rev GITREV to compare OLD with its git history")
-    if rev is not None:
+    if new is not None and rev is None:
+        before = compile_with_texts(old, (), output).plan
+        after = compile_with_texts(new, (), output).plan
+    elif new is None and rev is not None:
         with _at_revision(old, rev) as earlier:
-            before = compile_spec(earlier, []).plan
-        after = compile_spec(old, []).plan
+            before = compile_with_texts(earlier, (), output).plan
+        after = compile_with_texts(old, (), output).plan
     else:
-        assert new is not None
-        before, after = compile_spec(old, []).plan, compile_spec(new, []).plan
+        raise UsageError("give NEW_SPEC, or --rev GITREV to compare OLD with its git history")
     result = diff_plans(before, after)
     output.result(result, diff_text(result))
 

@@ -412,6 +412,6 @@ def step(
         dict(node.params),
         given_in,
         given_out,
-        StepContext(project_root=project_root.resolve(), num_threads=threads),
+        StepContext(project_root.resolve(), num_threads=threads, fingerprint=node.fingerprint),
     )
     output.result({"node": node.id, "summary": result.summary}, f"{node.id}: done")

@@ -75,9 +75,6 @@ class _Builder:
         if source.path is not None:
             fmt = source.format or ("csv" if source.path.lower().endswith(".csv") else "parquet")
             params.update(format=fmt, path=source.path)
-            sample = self.spec.settings.sample_rows
-            if sample is not None:
-                params.update(sample_rows=sample, seed=self.spec.settings.seed)
         else:
             tables = self.r.source_inputs[name]
             params.update(format="sql", sql=source.sql, tables=tables)
@@ -86,7 +83,11 @@ class _Builder:
         if source.schema_ is None:
             return
         schema = self.spec.schemas[source.schema_]
-        schema_params: dict[str, Any] = {"name": source.schema_, "strict": schema.strict, "coerce": schema.coerce}
+        schema_params: dict[str, Any] = {
+            "name": source.schema_,
+            "strict": schema.strict,
+            "coerce": schema.coerce,
+        }
         if schema.file is not None:
             schema_params["file"] = schema.file
         else:
@@ -117,6 +118,7 @@ class _Builder:
                 "column": model.split.column,
                 "seed": split_seed,
                 "target": model.target,
+                "sample_rows": self.spec.settings.sample_rows,
             },
             {"dataset": self.dataset_of(model.data)},
             {"train": "dataset", "test": "dataset"},
@@ -199,7 +201,11 @@ class _Builder:
         gate = self.spec.gates[name]
         checks = []
         for check in self.r.gate_checks.get(name, []):
-            item: dict[str, Any] = {"metric": check.metric, "slice": check.slice, "text": check.text}
+            item: dict[str, Any] = {
+                "metric": check.metric,
+                "slice": check.slice,
+                "text": check.text,
+            }
             if check.max_drop is not None:
                 item["max_drop"] = check.max_drop
             else:
@@ -299,11 +305,12 @@ def _column_rules(rules: dict[str, Any]) -> dict[str, Any]:
     }
     rules.pop("description", None)
     checks = []
+    argument = {"isin": "values", "notin": "values", "regex": "pattern"}
     for check, arg in sorted(rules.items()):
         if check in ("in_range", "str_length"):
             checks.append({"check": check, "min": arg.get("min"), "max": arg.get("max")})
         else:
-            checks.append({"check": check, "value": arg})
+            checks.append({"check": check, argument.get(check, "value"): arg})
     out["checks"] = checks
     return out
 
@@ -319,7 +326,11 @@ def _feature_params(name: str, feature: Feature) -> dict[str, Any]:
         return {"name": name, "op": "log", "column": value}
     if op == "custom":
         return {"name": name, "op": "custom", "function": value}
-    defaults = {"impute": {"strategy": "median", "value": None}, "encode": {"method": "category", "max_categories": None}, "scale": {"method": "standard"}}
+    defaults: dict[str, dict[str, Any]] = {
+        "impute": {"strategy": "median", "value": None},
+        "encode": {"method": "category", "max_categories": None},
+        "scale": {"method": "standard"},
+    }
     if isinstance(value, str):
         return {"name": name, "op": op, "column": value, **defaults.get(op, {})}
     return {"name": name, "op": op, **value.model_dump()}
@@ -346,19 +357,25 @@ def _fingerprints(nodes: dict[str, Node]) -> tuple[Node, ...]:
             "runtime": RUNTIME_VERSION,
         }
         done[node_id] = Node(
-            node.id, node.kind, node.name, node.params, node.inputs, node.outputs,
+            node.id,
+            node.kind,
+            node.name,
+            node.params,
+            node.inputs,
+            node.outputs,
             fingerprint=sha256_text(canonical_json(payload)),
         )
     return tuple(done[k] for k in sorted(done))
 
 
 def build_plan(resolved: Resolved, composed_data: Mapping[str, Any]) -> Plan:
+    spec_sha256 = sha256_text(canonical_json(composed_data))
     builder = _Builder(resolved)
     builder.build()
     settings = resolved.spec.settings
     return Plan(
         name=resolved.spec.name,
-        spec_sha256=sha256_text(canonical_json(composed_data)),
+        spec_sha256=spec_sha256,
         settings={"registry": settings.registry, "store": settings.store, "seed": settings.seed},
         nodes=_fingerprints(builder.nodes),
     )

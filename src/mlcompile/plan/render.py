@@ -28,6 +28,6 @@ def to_mermaid(plan: Plan) -> str:
     for node in sorted(plan.nodes, key=lambda n: n.id):
         lines.append(f'  {ids[node.id]}["{_mermaid_label(node.id)}"]')
     for node in sorted(plan.nodes, key=lambda n: n.id):
-        for name, ref in sorted(node.inputs.items()):
+        for _, ref in sorted(node.inputs.items()):
             lines.append(f'  {ids[ref.node]} -- "{_mermaid_label(ref.output)}" --> {ids[node.id]}')
     return "\n".join(lines) + "\n"

@@ -66,6 +66,14 @@ def json_safe(value: Any) -> Any:
     raise TypeError(f"cannot write {type(value).__name__} to JSON: {value!r}")
 
 
+def json_scalar(value: Any) -> Any:
+    """A data value for a report: JSON-safe when it can be, its text otherwise."""
+    try:
+        return json_safe(value)
+    except TypeError:
+        return str(value)
+
+
 def dumps_json(value: Any) -> str:
     return json.dumps(json_safe(value), sort_keys=True, indent=2, allow_nan=False) + "\n"
 
@@ -105,18 +113,25 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
+# mkstemp and mkdtemp create private entries (0600, 0700); what is published is shared.
+FILE_MODE, DIR_MODE = 0o644, 0o755
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> str:
+    """Write `data` to `path` atomically; returns its sha256."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     tmp = Path(tmp_name)
     try:
         _write_synced(tmp, data)
+        tmp.chmod(FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     _fsync_dir(path.parent)
+    return hashlib.sha256(data).hexdigest()
 
 
 def atomic_write_json(path: Path, value: Any) -> None:
@@ -129,6 +144,7 @@ def artifact_dir(target: Path) -> Iterator[Path]:
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
     try:
+        staging.chmod(DIR_MODE)
         yield staging
         _fsync_dir(staging)
         _swap_in(staging, target)

@@ -23,12 +23,16 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlcompile.errors import ExitCode, MlcompileError
 from mlcompile.plan import Node, Plan, canonical_json, sha256_text
+from mlcompile.runtime.artifacts import sha256_file
 from mlcompile.runtime.locking import project_lock
 from mlcompile.runtime.store import Store, code_version
+
+if TYPE_CHECKING:
+    from mlcompile.runtime.registry import Registry
 
 EventSink = Callable[[dict[str, Any]], None]
 _RUNTIME_DIR = Path(__file__).resolve().parent
@@ -84,6 +88,7 @@ class Executor:
         self.emit: EventSink = on_event or (lambda event: None)
         self.threads = max(1, (os.cpu_count() or 1) // self.jobs)
         self.code = code_version([_RUNTIME_DIR])
+        self.clock = time.perf_counter()
 
     # ---- cache keys ---------------------------------------------------------------------
 
@@ -92,40 +97,62 @@ class Executor:
             "fingerprint": node.fingerprint,
             "inputs": {n: f"{keys[r.node]}/{r.output}" for n, r in sorted(node.inputs.items())},
             "code": self.code,
-            "outside": self._outside_state(node),
+            "outside": self._outside_state(node, keys),
         }
         return sha256_text(canonical_json(payload))
 
-    def _outside_state(self, node: Node) -> Any:
+    def _outside_state(self, node: Node, keys: dict[str, str]) -> Any:
         """What a step reads that is not in the plan."""
-        from mlcompile.runtime.paths import resolve_inside
-
         if node.kind == "ingest" and node.params.get("format") != "sql":
-            return self.store.file_hash(resolve_inside(self.root, node.params["path"]))
+            return self.store.file_hash(self._path(node.params["path"], node.id))
         if node.kind == "gate":
-            from mlcompile.runtime.registry import Registry
-
-            registry = Registry(resolve_inside(self.root, node.params["registry"]))
-            return registry.alias_version(node.params["registered_name"], node.params["compare_alias"])
+            return self._baseline(node, keys)
         if node.kind == "features":
             return _custom_code(node, self.root)
         return None
 
-    def _effect_in_place(self, node: Node, record: dict[str, Any]) -> bool:
+    def _effect_in_place(self, node: Node, key: str, record: dict[str, Any]) -> bool:
         """A cached deploy step counts only if what it did outside the store is still there."""
-        from mlcompile.runtime.paths import resolve_inside
-        from mlcompile.runtime.store import sha256_file
+        from mlcompile.runtime.artifacts import read_record
 
         summary = record.get("summary", {})
         if node.kind in ("score", "kserve"):
-            path = resolve_inside(self.root, node.params["output"])
-            return path.is_file() and sha256_file(path) == summary.get("sha256")
+            written = read_record(self.store.entry(key) / "file", "file")
+            path = self._path(written["path"], node.id)
+            return path.is_file() and sha256_file(path) == written["sha256"]
         if node.kind == "register":
-            from mlcompile.runtime.registry import Registry
-
-            registry = Registry(resolve_inside(self.root, node.params["registry"]))
-            return registry.has_version(node.params["registered_name"], summary.get("version"))
+            registry, name = self._registry(node)
+            return name in registry.list_models() and summary.get("version") in registry.versions(
+                name
+            )
         return True
+
+    def _baseline(self, node: Node, keys: dict[str, str]) -> int | None:
+        """The registry version a gate compares with; None when there is none, or when it is
+        this very model (a re-run after registering compares the model with itself)."""
+        registry, name = self._registry(node)
+        if name not in registry.list_models():
+            return None
+        version = registry.aliases(name).get(node.params["compare_alias"])
+        trained = keys.get(f"train:{node.params['model']}")
+        if version is None or trained is None:
+            return version
+        model_file = self.store.entry(trained) / "model" / "model.txt"
+        current = registry.get(name, version).registration.get("model_sha256")
+        if model_file.is_file() and sha256_file(model_file) == current:
+            return None
+        return version
+
+    def _path(self, relative: str, what: str) -> Path:
+        from mlcompile.runtime.artifacts import resolve_project_path
+
+        return resolve_project_path(self.root, relative, what)
+
+    def _registry(self, node: Node) -> tuple[Registry, str]:
+        from mlcompile.runtime.registry import Registry
+
+        root = self._path(node.params["registry"], "the registry")
+        return Registry(root), node.params["registered_name"]
 
     # ---- running ------------------------------------------------------------------------
 
@@ -143,9 +170,7 @@ class Executor:
                 interrupted = True
             finally:
                 self.store.save_hashes()
-        exit_code = (
-            130 if interrupted else state.failure[1] if state.failure else int(ExitCode.OK)
-        )
+        exit_code = 130 if interrupted else state.failure[1] if state.failure else int(ExitCode.OK)
         record = self._record(run_id, state, started, exit_code, interrupted)
         _write_json(run_dir / "run.json", record)
         if interrupted:
@@ -202,7 +227,9 @@ class Executor:
                         ok = outcome["status"] == "ran"
                         if not ok and state.failure is None:
                             state.failure = (node_id, outcome["exit_code"], outcome["error"])
-                        self.emit({"event": "finished" if ok else "failed", "node": node_id, **outcome})
+                        self.emit(
+                            {"event": "finished" if ok else "failed", "node": node_id, **outcome}
+                        )
                         finish(node_id, ok)
             except KeyboardInterrupt:
                 for future in running:
@@ -212,7 +239,9 @@ class Executor:
             if node.id not in state.steps:
                 state.steps[node.id] = {"status": "not run"}
 
-    def _skip(self, node_id: str, state: _State, users: dict[str, list[str]], blocked: set[str]) -> None:
+    def _skip(
+        self, node_id: str, state: _State, users: dict[str, list[str]], blocked: set[str]
+    ) -> None:
         if node_id in blocked:
             return
         blocked.add(node_id)
@@ -225,9 +254,14 @@ class Executor:
         if self.force or not self.use_cache or not self.store.has(key):
             return False
         record = self.store.record(key)
-        if not self._effect_in_place(node, record):
+        if not self._effect_in_place(node, key, record):
             return False
-        state.steps[node.id] = {"status": "cached", "seconds": 0.0, "key": key, "summary": record["summary"]}
+        state.steps[node.id] = {
+            "status": "cached",
+            "seconds": 0.0,
+            "key": key,
+            "summary": record["summary"],
+        }
         self.emit({"event": "cached", "node": node.id, "kind": node.kind})
         return True
 
@@ -239,13 +273,14 @@ class Executor:
         staged = self.store.staging()
         outputs = {name: staged / name for name in node.outputs}
         started = time.perf_counter()
+        window = {"start": round(started - self.clock, 3)}
         try:
             result = run_step(
                 node.kind,
                 dict(node.params),
                 inputs,
                 outputs,
-                StepContext(project_root=self.root, num_threads=self.threads),
+                StepContext(self.root, num_threads=self.threads, fingerprint=node.fingerprint),
             )
         except BaseException as exc:
             seconds = round(time.perf_counter() - started, 3)
@@ -257,20 +292,32 @@ class Executor:
                 code, message = int(ExitCode.BACKEND_FAILED), f"{type(exc).__name__}: {exc}"
             else:
                 raise
-            return {"status": "failed", "seconds": seconds, "key": key, "exit_code": code,
-                    "error": message, "artifacts": kept}
+            return {
+                "status": "failed",
+                "seconds": seconds,
+                "key": key,
+                "exit_code": code,
+                "error": message,
+                "artifacts": kept,
+                **window,
+            }
         seconds = round(time.perf_counter() - started, 3)
         summary = result.summary
         self.store.commit(key, staged, {"node": node.id, "kind": node.kind, "summary": summary})
-        return {"status": "ran", "seconds": seconds, "key": key, "summary": summary}
+        window["end"] = round(time.perf_counter() - self.clock, 3)
+        return {"status": "ran", "seconds": seconds, "key": key, "summary": summary, **window}
 
-    def _keep_failed(self, node: Node, staged: Path, run_dir: Path, exc: BaseException) -> str | None:
+    def _keep_failed(
+        self, node: Node, staged: Path, run_dir: Path, exc: BaseException
+    ) -> str | None:
         """Keep what a failed step wrote (a validation report, a gate decision) for the user."""
         target = run_dir / "failed" / _safe(node.id)
         target.mkdir(parents=True, exist_ok=True)
         for item in staged.iterdir():
             shutil.copytree(item, target / item.name, dirs_exist_ok=True)
-        (target / "error.txt").write_text("".join(traceback.format_exception(exc)), encoding="utf-8")
+        (target / "error.txt").write_text(
+            "".join(traceback.format_exception(exc)), encoding="utf-8"
+        )
         return str(target)
 
     def _record(
@@ -314,8 +361,6 @@ class Executor:
 
 def _custom_code(node: Node, root: Path) -> dict[str, str]:
     """Hashes of the files behind custom transforms, so editing one re-fits the features."""
-    from mlcompile.runtime.store import sha256_file
-
     hashes = {}
     for feature in node.params.get("features", []):
         if feature.get("op") != "custom":

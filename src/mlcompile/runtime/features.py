@@ -7,7 +7,8 @@ features the same way.
 
 Features run in the listed (dependency) order over a working frame that starts as the raw
 rows; each feature's output is stored under its name, so later features, `expr` ones
-included, may read earlier ones. Fixed conventions:
+included, may read earlier ones, and a feature named like a raw column replaces that column
+for the features after it. Fixed conventions:
 
 - `bucket` edges are cut points: the output is how many edges are <= the value (0 below
   the first edge, len(edges) above the last), so no value falls outside every bucket;
@@ -40,6 +41,7 @@ UNSAFE_NAME = re.compile(r'[\[\]{}",:\s]')
 # Statistics over the rows being transformed would leak test rows into their own features.
 FORBIDDEN_IN_EXPR = frozenset({"over", "select"})
 DATE_PARTS = ("year", "month", "day", "hour", "minute", "dayofweek", "dayofyear", "week")
+_DT_ACCESSORS = {"dayofweek": "day_of_week", "dayofyear": "day_of_year"}  # pandas 4 names
 
 Frame = Any  # pandas ships no type information; named for the reader
 Fitted = dict[str, Any]
@@ -114,9 +116,15 @@ def _fold(series: Any, fitted: Fitted) -> Any:
 
 
 def _safe_names(prefix: str, values: Sequence[Any]) -> list[str]:
+    return lightgbm_names([f"{prefix}__{value}" for value in values])
+
+
+def lightgbm_names(columns: Sequence[str]) -> list[str]:
+    """Column names LightGBM accepts (it refuses JSON punctuation and spaces), still unique
+    and readable in the model text; features keep their own names everywhere else."""
     names: list[str] = []
-    for value in values:
-        base = UNSAFE_NAME.sub("_", f"{prefix}__{value}")
+    for column in columns:
+        base = UNSAFE_NAME.sub("_", str(column))
         name, n = base, 1
         while name in names:
             n += 1
@@ -153,7 +161,7 @@ def _date_part(feature: _Feature, work: Frame, fitted: Fitted) -> Any:
             raise feature.fail(f"column '{series.name}' is not a date or time: {exc}") from None
     if part == "week":
         return series.dt.isocalendar().week.astype("float64")
-    return getattr(series.dt, part).astype("float64")
+    return getattr(series.dt, _DT_ACCESSORS.get(part, part)).astype("float64")
 
 
 def _fit_bucket(feature: _Feature, work: Frame) -> Fitted:
@@ -184,7 +192,7 @@ def _fit_impute(feature: _Feature, work: Frame) -> Fitted:
         value = float(getattr(feature.numeric(work), strategy)())
     else:
         raise UsageError(f"model '{feature.model}': unknown impute strategy '{strategy}'")
-    if value is None or value != value:
+    if value is None or pd.isna(value):
         raise feature.fail("the column has no training values to impute from")
     return {"value": value}
 
@@ -243,30 +251,32 @@ def _scale(feature: _Feature, work: Frame, fitted: Fitted) -> Any:
     return (feature.numeric(work) - fitted["center"]) / fitted["scale"]
 
 
+def _tokens(expr: str) -> list[tuple[str, Any]]:
+    """DuckDB's tokens of an expression: (text, token type)."""
+    starts = duckdb.tokenize(expr)
+    ends = [start for start, _ in starts[1:]] + [len(expr)]
+    return [
+        (expr[start:end].strip(), kind) for (start, kind), end in zip(starts, ends, strict=True)
+    ]
+
+
 def expr_references(expr: str, columns: Sequence[str]) -> list[str]:
     """The columns an SQL expression reads (DuckDB identifiers are case-insensitive)."""
     by_lower = {str(c).lower(): str(c) for c in columns}
-    tokens = duckdb.tokenize(expr)
     found: list[str] = []
-    for i, (start, kind) in enumerate(tokens):
-        end = tokens[i + 1][0] if i + 1 < len(tokens) else len(expr)
-        text = expr[start:end].strip()
-        if kind == duckdb.token_type.identifier:
-            name = by_lower.get(text.strip('"').lower())
-            if name is not None and name not in found:
-                found.append(name)
+    for text, kind in _tokens(expr):
+        name = by_lower.get(text.strip('"').lower())
+        if kind == duckdb.token_type.identifier and name is not None and name not in found:
+            found.append(name)
     return found
 
 
 def _check_expr(feature: _Feature, expr: str) -> None:
-    tokens = duckdb.tokenize(expr)
-    for i, (start, kind) in enumerate(tokens):
-        end = tokens[i + 1][0] if i + 1 < len(tokens) else len(expr)
-        word = expr[start:end].strip().lower()
-        if kind == duckdb.token_type.keyword and word in FORBIDDEN_IN_EXPR:
+    for text, kind in _tokens(expr):
+        if kind == duckdb.token_type.keyword and text.lower() in FORBIDDEN_IN_EXPR:
             raise feature.fail(
-                f"'{word}' is not allowed: an expression is computed row by row, never over "
-                "other rows (that would leak the scored rows into their own features)"
+                f"'{text.lower()}' is not allowed: an expression is computed row by row, never "
+                "over other rows (that would leak the scored rows into their own features)"
             )
 
 
@@ -404,11 +414,6 @@ def fit_features(train_df: pd.DataFrame, params: Mapping[str, Any]) -> dict[str,
 
 def _check_model_inputs(work: Frame, columns: Sequence[str], model: str) -> None:
     for column in columns:
-        if UNSAFE_NAME.search(column):
-            raise StepError(
-                f"model '{model}': model input name '{column}' contains characters LightGBM "
-                'rejects (any of []{}",: or whitespace); rename the feature'
-            )
         dtype = work[column].dtype
         if not (pd.api.types.is_numeric_dtype(dtype) or isinstance(dtype, pd.CategoricalDtype)):
             raise StepError(
@@ -445,8 +450,10 @@ def apply_features(df: pd.DataFrame, state: Mapping[str, Any]) -> pd.DataFrame:
 
 def model_frame(df: pd.DataFrame, state: Mapping[str, Any]) -> pd.DataFrame:
     """The model input columns of already-transformed rows (a Parquet round trip may have
-    dropped unused categories)."""
+    dropped unused categories), named as LightGBM sees them."""
     missing = [c for c in state["output_columns"] if c not in df.columns]
     if missing:
         raise StepError(f"model '{state.get('model')}': transformed rows lack columns {missing}")
-    return _conform(df[list(state["output_columns"])].copy(), state)
+    frame = _conform(df[list(state["output_columns"])].copy(), state)
+    frame.columns = lightgbm_names(frame.columns)
+    return frame

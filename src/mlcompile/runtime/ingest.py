@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd  # type: ignore[import-untyped]
 import pyarrow as pa
 
@@ -33,6 +34,14 @@ def load_file(path: Path, fmt: str, source: str) -> pd.DataFrame:
         raise StepError(f"source '{source}': cannot read {fmt} file {path}: {exc}") from None
 
 
+def sample_rows(df: pd.DataFrame, rows: int, seed: int) -> pd.DataFrame:
+    """At most `rows` rows, drawn with `seed`, in their original order."""
+    if len(df) <= rows:
+        return df
+    chosen = np.sort(np.random.default_rng(seed).choice(len(df), size=rows, replace=False))
+    return df.iloc[chosen].reset_index(drop=True)
+
+
 def isolated_connection(tables: Mapping[str, pd.DataFrame]) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection that sees `tables` and nothing else, locked before any user SQL."""
     con = duckdb.connect(":memory:")
@@ -47,14 +56,18 @@ def isolated_connection(tables: Mapping[str, pd.DataFrame]) -> duckdb.DuckDBPyCo
     return con
 
 
+# PIVOT parses as a statement that expands into several; it is still one query.
+QUERY_TYPES = frozenset({duckdb.StatementType.SELECT, duckdb.StatementType.MULTI})
+
+
 def run_sql(sql: str, tables: Mapping[str, pd.DataFrame], source: str) -> pd.DataFrame:
-    """The result of a DuckDB query over `tables`, each registered under its source name."""
+    """The result of one DuckDB query over `tables`, each registered under its source name."""
     con = isolated_connection(tables)
     try:
-        relation = con.sql(sql)
-        if relation is None:
-            raise StepError(f"source '{source}': the SQL must be a query that returns rows")
-        return relation.df()
+        statements = duckdb.extract_statements(sql)
+        if len(statements) != 1 or statements[0].type not in QUERY_TYPES:
+            raise StepError(f"source '{source}': the SQL must be a single query (SELECT ...)")
+        return con.sql(sql).df()
     except duckdb.Error as exc:
         raise StepError(f"source '{source}': SQL failed: {exc}") from None
     finally:

@@ -71,7 +71,8 @@ def _time(column: Any, test_size: float, model: Any) -> IntArray:
             f"model '{model}': time split column '{column.name}' has {missing} missing "
             "values; a row without a time cannot be placed before or after the cut"
         )
-    order = np.argsort(column.to_numpy(), kind="stable")
+    # pandas sorts datetimes by their integer representation; numpy would get Timestamp objects.
+    order: IntArray = column.argsort(kind="stable").to_numpy(dtype=np.int64)
     return order[len(order) - _test_count(len(order), test_size) :]
 
 

@@ -18,15 +18,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from mlcompile.runtime.artifacts import sha256_file
+
 _HASHES = "file-hashes.json"
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def code_version(packages: Iterable[Path]) -> str:

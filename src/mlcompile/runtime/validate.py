@@ -26,14 +26,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd  # type: ignore[import-untyped]
-import pandera.io.pandas_io as pandera_io
 import pandera.pandas as pa
-from pandera.errors import SchemaErrors
-from yaml import YAMLError  # type: ignore[import-untyped]
+from pandera.errors import SchemaDefinitionError, SchemaErrors
+from yaml import YAMLError
 
 from mlcompile.errors import DataValidationError, StepError, UsageError
 
-from .artifacts import json_safe, resolve_project_path
+from .artifacts import json_safe, json_scalar, resolve_project_path
 
 DTYPES = ("int", "float", "str", "bool", "datetime", "category")
 MAX_EXAMPLES = 5
@@ -42,38 +41,33 @@ Series = Any  # pandas ships no type information; named for the reader
 BoolSeries = Any
 
 
-def _is_str_values(series: Series) -> BoolSeries:
-    if pd.api.types.is_string_dtype(series.dtype) and not pd.api.types.is_object_dtype(
-        series.dtype
-    ):
-        return pd.Series(True, index=series.index)
-    return series.map(lambda v: isinstance(v, str)).astype(bool)
+def _is_string_dtype(dtype: Any) -> bool:
+    # pandas counts object columns as "string" whatever they hold; those are checked per value.
+    return bool(pd.api.types.is_string_dtype(dtype)) and not pd.api.types.is_object_dtype(dtype)
+
+
+_TYPES = pd.api.types
+# Whether a column's dtype alone makes every value acceptable.
+_ACCEPTED_DTYPE: dict[str, Callable[[Any], bool]] = {
+    "int": _TYPES.is_integer_dtype,
+    "float": lambda d: _TYPES.is_numeric_dtype(d) and not _TYPES.is_bool_dtype(d),
+    "bool": _TYPES.is_bool_dtype,
+    "datetime": _TYPES.is_datetime64_any_dtype,
+    "str": _is_string_dtype,
+    "category": lambda d: isinstance(d, pd.CategoricalDtype) or _is_string_dtype(d),
+}
 
 
 def _dtype_ok(dtype: str) -> Callable[[Series], BoolSeries]:
     """A vectorized check: which (non-null) values are acceptable for `dtype`."""
-    types = pd.api.types
 
     def check(series: Series) -> BoolSeries:
-        kind = series.dtype
-        if dtype == "int":
-            if types.is_integer_dtype(kind):
-                return pd.Series(True, index=series.index)
-            if types.is_float_dtype(kind):
-                return np.floor(series) == series
-        elif dtype == "float":
-            if types.is_numeric_dtype(kind) and not types.is_bool_dtype(kind):
-                return pd.Series(True, index=series.index)
-        elif dtype == "bool":
-            if types.is_bool_dtype(kind):
-                return pd.Series(True, index=series.index)
-        elif dtype == "datetime":
-            if types.is_datetime64_any_dtype(kind):
-                return pd.Series(True, index=series.index)
-        elif dtype == "category" and isinstance(kind, pd.CategoricalDtype):
+        if _ACCEPTED_DTYPE[dtype](series.dtype):
             return pd.Series(True, index=series.index)
-        elif dtype in ("str", "category"):
-            return _is_str_values(series)
+        if dtype == "int" and _TYPES.is_float_dtype(series.dtype):
+            return np.floor(series) == series
+        if dtype in ("str", "category") and _TYPES.is_object_dtype(series.dtype):
+            return series.map(lambda v: isinstance(v, str)).astype(bool)
         return pd.Series(False, index=series.index)
 
     return check
@@ -138,10 +132,12 @@ def _check(column: str, rule: Mapping[str, Any]) -> pa.Check:
     kind = rule.get("check")
     if kind in ("ge", "le", "gt", "lt"):
         value = _arg(rule, "value", column)
-        return getattr(pa.Check, kind)(value, error=_label(kind, value))
+        compare: pa.Check = getattr(pa.Check, kind)(value, error=_label(kind, value))
+        return compare
     if kind in ("isin", "notin"):
         values = list(_arg(rule, "values", column))
-        return getattr(pa.Check, kind)(values, error=_label(kind, values))
+        membership: pa.Check = getattr(pa.Check, kind)(values, error=_label(kind, values))
+        return membership
     if kind == "regex":
         return _regex_check(column, _arg(rule, "pattern", column))
     if kind == "in_range":
@@ -173,16 +169,15 @@ def _column(name: str, rules: Mapping[str, Any]) -> pa.Column:
 def load_schema(schema: Mapping[str, Any], project_root: Path | None = None) -> pa.DataFrameSchema:
     """The pandera schema for the spec's `schema` params (column rules or a YAML file)."""
     if schema.get("file") is not None:
-        root = project_root or Path.cwd()
-        path = resolve_project_path(root, schema["file"], f"schema '{schema.get('name')}' file")
+        name = schema.get("name")
+        path = resolve_project_path(project_root or Path.cwd(), schema["file"], "schema file")
+        if not path.is_file():
+            raise StepError(f"schema '{name}': file not found: {path}")
         try:
-            return pandera_io.from_yaml(path)
-        except FileNotFoundError:
-            raise StepError(f"schema '{schema.get('name')}': file not found: {path}") from None
-        except (YAMLError, ValueError, KeyError, TypeError) as exc:
-            raise StepError(
-                f"schema '{schema.get('name')}': invalid pandera YAML {path}: {exc}"
-            ) from None
+            return pa.DataFrameSchema.from_yaml(path.read_text(encoding="utf-8"))
+        # pandera reports a malformed schema with whatever its parser tripped on.
+        except (YAMLError, SchemaDefinitionError, AttributeError, KeyError, TypeError) as exc:
+            raise StepError(f"schema '{name}': invalid pandera YAML {path}: {exc}") from None
     columns = schema.get("columns") or {}
     return pa.DataFrameSchema(
         {name: _column(name, rules) for name, rules in columns.items()},
@@ -210,7 +205,8 @@ def _coerce_columns(
 
 
 def _failure(column: str | None, check: str, rows: int, values: Any) -> dict[str, Any]:
-    examples = list(pd.unique(pd.Series(values, dtype=object)))[:MAX_EXAMPLES]
+    distinct = pd.unique(pd.Series(values, dtype=object))[:MAX_EXAMPLES]
+    examples = [json_scalar(v) for v in distinct]
     return {"column": column, "check": check, "failing_rows": rows, "examples": examples}
 
 

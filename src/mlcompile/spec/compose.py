@@ -334,6 +334,8 @@ def _override_hint(composed: Composed, key: str, error: str) -> str:
                 base = f"'{part}' does not exist at {where}"
             return f"{base}; {suggestion}" if suggestion else base
         node = node[part]
+    if "Lexer" in error or "mismatched input" in error:
+        return "quote values with spaces or symbols, e.g. key='a >= b' or key=['x >= 1']"
     return "check the override's key and value"
 
 

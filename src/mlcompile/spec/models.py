@@ -10,15 +10,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from mlcompile.tasks import LOWER_IS_BETTER, TASK_METRICS
+
+__all__ = ["LOWER_IS_BETTER", "TASK_METRICS"]
+
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 Task = Literal["binary", "multiclass", "regression"]
-
-TASK_METRICS: dict[str, tuple[str, ...]] = {
-    "binary": ("roc_auc", "pr_auc", "logloss", "accuracy", "f1", "precision", "recall"),
-    "multiclass": ("accuracy", "macro_f1", "logloss"),
-    "regression": ("rmse", "mae", "r2", "mape"),
-}
-LOWER_IS_BETTER = frozenset({"logloss", "rmse", "mae", "mape"})
 
 
 class Frozen(BaseModel):
@@ -49,7 +46,8 @@ class Settings(Frozen):
     sample_rows: int | None = Field(
         None,
         ge=1,
-        description="Keep a seeded sample of at most this many rows of each file source.",
+        description="Train and evaluate each model on a seeded sample of at most this many rows "
+        "of its data (sources are still read and checked in full).",
     )
     allow_paths_outside_project: bool = Field(
         False, description="Allow data and output paths outside the spec's folder."

@@ -1,0 +1,125 @@
+"""The OpenLineage facets mlcompile adds to the standard ones, and its producer URI.
+
+This module imports the OpenLineage client at import time; the rest of `mlcompile.lineage`
+imports it inside functions, so commands that never emit lineage do not pay for it.
+Custom facet names follow OpenLineage's rule for custom facets: a prefix (`mlcompile_`)
+so they never collide with a future standard facet. Field names are camelCase because
+they are the JSON keys, as in OpenLineage's own facets.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attr
+from openlineage.client.facet_v2 import DatasetFacet, JobFacet, RunFacet
+
+from mlcompile import __version__
+
+PRODUCER = f"https://pypi.org/project/mlcompile/{__version__}/"
+_SCHEMA = "https://mlcompile.dev/spec/facets/1-0-0/{0}.json#/$defs/{0}"
+
+
+@attr.define
+class MlcompileJobFacet(JobFacet):
+    """What the plan says about a step: enough to tell two versions of a job apart."""
+
+    kind: str
+    fingerprint: str
+    params: dict[str, Any]
+    plan: str
+    specFile: str
+    specSha256: str
+    mlcompileVersion: str
+    gitCommit: str | None = None
+
+    @staticmethod
+    def _get_schema() -> str:
+        return _SCHEMA.format("MlcompileJobFacet")
+
+
+@attr.define
+class MlcompileArtifactFacet(DatasetFacet):
+    """A dataset's place in mlcompile: the artifact type and, once run, its content hashes."""
+
+    artifactType: str
+    sha256: str | None = None
+    rows: int | None = None
+    sources: dict[str, str] | None = None
+
+    @staticmethod
+    def _get_schema() -> str:
+        return _SCHEMA.format("MlcompileArtifactFacet")
+
+
+@attr.define
+class MlcompileStepRunFacet(RunFacet):
+    """How the executor handled the step: ran or reused from the cache, under which key."""
+
+    status: str
+    runRecord: str
+    cacheKey: str | None = None
+    seconds: float | None = None
+    summary: dict[str, Any] | None = None
+
+    @staticmethod
+    def _get_schema() -> str:
+        return _SCHEMA.format("MlcompileStepRunFacet")
+
+
+@attr.define
+class MlcompileMetricsRunFacet(RunFacet):
+    """An evaluate step's metrics, overall and per slice value."""
+
+    model: str
+    task: str | None
+    rows: int | None
+    overall: dict[str, Any]
+    slices: dict[str, Any]
+
+    @staticmethod
+    def _get_schema() -> str:
+        return _SCHEMA.format("MlcompileMetricsRunFacet")
+
+
+@attr.define
+class MlcompileGateRunFacet(RunFacet):
+    """A gate's decision: every check with its value, bound and verdict."""
+
+    gate: str
+    model: str
+    passed: bool
+    checks: list[dict[str, Any]]
+
+    @staticmethod
+    def _get_schema() -> str:
+        return _SCHEMA.format("MlcompileGateRunFacet")
+
+
+@attr.define
+class MlcompileRegistrationRunFacet(RunFacet):
+    """Which registry version a register step created or reused."""
+
+    modelName: str
+    version: int
+    modelSha256: str | None = None
+    alias: str | None = None
+
+    @staticmethod
+    def _get_schema() -> str:
+        return _SCHEMA.format("MlcompileRegistrationRunFacet")
+
+
+@attr.define
+class MlcompilePipelineRunFacet(RunFacet):
+    """The whole run's outcome, as in its run record."""
+
+    runRecord: str
+    status: str
+    exitCode: int
+    specSha256: str
+    error: dict[str, Any] | None = None
+
+    @staticmethod
+    def _get_schema() -> str:
+        return _SCHEMA.format("MlcompilePipelineRunFacet")

@@ -1,0 +1,139 @@
+"""Metrics of a model bundle on raw test rows, overall and per slice.
+
+A metric that is undefined on some rows (ROC AUC with one class, precision with no positive
+prediction) is left out rather than written as NaN, so every number in metrics.json is real.
+Test rows with a missing target are not evaluated; slices skip missing slice values.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd  # type: ignore[import-untyped]
+from sklearn import metrics as skm
+
+from mlcompile.errors import StepError, UsageError, did_you_mean
+
+from .artifacts import ModelBundle, json_safe, json_scalar
+from .train import encode_target, predict
+
+Scores = Any  # numpy arrays: true labels, predicted scores
+Metric = Callable[[Scores, Scores], float]
+
+
+def _binary_label(p: Scores) -> Scores:
+    return (p >= 0.5).astype(int)
+
+
+def _defined_only(metric: Metric) -> Metric:
+    """NaN where the metric is undefined: sklearn either raises, or warns and returns NaN
+    (`zero_division=np.nan`); the warning carries no information the omission does not."""
+
+    def safe(y: Scores, p: Scores) -> float:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                return float(metric(y, p))
+            except ValueError:
+                return math.nan
+
+    return safe
+
+
+def _one_class_nan(metric: Metric) -> Metric:
+    # sklearn scores ROC/PR AUC with one class present as a warning plus a made-up value.
+    return lambda y, p: metric(y, p) if len(np.unique(y)) > 1 else math.nan
+
+
+BINARY: dict[str, Metric] = {
+    "roc_auc": _one_class_nan(skm.roc_auc_score),
+    "pr_auc": _one_class_nan(skm.average_precision_score),
+    "logloss": lambda y, p: skm.log_loss(y, p, labels=[0, 1]),
+    "accuracy": lambda y, p: skm.accuracy_score(y, _binary_label(p)),
+    "f1": lambda y, p: skm.f1_score(y, _binary_label(p), zero_division=np.nan),
+    "precision": lambda y, p: skm.precision_score(y, _binary_label(p), zero_division=np.nan),
+    "recall": lambda y, p: skm.recall_score(y, _binary_label(p), zero_division=np.nan),
+}
+MULTICLASS: dict[str, Metric] = {
+    "accuracy": lambda y, p: skm.accuracy_score(y, p.argmax(axis=1)),
+    "macro_f1": lambda y, p: skm.f1_score(y, p.argmax(axis=1), average="macro"),
+    "logloss": lambda y, p: skm.log_loss(y, p, labels=list(range(p.shape[1]))),
+}
+REGRESSION: dict[str, Metric] = {
+    "rmse": skm.root_mean_squared_error,
+    "mae": skm.mean_absolute_error,
+    "r2": skm.r2_score,
+    "mape": skm.mean_absolute_percentage_error,
+}
+TASK_METRICS: dict[str, dict[str, Metric]] = {
+    "binary": BINARY,
+    "multiclass": MULTICLASS,
+    "regression": REGRESSION,
+}
+
+
+def _chosen(task: str, names: Sequence[str] | None, model: str) -> dict[str, Metric]:
+    available = TASK_METRICS[task]
+    if names is None:
+        return {name: _defined_only(f) for name, f in available.items()}
+    chosen = {}
+    for name in names:
+        if name not in available:
+            hint = did_you_mean(name, available)
+            raise UsageError(
+                f"model '{model}': metric '{name}' does not exist for a {task} model"
+                + (f" ({hint})" if hint else "")
+            )
+        chosen[name] = _defined_only(available[name])
+    return chosen
+
+
+def _score(metrics: Mapping[str, Metric], y: Scores, p: Scores) -> dict[str, float]:
+    values = {name: metric(y, p) for name, metric in metrics.items()}
+    return {name: value for name, value in values.items() if math.isfinite(value)}
+
+
+def evaluate(
+    bundle: ModelBundle,
+    test_df: pd.DataFrame,
+    params: Mapping[str, Any],
+    *,
+    num_threads: int = 1,
+) -> dict[str, Any]:
+    """metrics.json: `{"task", "rows", "overall", "slices": {column: {value: metrics}}}`."""
+    meta = bundle.meta
+    model, task, target = str(meta["model"]), str(meta["task"]), str(meta["target"])
+    if task not in TASK_METRICS:
+        raise UsageError(f"model '{model}': unknown task '{task}'")
+    if target not in test_df.columns:
+        raise StepError(f"model '{model}': target column '{target}' is not in the test rows")
+    slices = list(params.get("slices") or [])
+    absent = [s for s in slices if s not in test_df.columns]
+    if absent:
+        raise StepError(f"model '{model}': slice columns {absent} are not in the test rows")
+    metrics = _chosen(task, params.get("metrics"), model)
+    labels = encode_target(test_df[target], task, meta.get("classes"), model)
+    known = ~np.isnan(labels)
+    rows, y = test_df[known].reset_index(drop=True), labels[known]
+    if not len(y):
+        raise StepError(f"model '{model}': no test rows have a value for '{target}'")
+    scores = predict(bundle, rows, num_threads)
+    min_rows = int(params.get("min_slice_rows") or 1)
+    by_slice: dict[str, dict[str, dict[str, float]]] = {}
+    for column in slices:
+        by_slice[column] = {}
+        for value, index in rows.groupby(column, sort=True).indices.items():
+            if len(index) >= min_rows:
+                entry = _score(metrics, y[index], scores[index])
+                by_slice[column][str(json_scalar(value))] = {**entry, "rows": len(index)}
+    result = {
+        "task": task,
+        "rows": len(y),
+        "overall": _score(metrics, y, scores),
+        "slices": by_slice,
+    }
+    return dict(json_safe(result))

@@ -1,0 +1,150 @@
+"""Metric gates: absolute bounds, and bounded drops against the production model.
+
+Every check is reported, passed or not, with the numbers it compared. A check on a slice
+column expands to one entry per slice value. A metric the model does not have fails its
+check; a relative check with nothing to compare with passes, and says so.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from mlcompile.errors import GateFailed, UsageError
+from mlcompile.tasks import LOWER_IS_BETTER
+
+# The direction a drop is measured in; every other metric is better when higher.
+OPERATORS: dict[str, Callable[[float, float], bool]] = {
+    ">=": operator.ge,
+    ">": operator.gt,
+    "<=": operator.le,
+    "<": operator.lt,
+}
+
+
+@dataclass(frozen=True)
+class _Check:
+    metric: str
+    op: str
+    slice: str | None
+    amount: float  # the bound itself, or the largest drop when `relative`
+    relative: bool
+
+    @classmethod
+    def parse(cls, raw: Mapping[str, Any]) -> _Check:
+        metric = raw.get("metric")
+        if not metric:
+            raise UsageError(f"a gate check needs 'metric': {dict(raw)}")
+        if raw.get("max_drop") is not None:
+            op = "<=" if metric in LOWER_IS_BETTER else ">="
+            return cls(metric, op, raw.get("slice"), float(raw["max_drop"]), relative=True)
+        op = str(raw.get("op"))
+        if op not in OPERATORS or raw.get("value") is None:
+            raise UsageError(
+                f"gate check on '{metric}' needs 'op' (one of {', '.join(OPERATORS)}) and "
+                "'value', or 'max_drop'"
+            )
+        return cls(metric, op, raw.get("slice"), float(raw["value"]), relative=False)
+
+    def text(self, alias: str, slice_value: Any) -> str:
+        where = "" if self.slice is None else f"[{self.slice}={slice_value}]"
+        if self.slice is not None and slice_value is None:
+            where = f"[{self.slice}]"
+        if not self.relative:
+            return f"{self.metric}{where} {self.op} {self.amount:g}"
+        sign = "+" if self.op == "<=" else "-"
+        return f"{self.metric}{where} {self.op} {alias} {sign} {self.amount:g}"
+
+    def verdict(
+        self, value: float | None, production: float | None, has_production: bool
+    ) -> tuple[float | None, bool, str | None]:
+        """(bound, passed, note)."""
+        if value is None:
+            return None, False, f"the model has no '{self.metric}' here (undefined or not computed)"
+        if not self.relative:
+            return self.amount, OPERATORS[self.op](value, self.amount), None
+        if not has_production:
+            return None, True, "no production model to compare with"
+        if production is None:
+            return None, True, f"the production model has no '{self.metric}' here"
+        bound = production + self.amount if self.op == "<=" else production - self.amount
+        return bound, OPERATORS[self.op](value, bound), f"production {self.metric} is {production}"
+
+    def judge(
+        self,
+        alias: str,
+        slice_value: Any,
+        value: float | None,
+        production: float | None,
+        has_production: bool,
+    ) -> dict[str, Any]:
+        bound, passed, note = self.verdict(value, production, has_production)
+        return {
+            "check": self.text(alias, slice_value),
+            "metric": self.metric,
+            "slice": self.slice,
+            "slice_value": slice_value,
+            "value": value,
+            "bound": bound,
+            "op": self.op,
+            "passed": passed,
+            "note": note,
+        }
+
+
+def _scopes(
+    check: _Check, metrics: Mapping[str, Any], production: Mapping[str, Any] | None
+) -> list[tuple[Any, Mapping[str, Any], Mapping[str, Any]]]:
+    """(slice value, current metrics, production metrics) for every scope the check covers."""
+    if check.slice is None:
+        return [(None, metrics["overall"], (production or {}).get("overall", {}))]
+    current = metrics.get("slices", {}).get(check.slice) or {}
+    previous = (production or {}).get("slices", {}).get(check.slice) or {}
+    return [(v, current[v], previous.get(v, {})) for v in sorted(current)]
+
+
+def evaluate_gate(
+    metrics: Mapping[str, Any],
+    params: Mapping[str, Any],
+    production_metrics: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    """decision.json: `{"gate", "model", "passed", "checks": [...]}`."""
+    alias = str(params.get("compare_alias") or "production")
+    has_production = production_metrics is not None
+    entries = []
+    for raw in params.get("checks") or []:
+        check = _Check.parse(raw)
+        scopes = _scopes(check, metrics, production_metrics)
+        if not scopes:
+            entry = check.judge(alias, None, None, None, has_production)
+            entry["note"] = f"no value of slice '{check.slice}' has metrics (too few rows?)"
+            entries.append(entry)
+        for slice_value, current, production in scopes:
+            entries.append(
+                check.judge(
+                    alias,
+                    slice_value,
+                    current.get(check.metric),
+                    production.get(check.metric),
+                    has_production,
+                )
+            )
+    return {
+        "gate": params.get("gate"),
+        "model": params.get("model"),
+        "passed": all(e["passed"] for e in entries),
+        "checks": entries,
+    }
+
+
+def raise_if_failed(decision: Mapping[str, Any]) -> None:
+    if decision["passed"]:
+        return
+    failed = "; ".join(
+        e["check"] + (f" (value {e['value']})" if e["value"] is not None else f" ({e['note']})")
+        for e in decision["checks"]
+        if not e["passed"]
+    )
+    raise GateFailed(f"gate '{decision['gate']}' on model '{decision['model']}' failed: {failed}")

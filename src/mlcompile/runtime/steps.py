@@ -1,0 +1,261 @@
+"""The path adapter: one entry point every path-based backend calls for every plan node.
+
+`run_step` reads the node's input artifact directories, calls the pure step function, and
+writes its output artifacts (atomically). A backend never interprets `params`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlcompile.errors import UsageError, did_you_mean
+
+from .artifacts import (
+    atomic_write_bytes,
+    json_safe,
+    read_dataset,
+    read_model,
+    read_record,
+    resolve_project_path,
+    sha256_file,
+    write_dataset,
+    write_model,
+    write_record,
+)
+from .evaluate import evaluate
+from .features import apply_features, fit_features
+from .gate import evaluate_gate, raise_if_failed
+from .ingest import load_file, run_sql, sample_rows
+from .kserve import render
+from .registry import Registry
+from .score import output_format, score_frame, write_table
+from .split import split_frame
+from .train import train_model
+from .validate import raise_if_invalid, validate_frame
+
+DECISION_PREFIX = "gate:"  # input names of the gate decisions a register or score step waits on
+
+
+@dataclass(frozen=True)
+class StepContext:
+    project_root: Path
+    num_threads: int = 1
+    # the node's plan fingerprint, recorded with registered models for lineage
+    fingerprint: str | None = None
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """A small JSON-safe summary of what a step did, for logs and run records."""
+
+    kind: str
+    summary: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class _Step:
+    kind: str
+    params: Mapping[str, Any]
+    inputs: Mapping[str, Path]
+    outputs: Mapping[str, Path]
+    ctx: StepContext
+
+    def _lookup(self, paths: Mapping[str, Path], name: str, what: str) -> Path:
+        if name not in paths:
+            raise UsageError(f"a '{self.kind}' step needs the {what} '{name}'; got {sorted(paths)}")
+        return paths[name]
+
+    def input(self, name: str) -> Path:
+        return self._lookup(self.inputs, name, "input")
+
+    def output(self, name: str) -> Path:
+        return self._lookup(self.outputs, name, "output")
+
+    def project_path(self, key: str) -> tuple[Path, str]:
+        """The absolute path of a project-relative path param, and its normalized relative
+        form (what artifacts record)."""
+        relative = self.params.get(key)
+        if not relative:
+            raise UsageError(f"a '{self.kind}' step needs the param '{key}'")
+        path = resolve_project_path(self.ctx.project_root, str(relative), f"{self.kind} {key}")
+        return path, path.relative_to(self.ctx.project_root.resolve()).as_posix()
+
+    def decisions(self) -> list[dict[str, Any]]:
+        """The gate decisions this step is ordered after; all must have passed."""
+        found = [
+            read_record(path, "decision")
+            for name, path in sorted(self.inputs.items())
+            if name.startswith(DECISION_PREFIX)
+        ]
+        for decision in found:
+            raise_if_failed(decision)
+        return found
+
+
+def _ingest(step: _Step) -> dict[str, Any]:
+    params, source = step.params, str(step.params["source"])
+    if params.get("format") == "sql":
+        frames, sources = {}, {}
+        for table in params.get("tables") or []:
+            frames[table], meta = read_dataset(step.input(table))
+            sources.update(meta["sources"])
+        df = run_sql(str(params["sql"]), frames, source)
+    else:
+        path, _ = step.project_path("path")
+        df = load_file(path, str(params.get("format")), source)
+        sources = {source: sha256_file(path)}
+    meta = write_dataset(step.output("dataset"), df, sources)
+    return {"rows": meta["rows"], "columns": len(meta["columns"])}
+
+
+def _validate(step: _Step) -> dict[str, Any]:
+    params = step.params
+    df, meta = read_dataset(step.input("dataset"))
+    df, report = validate_frame(
+        df,
+        params["schema"],
+        str(params["source"]),
+        str(params["on_invalid"]),
+        step.ctx.project_root,
+    )
+    write_record(step.output("report"), "report", report)
+    raise_if_invalid(report)
+    write_dataset(step.output("dataset"), df, meta["sources"])
+    return {"rows": len(df), "passed": report["passed"], "failures": len(report["failures"])}
+
+
+def _split(step: _Step) -> dict[str, Any]:
+    df, meta = read_dataset(step.input("dataset"))
+    if step.params.get("sample_rows") is not None:
+        # sampled after joins and checks, so a dev run still joins and validates all rows
+        df = sample_rows(df, int(step.params["sample_rows"]), int(step.params.get("seed") or 0))
+    train, test = split_frame(df, step.params)
+    write_dataset(step.output("train"), train, meta["sources"])
+    write_dataset(step.output("test"), test, meta["sources"])
+    return {"rows": len(df), "train_rows": len(train), "test_rows": len(test)}
+
+
+def _features(step: _Step) -> dict[str, Any]:
+    df, meta = read_dataset(step.input("train"))
+    state = fit_features(df, step.params)
+    write_record(step.output("transformer"), "transformer", state)
+    write_dataset(step.output("train"), apply_features(df, state), meta["sources"])
+    return {"rows": len(df), "model_inputs": len(state["output_columns"])}
+
+
+def _train(step: _Step) -> dict[str, Any]:
+    df, meta = read_dataset(step.input("train"))
+    state = read_record(step.input("transformer"), "transformer")
+    training_data = {"sha256": meta["sha256"], "sources": meta["sources"]}
+    _, bundle = train_model(
+        df, state, step.params, num_threads=step.ctx.num_threads, training_data=training_data
+    )
+    write_model(step.output("model"), bundle)
+    return {
+        "rows": bundle.meta["training_data"]["rows"],
+        "best_iteration": bundle.meta["best_iteration"],
+        "model_sha256": bundle.sha256,
+    }
+
+
+def _evaluate(step: _Step) -> dict[str, Any]:
+    bundle = read_model(step.input("model"))
+    df, _ = read_dataset(step.input("test"))
+    metrics = evaluate(bundle, df, step.params, num_threads=step.ctx.num_threads)
+    write_record(step.output("metrics"), "metrics", metrics)
+    return {"rows": metrics["rows"], "metrics": metrics["overall"]}
+
+
+def _gate(step: _Step) -> dict[str, Any]:
+    params = step.params
+    metrics = read_record(step.input("metrics"), "metrics")
+    production = None
+    relative = any(check.get("max_drop") is not None for check in params.get("checks") or [])
+    if relative and params.get("registered_name"):
+        root, _ = step.project_path("registry")
+        alias = str(params.get("compare_alias") or "production")
+        production = Registry(root).production_metrics(str(params["registered_name"]), alias)
+    decision = evaluate_gate(metrics, params, production)
+    write_record(step.output("decision"), "decision", decision)
+    raise_if_failed(decision)
+    return {"decision": decision}
+
+
+def _register(step: _Step) -> dict[str, Any]:
+    params = step.params
+    decisions = step.decisions()
+    bundle = read_model(step.input("model"))
+    metrics = read_record(step.input("metrics"), "metrics")
+    root, relative_root = step.project_path("registry")
+    name = str(params["registered_name"])
+    alias = params.get("alias")
+    version = Registry(root).register(
+        name,
+        bundle,
+        metrics,
+        decisions=decisions,
+        plan_fingerprint=step.ctx.fingerprint,
+        alias=alias,
+    )
+    registration = {
+        "model_name": name,
+        "version": version.version,
+        "uri": f"{relative_root}/{name}/versions/{version.version}",
+        "alias": alias,
+        "model_sha256": bundle.sha256,
+    }
+    write_record(step.output("registration"), "registration", registration)
+    return {"model_name": name, "version": version.version, "alias": alias}
+
+
+def _score(step: _Step) -> dict[str, Any]:
+    step.decisions()
+    bundle = read_model(step.input("model"))
+    df, _ = read_dataset(step.input("dataset"))
+    path, relative = step.project_path("output")
+    fmt = output_format(relative, step.params.get("format"))
+    frame = score_frame(bundle, df, step.params.get("id_columns") or [], step.ctx.num_threads)
+    digest = write_table(frame, path, fmt)
+    write_record(step.output("file"), "file", {"path": relative, "sha256": digest})
+    return {"rows": len(frame), "output": relative}
+
+
+def _kserve(step: _Step) -> dict[str, Any]:
+    registration = read_record(step.input("registration"), "registration")
+    path, relative = step.project_path("output")
+    manifest = render(step.params, int(registration["version"])).encode("utf-8")
+    digest = atomic_write_bytes(path, manifest)
+    write_record(step.output("file"), "file", {"path": relative, "sha256": digest})
+    return {"output": relative, "version": registration["version"]}
+
+
+STEPS: dict[str, Callable[[_Step], dict[str, Any]]] = {
+    "ingest": _ingest,
+    "validate": _validate,
+    "split": _split,
+    "features": _features,
+    "train": _train,
+    "evaluate": _evaluate,
+    "gate": _gate,
+    "register": _register,
+    "score": _score,
+    "kserve": _kserve,
+}
+
+
+def run_step(
+    kind: str,
+    params: Mapping[str, Any],
+    inputs: Mapping[str, Path],
+    outputs: Mapping[str, Path],
+    ctx: StepContext,
+) -> StepResult:
+    """Run one plan node: read `inputs`, compute, write `outputs` (artifact directories)."""
+    if kind not in STEPS:
+        hint = did_you_mean(kind, STEPS)
+        raise UsageError(f"unknown step kind '{kind}'" + (f" ({hint})" if hint else ""))
+    summary = STEPS[kind](_Step(kind, params, inputs, outputs, ctx))
+    return StepResult(kind, json_safe(summary))

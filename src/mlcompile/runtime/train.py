@@ -1,0 +1,165 @@
+"""Training with `lightgbm.train`, and prediction from a model bundle.
+
+The same rows and params must give a byte-identical `model.txt`: training is seeded and
+deterministic, the text is cut at the best iteration, and the one machine-dependent line
+LightGBM writes into the text, the thread count, is normalized.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd  # type: ignore[import-untyped]
+
+from mlcompile.errors import StepError, UsageError
+
+from .artifacts import ModelBundle, json_safe
+from .features import apply_features, model_frame, value_sort_key
+
+OBJECTIVES = {"binary": "binary", "multiclass": "multiclass", "regression": "regression"}
+FloatArray = np.ndarray[Any, np.dtype[np.float64]]
+_THREADS_LINE = re.compile(r"^\[num_threads: \d+\]$", re.MULTILINE)
+
+
+def target_classes(target: Any) -> list[Any]:
+    """The sorted distinct values of a multiclass target; a class is its index here."""
+    return sorted((json_safe(v) for v in target.dropna().unique().tolist()), key=value_sort_key)
+
+
+def encode_target(target: Any, task: str, classes: Sequence[Any] | None, model: str) -> FloatArray:
+    """The target as LightGBM labels (float, NaN where missing)."""
+    where = f"model '{model}': target '{target.name}'"
+    if task == "multiclass":
+        index = {value: i for i, value in enumerate(classes or [])}
+        unseen = sorted({v for v in target.dropna().tolist() if v not in index}, key=str)
+        if unseen:
+            raise StepError(f"{where} has classes unseen in training: {unseen[:5]}")
+        return np.asarray(target.map(index).to_numpy(dtype="float64", na_value=np.nan))
+    if not pd.api.types.is_numeric_dtype(target.dtype):
+        raise StepError(f"{where} must be numeric or bool for a {task} model, not {target.dtype}")
+    labels = np.asarray(target.to_numpy(dtype="float64", na_value=np.nan), dtype=np.float64)
+    if task == "binary" and not np.isin(labels[~np.isnan(labels)], (0.0, 1.0)).all():
+        raise StepError(f"{where} must be 0/1 or bool for a binary model")
+    return labels
+
+
+def lightgbm_params(
+    params: Mapping[str, Any], classes: Sequence[Any] | None, num_threads: int
+) -> dict[str, Any]:
+    task = str(params["task"])
+    if task not in OBJECTIVES:
+        raise UsageError(f"model '{params.get('model')}': unknown task '{task}'")
+    merged: dict[str, Any] = {"objective": OBJECTIVES[task], "verbosity": -1}
+    merged.update(params.get("params") or {})
+    # Reproducibility is not negotiable: these override whatever the spec's params say.
+    merged.update(
+        seed=int(params.get("seed") or 0),
+        deterministic=True,
+        force_col_wise=True,
+        num_threads=num_threads,
+    )
+    if task == "multiclass":
+        merged["num_class"] = len(classes or [])
+    return merged
+
+
+def _validation_mask(rows: int, fraction: float, seed: int, model: str) -> Any:
+    count = math.ceil(rows * fraction)
+    if not 0 < count < rows:
+        raise StepError(
+            f"model '{model}': validation_size={fraction} of {rows} training rows leaves no rows "
+            "to train or to validate on"
+        )
+    mask = np.zeros(rows, dtype=bool)
+    mask[np.random.default_rng(seed).permutation(rows)[:count]] = True
+    return mask
+
+
+def model_text(booster: lgb.Booster, num_iteration: int) -> str:
+    """LightGBM's text model, identical whatever thread count trained it."""
+    text = booster.model_to_string(num_iteration=num_iteration)
+    return _THREADS_LINE.sub("[num_threads: 0]", text)
+
+
+def train_model(
+    train_df: pd.DataFrame,
+    state: Mapping[str, Any],
+    params: Mapping[str, Any],
+    *,
+    num_threads: int = 1,
+    training_data: Mapping[str, Any] | None = None,
+) -> tuple[lgb.Booster, ModelBundle]:
+    """Train on transformed rows (model inputs + target); returns the booster and the bundle.
+
+    `training_data` (the train dataset's sha256 and sources) is recorded in the bundle."""
+    model, task, target = str(params.get("model")), str(params["task"]), str(params["target"])
+    if target not in train_df.columns:
+        raise StepError(f"model '{model}': target column '{target}' is not in the training rows")
+    classes = target_classes(train_df[target]) if task == "multiclass" else None
+    expected = params.get("num_class")
+    if classes is not None and expected is not None and len(classes) != int(expected):
+        raise StepError(
+            f"model '{model}': num_class is {expected} but the training rows of '{target}' have "
+            f"{len(classes)} classes: {classes[:10]}"
+        )
+    labels = encode_target(train_df[target], task, classes, model)
+    known = ~np.isnan(labels)
+    features, labels = model_frame(train_df, state)[known], labels[known]
+    if not len(labels):
+        raise StepError(f"model '{model}': no training rows have a value for '{target}'")
+    lgb_params = lightgbm_params(params, classes, num_threads)
+    rounds = int(params.get("num_boost_round") or 100)
+    stopping = params.get("early_stopping_rounds")
+    validation_rows = 0
+    if stopping:
+        fraction = float(params.get("validation_size") or 0.1)
+        held = _validation_mask(len(labels), fraction, lgb_params["seed"], model)
+        validation_rows = int(held.sum())
+        fit = lgb.Dataset(features[~held], labels[~held])
+        check = lgb.Dataset(features[held], labels[held], reference=fit)
+        booster = lgb.train(
+            lgb_params,
+            fit,
+            num_boost_round=rounds,
+            valid_sets=[check],
+            valid_names=["validation"],
+            callbacks=[lgb.early_stopping(int(stopping), verbose=False)],
+        )
+    else:
+        booster = lgb.train(lgb_params, lgb.Dataset(features, labels), num_boost_round=rounds)
+    best = booster.best_iteration or booster.current_iteration()
+    recorded = {k: v for k, v in lgb_params.items() if k != "num_threads"}
+    meta: dict[str, Any] = {
+        "model": model,
+        "task": task,
+        "target": target,
+        "best_iteration": best,
+        "num_boost_round": rounds,
+        "early_stopping_rounds": stopping,
+        "params": recorded,
+        "feature_state": dict(state),
+        "feature_names": list(state["output_columns"]),
+        "input_signature": dict(state["input_signature"]),
+        "training_data": {**(training_data or {}), "rows": len(labels)},
+        "validation": {
+            "rows": validation_rows,
+            "best_score": dict(booster.best_score.get("validation", {})),
+        },
+    }
+    if classes is not None:
+        meta["classes"] = classes
+    return booster, ModelBundle(text=model_text(booster, best), meta=json_safe(meta))
+
+
+def predict(bundle: ModelBundle, df: pd.DataFrame, num_threads: int = 1) -> Any:
+    """Raw predictions for raw rows: P(1) for binary, an (n, classes) matrix for multiclass,
+    values for regression."""
+    state = bundle.meta["feature_state"]
+    features = model_frame(apply_features(df, state), state)
+    booster = lgb.Booster(model_str=bundle.text)
+    return booster.predict(features, num_threads=num_threads)

@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn import metrics as skm
+
+from mlcompile.errors import StepError, UsageError
+from mlcompile.runtime.artifacts import ModelBundle
+from mlcompile.runtime.evaluate import evaluate
+from mlcompile.runtime.split import split_frame
+from mlcompile.runtime.train import predict
+
+from .helpers import train_bundle
+
+EVALUATE = {"metrics": None, "slices": ["origin"], "min_slice_rows": 30}
+
+
+def test_binary_delay_model_on_flights(
+    delay_split: tuple[pd.DataFrame, pd.DataFrame], delay_bundle: ModelBundle
+) -> None:
+    test = delay_split[1]
+    result = evaluate(delay_bundle, test, EVALUATE)
+    overall = result["overall"]
+    assert result["task"] == "binary" and result["rows"] == len(test)
+    assert set(overall) == {"roc_auc", "pr_auc", "logloss", "accuracy", "f1", "precision", "recall"}
+    assert overall["roc_auc"] > 0.6
+    assert overall["accuracy"] > 1 - test["delayed"].mean()  # better than always "on time"
+    scores = predict(delay_bundle, test)
+    assert overall["roc_auc"] == skm.roc_auc_score(test["delayed"], scores)
+    assert overall["logloss"] == skm.log_loss(test["delayed"], scores)
+    assert set(result["slices"]["origin"]) == {"EWR", "JFK", "LGA"}
+    jfk = result["slices"]["origin"]["JFK"]
+    at_jfk = (test["origin"] == "JFK").to_numpy()
+    assert jfk["rows"] == at_jfk.sum()
+    assert jfk["recall"] == skm.recall_score(test["delayed"][at_jfk], scores[at_jfk] >= 0.5)
+    json.dumps(result, allow_nan=False)
+
+
+def test_regression_on_arrival_delay(delays: pd.DataFrame) -> None:
+    train, test = split_frame(
+        delays, {"model": "m", "method": "time", "column": "time_hour", "test_size": 0.2, "seed": 1}
+    )
+    bundle = train_bundle(train, "regression", "arr_delay")
+    result = evaluate(bundle, test, {"metrics": ["rmse", "mae", "r2"], "slices": []})
+    overall = result["overall"]
+    assert set(overall) == {"rmse", "mae", "r2"}
+    baseline_rmse = math.sqrt(((test["arr_delay"] - train["arr_delay"].mean()) ** 2).mean())
+    assert overall["rmse"] < 0.7 * baseline_rmse  # departure delay explains most of it
+    assert overall["r2"] > 0.5
+    assert 0 < overall["mae"] < overall["rmse"]
+    assert result["slices"] == {}
+
+
+def test_undefined_metrics_are_left_out(delay_bundle: ModelBundle, delays: pd.DataFrame) -> None:
+    # One slice holds only on-time flights: ROC AUC, PR AUC, recall are undefined there.
+    rows = delays.head(400).assign(
+        group=np.where(delays["delayed"].head(400) == 1, "late", "on_time")
+    )
+    result = evaluate(
+        delay_bundle, rows, {"metrics": None, "slices": ["group"], "min_slice_rows": 5}
+    )
+    on_time = result["slices"]["group"]["on_time"]
+    assert {"roc_auc", "pr_auc", "recall"}.isdisjoint(on_time)
+    assert {"accuracy", "logloss", "rows"} <= set(on_time)
+    assert "roc_auc" in result["overall"]
+
+
+def test_small_slices_and_missing_targets_are_skipped(
+    delay_bundle: ModelBundle, delays: pd.DataFrame
+) -> None:
+    rows = delays.head(1000).assign(delayed=delays["delayed"].head(1000).astype("Int64"))
+    rows.loc[:99, "delayed"] = pd.NA
+    result = evaluate(delay_bundle, rows, {"slices": ["carrier"], "min_slice_rows": 100})
+    assert result["rows"] == 900
+    counts = rows["carrier"][rows["delayed"].notna()].value_counts()
+    assert set(result["slices"]["carrier"]) == set(counts[counts >= 100].index)
+
+
+def test_evaluate_errors(delay_bundle: ModelBundle, delays: pd.DataFrame) -> None:
+    with pytest.raises(UsageError, match="metric 'rmse' does not exist for a binary model"):
+        evaluate(delay_bundle, delays, {"metrics": ["rmse"]})
+    with pytest.raises(UsageError, match="did you mean 'roc_auc'"):
+        evaluate(delay_bundle, delays, {"metrics": ["rocauc"]})
+    with pytest.raises(StepError, match="slice columns \\['gate'\\] are not in the test rows"):
+        evaluate(delay_bundle, delays, {"slices": ["gate"]})
+    with pytest.raises(StepError, match="target column 'delayed' is not in the test rows"):
+        evaluate(delay_bundle, delays.drop(columns="delayed"), {})
+
+
+def test_runtime_computes_exactly_the_metrics_the_spec_allows() -> None:
+    from mlcompile.runtime.evaluate import TASK_METRICS as IMPLEMENTED
+    from mlcompile.tasks import TASK_METRICS
+
+    assert {task: tuple(m) for task, m in IMPLEMENTED.items()} == TASK_METRICS
