@@ -98,7 +98,7 @@ def test_backend_settings_errors_are_located_in_the_spec(cli: Cli, flights_proje
 
 def test_graph_formats(cli: Cli) -> None:
     text = cli("graph", EXAMPLE / "mlcompile.yaml").output
-    assert text.startswith("plan flights (25 steps)")
+    assert text.startswith("plan flights (25 steps in 11 waves)")
     mermaid = cli("graph", EXAMPLE / "mlcompile.yaml", "--format", "mermaid").output
     assert mermaid.startswith("flowchart LR")
     assert '-- "decision" -->' in mermaid

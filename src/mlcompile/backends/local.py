@@ -22,18 +22,6 @@ class LocalSettings(BackendSettings):
     runs: str = Field(".mlcompile/runs", description="Folder for run records.")
 
 
-def waves(plan: Plan) -> list[list[str]]:
-    """Steps grouped by depth: every step in a wave depends only on earlier waves."""
-    depth: dict[str, int] = {}
-    for node in plan.topological():
-        deps = plan.dependencies(node.id)
-        depth[node.id] = 1 + max((depth[d] for d in deps), default=-1)
-    grouped: list[list[str]] = [[] for _ in range(max(depth.values(), default=-1) + 1)]
-    for node_id, level in sorted(depth.items()):
-        grouped[level].append(node_id)
-    return grouped
-
-
 class LocalBackend:
     name: ClassVar[str] = "local"
     settings_model: ClassVar[type[BaseModel]] = LocalSettings
@@ -46,7 +34,7 @@ class LocalBackend:
             "backend": self.name,
             "plan": plan.name,
             "settings": settings.model_dump(mode="json"),
-            "waves": waves(plan),
+            "waves": plan.waves(),
             "fingerprints": {n.id: n.fingerprint for n in sorted(plan.nodes, key=lambda n: n.id)},
         }
         return ArtifactSet({"pipeline.json": json.dumps(manifest, indent=2, sort_keys=True) + "\n"})

@@ -130,10 +130,12 @@ def data_checks(
         found.append(
             _check(_kind(failure), failure.get("column"), failure["check"], [failure], severity)
         )
-    if not columns and not found and report:
-        # The rules are not at hand (a pandera YAML schema, or no plan): one verdict for all.
+    if not columns and report:
+        # The rules are not at hand (a pandera YAML schema, or no plan): one verdict for
+        # the rules that no failure names.
         name = (params.get("schema") or {}).get("file") or report.get("schema") or "schema"
-        found.append(_check("schema", None, f"every rule of schema {name}", [], severity))
+        rest = "every other rule" if found else "every rule"
+        found.append(_check("schema", None, f"{rest} of schema {name}", [], severity))
     return found
 
 

@@ -337,18 +337,19 @@ def _feature_params(name: str, feature: Feature) -> dict[str, Any]:
 
 
 def _fingerprints(nodes: dict[str, Node]) -> tuple[Node, ...]:
-    import networkx as nx
+    """Hash every node after its inputs. graphlib (stdlib) orders them: it costs nothing to
+    import, which keeps `mlcompile run` with everything cached fast; a cycle (only possible
+    through a bug, since the spec checks refuse them) is reported with its path."""
+    from graphlib import CycleError, TopologicalSorter
 
-    graph = nx.DiGraph()
-    graph.add_nodes_from(nodes)
-    for node in nodes.values():
-        for ref in node.inputs.values():
-            graph.add_edge(ref.node, node.id)
-    if not nx.is_directed_acyclic_graph(graph):
-        cycle = " -> ".join(edge[0] for edge in nx.find_cycle(graph))
-        raise SpecError([Diagnostic("E302", f"the plan has a cycle: {cycle}")])
+    graph = {n.id: {r.node for r in n.inputs.values()} for n in nodes.values()}
+    try:
+        order = list(TopologicalSorter(graph).static_order())
+    except CycleError as exc:
+        cycle = " -> ".join(exc.args[1])
+        raise SpecError([Diagnostic("E302", f"the plan has a cycle: {cycle}")]) from None
     done: dict[str, Node] = {}
-    for node_id in nx.lexicographical_topological_sort(graph):
+    for node_id in order:
         node = nodes[node_id]
         payload = {
             "kind": node.kind,

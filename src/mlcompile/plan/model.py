@@ -109,6 +109,18 @@ class Plan:
                     heapq.heappush(ready, user)
         return order
 
+    def waves(self) -> list[list[str]]:
+        """Steps grouped by depth: every step in a wave depends only on earlier waves, so the
+        steps of one wave may run side by side."""
+        depth: dict[str, int] = {}
+        for node in self.topological():
+            deps = self.dependencies(node.id)
+            depth[node.id] = 1 + max((depth[d] for d in deps), default=-1)
+        grouped: list[list[str]] = [[] for _ in range(max(depth.values(), default=-1) + 1)]
+        for node_id, level in sorted(depth.items()):
+            grouped[level].append(node_id)
+        return grouped
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "format": self.format,

@@ -19,14 +19,15 @@ import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import numpy as np
-import pandas as pd  # type: ignore[import-untyped]
-import pyarrow as pa
-import pyarrow.parquet as pq
+from typing import TYPE_CHECKING, Any
 
 from mlcompile.errors import StepError
+
+if TYPE_CHECKING:
+    import pandas as pd  # type: ignore[import-untyped]
+
+# pandas and pyarrow are imported where datasets are read or written: the executor's cache
+# checks (hashes, JSON records) must not pay for them on a run where everything is cached.
 
 DATA_FILE = "data.parquet"
 META_FILE = "meta.json"
@@ -53,11 +54,11 @@ def json_safe(value: Any) -> Any:
         return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [json_safe(v) for v in value]
-    if isinstance(value, np.generic):
+    if type(value).__module__ == "numpy" and hasattr(value, "item"):
         return json_safe(value.item())
     if isinstance(value, float):
         return value if math.isfinite(value) else None
-    if value is None or value is pd.NA or value is pd.NaT:
+    if value is None or type(value).__name__ in ("NAType", "NaTType"):
         return None
     if isinstance(value, dt.datetime | dt.date):
         return value.isoformat()
@@ -180,6 +181,9 @@ def write_files(target: Path, files: Mapping[str, bytes]) -> None:
 
 def parquet_bytes(df: pd.DataFrame) -> bytes:
     """Parquet without the pandas index; identical frames give identical bytes."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     table = pa.Table.from_pandas(df, preserve_index=False)
     sink = io.BytesIO()
     pq.write_table(table, sink, compression="zstd")
@@ -209,6 +213,8 @@ def read_dataset(path: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
         raise StepError(f"missing artifact file {data_path}")
     if sha256_file(data_path) != meta.get("sha256"):
         raise StepError(f"{data_path} does not match the sha256 in its meta.json")
+    import pandas as pd
+
     return pd.read_parquet(data_path), meta
 
 
