@@ -168,11 +168,32 @@ def compose(spec_path: Path, overrides: list[str]) -> Composed:
             ]
         )
     if _needs_hydra(spec.data, overrides):
-        composed.data = _compose_with_hydra(composed)
+        _compose_cached(composed)
     elif _has_interpolation(spec.data):
         composed.data = _resolve(composed, spec.data)
     composed.data.pop("defaults", None)
     return composed
+
+
+def _compose_cached(composed: Composed) -> None:
+    from mlcompile.spec import cache
+
+    root, search_dirs = composed.project_root, _search_dirs(composed.project_root)
+    key = cache.cache_key(composed.spec.text, composed.overrides, search_dirs)
+    entry = cache.load(root, key) if key else None
+    if entry is not None:
+        composed.data = entry["data"]
+        composed.groups = [
+            GroupSource(tuple(g["package"]), Path(g["path"]), g["display"]) for g in entry["groups"]
+        ]
+        return
+    composed.data = _compose_with_hydra(composed)
+    if key:
+        groups = [
+            {"package": list(g.package), "path": str(g.path), "display": g.display}
+            for g in composed.groups
+        ]
+        cache.store(root, key, {"data": composed.data, "groups": groups})
 
 
 def _search_dirs(project_root: Path) -> list[Path]:
