@@ -33,7 +33,7 @@ def test_manifest_serves_the_registered_version() -> None:
     }
     model = manifest["spec"]["predictor"]["model"]
     assert model["modelFormat"] == {"name": "lightgbm"}
-    assert model["storageUri"] == "s3://models/registry/flights.delayed/3"
+    assert model["storageUri"] == "s3://models/registry/flights.delayed/versions/3"
     assert model["resources"] == {
         "requests": {"cpu": "2", "memory": "4Gi"},
         "limits": {"cpu": "2", "memory": "4Gi"},

@@ -29,7 +29,7 @@ def test_register_writes_a_complete_version(registry: Registry, delay_bundle: Mo
     )
     assert version.version == 1
     files = sorted(p.name for p in version.path.iterdir())
-    assert files == ["metrics.json", "model.json", "model.txt", "registration.json"]
+    assert files == ["metrics.json", "model.bst", "model.json", "model.txt", "registration.json"]
     assert version.bundle() == delay_bundle
     assert version.metrics() == METRICS
     registration = version.registration

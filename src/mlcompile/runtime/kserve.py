@@ -52,7 +52,8 @@ def inference_service(params: Mapping[str, Any], version: int) -> dict[str, Any]
             "predictor": {
                 "model": {
                     "modelFormat": {"name": "lightgbm"},
-                    "storageUri": f"{str(params['storage_uri']).rstrip('/')}/{name}/{version}",
+                    # the registry's own layout, synced to the bucket as it is on disk
+                    "storageUri": f"{str(params['storage_uri']).rstrip('/')}/{name}/versions/{version}",
                     # Two dicts, not one shared: PyYAML writes a shared object as anchor + alias.
                     "resources": {"requests": dict(resources), "limits": dict(resources)},
                 }

@@ -38,6 +38,7 @@ from .artifacts import (
 
 REGISTRATION = RECORD_FILES["registration"]
 METRICS = RECORD_FILES["metrics"]
+SERVING_FILE = "model.bst"
 
 
 def current_user() -> str:
@@ -221,6 +222,8 @@ class Registry:
         target = path / "versions" / str(version)
         files = {
             MODEL_TEXT: bundle.text,
+            # KServe's LightGBM server and MLServer load the well-known name model.bst
+            SERVING_FILE: bundle.text,
             MODEL_META: dumps_json(bundle.meta),
             METRICS: dumps_json(metrics),
             REGISTRATION: dumps_json(registration),
