@@ -23,7 +23,7 @@ class Project:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.ctx = StepContext(project_root=root, num_threads=1)
+        self.ctx = StepContext(project_root=root, num_threads=1, fingerprint="f" * 64)
 
     def art(self, name: str) -> Path:
         return self.root / "artifacts" / name
@@ -82,7 +82,6 @@ REGISTER = {
     "registry": ".mlcompile/registry",
     "registered_name": "flights.delayed",
     "alias": "production",
-    "plan_fingerprint": "f" * 64,
 }
 
 
@@ -260,7 +259,10 @@ def test_the_whole_chain(project: Project, flights: pd.DataFrame) -> None:
         {"file": "manifest"},
     )
     manifest = yaml.safe_load((project.root / "deploy" / "delayed.yaml").read_text())
-    assert manifest["spec"]["predictor"]["model"]["storageUri"] == "gs://models/flights.delayed/1"
+    assert (
+        manifest["spec"]["predictor"]["model"]["storageUri"]
+        == "gs://models/flights.delayed/versions/1"
+    )
 
     # A second run of the same pipeline compares with production and registers nothing new.
     project.run("gate", GATE, {"metrics": "metrics"}, {"decision": "decision"})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -195,7 +196,13 @@ class _Builder:
         return ordered
 
     def registered_name(self, model: str) -> str:
-        return self.spec.models[model].registered_name or f"{self.spec.name}.{model}"
+        explicit = self.spec.models[model].registered_name
+        if explicit:
+            return explicit
+        # the default comes from names that may hold any text; the registry keeps a folder
+        # per model, so path separators and a leading dot become '_'
+        default = re.sub(r"[/\\\x00]", "_", f"{self.spec.name}.{model}")
+        return "_" + default[1:] if default.startswith(".") else default
 
     def gate(self, name: str) -> None:
         gate = self.spec.gates[name]

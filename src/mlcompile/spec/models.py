@@ -237,7 +237,11 @@ class Model(Frozen):
     slices: list[Name] = Field(default_factory=list, description="Columns to report metrics by.")
     min_slice_rows: int = Field(30, ge=1)
     seed: int | None = None
-    registered_name: Name | None = Field(None, description="Name in the registry.")
+    registered_name: Name | None = Field(
+        None,
+        pattern=r"^[^./\\\x00][^/\\\x00]*$",
+        description="Name in the registry (a folder name); default '<spec name>.<model>'.",
+    )
 
 
 # ---- gates ------------------------------------------------------------------------------

@@ -1,0 +1,63 @@
+"""The Kubeflow Pipelines backend: a KFP v2 pipeline module, its IR, and a kfp.local runner."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+from pydantic import BaseModel
+
+from mlcompile.backends import ArtifactSet, RunOptions, RunResult
+from mlcompile.errors import Diagnostic
+from mlcompile.plan import Plan
+from mlcompile_kfp.settings import KfpSettings, check_settings
+
+SUPPORTED_KINDS = frozenset(
+    {
+        "ingest",
+        "validate",
+        "split",
+        "features",
+        "train",
+        "evaluate",
+        "gate",
+        "register",
+        "score",
+        "kserve",
+    }
+)
+
+
+class KfpBackend:
+    name: ClassVar[str] = "kfp"
+    settings_model: ClassVar[type[BaseModel]] = KfpSettings
+
+    def check(self, plan: Plan, settings: BaseModel) -> list[Diagnostic]:
+        found = check_settings(_settings(settings))
+        for node in sorted(plan.nodes, key=lambda n: n.id):
+            if node.kind not in SUPPORTED_KINDS:
+                found.append(
+                    Diagnostic(
+                        "K110", f"step {node.id!r}: the kfp backend has no '{node.kind}' step"
+                    )
+                )
+        return found
+
+    def render(self, plan: Plan, settings: BaseModel) -> ArtifactSet:
+        from mlcompile_kfp.render import compile_ir, render_module
+
+        module = render_module(plan, _settings(settings))
+        return ArtifactSet({"pipeline.py": module, "pipeline.yaml": compile_ir(module)})
+
+    def run(
+        self, built_dir: Path, plan: Plan, settings: BaseModel, options: RunOptions
+    ) -> RunResult:
+        from mlcompile_kfp.local_run import run_local
+
+        return run_local(built_dir, plan, _settings(settings), options)
+
+
+def _settings(settings: BaseModel) -> KfpSettings:
+    if not isinstance(settings, KfpSettings):
+        raise TypeError(f"the kfp backend needs KfpSettings, got {type(settings).__name__}")
+    return settings

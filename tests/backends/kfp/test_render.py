@@ -1,0 +1,211 @@
+"""render: deterministic, readable, compiled by the KFP SDK, and faithful to plan and settings."""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from mlcompile_kfp import KfpBackend, KfpSettings
+from mlcompile_kfp.render import function_names, load_module, pipeline_name, task_names
+
+from mlcompile.compiler import Compiled
+from mlcompile.plan import InputRef, Node, Plan
+from tests.conftest import REPO
+
+SDK_VERSION = re.compile(r"^sdkVersion: kfp-.*$", re.MULTILINE)
+
+
+def render(plan: Plan, settings: KfpSettings | None = None) -> dict[str, str]:
+    return dict(KfpBackend().render(plan, settings or KfpSettings()))
+
+
+def ir_documents(text: str) -> list[dict[str, Any]]:
+    return [doc for doc in yaml.safe_load_all(text) if doc]
+
+
+@pytest.fixture(scope="module")
+def flights_files(flights_compiled: Compiled) -> dict[str, str]:
+    """The flights example rendered once with default settings, for the tests that only read."""
+    return render(flights_compiled.plan)
+
+
+def test_render_twice_gives_the_same_bytes(
+    flights_compiled: Compiled, flights_files: dict[str, str]
+) -> None:
+    assert sorted(flights_files) == ["pipeline.py", "pipeline.yaml"]
+    assert render(flights_compiled.plan) == flights_files
+
+
+def test_golden_flights(flights_files: dict[str, str], golden: Callable[[str, str], None]) -> None:
+    files = flights_files
+    golden("kfp/flights/pipeline.py", files["pipeline.py"])
+    golden(
+        "kfp/flights/pipeline.yaml",
+        SDK_VERSION.sub("sdkVersion: kfp-VERSION", files["pipeline.yaml"]),
+    )
+
+
+def test_no_absolute_paths_or_clock(flights_files: dict[str, str]) -> None:
+    for text in flights_files.values():
+        for local_path in (str(REPO), tempfile.gettempdir(), str(Path.home())):
+            assert local_path not in text
+        assert not re.search(r"20\d\d-\d\d-\d\d", text)
+
+
+def test_ir_loads_back_with_the_sdk(
+    flights_compiled: Compiled, flights_files: dict[str, str]
+) -> None:
+    from kfp import components
+
+    text = flights_files["pipeline.yaml"]
+    [spec] = ir_documents(text)
+    assert spec["pipelineInfo"]["name"] == "flights"
+    loaded = components.load_component_from_text(text)
+    assert loaded.name == "flights"
+    tasks = spec["root"]["dag"]["tasks"]
+    assert set(tasks) == set(task_names(flights_compiled.plan).values())
+    assert tasks["train-delayed"]["taskInfo"]["name"] == "train:delayed"
+
+
+def test_one_component_per_node_with_typed_artifacts(
+    flights_compiled: Compiled, flights_files: dict[str, str]
+) -> None:
+    module_text = flights_files["pipeline.py"]
+    assert module_text.count("@dsl.component(") == len(flights_compiled.plan.nodes)
+    assert "    model: Input[Model],\n    test: Input[Dataset],\n    metrics: Output[Metrics]," in (
+        module_text
+    )
+    assert "    decision: Output[Artifact]," in module_text
+    assert "'gate:delayed_quality': Path(gate_delayed_quality.path)," in module_text
+    assert "ui_metrics.log_metric(metric_name, metric_value)" in module_text
+
+
+def test_deploys_consume_gate_decisions_and_wait_for_every_gate(
+    flights_files: dict[str, str],
+) -> None:
+    [spec] = ir_documents(flights_files["pipeline.yaml"])
+    tasks = spec["root"]["dag"]["tasks"]
+    gates = {"gate-delayed-quality", "gate-arrival-quality"}
+
+    def upstream(task: str) -> set[str]:
+        direct = set(tasks[task].get("dependentTasks", []))
+        return direct.union(*(upstream(t) for t in direct))
+
+    for task in (
+        "register-delayed-registry",
+        "register-arrival-registry",
+        "score-december-scores",
+        "kserve-delayed-kserve",
+    ):
+        assert gates <= upstream(task), task
+    register = tasks["register-delayed-registry"]["inputs"]["artifacts"]
+    assert register["gate_delayed_quality"]["taskOutputArtifact"] == {
+        "outputArtifactKey": "decision",
+        "producerTask": "gate-delayed-quality",
+    }
+
+
+def test_settings_reach_the_ir(flights_compiled: Compiled) -> None:
+    settings = KfpSettings.model_validate(
+        {
+            "base_image": "registry.example/flights:1.0",
+            "packages_to_install": [],
+            "install_kfp_package": False,
+            "pipeline_root": "s3://bucket/kfp",
+            "project_root": "/mnt/project",
+            "caching": False,
+            "kinds": {
+                "train": {
+                    "resources": {"cpu_limit": "4", "memory_limit": "8Gi"},
+                    "retries": 2,
+                    "caching": True,
+                },
+            },
+            "node_selector": {"pool": "cpu"},
+            "secrets": [
+                {"secret_name": "registry-creds", "env": {"AWS_KEY": "key"}, "kinds": ["register"]}
+            ],
+            "image_pull_policy": "IfNotPresent",
+        }
+    )
+    files = render(flights_compiled.plan, settings)
+    assert "StepContext(project_root=Path('/mnt/project'))" in files["pipeline.py"]
+    spec, platform = ir_documents(files["pipeline.yaml"])
+    assert spec["defaultPipelineRoot"] == "s3://bucket/kfp"
+    executors = spec["deploymentSpec"]["executors"]
+    train = executors["exec-train-delayed"]["container"]
+    assert train["image"] == "registry.example/flights:1.0"
+    assert train["resources"]["cpuLimit"] == 4.0
+    assert train["resources"]["resourceMemoryLimit"] == "8Gi"
+    assert "pip install" not in " ".join(train["command"])
+    tasks = spec["root"]["dag"]["tasks"]
+    assert tasks["train-delayed"]["cachingOptions"].get("enableCache") is True
+    assert tasks["train-delayed"]["retryPolicy"]["maxRetryCount"] == 2
+    assert tasks["gate-delayed-quality"]["cachingOptions"].get("enableCache") in (None, False)
+    k8s = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    assert k8s["exec-train-delayed"]["nodeSelector"]["labels"] == {"pool": "cpu"}
+    assert k8s["exec-train-delayed"]["imagePullPolicy"] == "IfNotPresent"
+    assert "secretAsEnv" not in k8s["exec-train-delayed"]
+    [secret] = k8s["exec-register-delayed-registry"]["secretAsEnv"]
+    assert secret["secretName"] == "registry-creds"
+    assert secret["keyToEnv"] == [{"envVar": "AWS_KEY", "secretKey": "key"}]
+
+
+def test_default_packages_are_installed_at_step_start(flights_files: dict[str, str]) -> None:
+    [spec] = ir_documents(flights_files["pipeline.yaml"])
+    command = " ".join(
+        spec["deploymentSpec"]["executors"]["exec-train-delayed"]["container"]["command"]
+    )
+    assert "'mlcompile'" in command
+    assert "kfp==" in command
+
+
+def _node(node_id: str, inputs: dict[str, InputRef] | None = None) -> Node:
+    kind, _, name = node_id.partition(":")
+    return Node(node_id, kind, name, {}, inputs or {}, {"dataset": "dataset"}, "f")
+
+
+def test_colliding_names_get_distinct_identifiers() -> None:
+    ids = [
+        "ingest:a-b",
+        "ingest:a_b",
+        "ingest:A b",
+        "ingest:a__b",
+        "ingest:class",
+        "ingest:",
+        "ingest:pipeline",
+        "ingest:2x",
+        "ingest:é",
+    ]
+    ref = InputRef("ingest:a-b", "dataset", "dataset")
+    nodes = [_node(i) for i in ids] + [
+        Node(
+            "validate:x",
+            "validate",
+            "x",
+            {},
+            {"Path": ref, "path": ref, "for": ref},
+            {"dataset": "dataset", "report": "report"},
+            "f",
+        )
+    ]
+    plan = Plan("Weird Name!", "0" * 64, {}, tuple(nodes))
+    functions = function_names(plan)
+    assert len(set(functions.values())) == len(ids) + 1
+    for name in functions.values():
+        assert name.isidentifier() and name == name.lower() and "__" not in name
+    assert len(set(task_names(plan).values())) == len(ids) + 1
+    assert pipeline_name(plan) == "weird-name"
+    text = render(plan)["pipeline.py"]
+    module = load_module(text)
+    assert callable(module.pipeline)
+    assert (
+        "    path_2: Input[Dataset],\n    for_2: Input[Dataset],\n    path_3: Input[Dataset],\n"
+        in text
+    )
+    assert "'Path': Path(path_2.path)," in text
