@@ -25,6 +25,8 @@ def load_file(path: Path, fmt: str, source: str) -> pd.DataFrame:
         raise UsageError(f"source '{source}': unknown format '{fmt}' (use csv or parquet)")
     if not path.is_file():
         raise StepError(f"source '{source}': file not found: {path}")
+    if path.stat().st_size == 0:
+        raise StepError(f"source '{source}': the file {path.name} is empty")
     try:
         if fmt == "csv":
             return pd.read_csv(path)

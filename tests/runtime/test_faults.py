@@ -1,0 +1,140 @@
+"""Faults: killed runs, concurrent runs, unwritable folders and bad data lose nothing.
+
+Each test drives real `mlcompile run` processes on a copy of the flights example.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.slow
+MLCOMPILE = str(Path(sys.executable).parent / "mlcompile")
+FAST = ["models.delayed.num_boost_round=30", "models.arrival.num_boost_round=30"]
+
+
+def start(project: Path, *extra: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [MLCOMPILE, "run", "mlcompile.yaml", *FAST, *extra, "--format", "json"],
+        cwd=project,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def finish(process: subprocess.Popen[str]) -> tuple[int, dict[str, Any]]:
+    out, err = process.communicate(timeout=300)
+    assert out, err
+    return process.returncode, json.loads(out)
+
+
+def registry_state(project: Path) -> dict[str, Any]:
+    root = project / ".mlcompile" / "registry"
+    state = {}
+    for model in sorted(p for p in root.iterdir() if (p / "versions").is_dir()):
+        versions = sorted(int(v.name) for v in (model / "versions").iterdir() if v.name.isdigit())
+        shas = [
+            json.loads((model / "versions" / str(v) / "registration.json").read_text())[
+                "model_sha256"
+            ]
+            for v in versions
+        ]
+        aliases = json.loads((model / "aliases.json").read_text())
+        state[model.name] = {"versions": versions, "shas": shas, "aliases": aliases}
+    return state
+
+
+def test_killed_runs_leave_a_consistent_store_and_registry(flights_project: Path) -> None:
+    rng = random.Random(7)
+    for _ in range(5):
+        process = start(flights_project, "--no-cache" if rng.random() < 0.3 else "--jobs=2")
+        time.sleep(rng.uniform(0.8, 4.0))
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    code, payload = finish(start(flights_project))
+    assert code == 0, payload
+    entries = flights_project / ".mlcompile" / "store" / "entries"
+    for entry in entries.glob("*/*"):
+        assert (entry / "entry.json").is_file(), f"half-written store entry {entry}"
+    for model, info in registry_state(flights_project).items():
+        assert len(set(info["shas"])) == len(info["shas"]), f"{model}: a model registered twice"
+        assert info["aliases"]["production"] in info["versions"]
+    again = finish(start(flights_project))[1]
+    assert {s["status"] for s in again["steps"].values()} == {"cached"}
+
+
+def test_two_runs_at_once_wait_for_each_other(flights_project: Path) -> None:
+    first, second = start(flights_project), start(flights_project)
+    (code_a, a), (code_b, b) = finish(first), finish(second)
+    assert code_a == code_b == 0
+    assert a["metrics"] == b["metrics"]
+    state = registry_state(flights_project)
+    for info in state.values():
+        assert info["versions"] == [1], "the same model was registered twice"
+        assert info["aliases"] == {"production": 1}
+
+
+def test_disk_full_while_registering_keeps_the_previous_state(
+    flights_project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The registry publishes a version with one rename: when the disk is full at that
+    moment, the previous versions and aliases stay exactly as they were."""
+    import errno
+
+    from mlcompile.runtime import artifacts
+    from mlcompile.runtime.registry import Registry
+
+    assert finish(start(flights_project))[0] == 0
+    before = registry_state(flights_project)
+    registry = Registry(flights_project / ".mlcompile" / "registry")
+    current = registry.get("flights.arrival", "production")
+    bundle = current.bundle()
+    changed = artifacts.ModelBundle(bundle.text + "\n", bundle.meta)
+
+    def full(*args: Any, **kwargs: Any) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(artifacts.os, "replace", full)
+    with pytest.raises(OSError, match="No space left"):
+        registry.register("flights.arrival", changed, current.metrics(), alias="production")
+    monkeypatch.undo()
+    assert registry_state(flights_project) == before
+    leftovers = [p for p in registry.root.rglob("*") if p.name.startswith(".") and p.is_dir()]
+    assert leftovers == [], f"staging folders left behind: {leftovers}"
+
+
+@pytest.mark.parametrize(
+    ("mutate", "code", "words"),
+    [
+        (
+            lambda d: (d / "planes.csv").write_bytes(b"tailnum,year\n\x00\x01\x02garbage"),
+            3,
+            ["planes"],
+        ),
+        (
+            lambda d: (d / "flights.parquet").write_bytes(b"PAR1 truncated"),
+            5,
+            ["flights", "parquet"],
+        ),
+        (lambda d: (d / "planes.csv").write_text(""), 5, ["planes", "empty"]),
+    ],
+    ids=["garbled-csv", "truncated-parquet", "empty-file"],
+)
+def test_bad_data_files_get_clear_errors(
+    flights_project: Path, mutate: Any, code: int, words: list[str]
+) -> None:
+    mutate(flights_project / "data")
+    exit_code, payload = finish(start(flights_project))
+    assert exit_code == code, payload["error"]
+    message = payload["error"].lower()
+    assert all(word in message for word in words), payload["error"]
+    assert "traceback" not in message
