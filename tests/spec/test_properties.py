@@ -6,6 +6,7 @@ import copy
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -87,3 +88,31 @@ def test_mutated_specs_give_located_errors(tmp_path: Path, data: st.DataObject) 
 @given(text=st.text(max_size=200))
 def test_arbitrary_text_gives_located_errors(tmp_path: Path, text: str) -> None:
     _check(tmp_path, text)
+
+
+CORPUS = Path(__file__).parent / "corpus"
+
+
+@pytest.mark.parametrize("path", sorted(CORPUS.iterdir()), ids=lambda p: p.name)
+def test_corpus_of_found_cases(tmp_path: Path, path: Path) -> None:
+    """Inputs that once crashed a parser somewhere: each must stay a located error."""
+    target = tmp_path / "spec.yaml"
+    target.write_bytes(path.read_bytes())
+    with pytest.raises(SpecError) as caught:
+        load_spec(target)
+    for diagnostic in caught.value.diagnostics:
+        assert diagnostic.span is not None and diagnostic.span.line >= 1, diagnostic
+
+
+@settings(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.binary(max_size=300))
+def test_arbitrary_bytes_give_located_errors(tmp_path: Path, data: bytes) -> None:
+    target = tmp_path / "spec.yaml"
+    target.write_bytes(data)
+    try:
+        load_spec(target)
+    except SpecError as exc:
+        for diagnostic in exc.diagnostics:
+            assert diagnostic.span is not None and diagnostic.span.line >= 1, diagnostic
