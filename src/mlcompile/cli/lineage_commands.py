@@ -45,8 +45,11 @@ text_or_json = click.option(
 def lineage(
     ref: str, registry: Path, runs_dir: Path, store: Path | None, fmt: str, output: Output
 ) -> None:
-    """MODEL[@VERSION|@ALIAS]: the run, steps, checks, metrics, gates and raw files behind a
-    registered model version (default: the production alias, else the latest version)."""
+    """Trace a registered model back to its run, steps, checks, gates and raw files.
+
+    REF is MODEL, MODEL@VERSION or MODEL@ALIAS; MODEL alone means its production alias,
+    else its latest version.
+    """
     from mlcompile.lineage.trace import trace_model
 
     found = trace_model(registry, runs_dir, ref, store)
@@ -137,8 +140,11 @@ def _num(value: Any) -> str:
 def report(
     target: Path, overrides: tuple[str, ...], out: Path, run_id: str | None, output: Output
 ) -> None:
-    """Write a self-contained HTML audit report for TARGET: a run folder
-    (.mlcompile/runs/<id>), or a spec (its latest run, or --run)."""
+    """Write a self-contained HTML audit report of one run.
+
+    TARGET is a run folder (.mlcompile/runs/<id>) or a spec (with the overrides it ran
+    with: its latest run, or the one --run names).
+    """
     from mlcompile.lineage.report import render_report
 
     if target.is_dir():
@@ -207,7 +213,11 @@ def _from_spec(
 @text_or_json
 @handles_errors
 def diff(old: Path, new: Path | None, rev: str | None, fmt: str, output: Output) -> None:
-    """Steps added, removed and changed between two specs, and why (params, upstream)."""
+    """Compare two specs: steps added, removed and changed, and why.
+
+    Give OLD and NEW, or one spec and --rev to compare it with its version at a git
+    revision.
+    """
     from mlcompile.cli.commands import compile_with_texts
     from mlcompile.lineage.diff import diff_plans, diff_text
 

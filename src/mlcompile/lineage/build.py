@@ -197,7 +197,7 @@ def _describe(node: Node, plan_name: str) -> str:
     return f"{subject} '{node.name}' in pipeline '{plan_name}'"
 
 
-def dataset_facets(
+def _declared_facets(
     port: names.Port, schemas: Mapping[str, Mapping[str, Any]]
 ) -> dict[str, DatasetFacet]:
     """The facets the plan alone knows for a dataset: its type and declared columns."""
@@ -236,7 +236,7 @@ def dataset_facets(
 def _input(space: str, port: names.Port, schemas: Mapping[str, Mapping[str, Any]]) -> InputDataset:
     from openlineage.client.event_v2 import InputDataset
 
-    return InputDataset(namespace=space, name=port.name, facets=dataset_facets(port, schemas))
+    return InputDataset(namespace=space, name=port.name, facets=_declared_facets(port, schemas))
 
 
 def _output(
@@ -244,7 +244,7 @@ def _output(
 ) -> OutputDataset:
     from openlineage.client.event_v2 import OutputDataset
 
-    return OutputDataset(namespace=space, name=port.name, facets=dataset_facets(port, schemas))
+    return OutputDataset(namespace=space, name=port.name, facets=_declared_facets(port, schemas))
 
 
 def _text(json_text: str) -> str:

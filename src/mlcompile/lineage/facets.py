@@ -119,6 +119,7 @@ class MlcompilePipelineRunFacet(RunFacet):
     exitCode: int
     specSha256: str
     error: dict[str, Any] | None = None
+    gitCommit: str | None = None
 
     @staticmethod
     def _get_schema() -> str:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlcompile.lineage import names
+from mlcompile.lineage.build import git_commit
 from mlcompile.lineage.records import (
     artifact_facts,
     data_checks,
@@ -44,7 +45,8 @@ def run_uuid(plan_name: str, record_id: str, node_id: str | None = None) -> str:
 def run_events(
     plan: Plan, record: Mapping[str, Any], store_dir: Path, project_root: Path
 ) -> list[str]:
-    """The run's OpenLineage events as compact JSON texts, in time order per step.
+    """The run's OpenLineage events as compact JSON texts: the pipeline's START, each step's
+    pair in plan order, the pipeline's COMPLETE, FAIL or ABORT (an interrupted run).
 
     `store_dir` and `project_root` locate artifacts; relative paths in the plan are taken
     relative to `project_root`.
@@ -57,7 +59,8 @@ def run_events(
         step = record.get("steps", {}).get(node.id) or {}
         if step.get("status") in ("ran", "cached", "failed"):
             events += context.step_events(node, step)
-    events.append(context.pipeline_event("COMPLETE" if record.get("exit_code") == 0 else "FAIL"))
+    outcome = {"succeeded": "COMPLETE", "interrupted": "ABORT"}.get(str(record.get("status")))
+    events.append(context.pipeline_event(outcome or "FAIL"))
     return [Serde.to_json(event) for event in events]
 
 
@@ -117,6 +120,7 @@ class _Context:
                 exitCode=int(self.record.get("exit_code") or 0),
                 specSha256=str(self.record.get("spec_sha256") or self.plan.spec_sha256),
                 error=self.record.get("error"),
+                gitCommit=git_commit(self.root),
                 producer=PRODUCER,
             )
         return RunEvent(

@@ -12,6 +12,8 @@ from mlcompile.plan.model import InputRef, Node, Plan, canonical_json, sha256_te
 from mlcompile.spec import Resolved
 from mlcompile.spec.models import TASK_METRICS, Feature, KServeDeployment, RegistryDeployment
 
+# Steps whose params hold project-relative paths.
+_PATH_KINDS = frozenset({"ingest", "gate", "register", "score", "kserve"})
 # Part of every fingerprint: a release that changes what a step computes invalidates caches.
 RUNTIME_VERSION = __version__
 
@@ -35,7 +37,10 @@ class _Builder:
         outputs: Mapping[str, str],
     ) -> str:
         node_id = f"{kind}:{name}"
-        self.nodes[node_id] = Node(node_id, kind, name, dict(params), dict(inputs), dict(outputs))
+        params = dict(params)
+        if self.spec.settings.allow_paths_outside_project and kind in _PATH_KINDS:
+            params["outside_project"] = True  # only then, so other plans keep their hashes
+        self.nodes[node_id] = Node(node_id, kind, name, params, dict(inputs), dict(outputs))
         return node_id
 
     def dataset_of(self, source: str) -> InputRef:

@@ -262,10 +262,13 @@ def read_record(path: Path, kind: str) -> Any:
 # ---- project paths ---------------------------------------------------------------------
 
 
-def resolve_project_path(project_root: Path, relative: str, what: str) -> Path:
-    """A path from the spec, resolved against the project root; escaping the root is refused."""
+def resolve_project_path(
+    project_root: Path, relative: str, what: str, *, outside_allowed: bool = False
+) -> Path:
+    """A path from the spec, resolved against the project root; escaping the root is refused
+    unless the spec allowed it (settings.allow_paths_outside_project)."""
     root = project_root.resolve()
     resolved = (root / relative).resolve()
-    if not resolved.is_relative_to(root):
+    if not outside_allowed and not resolved.is_relative_to(root):
         raise StepError(f"{what} '{relative}' points outside the project folder {root}")
     return resolved

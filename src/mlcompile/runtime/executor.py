@@ -104,7 +104,7 @@ class Executor:
     def _outside_state(self, node: Node, keys: dict[str, str]) -> Any:
         """What a step reads that is not in the plan."""
         if node.kind == "ingest" and node.params.get("format") != "sql":
-            return self.store.file_hash(self._path(node.params["path"], node.id))
+            return self.store.file_hash(self._path(node.params["path"], node))
         if node.kind == "gate":
             return self._baseline(node, keys)
         if node.kind == "features":
@@ -118,7 +118,7 @@ class Executor:
         summary = record.get("summary", {})
         if node.kind in ("score", "kserve"):
             written = read_record(self.store.entry(key) / "file", "file")
-            path = self._path(written["path"], node.id)
+            path = self._path(written["path"], node)
             return path.is_file() and sha256_file(path) == written["sha256"]
         if node.kind == "register":
             registry, name = self._registry(node)
@@ -143,15 +143,16 @@ class Executor:
             return None
         return version
 
-    def _path(self, relative: str, what: str) -> Path:
+    def _path(self, relative: str, node: Node) -> Path:
         from mlcompile.runtime.artifacts import resolve_project_path
 
-        return resolve_project_path(self.root, relative, what)
+        allowed = bool(node.params.get("outside_project"))
+        return resolve_project_path(self.root, relative, node.id, outside_allowed=allowed)
 
     def _registry(self, node: Node) -> tuple[Registry, str]:
         from mlcompile.runtime.registry import Registry
 
-        root = self._path(node.params["registry"], "the registry")
+        root = self._path(node.params["registry"], node)
         return Registry(root), node.params["registered_name"]
 
     # ---- running ------------------------------------------------------------------------

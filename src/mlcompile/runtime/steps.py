@@ -80,8 +80,17 @@ class _Step:
         relative = self.params.get(key)
         if not relative:
             raise UsageError(f"a '{self.kind}' step needs the param '{key}'")
-        path = resolve_project_path(self.ctx.project_root, str(relative), f"{self.kind} {key}")
-        return path, path.relative_to(self.ctx.project_root.resolve()).as_posix()
+        path = resolve_project_path(
+            self.ctx.project_root,
+            str(relative),
+            f"{self.kind} {key}",
+            outside_allowed=bool(self.params.get("outside_project")),
+        )
+        # artifacts record paths relative to the project, as the spec wrote them when allowed
+        # outside it; never the machine's absolute path
+        root = self.ctx.project_root.resolve()
+        shown = path.relative_to(root).as_posix() if path.is_relative_to(root) else str(relative)
+        return path, shown
 
     def decisions(self) -> list[dict[str, Any]]:
         """The gate decisions this step is ordered after; all must have passed."""
