@@ -26,7 +26,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.fixture
 def golden(request: pytest.FixtureRequest) -> Callable[[str, str], None]:
     """Compare text with tests/golden/<name>; rewrite it with --update-golden."""
-    update = request.config.getoption("--update-golden") or os.environ.get("MLCOMPILE_UPDATE_GOLDEN") == "1"
+    update = (
+        request.config.getoption("--update-golden")
+        or os.environ.get("MLCOMPILE_UPDATE_GOLDEN") == "1"
+    )
 
     def check(name: str, text: str) -> None:
         path = GOLDEN / name

@@ -109,3 +109,35 @@ def test_target_errors() -> None:
 def test_too_small_validation_is_an_error(delays: pd.DataFrame) -> None:
     with pytest.raises(StepError, match=r"validation_size=0.9 of 2 training rows"):
         train_bundle(delays.head(2), "regression", "arr_delay", validation_size=0.9)
+
+
+def test_a_target_with_one_class_is_a_clear_error() -> None:
+    import pandas as pd
+    import pytest
+
+    from mlcompile.errors import StepError
+    from mlcompile.runtime.features import fit_features
+    from mlcompile.runtime.train import train_model
+
+    frame = pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0], "y": [1, 1, 1, 1]})
+    features = {
+        "model": "m",
+        "task": "binary",
+        "target": "y",
+        "model_inputs": ["x"],
+        "carry": [],
+        "features": [{"name": "x", "op": "passthrough", "column": "x"}],
+    }
+    state = fit_features(frame, features)
+    params = {
+        "model": "m",
+        "task": "binary",
+        "target": "y",
+        "params": {},
+        "num_boost_round": 5,
+        "seed": 1,
+    }
+    with pytest.raises(
+        StepError, match="every training row has y = 1; a binary model needs at least two classes"
+    ):
+        train_model(frame, state, params)

@@ -112,6 +112,13 @@ def train_model(
     features, labels = model_frame(train_df, state)[known], labels[known]
     if not len(labels):
         raise StepError(f"model '{model}': no training rows have a value for '{target}'")
+    if task != "regression" and len(np.unique(labels)) < 2:
+        first = train_df[target].dropna().iloc[0]
+        value = first.item() if hasattr(first, "item") else first
+        raise StepError(
+            f"model '{model}': every training row has {target} = {value!r}; a {task} model "
+            "needs at least two classes (check the source's filters and the split)"
+        )
     lgb_params = lightgbm_params(params, classes, num_threads)
     rounds = int(params.get("num_boost_round") or 100)
     stopping = params.get("early_stopping_rounds")

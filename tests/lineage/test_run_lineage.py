@@ -1,0 +1,331 @@
+"""Run lineage, the model trace and the HTML report, on real runs of the trimmed example.
+
+With the dev profile and 30 boosting rounds the arrival model passes its gate and is
+registered, and the delayed model fails its gate: one run covers COMPLETE and FAIL.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import html
+import json
+import os
+import shutil
+import subprocess
+import threading
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mlcompile.lineage import append_run_events, run_events
+from mlcompile.lineage.records import load_runs
+from mlcompile.plan import Plan
+from tests.lineage.conftest import TRIM, copy_example, invoke
+
+pytestmark = pytest.mark.slow
+
+
+@dataclass
+class Ran:
+    project: Path
+    plan: Plan
+    first: dict[str, Any]  # the run that trained and registered
+    second: dict[str, Any]  # the same command again: everything cached but the failed gate
+
+    @property
+    def store(self) -> Path:
+        return self.project / ".mlcompile" / "store"
+
+
+@pytest.fixture(scope="session")
+def ran(tmp_path_factory: pytest.TempPathFactory) -> Ran:
+    """One pair of runs per test session, shared by the xdist workers (read-only)."""
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    project = shared / "lineage-run" / "flights"
+    with (shared / "lineage-run.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # the first worker runs, the others wait and reuse
+        if not (project.parent / "done").exists():
+            copy_example(project)
+            for _ in range(2):
+                result = invoke("run", "mlcompile.yaml", *TRIM, "-q", cwd=project)
+                assert result.exit_code == 4, result.output  # the delayed gate fails, by design
+            (project.parent / "done").touch()
+    plan = Plan.from_json((project / "build" / "plan.json").read_text(encoding="utf-8"))
+    first, second = load_runs(project / ".mlcompile" / "runs")
+    return Ran(project, plan, first, second)
+
+
+def _by_job(events: list[str]) -> dict[str, list[dict[str, Any]]]:
+    found: dict[str, list[dict[str, Any]]] = {}
+    for text in events:
+        event = json.loads(text)
+        found.setdefault(event["job"]["name"], []).append(event)
+    return found
+
+
+def test_run_events_are_valid_and_complete(
+    ran: Ran, openlineage: Callable[[str, dict[str, Any]], list[str]]
+) -> None:
+    events = run_events(ran.plan, ran.first, ran.store, ran.project)
+    for text in events:
+        assert openlineage("RunEvent", json.loads(text)) == [], text[:200]
+    jobs = _by_job(events)
+    executed = [n for n, s in ran.first["steps"].items() if s["status"] in ("ran", "failed")]
+    assert set(jobs) == {*executed, "flights"}  # skipped steps have no events
+    assert [e["eventType"] for e in jobs["flights"]] == ["START", "FAIL"]
+    outcome = jobs["flights"][1]["run"]["facets"]["mlcompile_run"]
+    assert (outcome["exitCode"], outcome["runRecord"]) == (4, ran.first["id"])
+    assert "gitCommit" not in outcome  # the copy is not in a repository
+    assert [e["eventType"] for e in jobs["train:arrival"]] == ["START", "COMPLETE"]
+    assert [e["eventType"] for e in jobs["gate:delayed_quality"]] == ["START", "FAIL"]
+    pipeline_run = jobs["flights"][0]["run"]["runId"]
+    for name, pair in jobs.items():
+        assert pair[0]["run"]["runId"] == pair[1]["run"]["runId"]
+        if name != "flights":
+            assert pair[1]["run"]["facets"]["parent"]["run"]["runId"] == pipeline_run
+    # Same record, same events: ids are derived, not random.
+    assert run_events(ran.plan, ran.first, ran.store, ran.project) == events
+
+
+def test_hashes_link_raw_files_to_the_model(ran: Ran) -> None:
+    jobs = _by_job(run_events(ran.plan, ran.first, ran.store, ran.project))
+    raw_hash = json.loads(
+        (ran.project / ".mlcompile" / "registry" / "flights.arrival" / "versions" / "1")
+        .joinpath("registration.json")
+        .read_text()
+    )["training_data"]["sources"]["flights"]
+    ingest = jobs["ingest:flights"][1]
+    (raw,) = ingest["inputs"]
+    assert raw["name"] == "files/data/flights.parquet"
+    assert raw["facets"]["version"]["datasetVersion"] == raw_hash
+    written = ingest["outputs"][0]
+    meta = json.loads(
+        (ran.store / "entries")
+        .glob(f"*/{ran.first['steps']['ingest:flights']['key']}/dataset/meta.json")
+        .__next__()
+        .read_text()
+    )
+    assert written["facets"]["version"]["datasetVersion"] == meta["sha256"]
+    assert written["outputFacets"]["outputStatistics"]["rowCount"] == meta["rows"] > 0
+    # What train wrote is what evaluate read.
+    model_out = jobs["train:arrival"][1]["outputs"][0]
+    model_in = {d["name"]: d for d in jobs["evaluate:arrival"][1]["inputs"]}[model_out["name"]]
+    assert model_in["facets"]["version"] == model_out["facets"]["version"]
+    summary = ran.first["steps"]["train:arrival"]["summary"]
+    assert model_out["facets"]["version"]["datasetVersion"] == summary["model_sha256"]
+
+
+def test_checks_metrics_gates_and_registration_facets(ran: Ran) -> None:
+    jobs = _by_job(run_events(ran.plan, ran.first, ran.store, ran.project))
+    start, done = jobs["validate:flights"]
+    assert "dataQualityAssertions" not in start["inputs"][0]["inputFacets"]
+    assertions = done["inputs"][0]["inputFacets"]["dataQualityAssertions"]["assertions"]
+    origin = [a for a in assertions if a.get("column") == "origin"]
+    assert {a["description"] for a in origin} == {"dtype str", "not null", "isin [EWR, JFK, LGA]"}
+    assert all(a["success"] and a["severity"] == "error" for a in assertions)
+    weather = jobs["validate:weather"][1]["inputs"][0]["inputFacets"]["dataQualityAssertions"]
+    assert weather["assertions"][0]["severity"] == "warn"
+
+    metrics = jobs["evaluate:arrival"][1]["run"]["facets"]["mlcompile_metrics"]
+    assert metrics["overall"] == ran.first["metrics"]["arrival"]["overall"]
+    assert set(metrics["slices"]["origin"]) == {"EWR", "JFK", "LGA"}
+
+    failed = jobs["gate:delayed_quality"][1]["run"]["facets"]
+    assert failed["mlcompile_gate"]["passed"] is False
+    assert "roc_auc" in failed["errorMessage"]["message"]
+    values = [c["value"] for c in failed["mlcompile_gate"]["checks"]]
+    assert values == [c["value"] for c in ran.first["decisions"]["delayed_quality"]["checks"]]
+
+    registration = jobs["register:arrival_registry"][1]
+    facet = registration["run"]["facets"]["mlcompile_registration"]
+    assert (facet["modelName"], facet["version"], facet["alias"]) == (
+        "flights.arrival",
+        1,
+        "production",
+    )
+    model = {d["name"]: d for d in registration["outputs"]}["registry/flights.arrival"]
+    assert model["facets"]["version"]["datasetVersion"] == "1"
+
+
+def test_cached_steps_are_reported_as_cached(ran: Ran) -> None:
+    jobs = _by_job(run_events(ran.plan, ran.second, ran.store, ran.project))
+    step = jobs["train:delayed"][1]["run"]["facets"]["mlcompile_step"]
+    assert step["status"] == "cached"
+    assert step["cacheKey"] == ran.first["steps"]["train:delayed"]["key"]
+    assert jobs["train:delayed"][1]["eventType"] == "COMPLETE"
+
+
+def test_failed_ingest_reports_the_file_on_disk(ran: Ran) -> None:
+    from mlcompile.lineage.records import sha256_file
+
+    steps = {**ran.first["steps"], "ingest:flights": {"status": "failed", "error": "boom"}}
+    record = {**ran.first, "steps": steps}
+    jobs = _by_job(run_events(ran.plan, record, ran.store, ran.project))
+    start, fail = jobs["ingest:flights"]
+    assert (start["eventType"], fail["eventType"]) == ("START", "FAIL")
+    assert fail["run"]["facets"]["errorMessage"]["message"] == "boom"
+    (raw,) = fail["inputs"]
+    on_disk = sha256_file(ran.project / "data" / "flights.parquet")
+    assert raw["facets"]["version"]["datasetVersion"] == on_disk
+    assert fail["outputs"] == [{"name": "artifacts/ingest:flights/dataset", "namespace": "mlcompile://flights", "facets": {}, "outputFacets": {}}]  # fmt: skip
+
+
+def test_append_writes_whole_lines_under_concurrency(ran: Ran, tmp_path: Path) -> None:
+    events = run_events(ran.plan, ran.first, ran.store, ran.project)
+    threads = [
+        threading.Thread(target=append_run_events, args=(tmp_path, events)) for _ in range(8)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    lines = (tmp_path / "runs.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 8 * len(events)
+    parsed = [json.loads(line) for line in lines]  # no torn line
+    assert sum(1 for e in parsed if e["job"]["name"] == "flights") == 16
+
+
+def test_lineage_command_walks_back_to_raw_files(ran: Ran) -> None:
+    mlc = ran.project / ".mlcompile"
+    args = ["--registry", mlc / "registry", "--runs-dir", mlc / "runs"]
+    result = invoke("lineage", "flights.arrival@production", *args, "--format", "json")
+    assert result.exit_code == 0, result.output
+    found = json.loads(result.output)
+    assert found["version"] == 1 and found["aliases"] == ["production"]
+    assert found["run"]["id"] == ran.first["id"]  # the run that created it, not the cached one
+    assert found["plan_source"] == "build"
+    raw = {r["source"]: r for r in found["raw_files"]}
+    assert set(raw) == {"flights", "planes", "weather"}
+    assert raw["weather"]["path"] == "data/weather.csv"
+    steps = {s["id"]: s for s in found["steps"]}
+    assert "train:delayed" not in steps and "ingest:december" not in steps
+    assert steps["train:arrival"]["outputs"]["model"]["sha256"] == found["model_sha256"]
+    assert "num_boost_round=30" in steps["train:arrival"]["params"]
+    assert all(c["success"] for c in steps["validate:training"]["checks"])
+    assert steps["gate:arrival_quality"]["decision"]["passed"] is True
+    assert [e["event"] for e in found["history"]] == ["register", "promote"]
+
+    text = invoke("lineage", "flights.arrival", *args).output
+    assert "data/flights.parquet" in text and raw["flights"]["sha256"] in text
+    assert "gate arrival_quality: PASSED" in text
+    assert "promote production: - -> v1" in text
+
+
+def test_lineage_without_a_plan_uses_store_metadata(ran: Ran, tmp_path: Path) -> None:
+    mlc = tmp_path / "mlc"
+    shutil.copytree(ran.project / ".mlcompile", mlc, ignore=shutil.ignore_patterns("lock"))
+    records = sorted((mlc / "runs").glob("*/run.json"))
+    for path in records:  # as if the project had moved: build/plan.json is out of reach
+        record = json.loads(path.read_text())
+        path.write_text(json.dumps({**record, "project_root": str(tmp_path / "gone")}))
+    result = invoke(
+        "lineage", "flights.arrival", "--registry", mlc / "registry", "--runs-dir", mlc / "runs",
+        "--format", "json",
+    )  # fmt: skip
+    found = json.loads(result.output)
+    assert found["plan_source"] == "none"
+    ids = [s["id"] for s in found["steps"]]
+    assert ids[-1] == "register:arrival_registry"
+    assert {"ingest:flights", "validate:training", "train:arrival", "gate:arrival_quality"} <= set(
+        ids
+    )
+    assert not {"ingest:december", "train:delayed", "split:delayed"} & set(ids)
+
+
+def test_lineage_unknown_version_is_a_usage_error(ran: Ran) -> None:
+    mlc = ran.project / ".mlcompile"
+    result = invoke("lineage", "flights.arrival@staging", "--registry", mlc / "registry")
+    assert result.exit_code == 2
+    assert "no version or alias 'staging'" in result.output
+
+
+# ---- the HTML report in a real browser --------------------------------------------------
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def _png_is_not_blank(path: Path) -> bool:
+    """Decode the PNG's pixels (no PIL here) and look for more than one colour."""
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    chunks, at = [], 8
+    while at < len(data):
+        size = int.from_bytes(data[at : at + 4], "big")
+        kind = data[at + 4 : at + 8]
+        if kind == b"IDAT":
+            chunks.append(data[at + 8 : at + 8 + size])
+        at += 12 + size
+    pixels = zlib.decompress(b"".join(chunks))
+    return len(set(pixels[: 1 << 20])) > 8
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
+def test_report_renders_in_chromium(ran: Ran, tmp_path: Path) -> None:
+    out = tmp_path / "report.html"
+    result = invoke("report", "mlcompile.yaml", *TRIM, "--out", out, cwd=ran.project)
+    assert result.exit_code == 0, result.output
+    assert ran.second["id"] in result.output  # the latest run of this plan
+    page = out.read_text(encoding="utf-8")
+    assert "<script" not in page and "http://" not in page.replace("http://www.w3.org", "")
+
+    browse = [str(CHROMIUM), *FLAGS, f"--user-data-dir={tmp_path / 'profile'}"]
+    dom = subprocess.run(
+        [*browse, "--enable-logging=stderr", "--v=0", "--dump-dom", out.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert "Uncaught" not in dom.stderr and "ERROR:CONSOLE" not in dom.stderr
+    table = dom.stdout.split('id="gate-table"', 1)[1].split("</table>", 1)[0]
+    for gate, decision in ran.second["decisions"].items():
+        for check in decision["checks"]:
+            assert f">{html.escape(check['check'], quote=False)}<" in table
+            if check["bound"] is not None:
+                assert f">{check['value']:.6g}<" in table and f">{check['bound']:.6g}<" in table
+        assert f'data-gate="{gate}"' in table
+    assert table.count(">FAIL<") == sum(
+        1 for d in ran.second["decisions"].values() for c in d["checks"] if not c["passed"]
+    )
+    assert "<svg" in dom.stdout and dom.stdout.count("<rect") == len(ran.plan.nodes)
+    assert "flights.arrival" in dom.stdout.split('id="registry-table"', 1)[1]
+
+    shot = tmp_path / "report.png"
+    subprocess.run(
+        [*browse, f"--screenshot={shot}", "--window-size=1280,2000", out.as_uri()],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
+    assert shot.stat().st_size > 20_000
+    assert _png_is_not_blank(shot)
+
+
+def test_report_escapes_spec_text(ran: Ran, tmp_path: Path) -> None:
+    from mlcompile.lineage.report import render_report
+
+    hostile = "<img src=x onerror=alert(1)>"
+    nodes = [
+        n.__class__(**{**n.__dict__, "params": {**n.params, "note": hostile}})
+        if n.id == "train:arrival"
+        else n
+        for n in ran.plan.nodes
+    ]
+    plan = Plan(ran.plan.name, ran.plan.spec_sha256, ran.plan.settings, tuple(nodes))
+    html = render_report(plan, ran.first, ran.store, None)
+    assert hostile not in html
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html
