@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mlcompile.compiler import compile_spec
-from mlcompile.plan import Plan
+from mlcompile.plan import STEP_KINDS, Plan
 from mlcompile.plan.render import to_mermaid, to_text
 from tests.conftest import EXAMPLE
 
@@ -22,18 +22,7 @@ def test_flights_plan_matches_golden(golden: Callable[[str, str], None]) -> None
 def test_plan_has_every_step_kind_with_typed_artifacts() -> None:
     plan = compile_spec(EXAMPLE / "mlcompile.yaml", []).plan
     kinds = {n.kind for n in plan.nodes}
-    assert kinds == {
-        "ingest",
-        "validate",
-        "split",
-        "features",
-        "train",
-        "evaluate",
-        "gate",
-        "register",
-        "score",
-        "kserve",
-    }
+    assert kinds == set(STEP_KINDS)
     register = plan.node("register:delayed_registry")
     assert register.inputs["gate:delayed_quality"].type == "decision"
     assert plan.node("train:delayed").outputs == {"model": "model"}

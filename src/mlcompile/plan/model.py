@@ -6,9 +6,23 @@ import hashlib
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args
 
 PLAN_FORMAT = "mlcompile.plan/v1"
+# Every kind of step a plan holds; backends key per-step settings by these.
+StepKind = Literal[
+    "ingest",
+    "validate",
+    "split",
+    "features",
+    "train",
+    "evaluate",
+    "gate",
+    "register",
+    "score",
+    "kserve",
+]
+STEP_KINDS: tuple[str, ...] = get_args(StepKind)
 ARTIFACT_TYPES = frozenset(
     {"dataset", "model", "transformer", "metrics", "report", "decision", "registration", "file"}
 )

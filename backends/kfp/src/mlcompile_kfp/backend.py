@@ -9,23 +9,10 @@ from pydantic import BaseModel
 
 from mlcompile.backends import ArtifactSet, RunOptions, RunResult
 from mlcompile.errors import Diagnostic
-from mlcompile.plan import Plan
+from mlcompile.plan import STEP_KINDS, Plan
 from mlcompile_kfp.settings import KfpSettings, check_settings
 
-SUPPORTED_KINDS = frozenset(
-    {
-        "ingest",
-        "validate",
-        "split",
-        "features",
-        "train",
-        "evaluate",
-        "gate",
-        "register",
-        "score",
-        "kserve",
-    }
-)
+SUPPORTED_KINDS = frozenset(STEP_KINDS)
 
 
 class KfpBackend:

@@ -10,19 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mlcompile.backends import BackendSettings
 from mlcompile.errors import Diagnostic
-
-StepKind = Literal[
-    "ingest",
-    "validate",
-    "split",
-    "features",
-    "train",
-    "evaluate",
-    "gate",
-    "register",
-    "score",
-    "kserve",
-]
+from mlcompile.plan import StepKind
 
 # The same patterns the KFP SDK enforces when a task's resources are set; checking them here
 # reports every bad value with its key path instead of one ValueError from inside the compiler.

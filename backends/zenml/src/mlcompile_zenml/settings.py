@@ -12,19 +12,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from mlcompile.backends import BackendSettings
-
-StepKind = Literal[
-    "ingest",
-    "validate",
-    "split",
-    "features",
-    "train",
-    "evaluate",
-    "gate",
-    "register",
-    "score",
-    "kserve",
-]
+from mlcompile.plan import StepKind
 
 # A gate reads the registry's production model and a deploy step acts outside the artifact
 # store; ZenML's cache key sees neither, so these re-run every time unless a spec says so.
