@@ -92,3 +92,18 @@ def test_override_with_a_value_of_the_wrong_type_is_located_on_the_command_line(
     [diagnostic] = caught.value.diagnostics
     assert diagnostic.code == "E203"
     assert diagnostic.span is not None and diagnostic.span.file == "<command line>"
+
+
+def test_hydra_instantiation_keys_are_plain_unknown_keys(tmp_path: Path) -> None:
+    """`_target_` means nothing to mlcompile: nothing is ever instantiated from a spec."""
+    marker = tmp_path / "PWNED"
+    spec = (BROKEN / "base.yaml").read_text() + (
+        f"evil:\n  _target_: os.system\n  command: touch {marker}\n"
+    )
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "flights.csv").write_text((BROKEN / "data" / "flights.csv").read_text())
+    (tmp_path / "spec.yaml").write_text(spec)
+    with pytest.raises(SpecError) as caught:
+        load_spec(tmp_path / "spec.yaml", ["+profile=dev"])
+    assert [d.code for d in caught.value.diagnostics] == ["E201"]
+    assert not marker.exists()

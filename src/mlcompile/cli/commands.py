@@ -17,7 +17,15 @@ from mlcompile.cli import (
     overrides_argument,
     spec_argument,
 )
-from mlcompile.compiler import Compiled, compile_spec, emitted_files, render, stale, write
+from mlcompile.compiler import (
+    Compiled,
+    Rendered,
+    compile_spec,
+    emitted_files,
+    render,
+    stale,
+    write,
+)
 from mlcompile.errors import ExitCode, SpecError
 
 T = TypeVar("T")
@@ -39,6 +47,17 @@ def compile_with_texts(spec: Path, overrides: tuple[str, ...], output: Output) -
     compiled = _with_texts(spec, overrides, output, lambda: compile_spec(spec, list(overrides)))
     output.texts.update(compiled.loaded.composed.texts())
     return compiled
+
+
+def compile_and_render(
+    spec: Path, overrides: tuple[str, ...], backend: str, out: Path | None, output: Output
+) -> tuple[Compiled, Rendered, Path]:
+    """What `build` and `run` share: the plan, the backend's files, and where they go."""
+    compiled = compile_with_texts(spec, overrides, output)
+    rendered = render(compiled, backend)
+    if output.fmt == "human":
+        output.diagnostics([*compiled.loaded.warnings, *rendered.warnings])
+    return compiled, rendered, out if out is not None else spec.parent / "build"
 
 
 def _remember_sources(spec: Path, output: Output) -> None:
@@ -94,10 +113,7 @@ def build(
     output: Output,
 ) -> None:
     """Compile a spec and emit plan.json and the backend's artifacts."""
-    compiled = compile_with_texts(spec, overrides, output)
-    rendered = render(compiled, backend)
-    output.diagnostics([*compiled.loaded.warnings, *rendered.warnings]) if fmt == "human" else None
-    out_dir = out if out is not None else spec.parent / "build"
+    compiled, rendered, out_dir = compile_and_render(spec, overrides, backend, out, output)
     trees = emitted_files(compiled, rendered)
     if check:
         changed = stale(out_dir, trees)

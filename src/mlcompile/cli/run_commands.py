@@ -17,8 +17,8 @@ from mlcompile.cli import (
     overrides_argument,
     spec_argument,
 )
-from mlcompile.cli.commands import compile_with_texts
-from mlcompile.compiler import emitted_files, render, write
+from mlcompile.cli.commands import compile_and_render
+from mlcompile.compiler import emitted_files, write
 from mlcompile.errors import UsageError
 
 if TYPE_CHECKING:
@@ -56,9 +56,7 @@ def run(
     from mlcompile.backends import Runner, RunOptions
     from mlcompile.cli.progress import make_progress
 
-    compiled = compile_with_texts(spec, overrides, output)
-    rendered = render(compiled, backend)
-    out_dir = out if out is not None else spec.parent / "build"
+    compiled, rendered, out_dir = compile_and_render(spec, overrides, backend, out, output)
     write(out_dir, emitted_files(compiled, rendered))
     runner = rendered.backend
     if not isinstance(runner, Runner):
