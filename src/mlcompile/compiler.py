@@ -21,10 +21,16 @@ from mlcompile.spec import LoadedSpec, load_spec
 class Compiled:
     loaded: LoadedSpec
     plan: Plan
+    spec_path: Path
 
     @property
     def project_root(self) -> Path:
         return self.loaded.resolved.project_root
+
+    @property
+    def spec_file(self) -> str:
+        """The spec's path relative to its project, as lineage records it."""
+        return self.spec_path.resolve().relative_to(self.project_root).as_posix()
 
 
 def compile_spec(spec_path: Path, overrides: list[str]) -> Compiled:
@@ -32,7 +38,7 @@ def compile_spec(spec_path: Path, overrides: list[str]) -> Compiled:
 
     loaded = load_spec(spec_path, overrides)
     plan = build_plan(loaded.resolved, loaded.composed.data)
-    return Compiled(loaded, plan)
+    return Compiled(loaded, plan, spec_path)
 
 
 def backend_settings(compiled: Compiled, backend: Backend) -> BaseModel:
@@ -71,8 +77,14 @@ def render(compiled: Compiled, backend_name: str) -> Rendered:
 
 def emitted_files(compiled: Compiled, rendered: Rendered) -> dict[str, dict[str, str]]:
     """Folder (relative to the output dir) -> files, exactly as `write` puts them on disk."""
+    from mlcompile.lineage import build_lineage
+
+    # No git commit here: it changes with every commit, which would make a checked-in build
+    # stale forever under `build --check`. Run events record the commit instead.
+    lineage = build_lineage(compiled.plan, compiled.spec_file, compiled.plan.spec_sha256, None)
     return {
         ".": {"plan.json": compiled.plan.to_json()},
+        "lineage": lineage,
         rendered.backend.name: with_index(rendered.files),
     }
 

@@ -54,7 +54,9 @@ def test_build_is_byte_identical_and_check_detects_staleness(
     out = flights_project / "build"
     assert cli("build", spec, "--out", out).exit_code == 0
     first = {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
-    assert {str(p) for p in first} == {"plan.json", "local/pipeline.json", "local/SHA256SUMS.json"}
+    names = {str(p) for p in first}
+    assert {"plan.json", "local/pipeline.json", "local/SHA256SUMS.json"} <= names
+    assert "lineage/pipeline.json" in names and "lineage/jobs/train_delayed.json" in names
     assert cli("build", spec, "--out", out).exit_code == 0
     second = {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
     assert first == second
@@ -71,11 +73,10 @@ def test_build_is_byte_identical_and_check_detects_staleness(
         "json",
     )
     assert stale.exit_code == 6
-    assert set(json.loads(stale.stdout)["stale"]) == {
-        "plan.json",
-        "local/SHA256SUMS.json",
-        "local/pipeline.json",
-    }
+    changed = set(json.loads(stale.stdout)["stale"])
+    assert {"plan.json", "local/SHA256SUMS.json", "local/pipeline.json"} <= changed
+    assert "lineage/jobs/train_delayed.json" in changed
+    assert "lineage/jobs/train_arrival.json" not in changed
     assert first == {
         p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()
     }

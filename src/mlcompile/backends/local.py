@@ -22,6 +22,14 @@ class LocalSettings(BackendSettings):
     runs: str = Field(".mlcompile/runs", description="Folder for run records.")
 
 
+def local_folders(settings: BaseModel, plan: Plan, project_root: Path) -> tuple[Path, Path]:
+    """The artifact store and the run-record folder a local run uses."""
+    assert isinstance(settings, LocalSettings)
+    return project_root / (
+        settings.store or str(plan.settings["store"])
+    ), project_root / settings.runs
+
+
 class LocalBackend:
     name: ClassVar[str] = "local"
     settings_model: ClassVar[type[BaseModel]] = LocalSettings
@@ -44,13 +52,12 @@ class LocalBackend:
     ) -> RunResult:
         from mlcompile.runtime.executor import Executor
 
-        assert isinstance(settings, LocalSettings)
-        store = settings.store or str(plan.settings["store"])
+        store_dir, runs_dir = local_folders(settings, plan, options.project_root)
         execution = Executor(
             plan,
             project_root=options.project_root,
-            store_dir=options.project_root / store,
-            runs_dir=options.project_root / settings.runs,
+            store_dir=store_dir,
+            runs_dir=runs_dir,
             jobs=options.jobs,
             force=options.force,
             use_cache=options.use_cache,

@@ -180,6 +180,7 @@ def _from_spec(
     spec: Path, overrides: tuple[str, ...], run_id: str | None, output: Output
 ) -> tuple[Plan, dict[str, Any], Path]:
     from mlcompile.backends import get_backend
+    from mlcompile.backends.local import local_folders
     from mlcompile.cli.commands import compile_with_texts
     from mlcompile.compiler import backend_settings
     from mlcompile.lineage.records import load_runs
@@ -187,9 +188,7 @@ def _from_spec(
     compiled = compile_with_texts(spec, overrides, output)
     plan, root = compiled.plan, compiled.project_root
     # Runs and store live where the local backend puts them; its settings may move them.
-    local = backend_settings(compiled, get_backend("local"))
-    runs_dir = root / str(getattr(local, "runs", ".mlcompile/runs"))
-    store = root / str(getattr(local, "store", None) or plan.settings["store"])
+    store, runs_dir = local_folders(backend_settings(compiled, get_backend("local")), plan, root)
     records = [r for r in load_runs(runs_dir) if r.get("plan") == plan.name]
     if run_id is not None:
         records = [r for r in records if str(r["id"]).startswith(run_id)]

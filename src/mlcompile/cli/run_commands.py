@@ -22,6 +22,9 @@ from mlcompile.compiler import emitted_files, write
 from mlcompile.errors import UsageError
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from mlcompile.compiler import Compiled
     from mlcompile.runtime.registry import Registry
 
 
@@ -75,6 +78,8 @@ def run(
     finally:
         if progress is not None:
             progress.close()
+    if backend == "local" and result.run_id:
+        _record_lineage(compiled, rendered.settings, result.run_id)
     payload = {
         "status": result.status,
         "exit_code": result.exit_code,
@@ -87,6 +92,22 @@ def run(
     output.result(payload, _summary(payload))
     if result.exit_code:
         raise SystemExit(result.exit_code)
+
+
+def _record_lineage(compiled: Compiled, settings: BaseModel, run_id: str) -> None:
+    """Append the run's OpenLineage events to .mlcompile/lineage/runs.jsonl. Lineage is a
+    record of the run, never a reason for it to fail: an unwritable folder is reported."""
+    from mlcompile.backends.local import local_folders
+    from mlcompile.lineage import append_run_events, run_events
+
+    root = compiled.project_root
+    store, runs_dir = local_folders(settings, compiled.plan, root)
+    try:
+        record = json.loads((runs_dir / run_id / "run.json").read_text(encoding="utf-8"))
+        events = run_events(compiled.plan, record, store, root)
+        append_run_events(root / ".mlcompile" / "lineage", events)
+    except OSError as exc:
+        click.echo(f"mlcompile: warning: lineage not recorded: {exc}", err=True)
 
 
 def _summary(payload: dict[str, Any]) -> str:

@@ -93,7 +93,6 @@ def build_lineage(
                 params=dict(node.params),
                 plan=plan.name,
                 specFile=spec_file,
-                specSha256=spec_sha256,
                 mlcompileVersion=__version__,
                 gitCommit=git_commit,
                 producer=PRODUCER,

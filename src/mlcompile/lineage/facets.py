@@ -29,8 +29,10 @@ class MlcompileJobFacet(JobFacet):
     params: dict[str, Any]
     plan: str
     specFile: str
-    specSha256: str
     mlcompileVersion: str
+    # the pipeline's job carries the spec's hash; a step's own fingerprint already covers
+    # everything that shapes it, so editing one model leaves other steps' lineage unchanged
+    specSha256: str | None = None
     gitCommit: str | None = None
 
     @staticmethod

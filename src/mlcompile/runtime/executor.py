@@ -109,6 +109,9 @@ class Executor:
             return self._baseline(node, keys)
         if node.kind == "features":
             return _custom_code(node, self.root)
+        schema_file = node.params.get("schema", {}).get("file") if node.kind == "validate" else None
+        if schema_file:
+            return self.store.file_hash(self._path(schema_file, node))
         return None
 
     def _effect_in_place(self, node: Node, key: str, record: dict[str, Any]) -> bool:
@@ -173,6 +176,9 @@ class Executor:
                 self.store.save_hashes()
         exit_code = 130 if interrupted else state.failure[1] if state.failure else int(ExitCode.OK)
         record = self._record(run_id, state, started, exit_code, interrupted)
+        # the plan beside its record: lineage and reports must not depend on build/ later
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "plan.json").write_text(self.plan.to_json(), encoding="utf-8")
         _write_json(run_dir / "run.json", record)
         if interrupted:
             raise KeyboardInterrupt
