@@ -8,13 +8,15 @@ relies on to find a node's outputs in a kfp.local run.
 
 from __future__ import annotations
 
-import heapq
+import contextlib
 import json
 import keyword
 import linecache
 import re
+import sys
 import tempfile
 import types
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +29,6 @@ from mlcompile.plan import Node, Plan, canonical_json, sha256_text
 from mlcompile_kfp.settings import KfpSettings, Resources
 
 KFP_TYPES = {"dataset": "Dataset", "model": "Model", "metrics": "Metrics"}
-DEPLOY_KINDS = frozenset({"register", "score", "kserve"})
 # Module-level names of the generated module; a node whose id would map to one gets a suffix.
 _MODULE_NAMES = frozenset(
     {
@@ -78,7 +79,6 @@ class Step:
     outputs: tuple[Param, ...]
     ui_metrics: str | None
     metrics_param: str | None
-    after: tuple[str, ...]
     caching: bool
     retries: int
     resources: tuple[tuple[str, str], ...]
@@ -126,37 +126,6 @@ def _kfp_type(artifact_type: str) -> str:
     return KFP_TYPES.get(artifact_type, "Artifact")
 
 
-def _ancestors(plan: Plan) -> dict[str, set[str]]:
-    found: dict[str, set[str]] = {}
-    for node in plan.topological():
-        deps = plan.dependencies(node.id)
-        found[node.id] = set(deps).union(*(found[d] for d in deps))
-    return found
-
-
-def _task_order(plan: Plan, gates: list[str]) -> list[Node]:
-    """A topological order of the plan in which every deploy step also follows every gate."""
-    waiting = {n.id: set(plan.dependencies(n.id)) for n in plan.nodes}
-    for node in plan.nodes:
-        if node.kind in DEPLOY_KINDS:
-            waiting[node.id].update(gates)
-    users: dict[str, list[str]] = {node_id: [] for node_id in waiting}
-    for node_id, deps in waiting.items():
-        for dep in deps:
-            users[dep].append(node_id)
-    ready = [node_id for node_id, deps in waiting.items() if not deps]
-    heapq.heapify(ready)
-    order = []
-    while ready:
-        node_id = heapq.heappop(ready)
-        order.append(plan.node(node_id))
-        for user in users[node_id]:
-            waiting[user].discard(node_id)
-            if not waiting[user]:
-                heapq.heappush(ready, user)
-    return order
-
-
 def _secret_groups(env: dict[str, str]) -> list[dict[str, str]]:
     """Secret key -> env var maps; a key feeding two variables needs a second call."""
     groups: list[dict[str, str]] = []
@@ -201,11 +170,11 @@ def build_steps(plan: Plan, settings: KfpSettings) -> list[Step]:
     tasks = {
         node.id: unique(f"{functions[node.id]}_task", module_taken) for node in plan.topological()
     }
-    ancestors = _ancestors(plan)
-    gates = sorted((n.id for n in plan.nodes if n.kind == "gate"), key=lambda i: functions[i])
     names = {node.id: node_params(node) for node in plan.nodes}
     steps = []
-    for node in _task_order(plan, gates):
+    # Deploy steps read their model's gate decisions, so a failed gate stops exactly the
+    # deployments of that model: the plan's own edges, as every backend runs them.
+    for node in plan.topological():
         own = names[node.id]
         inputs = tuple(
             Param(
@@ -222,13 +191,6 @@ def build_steps(plan: Plan, settings: KfpSettings) -> list[Step]:
             Param(own.outputs[name], name, "Output", _kfp_type(artifact_type))
             for name, artifact_type in sorted(node.outputs.items())
         )
-        after: tuple[str, ...] = ()
-        upstream = ancestors[node.id]
-        # A deploy downstream of another deploy already waits for every gate through it.
-        if node.kind in DEPLOY_KINDS and not any(
-            plan.node(a).kind in DEPLOY_KINDS for a in upstream
-        ):
-            after = tuple(tasks[g] for g in gates if g not in upstream)
         steps.append(
             Step(
                 node_id=node.id,
@@ -240,7 +202,6 @@ def build_steps(plan: Plan, settings: KfpSettings) -> list[Step]:
                 outputs=outputs,
                 ui_metrics=own.ui_metrics,
                 metrics_param=own.outputs["metrics"] if own.ui_metrics else None,
-                after=after,
                 caching=settings.caching_for(node.kind),
                 retries=settings.retries_for(node.kind),
                 resources=_resources(settings.resources_for(node.kind)),
@@ -301,6 +262,39 @@ def load_module(text: str) -> types.ModuleType:
     return module
 
 
+@contextlib.contextmanager
+def _cheap_caller_names() -> Iterator[None]:
+    """While we compile, let kfp name its caller from one frame instead of `inspect.stack()`.
+
+    Every resource setter on a task calls `PipelineTask._ensure_container_spec_exists`, which
+    takes `inspect.stack()` only to name the caller in a possible error message; that reads
+    source context for every frame and made a 1,000-step pipeline take ~100 s instead of ~7 s
+    (docs/benchmarks.md). The check and its message are unchanged; the original method is
+    restored on exit, and nothing is patched if a kfp release renames it.
+    """
+    from kfp.dsl import pipeline_task  # type: ignore[import-untyped]
+
+    task_class = pipeline_task.PipelineTask
+    original = getattr(task_class, "_ensure_container_spec_exists", None)
+    if original is None:
+        yield
+        return
+
+    def ensure(self: Any) -> None:
+        if self.container_spec is None:
+            caller = sys._getframe(1).f_code.co_name
+            raise ValueError(
+                f"{caller} can only be used on single-step components, not pipelines used as "
+                "components, or special components like importers."
+            )
+
+    task_class._ensure_container_spec_exists = ensure
+    try:
+        yield
+    finally:
+        task_class._ensure_container_spec_exists = original
+
+
 def compile_ir(text: str) -> str:
     """The KFP v2 IR YAML of a rendered module, written by the KFP SDK's own compiler.
 
@@ -310,7 +304,7 @@ def compile_ir(text: str) -> str:
     """
     from kfp import compiler  # type: ignore[import-untyped]
 
-    with tempfile.TemporaryDirectory(prefix="mlcompile-kfp-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="mlcompile-kfp-") as tmp, _cheap_caller_names():
         target = Path(tmp) / "pipeline.yaml"
         try:
             compiler.Compiler().compile(load_module(text).pipeline, str(target))

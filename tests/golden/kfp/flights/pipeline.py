@@ -627,6 +627,43 @@ def gate_arrival_quality(
     )
 
 
+# register:arrival_registry
+@dsl.component(
+    base_image=BASE_IMAGE,
+    packages_to_install=PACKAGES_TO_INSTALL,
+    install_kfp_package=INSTALL_KFP_PACKAGE,
+)
+def register_arrival_registry(
+    gate_arrival_quality: Input[Artifact],
+    metrics: Input[Metrics],
+    model: Input[Model],
+    registration: Output[Artifact],
+):
+    from pathlib import Path
+
+    from mlcompile.runtime.steps import StepContext, run_step
+
+    run_step(
+        'register',
+        {
+            'alias': 'production',
+            'deployment': 'arrival_registry',
+            'model': 'arrival',
+            'registered_name': 'flights.arrival',
+            'registry': '.mlcompile/registry',
+        },
+        {
+            'gate:arrival_quality': Path(gate_arrival_quality.path),
+            'metrics': Path(metrics.path),
+            'model': Path(model.path),
+        },
+        {
+            'registration': Path(registration.path),
+        },
+        StepContext(project_root=Path('/workspace')),
+    )
+
+
 # train:delayed
 @dsl.component(
     base_image=BASE_IMAGE,
@@ -741,43 +778,6 @@ def gate_delayed_quality(
         },
         {
             'decision': Path(decision.path),
-        },
-        StepContext(project_root=Path('/workspace')),
-    )
-
-
-# register:arrival_registry
-@dsl.component(
-    base_image=BASE_IMAGE,
-    packages_to_install=PACKAGES_TO_INSTALL,
-    install_kfp_package=INSTALL_KFP_PACKAGE,
-)
-def register_arrival_registry(
-    gate_arrival_quality: Input[Artifact],
-    metrics: Input[Metrics],
-    model: Input[Model],
-    registration: Output[Artifact],
-):
-    from pathlib import Path
-
-    from mlcompile.runtime.steps import StepContext, run_step
-
-    run_step(
-        'register',
-        {
-            'alias': 'production',
-            'deployment': 'arrival_registry',
-            'model': 'arrival',
-            'registered_name': 'flights.arrival',
-            'registry': '.mlcompile/registry',
-        },
-        {
-            'gate:arrival_quality': Path(gate_arrival_quality.path),
-            'metrics': Path(metrics.path),
-            'model': Path(model.path),
-        },
-        {
-            'registration': Path(registration.path),
         },
         StepContext(project_root=Path('/workspace')),
     )
@@ -1057,6 +1057,17 @@ def pipeline():
     gate_arrival_quality_task.set_cpu_limit('2')
     gate_arrival_quality_task.set_memory_request('1G')
     gate_arrival_quality_task.set_memory_limit('4G')
+    register_arrival_registry_task = register_arrival_registry(
+        gate_arrival_quality=gate_arrival_quality_task.outputs['decision'],
+        metrics=evaluate_arrival_task.outputs['metrics'],
+        model=train_arrival_task.outputs['model'],
+    )
+    register_arrival_registry_task.set_display_name('register:arrival_registry')
+    register_arrival_registry_task.set_caching_options(enable_caching=True)
+    register_arrival_registry_task.set_cpu_request('500m')
+    register_arrival_registry_task.set_cpu_limit('2')
+    register_arrival_registry_task.set_memory_request('1G')
+    register_arrival_registry_task.set_memory_limit('4G')
     train_delayed_task = train_delayed(
         train=features_delayed_task.outputs['train_2'],
         transformer=features_delayed_task.outputs['transformer'],
@@ -1086,27 +1097,12 @@ def pipeline():
     gate_delayed_quality_task.set_cpu_limit('2')
     gate_delayed_quality_task.set_memory_request('1G')
     gate_delayed_quality_task.set_memory_limit('4G')
-    register_arrival_registry_task = register_arrival_registry(
-        gate_arrival_quality=gate_arrival_quality_task.outputs['decision'],
-        metrics=evaluate_arrival_task.outputs['metrics'],
-        model=train_arrival_task.outputs['model'],
-    )
-    register_arrival_registry_task.set_display_name('register:arrival_registry')
-    # Deploys wait for every gate, not only their own model's: a failed gate deploys nothing.
-    register_arrival_registry_task.after(gate_delayed_quality_task)
-    register_arrival_registry_task.set_caching_options(enable_caching=True)
-    register_arrival_registry_task.set_cpu_request('500m')
-    register_arrival_registry_task.set_cpu_limit('2')
-    register_arrival_registry_task.set_memory_request('1G')
-    register_arrival_registry_task.set_memory_limit('4G')
     register_delayed_registry_task = register_delayed_registry(
         gate_delayed_quality=gate_delayed_quality_task.outputs['decision'],
         metrics=evaluate_delayed_task.outputs['metrics'],
         model=train_delayed_task.outputs['model'],
     )
     register_delayed_registry_task.set_display_name('register:delayed_registry')
-    # Deploys wait for every gate, not only their own model's: a failed gate deploys nothing.
-    register_delayed_registry_task.after(gate_arrival_quality_task)
     register_delayed_registry_task.set_caching_options(enable_caching=True)
     register_delayed_registry_task.set_cpu_request('500m')
     register_delayed_registry_task.set_cpu_limit('2')
@@ -1127,8 +1123,6 @@ def pipeline():
         model=train_delayed_task.outputs['model'],
     )
     score_december_scores_task.set_display_name('score:december_scores')
-    # Deploys wait for every gate, not only their own model's: a failed gate deploys nothing.
-    score_december_scores_task.after(gate_arrival_quality_task)
     score_december_scores_task.set_caching_options(enable_caching=True)
     score_december_scores_task.set_cpu_request('500m')
     score_december_scores_task.set_cpu_limit('2')
