@@ -37,6 +37,7 @@ def test_broken_spec_reports_every_error_with_its_location(path: Path) -> None:
     for diagnostic in errors:
         assert diagnostic.span is not None and diagnostic.span.file.endswith(path.name)
         assert diagnostic.message
+        assert diagnostic.hint, f"{diagnostic.code} {diagnostic.message} has no hint"
 
 
 def test_the_base_spec_is_valid() -> None:

@@ -153,7 +153,14 @@ def compose(spec_path: Path, overrides: list[str]) -> Composed:
         raise SpecError(spec.diagnostics)
     if not isinstance(spec.data, dict):
         raise SpecError(
-            [Diagnostic("E103", "a spec must be a mapping of sections", spec.spans.get(()))]
+            [
+                Diagnostic(
+                    "E103",
+                    "a spec must be a mapping of sections",
+                    spec.spans.get(()),
+                    "start with 'name:' and sections such as 'sources:' and 'models:'",
+                )
+            ]
         )
     composed = Composed(data=spec.data, spec=spec, overrides=list(overrides))
     if "hydra" in spec.data:

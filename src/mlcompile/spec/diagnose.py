@@ -136,4 +136,28 @@ def _one(
         )
     value = error.get("input")
     shown = "" if isinstance(value, dict | list) else f" (got {value!r})"
-    return Diagnostic("E203", f"{dotted}: {message}{shown}", composed.span(path), path=dotted)
+    hint = _TYPE_HINTS.get(kind, "see docs/spec-reference.md for this key's type")
+    return Diagnostic("E203", f"{dotted}: {message}{shown}", composed.span(path), hint, path=dotted)
+
+
+# What to write instead, by pydantic error type; messages already say what was expected.
+_TYPE_HINTS = {
+    "int_parsing": "write a whole number, e.g. 42",
+    "int_from_float": "write a whole number, e.g. 42",
+    "float_parsing": "write a number, e.g. 0.5",
+    "bool_parsing": "write true or false",
+    "string_type": "write plain text here (quote it if YAML reads it as something else)",
+    "dict_type": "write a mapping: one 'key: value' per line, or {key: value}",
+    "model_type": "write a mapping: one 'key: value' per line, or {key: value}",
+    "list_type": "write a list: [a, b] or one '- item' per line",
+    "literal_error": "use one of the values listed",
+    "union_tag_invalid": "use one of the kinds listed",
+    "greater_than": "use a larger value",
+    "greater_than_equal": "use a larger value",
+    "less_than": "use a smaller value",
+    "less_than_equal": "use a smaller value",
+    "too_short": "add at least one entry",
+    "string_too_long": "shorten the name",
+    "string_pattern_mismatch": "see docs/spec-reference.md for the allowed form",
+    "value_error": "see docs/spec-reference.md for this section",
+}

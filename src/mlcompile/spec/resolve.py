@@ -96,7 +96,8 @@ class _Checker:
     def ref(self, name: str, known: Mapping[str, object], what: str, path: KeyPath) -> bool:
         if name in known:
             return True
-        self.error("E301", f"unknown {what} '{name}'", path, did_you_mean(name, known))
+        hint = did_you_mean(name, known) or f"no {what}s are defined; add one under '{what}s:'"
+        self.error("E301", f"unknown {what} '{name}'", path, hint)
         return False
 
     # ---- paths ------------------------------------------------------------------------
@@ -182,7 +183,12 @@ class _Checker:
         assert schema.file is not None
         target = self.root / schema.file
         if not target.is_file():
-            self.error("E305", f"no such file: '{schema.file}'", ("schemas", schema_name, "file"))
+            self.error(
+                "E305",
+                f"no such file: '{schema.file}'",
+                ("schemas", schema_name, "file"),
+                "paths are relative to the spec's folder",
+            )
             return None
         located = load_yaml_file(target, schema.file)
         columns = located.data.get("columns") if isinstance(located.data, dict) else None
@@ -398,7 +404,12 @@ class _Checker:
                     if key not in reported:
                         reported.add(key)
                         chain = " -> ".join([*loop, nxt])
-                        self.error("E302", f"{what}s form a cycle: {chain}", (section, nxt))
+                        self.error(
+                            "E302",
+                            f"{what}s form a cycle: {chain}",
+                            (section, nxt),
+                            f"a {what} cannot depend on itself through other {what}s",
+                        )
                 elif state.get(nxt) is None:
                     visit(nxt, stack)
             stack.pop()

@@ -92,7 +92,9 @@ class _Builder:
                 merged.update(self._merge_sources(value_node, path, depth))
                 continue
             if key_node.id != "scalar":
-                self.error("E103", "mapping keys must be plain strings", key_node)
+                self.error(
+                    "E103", "mapping keys must be plain strings", key_node, "write the key as text"
+                )
                 continue
             key = str(_scalar(str(key_node.tag), key_node.value))
             if key in first_seen:
@@ -155,7 +157,14 @@ def parse_yaml(text: str, file: str) -> Located:
             problem += (
                 f" ({exc.context}, started on line {where.line + 1}, column {where.column + 1})"
             )
-        out.diagnostics.append(Diagnostic("E101", f"YAML syntax error: {problem}", span))
+        out.diagnostics.append(
+            Diagnostic(
+                "E101",
+                f"YAML syntax error: {problem}",
+                span,
+                "check indentation, colons, quotes and brackets at or just before this point",
+            )
+        )
         return out
     except yaml.reader.ReaderError as exc:
         before = text[: exc.position]
@@ -172,7 +181,14 @@ def parse_yaml(text: str, file: str) -> Located:
         return out
     except yaml.YAMLError as exc:
         first = str(exc).splitlines()[0]
-        out.diagnostics.append(Diagnostic("E101", f"YAML error: {first}", SourceSpan(file, 1, 1)))
+        out.diagnostics.append(
+            Diagnostic(
+                "E101",
+                f"YAML error: {first}",
+                SourceSpan(file, 1, 1),
+                "save the file as plain YAML",
+            )
+        )
         return out
     if root is None:
         out.diagnostics.append(
