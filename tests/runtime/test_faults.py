@@ -138,3 +138,18 @@ def test_bad_data_files_get_clear_errors(
     message = payload["error"].lower()
     assert all(word in message for word in words), payload["error"]
     assert "traceback" not in message
+
+
+def test_ctrl_c_stops_cleanly_and_the_rerun_finishes(flights_project: Path) -> None:
+    process = start(flights_project, "--jobs=1")
+    time.sleep(2.5)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert "Traceback" not in err
+    [record_file] = (flights_project / ".mlcompile" / "runs").glob("*/run.json")
+    record = json.loads(record_file.read_text())
+    assert record["status"] == "interrupted" and record["exit_code"] == 130
+    code, payload = finish(start(flights_project))
+    assert code == 0, payload["error"]
+    assert any(step["status"] == "cached" for step in payload["steps"].values())
