@@ -257,3 +257,12 @@ def test_names_lightgbm_rejects_are_mapped_not_refused(delays: pd.DataFrame) -> 
     frame = model_frame(apply_features(delays, state), state)
     assert list(frame.columns) == ["a_b__c_"]
     assert state["output_columns"] == ['a:b "c"']
+
+
+def test_expressions_cannot_run_statements(delays: pd.DataFrame) -> None:
+    with pytest.raises(StepError, match="';' is not allowed"):
+        fit(delays, {"name": "x", "op": "expr", "expr": "hour * 2; PRAGMA version"})
+    state = fit(delays, {"name": "x", "op": "expr", "expr": "length('a;b') + hour"})
+    assert (
+        apply_features(delays.head(3), state)["x"].tolist() == (delays["hour"].head(3) + 3).tolist()
+    )

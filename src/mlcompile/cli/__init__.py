@@ -127,6 +127,11 @@ def cli() -> None:
 
 
 def main() -> None:
-    from mlcompile.cli import commands, lineage_commands, run_commands  # noqa: F401  (registers the commands)
+    from mlcompile.cli import (  # noqa: F401  (registers the commands)
+        commands,
+        lineage_commands,
+        run_commands,
+        serve_commands,
+    )
 
     cli(prog_name="mlcompile")

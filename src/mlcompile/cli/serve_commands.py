@@ -1,0 +1,61 @@
+"""serve: answer predictions over HTTP from a registered model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from mlcompile.cli import Output, cli, handles_errors
+from mlcompile.cli.run_commands import registry_option
+
+
+@cli.command()
+@click.argument("ref")
+@registry_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
+@click.option(
+    "--log-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Prediction log folder (default .mlcompile/predictions/<model>).",
+)
+@click.option(
+    "--flush-rows",
+    type=click.IntRange(min=1),
+    default=1000,
+    show_default=True,
+    help="Write the prediction log after this many rows...",
+)
+@click.option(
+    "--flush-seconds",
+    type=click.FloatRange(min=0.1),
+    default=5.0,
+    show_default=True,
+    help="...or after this many seconds, whichever comes first.",
+)
+@handles_errors
+def serve(
+    ref: str,
+    registry: Path,
+    host: str,
+    port: int,
+    log_dir: Path | None,
+    flush_rows: int,
+    flush_seconds: float,
+    output: Output,
+) -> None:
+    """Serve MODEL, MODEL@ALIAS or MODEL@VERSION over HTTP (a bare MODEL means
+    MODEL@production). An alias follows promote and rollback without a restart."""
+    # FastAPI, uvicorn and pandas load only here, so other commands start fast
+    import uvicorn
+
+    from mlcompile.serving.app import create_app
+    from mlcompile.serving.model import split_ref
+
+    name, which = split_ref(ref)
+    app = create_app(
+        registry, name, which, log_dir, flush_rows=flush_rows, flush_seconds=flush_seconds
+    )
+    uvicorn.run(app, host=host, port=port, log_level="info")

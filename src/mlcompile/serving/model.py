@@ -1,0 +1,89 @@
+"""The model a server answers with: one registry version, or whatever an alias points at.
+
+An alias is re-resolved on every request, cheaply: a stat of aliases.json (which the registry
+replaces atomically, so a change shows as a new inode, size or mtime). The bundle is read again
+only when the alias moved, so `mlcompile registry promote` and `rollback` take effect without a
+restart. A version pinned by number never changes.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlcompile.errors import UsageError
+from mlcompile.runtime.artifacts import ModelBundle
+from mlcompile.runtime.registry import Registry
+
+DEFAULT_ALIAS = "production"
+
+
+@dataclass(frozen=True)
+class Loaded:
+    name: str
+    version: int
+    alias: str | None
+    bundle: ModelBundle
+    metrics: dict[str, Any]
+    registration: dict[str, Any]
+
+    @property
+    def signature(self) -> dict[str, str]:
+        return dict(self.bundle.meta["feature_state"]["input_signature"])
+
+
+def split_ref(ref: str) -> tuple[str, str]:
+    """MODEL, MODEL@ALIAS or MODEL@VERSION; a bare MODEL means its production alias."""
+    name, _, which = ref.partition("@")
+    if not name:
+        raise UsageError(f"'{ref}' names no model: use MODEL, MODEL@ALIAS or MODEL@VERSION")
+    return name, which or DEFAULT_ALIAS
+
+
+class ServedModel:
+    def __init__(self, registry_root: Path, name: str, ref: str) -> None:
+        self.registry = Registry(registry_root)
+        self.name = name
+        self.ref = ref
+        self.alias = None if ref.isdigit() else ref
+        self._aliases_file = registry_root / name / "aliases.json"
+        self._lock = threading.Lock()
+        self._stamp = self._aliases_stamp()
+        self._loaded = self._load()
+
+    def _aliases_stamp(self) -> tuple[int, int, int] | None:
+        try:
+            st = os.stat(self._aliases_file)
+        except FileNotFoundError:
+            return None
+        return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+    def _load(self) -> Loaded:
+        found = self.registry.get(self.name, self.ref)
+        return Loaded(
+            self.name,
+            found.version,
+            self.alias,
+            found.bundle(),
+            found.metrics(),
+            found.registration,
+        )
+
+    def current(self) -> Loaded:
+        """The version to answer with now. Raises UsageError when the alias is gone."""
+        if self.alias is None:
+            return self._loaded
+        stamp = self._aliases_stamp()
+        if stamp == self._stamp:
+            return self._loaded
+        with self._lock:
+            # another request may have reloaded while this one waited for the lock
+            if stamp != self._stamp:
+                version = self.registry.get(self.name, self.alias).version
+                if version != self._loaded.version:
+                    self._loaded = self._load()
+                self._stamp = stamp
+            return self._loaded
