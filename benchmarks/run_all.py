@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 import compile_speed
 import kfp_compile
 import runtime_speed
+import serve_speed
 from common import REPO
 
 
@@ -39,6 +40,8 @@ def main() -> None:
         runtime_speed.main(),
         "",
         kfp_compile.main(),
+        "",
+        serve_speed.main(),
         "",
     ]
     (REPO / "docs" / "benchmarks.md").write_text("\n".join(sections), encoding="utf-8")
