@@ -5,6 +5,7 @@ The CLI, the backend conformance kit and any program embedding mlcompile go thro
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,16 +78,39 @@ def render(compiled: Compiled, backend_name: str) -> Rendered:
 
 def emitted_files(compiled: Compiled, rendered: Rendered) -> dict[str, dict[str, str]]:
     """Folder (relative to the output dir) -> files, exactly as `write` puts them on disk."""
+    return {
+        ".": {"plan.json": compiled.plan.to_json()},
+        "lineage": build_lineage_cached(compiled),
+        rendered.backend.name: with_index(rendered.files),
+    }
+
+
+def build_lineage_cached(compiled: Compiled) -> dict[str, str]:
+    """The build's OpenLineage files, kept in .mlcompile/cache/lineage by what they depend
+    on: a `run` whose plan did not change then skips importing the OpenLineage client."""
+    import json
+    import os
+
+    from mlcompile import __version__
+    from mlcompile.plan import canonical_json, sha256_text
+
+    plan_text = compiled.plan.to_json()
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    key = sha256_text(canonical_json([plan_text, compiled.spec_file, __version__, epoch]))
+    cached = compiled.project_root / ".mlcompile" / "cache" / "lineage" / f"{key}.json"
+    try:
+        files: dict[str, str] = json.loads(cached.read_text(encoding="utf-8"))
+        return files
+    except (OSError, ValueError):
+        pass
     from mlcompile.lineage import build_lineage
 
     # No git commit here: it changes with every commit, which would make a checked-in build
     # stale forever under `build --check`. Run events record the commit instead.
-    lineage = build_lineage(compiled.plan, compiled.spec_file, compiled.plan.spec_sha256, None)
-    return {
-        ".": {"plan.json": compiled.plan.to_json()},
-        "lineage": lineage,
-        rendered.backend.name: with_index(rendered.files),
-    }
+    files = build_lineage(compiled.plan, compiled.spec_file, compiled.plan.spec_sha256, None)
+    with contextlib.suppress(OSError):
+        write_text_atomic(cached, json.dumps(files, sort_keys=True))
+    return files
 
 
 def write(out_dir: Path, trees: dict[str, dict[str, str]]) -> list[str]:

@@ -64,8 +64,8 @@ def test_diff_two_specs(project: Path) -> None:
     _edit(changed, "- roc_auc >= 0.65", "- roc_auc >= 0.7")
     _edit(
         changed,
-        "slices: [origin]\n\ngates",
-        "slices: [origin]\n    params: {num_leaves: 15}\n\ngates",
+        "metrics: [rmse, mae, r2]",
+        "metrics: [rmse, mae, r2]\n    params: {num_leaves: 15}",
     )
     result = invoke("diff", spec, changed, "--format", "json")
     assert result.exit_code == 0, result.output

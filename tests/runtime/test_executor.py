@@ -141,3 +141,12 @@ def test_runs_commands_show_the_record(cli: Cli, flights_project: Path) -> None:
     rows = {(r["model"], r["metric"]): r for r in json.loads(compared.stdout)["metrics"]}
     assert rows[("delayed", "roc_auc")]["delta"] == 0.0
     assert rows[("arrival", "rmse")]["delta"] != 0.0
+
+
+def test_no_cache_neither_reads_nor_writes_the_cache(cli: Cli, flights_project: Path) -> None:
+    code, payload = run(cli, flights_project, "--no-cache")
+    assert code == 0
+    assert statuses(payload, "ran") == set(payload["steps"])
+    assert not (flights_project / ".mlcompile" / "store" / "entries").exists()
+    code, again = run(cli, flights_project)
+    assert code == 0 and statuses(again, "cached") == set(), "a --no-cache run filled the cache"

@@ -35,7 +35,11 @@ if TYPE_CHECKING:
 @click.option("--out", "-o", type=click.Path(path_type=Path, file_okay=False), default=None)
 @click.option("--jobs", "-j", type=int, default=0, help="Parallel steps (default: CPU cores).")
 @click.option("--force", is_flag=True, help="Re-run every step, then refresh the cache.")
-@click.option("--no-cache", is_flag=True, help="Neither read nor write the cache.")
+@click.option(
+    "--no-cache",
+    is_flag=True,
+    help="Neither read nor write the cache: every step runs, its artifacts stay with the run.",
+)
 @click.option(
     "--keep-going", "-k", is_flag=True, help="After a failure, run what does not depend on it."
 )
@@ -78,7 +82,10 @@ def run(
     finally:
         if progress is not None:
             progress.close()
-    if backend == "local" and result.run_id:
+    executed = any(step.get("status") != "cached" for step in result.steps.values())
+    if backend == "local" and result.run_id and executed:
+        # a run served wholly from the cache read and wrote nothing new: its run record is
+        # kept, but it adds no lineage (and skips importing the OpenLineage client)
         _record_lineage(compiled, rendered.settings, result.run_id)
     payload = {
         "status": result.status,
@@ -104,7 +111,7 @@ def _record_lineage(compiled: Compiled, settings: BaseModel, run_id: str) -> Non
     store, runs_dir = local_folders(settings, compiled.plan, root)
     try:
         record = json.loads((runs_dir / run_id / "run.json").read_text(encoding="utf-8"))
-        events = run_events(compiled.plan, record, store, root)
+        events = run_events(compiled.plan, record, Path(record.get("store", store)), root)
         append_run_events(root / ".mlcompile" / "lineage", events)
     except OSError as exc:
         click.echo(f"mlcompile: warning: lineage not recorded: {exc}", err=True)

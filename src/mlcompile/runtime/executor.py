@@ -165,7 +165,12 @@ class Executor:
         run_dir = self.runs_dir / run_id
         started = time.time()
         state = _State()
-        with project_lock(self.store.root, on_wait=lambda: self.emit({"event": "waiting"})):
+        lock_dir = self.store.root
+        if not self.use_cache:
+            # the run's artifacts live with its record, so the shared cache is neither read
+            # nor written, and lineage can still find what each step wrote
+            self.store = Store(run_dir / "artifacts")
+        with project_lock(lock_dir, on_wait=lambda: self.emit({"event": "waiting"})):
             self.store.clean_staging()
             interrupted = False
             try:
@@ -352,6 +357,7 @@ class Executor:
             "exit_code": exit_code,
             "error": {"node": failure[0], "message": failure[2]} if failure else None,
             "jobs": self.jobs,
+            "store": str(self.store.root),
             "steps": {k: state.steps[k] for k in sorted(state.steps)},
             "metrics": metrics,
             "decisions": decisions,
