@@ -7,7 +7,6 @@ The layouts are the runtime's (see `mlcompile.runtime.executor`, `.store`, `.reg
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -15,15 +14,8 @@ from typing import Any
 
 from mlcompile.lineage.names import check_text
 
-# The file holding each single-document artifact type (as in mlcompile.runtime.artifacts).
-RECORD_FILES = {
-    "transformer": "transformer.json",
-    "metrics": "metrics.json",
-    "report": "report.json",
-    "decision": "decision.json",
-    "registration": "registration.json",
-    "file": "file.json",
-}
+# the runtime's artifact layout; its artifacts module imports nothing heavy at load time
+from mlcompile.runtime.artifacts import RECORD_FILES, sha256_file
 
 
 def read_json(path: Path) -> Any:
@@ -32,14 +24,6 @@ def read_json(path: Path) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def load_runs(runs_dir: Path) -> list[dict[str, Any]]:

@@ -21,14 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 from mlcompile.lineage import names
 from mlcompile.lineage.build import git_commit
-from mlcompile.lineage.records import (
-    artifact_facts,
-    data_checks,
-    output_dir,
-    read_artifact,
-    sha256_file,
-)
+from mlcompile.lineage.records import artifact_facts, data_checks, output_dir, read_artifact
 from mlcompile.plan import Node, Plan
+from mlcompile.runtime.artifacts import sha256_file
 
 if TYPE_CHECKING:
     from openlineage.client.event_v2 import InputDataset, OutputDataset, RunEvent
