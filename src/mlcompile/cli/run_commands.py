@@ -20,6 +20,7 @@ from mlcompile.cli import (
 from mlcompile.cli.commands import compile_and_render
 from mlcompile.compiler import emitted_files, write
 from mlcompile.errors import UsageError
+from mlcompile.lineage.records import load_runs
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -180,18 +181,8 @@ def runs() -> None:
     """Run records: what ran, what was cached, metrics and gate decisions."""
 
 
-def _load_runs(runs_dir: Path) -> list[dict[str, Any]]:
-    records = []
-    for path in sorted(runs_dir.glob("*/run.json")):
-        try:
-            records.append(json.loads(path.read_text("utf-8")))
-        except (OSError, ValueError):
-            continue
-    return records
-
-
 def _find_run(runs_dir: Path, run_id: str) -> dict[str, Any]:
-    records = _load_runs(runs_dir)
+    records = load_runs(runs_dir)
     if run_id == "latest" and records:
         return records[-1]
     matches = [r for r in records if r["id"].startswith(run_id)]
@@ -206,7 +197,7 @@ def _find_run(runs_dir: Path, run_id: str) -> dict[str, Any]:
 @format_option
 @handles_errors
 def runs_list(runs_dir: Path, fmt: str, output: Output) -> None:
-    records = _load_runs(runs_dir)
+    records = load_runs(runs_dir)
     rows = []
     for r in records:
         statuses = [s.get("status") for s in r["steps"].values()]
