@@ -7,9 +7,8 @@ simple components and grows faster than linearly). Both sides run in a fresh pro
 The hand-written side has the plan's shape: one ingest and one validate, then per model
 split -> features -> train -> evaluate -> gate -> register with the same artifact types and
 data edges, and the same task settings mlcompile's template emits (display name, caching,
-four resource setters). mlcompile's template also makes every register step `.after()` every
-other gate (docs/backends/kfp.md, "Gates"): M models give M * (M - 1) extra edges, so the
-hand-written pipeline is measured with that barrier (same edges) and without it.
+four resource setters). Deploy steps wait only for their own model's gates, through the data
+edges, on both sides.
 """
 
 from __future__ import annotations
@@ -49,10 +48,6 @@ def plan_nodes(models: int) -> int:
 def data_edges(models: int) -> int:
     # validate <- ingest; per model: split 1, features 1, train 2, evaluate 2, gate 1, register 3.
     return 1 + models * 10
-
-
-def barrier_edges(models: int) -> int:
-    return models * (models - 1)
 
 
 # -- the hand-written pipeline ---------------------------------------------------------------
@@ -127,7 +122,7 @@ def _task(name: str, display: str, args: list[str]) -> list[str]:
     return lines
 
 
-def handwritten_module(models: int, barrier: bool) -> str:
+def handwritten_module(models: int) -> str:
     """A kfp DSL module with 2 + 6 * models components, written the way a person would."""
     parts = [
         "from kfp import dsl",
@@ -154,16 +149,6 @@ def handwritten_module(models: int, barrier: bool) -> str:
                 for p, _, up, out in inputs
             ]
             tasks += _task(name, f"{kind}:m{i}", args)
-    if barrier:
-        # Written as a loop, as a person would; the compiler sees the same M * (M - 1) edges
-        # as from mlcompile's explicit `.after(...)` lists.
-        gates = ", ".join(f"gate_m{i}_task" for i in range(models))
-        registers = ", ".join(f"register_m{i}_task" for i in range(models))
-        tasks += [
-            f"    gates = [{gates}]",
-            f"    for own, register in zip(gates, [{registers}]):",
-            "        register.after(*[gate for gate in gates if gate is not own])",
-        ]
     parts += ["", "", "@dsl.pipeline(name='handwritten')", "def pipeline():", *tasks]
     return "\n".join(parts) + "\n"
 
@@ -311,7 +296,7 @@ def _cell(seconds: float | None, predicted: float | None) -> str:
 
 def main() -> str:
     loads = [_load()]
-    sides = ("mlcompile", "hand", "hand_nobarrier")
+    sides = ("mlcompile", "hand")
     measured: dict[str, dict[int, tuple[float, dict[str, Any]]]] = {s: {} for s in sides}
     predicted: dict[str, dict[int, tuple[float, float]]] = {s: {} for s in sides}
     profile: dict[str, Any] | None = None
@@ -338,7 +323,7 @@ def main() -> str:
                     measured[side][models] = (wall, phases)
                 else:
                     module = folder / f"{side}{models}.py"
-                    module.write_text(handwritten_module(models, barrier=side == "hand"))
+                    module.write_text(handwritten_module(models))
                     wall, phases = _run_child("child_handwritten", [str(module)])
                     measured[side][models] = (wall, phases)
             loads.append(_load())
@@ -366,7 +351,6 @@ def _report(
         nodes = plan_nodes(models)
         ml, ml_guess = wall("mlcompile", models)
         hand, hand_guess = wall("hand", models)
-        bare, bare_guess = wall("hand_nobarrier", models)
         ml_any, hand_any = ml or ml_guess, hand or hand_guess
         ratio = f"{ml_any / hand_any:.2f}x" if ml_any and hand_any else "n/a"
         if ml is None or hand is None:
@@ -374,14 +358,12 @@ def _report(
         rows.append(
             [
                 f"{nodes:,}",
-                f"{data_edges(models):,} + {barrier_edges(models):,}",
+                f"{data_edges(models):,}",
                 _cell(ml, ml_guess),
                 _cell(hand, hand_guess),
                 ratio,
                 f"{ml_any / nodes * 1000:.1f} ms" if ml_any else "n/a",
                 f"{hand_any / nodes * 1000:.1f} ms" if hand_any else "n/a",
-                _cell(bare, bare_guess),
-                f"{(bare or bare_guess or 0) / nodes * 1000:.1f} ms",
             ]
         )
     phase_rows = []
@@ -400,7 +382,7 @@ def _report(
                 f"{p['proto_build']:.2f} + {p['proto_write']:.1f}",
             ]
         )
-    for side, label in (("hand", "hand, barrier"), ("hand_nobarrier", "hand, no barrier")):
+    for side, label in (("hand", "hand-written"),):
         for models, (seconds, p) in sorted(measured[side].items()):
             phase_rows.append(
                 [
@@ -419,8 +401,7 @@ def _report(
     growth = []
     for side, label in (
         ("mlcompile", "mlcompile build"),
-        ("hand", "hand-written, with the gate barrier"),
-        ("hand_nobarrier", "hand-written, data edges only"),
+        ("hand", "hand-written kfp DSL"),
     ):
         points = [(plan_nodes(m), t) for m, (t, _) in sorted(measured[side].items())]
         if len(points) >= 2:
@@ -443,21 +424,18 @@ def _report(
         "registry deployment each; 2 + 6M plan nodes). mlcompile column: `mlcompile build SPEC",
         "--backend kfp --out DIR` (fresh process; renders pipeline.py and has the kfp SDK compile",
         "it to IR YAML). Hand-written column: a generated kfp DSL module with one `@dsl.component`",
-        "per node and the same data edges and task settings, plus the same gate barrier",
-        "(every register `.after()` every other gate: M(M-1) edges), imported and compiled with",
+        "per node and the same data edges and task settings, imported and compiled with",
         "`kfp.compiler.Compiler().compile` in a fresh process. One run per cell.",
         "",
         table(
             [
                 "plan nodes",
-                "edges (data + barrier)",
+                "data edges",
                 "mlcompile build",
                 "hand-written kfp",
                 "ratio",
                 "mlcompile per node",
                 "hand per node",
-                "hand, no barrier",
-                "per node",
             ],
             rows,
         ),
