@@ -17,12 +17,16 @@ from mlcompile.errors import Diagnostic, SpecError
 from mlcompile.plan import Plan
 from mlcompile.spec import LoadedSpec, load_spec
 
+MONITORING_DIR = "monitoring"
+
 
 @dataclass
 class Compiled:
     loaded: LoadedSpec
     plan: Plan
     spec_path: Path
+    # the monitoring job: its own plan, built and emitted beside the training pipeline
+    monitor_plan: Plan | None = None
 
     @property
     def project_root(self) -> Path:
@@ -35,11 +39,12 @@ class Compiled:
 
 
 def compile_spec(spec_path: Path, overrides: list[str]) -> Compiled:
-    from mlcompile.plan.build import build_plan
+    from mlcompile.plan.build import build_monitor_plan, build_plan
 
     loaded = load_spec(spec_path, overrides)
     plan = build_plan(loaded.resolved, loaded.composed.data)
-    return Compiled(loaded, plan, spec_path)
+    monitor_plan = build_monitor_plan(loaded.resolved, loaded.composed.data)
+    return Compiled(loaded, plan, spec_path, monitor_plan)
 
 
 def backend_settings(compiled: Compiled, backend: Backend) -> BaseModel:
@@ -64,25 +69,41 @@ class Rendered:
     settings: BaseModel
     files: ArtifactSet
     warnings: list[Diagnostic]
+    # the monitoring job in the same backend's terms, when the spec has monitors
+    monitor_files: ArtifactSet | None = None
 
 
 def render(compiled: Compiled, backend_name: str) -> Rendered:
     backend = get_backend(backend_name)
     settings = backend_settings(compiled, backend)
-    diagnostics = backend.check(compiled.plan, settings)
+    plans = [p for p in (compiled.plan, compiled.monitor_plan) if p is not None]
+    diagnostics = [d for plan in plans for d in backend.check(plan, settings)]
     errors = [d for d in diagnostics if d.severity == "error"]
     if errors:
         raise SpecError(diagnostics)
-    return Rendered(backend, settings, backend.render(compiled.plan, settings), diagnostics)
+    monitor = compiled.monitor_plan
+    return Rendered(
+        backend,
+        settings,
+        backend.render(compiled.plan, settings),
+        list(dict.fromkeys(diagnostics)),
+        backend.render(monitor, settings) if monitor is not None else None,
+    )
 
 
 def emitted_files(compiled: Compiled, rendered: Rendered) -> dict[str, dict[str, str]]:
-    """Folder (relative to the output dir) -> files, exactly as `write` puts them on disk."""
-    return {
+    """Folder (relative to the output dir) -> files, exactly as `write` puts them on disk.
+
+    The monitoring job goes to monitoring/: its plan.json and monitoring/<backend>/."""
+    trees = {
         ".": {"plan.json": compiled.plan.to_json()},
         "lineage": build_lineage_cached(compiled),
         rendered.backend.name: with_index(rendered.files),
     }
+    if compiled.monitor_plan is not None and rendered.monitor_files is not None:
+        trees["."][f"{MONITORING_DIR}/plan.json"] = compiled.monitor_plan.to_json()
+        trees[f"{MONITORING_DIR}/{rendered.backend.name}"] = with_index(rendered.monitor_files)
+    return trees
 
 
 def build_lineage_cached(compiled: Compiled) -> dict[str, str]:

@@ -21,6 +21,7 @@ class ExitCode(IntEnum):
     GATE_FAILED = 4
     BACKEND_FAILED = 5
     STALE = 6  # `build --check`: the emitted artifacts on disk are out of date
+    DRIFT = 7  # `monitor`: checks failed and no retrained model replaced the watched one
 
 
 @dataclass(frozen=True, order=True)

@@ -6,3 +6,7 @@ TASK_METRICS: dict[str, tuple[str, ...]] = {
     "regression": ("rmse", "mae", "r2", "mape"),
 }
 LOWER_IS_BETTER = frozenset({"logloss", "rmse", "mae", "mape"})
+# What a monitor measures per feature (and on predictions); each is worse when higher.
+DRIFT_METRICS: tuple[str, ...] = ("psi", "ks", "unseen")
+# The pseudo-feature a drift check names to measure the model's predictions.
+PREDICTION = "prediction"

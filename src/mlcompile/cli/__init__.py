@@ -130,6 +130,7 @@ def main() -> None:
     from mlcompile.cli import (  # noqa: F401  (registers the commands)
         commands,
         lineage_commands,
+        monitor_commands,
         run_commands,
         serve_commands,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -25,7 +26,9 @@ from mlcompile.lineage.records import load_runs
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
-    from mlcompile.compiler import Compiled
+    from mlcompile.backends import RunOptions, RunResult
+    from mlcompile.compiler import Compiled, Rendered
+    from mlcompile.plan import Plan
     from mlcompile.runtime.registry import Registry
 
 
@@ -61,34 +64,60 @@ def run(
     output: Output,
 ) -> None:
     """Build a spec and run it: locally, or on a backend's local runner (kfp.local, ZenML)."""
-    from mlcompile.backends import Runner, RunOptions
-    from mlcompile.cli.progress import make_progress
+    from mlcompile.backends import RunOptions
 
     compiled, rendered, out_dir = compile_and_render(spec, overrides, backend, out, output)
     write(out_dir, emitted_files(compiled, rendered))
-    runner = rendered.backend
-    if not isinstance(runner, Runner):
-        raise UsageError(f"backend '{backend}' can build but not run pipelines")
-    progress = make_progress(len(compiled.plan.nodes), quiet or fmt == "json")
     options = RunOptions(
         project_root=compiled.project_root,
         jobs=jobs,
         force=force,
         use_cache=not no_cache,
         keep_going=keep_going,
-        on_event=progress,
     )
+    result = run_plan(
+        compiled, rendered, compiled.plan, out_dir / backend, options, quiet or fmt == "json"
+    )
+    payload = result_payload(result)
+    output.result(payload, summary_text(payload))
+    if result.exit_code:
+        raise SystemExit(result.exit_code)
+
+
+def run_plan(
+    compiled: Compiled,
+    rendered: Rendered,
+    plan: Plan,
+    built_dir: Path,
+    options: RunOptions,
+    quiet: bool,
+) -> RunResult:
+    """Run one built plan on the rendered backend's runner, with progress, and record the
+    lineage of a local run that executed anything."""
+    from mlcompile.backends import Runner
+    from mlcompile.cli.progress import make_progress
+
+    runner = rendered.backend
+    if not isinstance(runner, Runner):
+        raise UsageError(f"backend '{runner.name}' can build but not run pipelines")
+    progress = make_progress(len(plan.nodes), quiet)
     try:
-        result = runner.run(out_dir / backend, compiled.plan, rendered.settings, options)
+        result = runner.run(
+            built_dir, plan, rendered.settings, dataclasses.replace(options, on_event=progress)
+        )
     finally:
         if progress is not None:
             progress.close()
     executed = any(step.get("status") != "cached" for step in result.steps.values())
-    if backend == "local" and result.run_id and executed:
+    if runner.name == "local" and result.run_id and executed:
         # a run served wholly from the cache read and wrote nothing new: its run record is
         # kept, but it adds no lineage (and skips importing the OpenLineage client)
-        _record_lineage(compiled, rendered.settings, result.run_id)
-    payload = {
+        _record_lineage(compiled, plan, rendered.settings, result.run_id)
+    return result
+
+
+def result_payload(result: RunResult) -> dict[str, Any]:
+    return {
         "status": result.status,
         "exit_code": result.exit_code,
         "run_id": result.run_id,
@@ -97,28 +126,25 @@ def run(
         "decisions": result.decisions,
         "steps": result.steps,
     }
-    output.result(payload, _summary(payload))
-    if result.exit_code:
-        raise SystemExit(result.exit_code)
 
 
-def _record_lineage(compiled: Compiled, settings: BaseModel, run_id: str) -> None:
+def _record_lineage(compiled: Compiled, plan: Plan, settings: BaseModel, run_id: str) -> None:
     """Append the run's OpenLineage events to .mlcompile/lineage/runs.jsonl. Lineage is a
     record of the run, never a reason for it to fail: an unwritable folder is reported."""
     from mlcompile.backends.local import local_folders
     from mlcompile.lineage import append_run_events, run_events
 
     root = compiled.project_root
-    store, runs_dir = local_folders(settings, compiled.plan, root)
+    store, runs_dir = local_folders(settings, plan, root)
     try:
         record = json.loads((runs_dir / run_id / "run.json").read_text(encoding="utf-8"))
-        events = run_events(compiled.plan, record, Path(record.get("store", store)), root)
+        events = run_events(plan, record, Path(record.get("store", store)), root)
         append_run_events(root / ".mlcompile" / "lineage", events)
     except OSError as exc:
         click.echo(f"mlcompile: warning: lineage not recorded: {exc}", err=True)
 
 
-def _summary(payload: dict[str, Any]) -> str:
+def summary_text(payload: dict[str, Any]) -> str:
     steps = payload["steps"].values()
     counts = {
         s: sum(1 for step in steps if step.get("status") == s)
@@ -222,7 +248,7 @@ def runs_show(run_id: str, runs_dir: Path, fmt: str, output: Output) -> None:
         seconds = step.get("seconds")
         timing = f" {seconds:.2f}s" if isinstance(seconds, float) else ""
         human.append(f"  {step.get('status', '?'):<8} {node}{timing}")
-    human.append(_summary({**record, "run_id": None, "steps": {}}))
+    human.append(summary_text({**record, "run_id": None, "steps": {}}))
     output.result(record, "\n".join(human))
 
 

@@ -1,6 +1,7 @@
 """The Plan layer: DAG building, checks and fingerprints. Knows nothing of backends."""
 
 from mlcompile.plan.model import (
+    DECISION_KINDS,
     PLAN_FORMAT,
     STEP_KINDS,
     InputRef,
@@ -12,6 +13,7 @@ from mlcompile.plan.model import (
 )
 
 __all__ = [
+    "DECISION_KINDS",
     "PLAN_FORMAT",
     "STEP_KINDS",
     "InputRef",

@@ -9,11 +9,11 @@ from typing import Any
 from mlcompile import __version__
 from mlcompile.errors import Diagnostic, SpecError
 from mlcompile.plan.model import InputRef, Node, Plan, canonical_json, sha256_text
-from mlcompile.spec import Resolved
+from mlcompile.spec import GateCheck, Resolved
 from mlcompile.spec.models import TASK_METRICS, Feature, KServeDeployment, RegistryDeployment
 
 # Steps whose params hold project-relative paths.
-_PATH_KINDS = frozenset({"ingest", "gate", "register", "score", "kserve"})
+_PATH_KINDS = frozenset({"ingest", "gate", "register", "score", "kserve", "monitor"})
 # Part of every fingerprint: a release that changes what a step computes invalidates caches.
 RUNTIME_VERSION = __version__
 
@@ -60,7 +60,19 @@ class _Builder:
         for name in self.spec.deployments:
             self.deployment(name)
 
-    def _source_order(self) -> list[str]:
+    def build_monitoring(self) -> None:
+        """The monitoring job: the sources its monitors read, then one node per monitor."""
+        wanted = set()
+        for monitor in self.spec.monitoring.values():
+            wanted |= {monitor.current.source, monitor.reference}
+            if monitor.labels is not None:
+                wanted.add(monitor.labels.source)
+        for name in self._source_order(wanted - {None}):
+            self.source(name)
+        for name in self.spec.monitoring:
+            self.monitor(name)
+
+    def _source_order(self, roots: set[str | None] | None = None) -> list[str]:
         order: list[str] = []
 
         def visit(name: str) -> None:
@@ -71,7 +83,8 @@ class _Builder:
             order.append(name)
 
         for name in sorted(self.spec.sources):
-            visit(name)
+            if roots is None or name in roots:
+                visit(name)
         return order
 
     def source(self, name: str) -> None:
@@ -211,18 +224,7 @@ class _Builder:
 
     def gate(self, name: str) -> None:
         gate = self.spec.gates[name]
-        checks = []
-        for check in self.r.gate_checks.get(name, []):
-            item: dict[str, Any] = {
-                "metric": check.metric,
-                "slice": check.slice,
-                "text": check.text,
-            }
-            if check.max_drop is not None:
-                item["max_drop"] = check.max_drop
-            else:
-                item.update(op=check.op, value=check.value)
-            checks.append(item)
+        checks = _check_params(self.r.gate_checks.get(name, []))
         self.add(
             "gate",
             name,
@@ -236,6 +238,53 @@ class _Builder:
             },
             {"metrics": _ref(f"evaluate:{gate.model}", "metrics", "metrics")},
             {"decision": "decision"},
+        )
+
+    def monitor(self, name: str) -> None:
+        monitor = self.spec.monitoring[name]
+        model = self.spec.models[monitor.model]
+        inputs: dict[str, InputRef] = {}
+        current: dict[str, Any]
+        if monitor.current.source is not None:
+            current = {"source": monitor.current.source}
+            inputs["current"] = self.dataset_of(monitor.current.source)
+        else:
+            assert monitor.current.prediction_log is not None
+            current = {"prediction_log": monitor.current.prediction_log.model_dump()}
+        if monitor.reference is not None:
+            inputs["reference"] = self.dataset_of(monitor.reference)
+        labels = None
+        if monitor.labels is not None:
+            labels = {
+                "key": list(monitor.labels.key),
+                "target": monitor.labels.target or model.target,
+            }
+            inputs["labels"] = self.dataset_of(monitor.labels.source)
+        self.add(
+            "monitor",
+            name,
+            {
+                "monitor": name,
+                "model": monitor.model,
+                "task": model.task,
+                "target": model.target,
+                "features": list(model.features),
+                "metrics": list(model.metrics or TASK_METRICS[model.task]),
+                "slices": list(model.slices),
+                "min_slice_rows": model.min_slice_rows,
+                "registry": self.spec.settings.registry,
+                "registered_name": self.registered_name(monitor.model),
+                "alias": monitor.alias,
+                "reference": monitor.reference or "registry",
+                "current": current,
+                "labels": labels,
+                "checks": _check_params(self.r.monitor_checks.get(name, [])),
+                "bins": monitor.bins,
+                "min_rows": monitor.min_rows,
+                "retrain_on": list(monitor.retrain.when) if monitor.retrain else [],
+            },
+            inputs,
+            {"drift": "drift", "decision": "decision"},
         )
 
     def gate_inputs(self, model: str) -> dict[str, InputRef]:
@@ -264,6 +313,7 @@ class _Builder:
                 {
                     "model": trained,
                     "metrics": _ref(f"evaluate:{model}", "metrics", "metrics"),
+                    "reference": _ref(f"split:{model}", "train", "dataset"),
                     **guards,
                 },
                 {"registration": "registration"},
@@ -303,6 +353,19 @@ class _Builder:
                 {"model": trained, "dataset": self.dataset_of(deployment.source), **guards},
                 {"file": "file"},
             )
+
+
+def _check_params(checks: list[GateCheck]) -> list[dict[str, Any]]:
+    """Checks as the runtime reads them: a bound (`op`, `value`) or a `max_drop`."""
+    out = []
+    for check in checks:
+        item: dict[str, Any] = {"metric": check.metric, "slice": check.slice, "text": check.text}
+        if check.max_drop is not None:
+            item["max_drop"] = check.max_drop
+        else:
+            item.update(op=check.op, value=check.value)
+        out.append(item)
+    return out
 
 
 def _safe_file(name: str) -> str:
@@ -382,13 +445,30 @@ def _fingerprints(nodes: dict[str, Node]) -> tuple[Node, ...]:
 
 
 def build_plan(resolved: Resolved, composed_data: Mapping[str, Any]) -> Plan:
-    spec_sha256 = sha256_text(canonical_json(composed_data))
     builder = _Builder(resolved)
     builder.build()
+    return _plan(resolved, composed_data, resolved.spec.name, builder)
+
+
+MONITORING_SUFFIX = "-monitoring"
+
+
+def build_monitor_plan(resolved: Resolved, composed_data: Mapping[str, Any]) -> Plan | None:
+    """The monitoring job, a plan of its own that runs on a schedule; None without monitors."""
+    if not resolved.spec.monitoring:
+        return None
+    builder = _Builder(resolved)
+    builder.build_monitoring()
+    return _plan(resolved, composed_data, resolved.spec.name + MONITORING_SUFFIX, builder)
+
+
+def _plan(
+    resolved: Resolved, composed_data: Mapping[str, Any], name: str, builder: _Builder
+) -> Plan:
     settings = resolved.spec.settings
     return Plan(
-        name=resolved.spec.name,
-        spec_sha256=spec_sha256,
+        name=name,
+        spec_sha256=sha256_text(canonical_json(composed_data)),
         settings={"registry": settings.registry, "store": settings.store, "seed": settings.seed},
         nodes=_fingerprints(builder.nodes),
     )

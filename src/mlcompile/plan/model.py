@@ -21,10 +21,23 @@ StepKind = Literal[
     "register",
     "score",
     "kserve",
+    "monitor",
 ]
 STEP_KINDS: tuple[str, ...] = get_args(StepKind)
+# Steps whose `decision` output a run reports: gate verdicts and monitor verdicts.
+DECISION_KINDS = frozenset({"gate", "monitor"})
 ARTIFACT_TYPES = frozenset(
-    {"dataset", "model", "transformer", "metrics", "report", "decision", "registration", "file"}
+    {
+        "dataset",
+        "model",
+        "transformer",
+        "metrics",
+        "report",
+        "decision",
+        "registration",
+        "file",
+        "drift",
+    }
 )
 
 

@@ -42,6 +42,7 @@ RECORD_FILES = {
     "decision": "decision.json",
     "registration": "registration.json",
     "file": "file.json",
+    "drift": "drift.json",
 }
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlcompile.errors import ExitCode, MlcompileError
-from mlcompile.plan import Node, Plan, canonical_json, sha256_text
+from mlcompile.plan import DECISION_KINDS, Node, Plan, canonical_json, sha256_text
 from mlcompile.runtime.artifacts import sha256_file
 from mlcompile.runtime.locking import project_lock
 from mlcompile.runtime.store import Store, code_version
@@ -109,6 +109,8 @@ class Executor:
             return self._baseline(node, keys)
         if node.kind == "features":
             return _custom_code(node, self.root)
+        if node.kind == "monitor":
+            return self._watched(node)
         schema_file = node.params.get("schema", {}).get("file") if node.kind == "validate" else None
         if schema_file:
             return self.store.file_hash(self._path(schema_file, node))
@@ -145,6 +147,23 @@ class Executor:
         if model_file.is_file() and sha256_file(model_file) == current:
             return None
         return version
+
+    def _watched(self, node: Node) -> dict[str, Any]:
+        """A monitor's result changes with the version its alias points at and, for a
+        prediction-log window, with the log's files (parts are only ever added)."""
+        registry, name = self._registry(node)
+        known = name in registry.list_models()
+        state: dict[str, Any] = {
+            "version": registry.aliases(name).get(node.params["alias"]) if known else None
+        }
+        window = node.params["current"].get("prediction_log")
+        if window:
+            log_dir = self._path(window["path"], node)
+            from mlcompile.runtime.predlog import PART_GLOB
+
+            parts = sorted(log_dir.glob(PART_GLOB)) if log_dir.is_dir() else []
+            state["log"] = [[p.name, p.stat().st_size] for p in parts]
+        return state
 
     def _path(self, relative: str, node: Node) -> Path:
         from mlcompile.runtime.artifacts import resolve_project_path
@@ -341,7 +360,7 @@ class Executor:
             outputs = self._output_dirs(node, step)
             if node.kind == "evaluate" and "metrics" in outputs:
                 metrics[node.name] = _read_json(outputs["metrics"] / "metrics.json")
-            if node.kind == "gate" and "decision" in outputs:
+            if node.kind in DECISION_KINDS and "decision" in outputs:
                 decisions[node.name] = _read_json(outputs["decision"] / "decision.json")
         status = "interrupted" if interrupted else ("succeeded" if exit_code == 0 else "failed")
         failure = state.failure

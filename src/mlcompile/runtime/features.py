@@ -446,9 +446,9 @@ def _conform(frame: Frame, state: Mapping[str, Any]) -> Frame:
     return frame
 
 
-def apply_features(df: pd.DataFrame, state: Mapping[str, Any]) -> pd.DataFrame:
-    """Model input columns computed from raw rows and the fitted state, plus the target and
-    carry columns when `df` has them (a carry column never shadows a model input)."""
+def feature_frame(df: pd.DataFrame, state: Mapping[str, Any]) -> pd.DataFrame:
+    """The raw columns plus every feature computed from them, before model inputs are
+    chosen: monitoring measures an encoded feature on the values it encodes."""
     model = str(state.get("model"))
     missing = [c for c in state["input_signature"] if c not in df.columns]
     if missing:
@@ -457,6 +457,13 @@ def apply_features(df: pd.DataFrame, state: Mapping[str, Any]) -> pd.DataFrame:
     for spec in state["features"]:
         feature = _Feature(spec, model)
         _store(work, feature, OPS[feature.op].apply(feature, work, spec["fitted"]))
+    return work
+
+
+def apply_features(df: pd.DataFrame, state: Mapping[str, Any]) -> pd.DataFrame:
+    """Model input columns computed from raw rows and the fitted state, plus the target and
+    carry columns when `df` has them (a carry column never shadows a model input)."""
+    work = feature_frame(df, state)
     outputs = list(state["output_columns"])
     out = _conform(work[outputs].copy(), state)
     for column in dict.fromkeys([state.get("target"), *state.get("carry", [])]):

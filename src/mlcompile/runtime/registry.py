@@ -1,6 +1,8 @@
 """A local model registry on disk: numbered versions, movable aliases, an append-only log.
 
-    <root>/<name>/versions/<n>/   model.txt, model.json, metrics.json, registration.json
+    <root>/<name>/versions/<n>/   model.txt, model.json, metrics.json, registration.json,
+                                  reference.parquet (a sample of the training rows, for
+                                  drift monitoring)
     <root>/<name>/aliases.json    {"production": 3, ...}
     <root>/<name>/events.jsonl    one JSON object per register / promote / rollback
     <root>/<name>/.lock           held (flock) by every change
@@ -39,6 +41,7 @@ from .artifacts import (
 REGISTRATION = RECORD_FILES["registration"]
 METRICS = RECORD_FILES["metrics"]
 SERVING_FILE = "model.bst"
+REFERENCE_FILE = "reference.parquet"
 
 
 def current_user() -> str:
@@ -60,6 +63,10 @@ class ModelVersion:
 
     def metrics(self) -> dict[str, Any]:
         return dict(read_json(self.path / METRICS))
+
+    @property
+    def reference_path(self) -> Path:
+        return self.path / REFERENCE_FILE
 
 
 class Registry:
@@ -180,13 +187,15 @@ class Registry:
         decisions: Sequence[Mapping[str, Any]] = (),
         plan_fingerprint: str | None = None,
         alias: str | None = None,
+        reference: bytes | None = None,
     ) -> ModelVersion:
-        """A new version for `bundle`, or the existing version with the same model.txt."""
+        """A new version for `bundle`, or the existing version with the same model.txt.
+        `reference` (Parquet) is kept with a new version as its monitoring baseline."""
         with self._locked(name, create=True) as path:
             existing = self._find(name, bundle.sha256)
             if existing is None:
                 existing = self._add_version(
-                    path, name, bundle, metrics, decisions, plan_fingerprint
+                    path, name, bundle, metrics, decisions, plan_fingerprint, reference
                 )
             if alias:
                 self._move_alias(path, name, alias, existing.version, "promote")
@@ -207,6 +216,7 @@ class Registry:
         metrics: Mapping[str, Any],
         decisions: Sequence[Mapping[str, Any]],
         plan_fingerprint: str | None,
+        reference: bytes | None,
     ) -> ModelVersion:
         version = max(self.versions(name), default=0) + 1
         registration = {
@@ -228,7 +238,10 @@ class Registry:
             METRICS: dumps_json(metrics),
             REGISTRATION: dumps_json(registration),
         }
-        write_files(target, {file: text.encode("utf-8") for file, text in files.items()})
+        blobs = {file: text.encode("utf-8") for file, text in files.items()}
+        if reference is not None:
+            blobs[REFERENCE_FILE] = reference
+        write_files(target, blobs)
         self._log(path, {"event": "register", "model": name, "version": version})
         return ModelVersion(name, version, target, registration)
 

@@ -6,7 +6,7 @@ Prediction columns: binary `probability` (of class 1) and `label` (at 0.5); mult
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,19 @@ from .train import predict
 OUTPUT_FORMATS = ("parquet", "csv")
 
 
+def _class_column(value: Any) -> str:
+    return UNSAFE_NAME.sub("_", f"probability_{value}")
+
+
+def prediction_columns(meta: Mapping[str, Any]) -> list[str]:
+    """The columns scoring adds for a model with this metadata."""
+    if meta["task"] == "binary":
+        return ["probability", "label"]
+    if meta["task"] == "regression":
+        return ["prediction"]
+    return ["class", *(_class_column(value) for value in meta["classes"])]
+
+
 def _predictions(bundle: ModelBundle, raw: Any) -> dict[str, Any]:
     task = bundle.meta["task"]
     if task == "binary":
@@ -30,7 +43,7 @@ def _predictions(bundle: ModelBundle, raw: Any) -> dict[str, Any]:
     classes = bundle.meta["classes"]
     out: dict[str, Any] = {"class": [classes[i] for i in raw.argmax(axis=1)]}
     for i, value in enumerate(classes):
-        out[UNSAFE_NAME.sub("_", f"probability_{value}")] = raw[:, i]
+        out[_class_column(value)] = raw[:, i]
     return out
 
 

@@ -16,6 +16,7 @@ from mlcompile.errors import UsageError, did_you_mean
 from .artifacts import (
     atomic_write_bytes,
     json_safe,
+    parquet_bytes,
     read_dataset,
     read_model,
     read_record,
@@ -30,6 +31,7 @@ from .features import apply_features, fit_features
 from .gate import evaluate_gate, raise_if_failed
 from .ingest import load_file, run_sql, sample_rows
 from .kserve import render
+from .monitor import monitor, reference_sample
 from .registry import Registry
 from .score import output_format, score_frame, write_table
 from .split import split_frame
@@ -201,6 +203,7 @@ def _register(step: _Step) -> dict[str, Any]:
     root, relative_root = step.project_path("registry")
     name = str(params["registered_name"])
     alias = params.get("alias")
+    training_rows, _ = read_dataset(step.input("reference"))
     version = Registry(root).register(
         name,
         bundle,
@@ -208,6 +211,7 @@ def _register(step: _Step) -> dict[str, Any]:
         decisions=decisions,
         plan_fingerprint=step.ctx.fingerprint,
         alias=alias,
+        reference=parquet_bytes(reference_sample(training_rows, bundle.meta)),
     )
     registration = {
         "model_name": name,
@@ -241,6 +245,30 @@ def _kserve(step: _Step) -> dict[str, Any]:
     return {"output": relative, "version": registration["version"]}
 
 
+def _monitor(step: _Step) -> dict[str, Any]:
+    params = step.params
+    root, _ = step.project_path("registry")
+    log_dir = None
+    window = (params.get("current") or {}).get("prediction_log")
+    if window:
+        log_dir = resolve_project_path(
+            step.ctx.project_root,
+            str(window["path"]),
+            "monitor prediction_log",
+            outside_allowed=bool(params.get("outside_project")),
+        )
+    inputs = {name: read_dataset(path)[0] for name, path in step.inputs.items()}
+    drift, decision = monitor(params, Registry(root), inputs, log_dir, step.ctx.num_threads)
+    write_record(step.output("drift"), "drift", drift)
+    write_record(step.output("decision"), "decision", decision)
+    return {
+        "version": decision["version"],
+        "rows": decision["rows"],
+        "passed": decision["passed"],
+        "retrain": decision["retrain"],
+    }
+
+
 STEPS: dict[str, Callable[[_Step], dict[str, Any]]] = {
     "ingest": _ingest,
     "validate": _validate,
@@ -252,6 +280,7 @@ STEPS: dict[str, Callable[[_Step], dict[str, Any]]] = {
     "register": _register,
     "score": _score,
     "kserve": _kserve,
+    "monitor": _monitor,
 }
 
 

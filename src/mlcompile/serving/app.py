@@ -13,12 +13,12 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import pandas as pd  # type: ignore[import-untyped]
 from fastapi import FastAPI, HTTPException, Response
 from pydantic import BaseModel, Field
 
 from mlcompile import __version__
 from mlcompile.errors import MlcompileError
+from mlcompile.runtime.predlog import log_rows
 from mlcompile.runtime.score import score_frame
 
 from .inputs import InvalidRows, rows_frame
@@ -26,7 +26,6 @@ from .model import Loaded, ServedModel
 from .predlog import PredictionLog
 
 MAX_ROWS = 10_000
-LOG_COLUMNS = ("request_id", "received_at", "model_version")
 
 
 class PredictRequest(BaseModel):
@@ -57,27 +56,6 @@ class ModelInfo(BaseModel):
     signature: dict[str, str]
     metrics: dict[str, Any]
     registration: dict[str, Any]
-
-
-def _log_frame(
-    request_id: str,
-    received_at: dt.datetime,
-    version: int,
-    inputs: pd.DataFrame,
-    predictions: pd.DataFrame,
-) -> pd.DataFrame:
-    """The log's rows: request columns, inputs, predictions. An input named like a request or
-    prediction column is stored as input_<name> so that no column hides another."""
-    taken = {*LOG_COLUMNS, *predictions.columns}
-    inputs = inputs.rename(columns=lambda c: f"input_{c}" if c in taken else c)
-    meta = pd.DataFrame(
-        {
-            "request_id": [request_id] * len(inputs),
-            "received_at": [received_at] * len(inputs),
-            "model_version": [version] * len(inputs),
-        }
-    )
-    return pd.concat([meta, inputs, predictions], axis=1)
 
 
 def default_log_dir(name: str) -> Path:
@@ -137,7 +115,7 @@ def create_app(
         except MlcompileError as exc:
             raise HTTPException(422, detail=exc.message) from None
         request_id = uuid.uuid4().hex
-        log.append(_log_frame(request_id, received_at, model.version, frame, scored))
+        log.append(log_rows(request_id, received_at, model.version, frame, scored))
         return PredictResponse(
             request_id=request_id,
             model=model.name,

@@ -311,6 +311,83 @@ Deployment = Annotated[
 ]
 
 
+# ---- monitoring -------------------------------------------------------------------------
+
+
+class PredictionLogWindow(Frozen):
+    """Rows `mlcompile serve` logged: Parquet parts in a folder."""
+
+    path: str = Field(description="The log folder, relative to the spec.")
+    max_rows: int | None = Field(None, ge=1, description="Only the newest rows, by arrival time.")
+    all_versions: bool = Field(
+        False,
+        description="Also rows an earlier model version answered (by default only the watched "
+        "version's rows count, so a window starts afresh when a new model is promoted).",
+    )
+
+
+class CurrentWindow(Frozen):
+    """The data a monitor compares with the reference: a source, or the prediction log."""
+
+    source: Name | None = Field(None, description="A source of this spec.")
+    prediction_log: PredictionLogWindow | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> CurrentWindow:
+        _exactly_one(self, ("source", "prediction_log"), "a current window")
+        return self
+
+
+class Labels(Frozen):
+    """Outcomes that arrived after the predictions, joined to the current rows by key."""
+
+    source: Name
+    key: list[Name] = Field(min_length=1, description="Columns that identify a row in both.")
+    target: Name | None = Field(None, description="The outcome column; default the model's target.")
+
+
+RetrainWhen = Literal["drift", "performance"]
+
+
+def _both() -> list[RetrainWhen]:
+    return ["drift", "performance"]
+
+
+class Retrain(Frozen):
+    """When failing checks start the training pipeline again."""
+
+    when: list[RetrainWhen] = Field(
+        default_factory=_both,
+        min_length=1,
+        description="Which kinds of failing check start a retrain.",
+    )
+
+
+class Monitor(Frozen):
+    """Watch a registered model: drift of its inputs and predictions, and its performance on
+    labels that arrived later. Checks use the gate language."""
+
+    model: Name = Field(description="A model of this spec; its registered version is watched.")
+    alias: Name = Field("production", description="The registry alias of the watched version.")
+    reference: Name | None = Field(
+        None,
+        description="A source to compare with; default the watched version's training rows, "
+        "as kept in the registry.",
+    )
+    current: CurrentWindow
+    labels: Labels | None = None
+    checks: list[str | Check] = Field(
+        min_length=1,
+        description="'psi <= 0.2' (every feature), 'psi[temp] <= 0.3', 'ks <= 0.1', "
+        "'unseen <= 0.05', 'psi[prediction] <= 0.1', 'roc_auc >= production - 0.05'.",
+    )
+    bins: int = Field(10, ge=2, le=100, description="Quantile bins of the reference for PSI.")
+    min_rows: int = Field(
+        100, ge=1, description="Fewer current rows than this: nothing is judged, nothing retrains."
+    )
+    retrain: Retrain | None = Field(None, description="Absent: report only, never retrain.")
+
+
 # ---- the spec ---------------------------------------------------------------------------
 
 
@@ -327,6 +404,9 @@ class Spec(Frozen):
     models: dict[Name, Model] = Field(default_factory=dict)
     gates: dict[Name, Gate] = Field(default_factory=dict)
     deployments: dict[Name, Deployment] = Field(default_factory=dict)
+    monitoring: dict[Name, Monitor] = Field(
+        default_factory=dict, description="Drift and performance monitors, with retrain policies."
+    )
     backends: dict[Name, dict[str, Any]] = Field(
         default_factory=dict, description="Settings per backend, checked by that backend."
     )

@@ -25,6 +25,7 @@ from mlcompile.spec.models import (
     Spec,
 )
 from mlcompile.spec.yaml_loader import KeyPath, load_yaml_file
+from mlcompile.tasks import DRIFT_METRICS, PREDICTION
 
 _IDENT = re.compile(r'"((?:[^"]|"")+)"|([A-Za-z_][A-Za-z0-9_]*)')
 _SQL_NOISE = re.compile(r"--[^\n]*|/\*.*?\*/|'(?:[^']|'')*'", re.S)
@@ -55,6 +56,7 @@ class Resolved:
     source_columns: dict[str, list[str] | None] = field(default_factory=dict)
     feature_inputs: dict[str, list[str]] = field(default_factory=dict)
     gate_checks: dict[str, list[GateCheck]] = field(default_factory=dict)
+    monitor_checks: dict[str, list[GateCheck]] = field(default_factory=dict)
 
 
 def identifiers(text: str) -> list[str]:
@@ -128,6 +130,7 @@ class _Checker:
         self.models()
         self.gates()
         self.deployments()
+        self.monitoring()
 
     def sources(self) -> None:
         spec = self.spec
@@ -352,6 +355,113 @@ class _Checker:
             )
             return None
         return parsed
+
+    def monitoring(self) -> None:
+        spec = self.spec
+        for name, monitor in spec.monitoring.items():
+            at: KeyPath = ("monitoring", name)
+            model = spec.models.get(monitor.model)
+            if not self.ref(monitor.model, spec.models, "model", (*at, "model")) or model is None:
+                continue
+            if not any(
+                isinstance(d, RegistryDeployment) and d.model == monitor.model
+                for d in spec.deployments.values()
+            ):
+                self.error(
+                    "E301",
+                    f"monitor '{name}' watches model '{monitor.model}', which nothing registers",
+                    (*at, "model"),
+                    "add a deployment with kind: registry for that model",
+                )
+            current = monitor.current
+            if current.source is not None:
+                self.ref(current.source, spec.sources, "source", (*at, "current", "source"))
+            elif current.prediction_log is not None:
+                self.path_inside(
+                    current.prediction_log.path,
+                    (*at, "current", "prediction_log", "path"),
+                    must_exist=False,
+                )
+            if monitor.reference is not None:
+                self.ref(monitor.reference, spec.sources, "source", (*at, "reference"))
+            labels = monitor.labels
+            if labels is not None and self.ref(
+                labels.source, spec.sources, "source", (*at, "labels", "source")
+            ):
+                for index, column in enumerate(labels.key):
+                    self.raw_column(column, labels.source, (*at, "labels", "key", index), "key")
+                    if current.source in spec.sources:
+                        self.raw_column(
+                            column, current.source, (*at, "labels", "key", index), "key"
+                        )
+                self.raw_column(
+                    labels.target or model.target,
+                    labels.source,
+                    (*at, "labels", "target" if labels.target else "source"),
+                    "label column",
+                )
+            produced = model.metrics or list(TASK_METRICS[model.task])
+            normal: list[GateCheck] = []
+            for index, check in enumerate(monitor.checks):
+                where = (*at, "checks", index)
+                parsed = self.gate_check(check, where)
+                if parsed is not None and self.monitor_check(
+                    parsed, monitor.model, produced, labels is not None, where
+                ):
+                    normal.append(parsed)
+            self.out.monitor_checks[name] = normal
+
+    def monitor_check(
+        self, check: GateCheck, model: str, produced: list[str], labelled: bool, where: KeyPath
+    ) -> bool:
+        """A drift check names a model input (or 'prediction'); a performance check needs
+        labels and, when bracketed, one of the model's slices."""
+        definition = self.spec.models[model]
+        if check.metric in DRIFT_METRICS:
+            if check.max_drop is not None:
+                self.error(
+                    "E204",
+                    f"'{check.text}': drift has no production value to compare with",
+                    where,
+                    f"bound it outright, as in '{check.metric} <= 0.2'",
+                )
+                return False
+            inputs = [*definition.features, PREDICTION]
+            if check.slice is not None and check.slice not in inputs:
+                self.error(
+                    "E303",
+                    f"'{check.slice}' is not an input of model '{model}', nor '{PREDICTION}'",
+                    where,
+                    did_you_mean(check.slice, inputs),
+                )
+                return False
+            return True
+        if check.metric not in produced:
+            self.error(
+                "E303",
+                f"'{check.metric}' is neither a drift measure nor a metric of model '{model}'",
+                where,
+                did_you_mean(check.metric, [*DRIFT_METRICS, *produced])
+                or f"drift measures: {', '.join(DRIFT_METRICS)}",
+            )
+            return False
+        if not labelled:
+            self.error(
+                "E303",
+                f"'{check.text}' needs outcomes to measure performance",
+                where,
+                "add 'labels: {source: ..., key: [...]}' to the monitor",
+            )
+            return False
+        if check.slice is not None and check.slice not in definition.slices:
+            self.error(
+                "E303",
+                f"model '{model}' reports no slice '{check.slice}'",
+                where,
+                f"add '{check.slice}' to models.{model}.slices",
+            )
+            return False
+        return True
 
     def deployments(self) -> None:
         spec = self.spec

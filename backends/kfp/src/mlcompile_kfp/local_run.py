@@ -27,7 +27,7 @@ from typing import Any
 
 from mlcompile.backends import RunOptions, RunResult
 from mlcompile.errors import ExitCode
-from mlcompile.plan import Node, Plan
+from mlcompile.plan import DECISION_KINDS, Node, Plan
 from mlcompile_kfp.render import node_params, render_module, task_names
 from mlcompile_kfp.settings import KfpSettings
 
@@ -179,7 +179,7 @@ def collect(
         steps[node.id] = {"status": status, "task": tasks[node.id], "outputs": str(task_dir)}
         if node.kind == "evaluate" and status == "ran":
             metrics[node.name] = _read_json(out["metrics"] / "metrics.json")
-        if node.kind == "gate" and status in ("ran", "failed"):
+        if node.kind in DECISION_KINDS and status in ("ran", "failed"):
             decision = _read_json(out["decision"] / "decision.json")
             if decision is not None:
                 decisions[node.name] = decision

@@ -19,7 +19,7 @@ from typing import Any
 
 from mlcompile.backends import RunOptions, RunResult
 from mlcompile.errors import ExitCode
-from mlcompile.plan import Plan
+from mlcompile.plan import DECISION_KINDS, Plan
 from mlcompile_zenml.settings import ZenmlSettings
 
 # Variables that would point the run at another ZenML store, stack or project.
@@ -130,7 +130,7 @@ def result_from_summary(
             records = entry.get("records") or {}
             if node.kind == "evaluate" and "metrics" in records:
                 metrics[node.name] = records["metrics"]
-            if node.kind == "gate" and "decision" in records:
+            if node.kind in DECISION_KINDS and "decision" in records:
                 decisions[node.name] = records["decision"]
         if options is not None and options.on_event is not None:
             event = _EVENTS.get(steps[node.id]["status"])

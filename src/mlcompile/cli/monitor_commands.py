@@ -1,0 +1,139 @@
+"""monitor: run the monitoring job, and the training pipeline when a retrain policy asks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from mlcompile.cli import (
+    Output,
+    cli,
+    format_option,
+    handles_errors,
+    overrides_argument,
+    spec_argument,
+)
+from mlcompile.cli.commands import compile_and_render
+from mlcompile.cli.run_commands import result_payload, run_plan, summary_text
+from mlcompile.compiler import MONITORING_DIR, emitted_files, write
+from mlcompile.errors import ExitCode, UsageError
+
+if TYPE_CHECKING:
+    from mlcompile.compiler import Compiled
+
+SHOWN_FAILURES = 8
+
+
+@cli.command()
+@spec_argument
+@overrides_argument
+@click.option("--backend", "-b", default="local", show_default=True)
+@click.option("--out", "-o", type=click.Path(path_type=Path, file_okay=False), default=None)
+@click.option("--jobs", "-j", type=int, default=0, help="Parallel steps (default: CPU cores).")
+@click.option("--no-retrain", is_flag=True, help="Report only: never start the training pipeline.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress output.")
+@format_option
+@handles_errors
+def monitor(
+    spec: Path,
+    overrides: tuple[str, ...],
+    backend: str,
+    out: Path | None,
+    jobs: int,
+    no_retrain: bool,
+    quiet: bool,
+    fmt: str,
+    output: Output,
+) -> None:
+    """Run the spec's monitors: drift and late-label performance of the watched models.
+
+    When a monitor's retrain policy says so, run the training pipeline too: the new model
+    passes the same gates, the comparison with production included, before it deploys.
+    Exit 0 when every check passed or a retrained model replaced the watched one, 7 when
+    checks failed and nothing replaced it, 4 when the retrained model failed its gates.
+    """
+    from mlcompile.backends import RunOptions
+
+    compiled, rendered, out_dir = compile_and_render(spec, overrides, backend, out, output)
+    if compiled.monitor_plan is None:
+        raise UsageError(f"'{spec}' has no monitors: add them under 'monitoring:'")
+    write(out_dir, emitted_files(compiled, rendered))
+    options = RunOptions(project_root=compiled.project_root, jobs=jobs)
+    hush = quiet or fmt == "json"
+    watched = run_plan(
+        compiled,
+        rendered,
+        compiled.monitor_plan,
+        out_dir / MONITORING_DIR / backend,
+        options,
+        hush,
+    )
+    payload: dict[str, Any] = {
+        "monitoring": result_payload(watched),
+        "retrain": None,
+        "replaced": {},
+    }
+    decisions = watched.decisions
+    exit_code = watched.exit_code
+    asks = sorted(n for n, d in decisions.items() if d.get("retrain"))
+    if exit_code == 0 and asks and not no_retrain:
+        retrained = run_plan(compiled, rendered, compiled.plan, out_dir / backend, options, hush)
+        payload["retrain"] = {**result_payload(retrained), "asked_by": asks}
+        payload["replaced"] = _replaced(compiled, {n: decisions[n] for n in asks})
+        exit_code = retrained.exit_code or (
+            0 if all(payload["replaced"].values()) else int(ExitCode.DRIFT)
+        )
+    elif exit_code == 0 and not all(d.get("passed") for d in decisions.values()):
+        exit_code = int(ExitCode.DRIFT)
+    payload.update(status="ok" if exit_code == 0 else "attention", exit_code=exit_code)
+    output.result(payload, _summary(payload, no_retrain))
+    if exit_code:
+        raise SystemExit(exit_code)
+
+
+def _replaced(compiled: Compiled, asked: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Per monitor that asked for a retrain: the version now at its alias when that is a
+    new one, else None (the gates refused it, or training made the same model again)."""
+    from mlcompile.runtime.registry import Registry
+
+    registry = Registry(compiled.project_root / compiled.plan.settings["registry"])
+    out: dict[str, Any] = {}
+    for name, decision in asked.items():
+        model = str(decision["registered_name"])
+        now = registry.aliases(model).get(str(decision["alias"]))
+        out[name] = now if now is not None and now != decision["version"] else None
+    return out
+
+
+def _summary(payload: dict[str, Any], no_retrain: bool) -> str:
+    lines = []
+    for name, decision in sorted(payload["monitoring"]["decisions"].items()):
+        verdict = "passed" if decision.get("passed") else "FAILED"
+        lines.append(
+            f"monitor {name}: {verdict} - {decision.get('registered_name')} "
+            f"v{decision.get('version')}, {decision.get('rows')} rows; {decision.get('reason')}"
+        )
+        failing = [c for c in decision.get("checks", []) if not c.get("passed")]
+        for check in failing[:SHOWN_FAILURES]:
+            value = check.get("value")
+            shown = f"{value:.4f}" if isinstance(value, float) else check.get("note") or "-"
+            lines.append(f"  FAIL {check.get('check')}: {shown}")
+        if len(failing) > SHOWN_FAILURES:
+            lines.append(f"  ... and {len(failing) - SHOWN_FAILURES} more failing checks")
+        if decision.get("retrain") and no_retrain:
+            lines.append("  a retrain is due; not started (--no-retrain)")
+    if payload["monitoring"]["error"]:
+        lines.append(f"error: {payload['monitoring']['error']}")
+    retrain = payload["retrain"]
+    if retrain is not None:
+        lines.append(f"retrain (asked by {', '.join(retrain['asked_by'])}):")
+        lines += ["  " + line for line in summary_text(retrain).splitlines()]
+        for name, version in sorted(payload["replaced"].items()):
+            lines.append(
+                f"monitor {name}: the watched model is now v{version}"
+                if version is not None
+                else f"monitor {name}: the watched model was not replaced"
+            )
+    return "\n".join(lines)

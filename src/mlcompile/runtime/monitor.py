@@ -1,0 +1,282 @@
+"""The monitor step: how far a current window has drifted from a registered model's
+reference data, how the model performs on outcomes that arrived later, and whether the
+monitor's retrain policy asks for a new model.
+
+It writes two records:
+- drift.json: per model input (in the model's order) and for the predictions, the drift
+  measures and a histogram of both sides; performance on labelled rows next to the version's
+  own test metrics.
+- decision.json: every check, judged like a gate check, and `retrain`.
+
+The reference is the version's training rows as the registry keeps them (a seeded sample,
+written at registration), or a source the spec names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd  # type: ignore[import-untyped]
+
+from mlcompile.errors import StepError
+from mlcompile.tasks import DRIFT_METRICS, PREDICTION
+
+from .drift import column_drift
+from .evaluate import evaluate
+from .features import feature_frame
+from .gate import OPERATORS, evaluate_gate
+from .predlog import read_log
+from .registry import ModelVersion, Registry
+from .score import prediction_columns
+from .train import predict
+
+REFERENCE_ROWS = 20_000
+REFERENCE_SEED = 0
+
+
+def reference_sample(rows: pd.DataFrame, meta: Mapping[str, Any]) -> pd.DataFrame:
+    """What the registry keeps of a model's training rows: the columns its features read,
+    its target and slices, at most REFERENCE_ROWS rows, seeded so a rerun keeps the same."""
+    state = meta["feature_state"]
+    wanted = [*state["input_signature"], state.get("target"), *state.get("carry", [])]
+    columns = [c for c in dict.fromkeys(wanted) if c is not None and c in rows.columns]
+    kept = rows[columns]
+    if len(kept) > REFERENCE_ROWS:
+        kept = kept.sample(n=REFERENCE_ROWS, random_state=REFERENCE_SEED).sort_index()
+    return kept.reset_index(drop=True)
+
+
+def _reference(version: ModelVersion, inputs: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    if "reference" in inputs:
+        return inputs["reference"]
+    if not version.reference_path.is_file():
+        raise StepError(
+            f"version {version.version} of '{version.name}' keeps no reference rows (it was "
+            "registered by an older mlcompile): retrain it, or name a reference source"
+        )
+    return pd.read_parquet(version.reference_path)
+
+
+def _current(
+    params: Mapping[str, Any],
+    version: ModelVersion,
+    meta: Mapping[str, Any],
+    inputs: Mapping[str, pd.DataFrame],
+    log_dir: Path | None,
+) -> pd.DataFrame:
+    if "current" in inputs:
+        return inputs["current"]
+    window = params["current"]["prediction_log"]
+    if log_dir is None:
+        raise StepError("a prediction-log window needs the log folder")
+    return read_log(
+        log_dir,
+        meta["feature_state"]["input_signature"],
+        prediction_columns(meta),
+        version=None if window.get("all_versions") else version.version,
+        max_rows=window.get("max_rows"),
+    )
+
+
+def _measured(work: pd.DataFrame, state: Mapping[str, Any], name: str) -> pd.Series:
+    """The values a model input is measured on: an encoded feature on what it encodes."""
+    spec = next((f for f in state["features"] if f["name"] == name), None)
+    if spec is not None and spec["op"] == "encode" and spec.get("column") in work.columns:
+        return work[spec["column"]]
+    return work[name]
+
+
+def _prediction(bundle: Any, rows: pd.DataFrame, num_threads: int) -> pd.Series:
+    raw = predict(bundle, rows, num_threads)
+    if bundle.meta["task"] == "multiclass":
+        classes = bundle.meta["classes"]
+        return pd.Series([str(classes[i]) for i in raw.argmax(axis=1)], dtype="object")
+    return pd.Series(raw, dtype="float64")
+
+
+def _performance(
+    bundle: Any,
+    params: Mapping[str, Any],
+    current: pd.DataFrame,
+    labels: pd.DataFrame,
+    num_threads: int,
+) -> tuple[dict[str, Any] | None, int]:
+    """Metrics on the current rows that have an outcome, and how many rows that is."""
+    spec = params["labels"]
+    key, label, target = list(spec["key"]), str(spec["target"]), str(params["target"])
+    for side, frame, columns in (("current rows", current, key), ("labels", labels, [*key, label])):
+        absent = [c for c in columns if c not in frame.columns]
+        if absent:
+            raise StepError(f"monitor '{params['monitor']}': the {side} lack columns {absent}")
+    outcomes = labels[[*key, label]].dropna(subset=[label])
+    if outcomes.duplicated(subset=key).any():
+        raise StepError(
+            f"monitor '{params['monitor']}': several labels share a key {key}; "
+            "a key must name one row"
+        )
+    outcomes = outcomes.rename(columns={label: target})
+    try:
+        joined = current.drop(columns=[target], errors="ignore").merge(outcomes, on=key)
+    except ValueError as exc:  # keys of different types on the two sides
+        raise StepError(
+            f"monitor '{params['monitor']}': cannot join labels on {key}: {exc}"
+        ) from None
+    if joined.empty:
+        return None, 0
+    slices = [s for s in params.get("slices") or [] if s in joined.columns]
+    metrics = evaluate(
+        bundle,
+        joined,
+        {
+            "metrics": params.get("metrics"),
+            "slices": slices,
+            "min_slice_rows": params.get("min_slice_rows"),
+        },
+        num_threads=num_threads,
+    )
+    return metrics, int(metrics["rows"])
+
+
+def _drift_entry(
+    raw: Mapping[str, Any], feature: str, measures: Mapping[str, Any], every: bool
+) -> dict[str, Any]:
+    metric, op, bound = str(raw["metric"]), str(raw["op"]), float(raw["value"])
+    value = measures.get(metric)
+    note = None
+    if value is None:
+        kind = measures.get("type", "this")
+        note = f"'{metric}' is not measured on a {kind} column"
+    passed = value is not None and OPERATORS[op](value, bound)
+    return {
+        "check": f"{metric}[{feature}] {op} {bound:g}",
+        "text": raw.get("text"),
+        "kind": "drift",
+        "metric": metric,
+        "feature": feature,
+        "value": value,
+        "bound": bound,
+        "op": op,
+        # a check on every feature judges only the features the measure applies to
+        "passed": passed or (every and value is None),
+        "note": note,
+    }
+
+
+def judge(
+    params: Mapping[str, Any],
+    features: Mapping[str, Mapping[str, Any]],
+    performance: Mapping[str, Any] | None,
+    production: Mapping[str, Any],
+) -> list[dict[str, Any]]:
+    """Every check, in the spec's order: drift checks once per feature they cover,
+    performance checks as a gate judges them (against the version's own test metrics)."""
+    entries: list[dict[str, Any]] = []
+    for raw in params.get("checks") or []:
+        if raw["metric"] in DRIFT_METRICS:
+            if raw.get("slice"):
+                entries.append(_drift_entry(raw, raw["slice"], features[raw["slice"]], False))
+            else:
+                inputs = [f for f in features if f != PREDICTION]
+                entries += [
+                    e
+                    for e in (_drift_entry(raw, f, features[f], True) for f in inputs)
+                    if e["value"] is not None
+                ]
+            continue
+        if performance is None:
+            entries.append(
+                {
+                    "check": raw.get("text"),
+                    "text": raw.get("text"),
+                    "kind": "performance",
+                    "metric": raw["metric"],
+                    "value": None,
+                    "bound": None,
+                    "passed": True,
+                    "note": "no current row has a label yet",
+                }
+            )
+            continue
+        gate = evaluate_gate(performance, {"checks": [raw]}, production)
+        entries += [{**e, "text": raw.get("text"), "kind": "performance"} for e in gate["checks"]]
+    return entries
+
+
+def monitor(
+    params: Mapping[str, Any],
+    registry: Registry,
+    inputs: Mapping[str, pd.DataFrame],
+    log_dir: Path | None,
+    num_threads: int = 1,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(drift report, decision) for one monitor."""
+    name, alias = str(params["registered_name"]), str(params["alias"])
+    version = registry.get(name, alias)
+    bundle = version.bundle()
+    meta = bundle.meta
+    state = meta["feature_state"]
+    reference = _reference(version, inputs)
+    current = _current(params, version, meta, inputs, log_dir)
+    ref_work, cur_work = feature_frame(reference, state), feature_frame(current, state)
+    bins = int(params.get("bins") or 10)
+    features: dict[str, dict[str, Any]] = {}
+    for feature in state["model_inputs"]:
+        features[feature] = column_drift(
+            _measured(ref_work, state, feature), _measured(cur_work, state, feature), bins
+        )
+    if len(current):
+        features[PREDICTION] = column_drift(
+            _prediction(bundle, reference, num_threads),
+            _prediction(bundle, current, num_threads),
+            bins,
+        )
+    performance, labelled = None, 0
+    if params.get("labels") and "labels" in inputs and len(current):
+        performance, labelled = _performance(bundle, params, current, inputs["labels"], num_threads)
+    production = version.metrics()
+    rows, min_rows = len(current), int(params.get("min_rows") or 1)
+    judged = rows >= min_rows
+    checks = judge(params, features, performance, production) if judged else []
+    failed = {
+        kind: sum(1 for c in checks if c["kind"] == kind and not c["passed"])
+        for kind in ("drift", "performance")
+    }
+    retrain_on = list(params.get("retrain_on") or [])
+    retrain = judged and any(failed[kind] for kind in retrain_on)
+    if not judged:
+        reason = f"only {rows} current rows, fewer than min_rows {min_rows}: nothing judged"
+    elif retrain:
+        reason = "failing " + " and ".join(k for k in retrain_on if failed[k]) + " checks"
+    elif any(failed.values()):
+        reason = "checks failed; the monitor's retrain policy does not retrain on them"
+    else:
+        reason = "every check passed"
+    drift = {
+        "monitor": params.get("monitor"),
+        "model": params.get("model"),
+        "registered_name": name,
+        "version": version.version,
+        "alias": alias,
+        "reference": {"from": params.get("reference") or "registry", "rows": len(reference)},
+        "current": {"rows": rows, "labelled_rows": labelled},
+        "features": features,
+        "performance": performance,
+        "production_performance": production,
+    }
+    decision = {
+        "monitor": params.get("monitor"),
+        "model": params.get("model"),
+        "registered_name": name,
+        "version": version.version,
+        "alias": alias,
+        "rows": rows,
+        "judged": judged,
+        "passed": not any(failed.values()),
+        "failed": failed,
+        "retrain": retrain,
+        "reason": reason,
+        "checks": checks,
+    }
+    return drift, decision

@@ -1,0 +1,74 @@
+"""The prediction log's layout: the one place that writes its rows and reads them back.
+
+`mlcompile serve` appends rows; `mlcompile monitor` reads them as a current window. A row is
+the request's columns (`LOG_COLUMNS`), the model's inputs, and its predictions. An input named
+like a request or prediction column is stored as `input_<name>`, so no column hides another.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd  # type: ignore[import-untyped]
+
+from mlcompile.errors import StepError
+
+LOG_COLUMNS = ("request_id", "received_at", "model_version")
+PART_GLOB = "part-*.parquet"
+
+
+def _stored_name(column: str, taken: set[str]) -> str:
+    return f"input_{column}" if column in taken else column
+
+
+def log_rows(
+    request_id: str,
+    received_at: dt.datetime,
+    version: int,
+    inputs: pd.DataFrame,
+    predictions: pd.DataFrame,
+) -> pd.DataFrame:
+    taken = {*LOG_COLUMNS, *predictions.columns}
+    inputs = inputs.rename(columns=lambda c: _stored_name(c, taken))
+    meta = pd.DataFrame(
+        {
+            "request_id": [request_id] * len(inputs),
+            "received_at": [received_at] * len(inputs),
+            "model_version": [version] * len(inputs),
+        }
+    )
+    return pd.concat([meta, inputs, predictions], axis=1)
+
+
+def read_log(
+    log_dir: Path,
+    signature: Mapping[str, Any],
+    prediction_columns: list[str],
+    *,
+    version: int | None,
+    max_rows: int | None,
+) -> pd.DataFrame:
+    """The logged input rows, oldest first: only those `version` answered (all when None),
+    the newest `max_rows` of them. Columns are named as the model's signature names them."""
+    parts = sorted(log_dir.glob(PART_GLOB)) if log_dir.is_dir() else []
+    if not parts:
+        return pd.DataFrame({column: pd.Series(dtype=dtype) for column, dtype in signature.items()})
+    frame = pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
+    if version is not None:
+        frame = frame[frame["model_version"] == version]
+    frame = frame.sort_values("received_at", kind="stable")
+    if max_rows is not None:
+        frame = frame.tail(max_rows)
+    taken = {*LOG_COLUMNS, *prediction_columns}
+    stored = {_stored_name(c, taken): c for c in signature}
+    missing = sorted(set(stored) - set(frame.columns))
+    if missing:
+        raise StepError(
+            f"the prediction log in '{log_dir.name}' lacks the model's input columns {missing}: "
+            "was it written for another model?"
+        )
+    kept = [*stored, *(c for c in frame.columns if c not in stored and c not in taken)]
+    return frame[kept].rename(columns=stored).reset_index(drop=True)
