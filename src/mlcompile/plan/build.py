@@ -10,7 +10,13 @@ from mlcompile import __version__
 from mlcompile.errors import Diagnostic, SpecError
 from mlcompile.plan.model import InputRef, Node, Plan, canonical_json, sha256_text
 from mlcompile.spec import GateCheck, Resolved
-from mlcompile.spec.models import TASK_METRICS, Feature, KServeDeployment, RegistryDeployment
+from mlcompile.spec.models import (
+    TASK_METRICS,
+    BatchDeployment,
+    Feature,
+    KServeDeployment,
+    RegistryDeployment,
+)
 
 # Steps whose params hold project-relative paths.
 _PATH_KINDS = frozenset({"ingest", "gate", "register", "score", "kserve", "monitor"})
@@ -51,8 +57,11 @@ class _Builder:
         return _ref(f"ingest:{source}", "dataset", "dataset")
 
     def build(self) -> None:
+        # sources only monitors read belong to the monitoring job, not to training
+        monitor_only = self._reach(self._monitor_roots()) - self._reach(self._training_roots())
         for name in self._source_order():
-            self.source(name)
+            if name not in monitor_only:
+                self.source(name)
         for name in self.spec.models:
             self.model(name)
         for name in self.spec.gates:
@@ -62,17 +71,37 @@ class _Builder:
 
     def build_monitoring(self) -> None:
         """The monitoring job: the sources its monitors read, then one node per monitor."""
-        wanted = set()
-        for monitor in self.spec.monitoring.values():
-            wanted |= {monitor.current.source, monitor.reference}
-            if monitor.labels is not None:
-                wanted.add(monitor.labels.source)
-        for name in self._source_order(wanted - {None}):
+        for name in self._source_order(self._monitor_roots()):
             self.source(name)
         for name in self.spec.monitoring:
             self.monitor(name)
 
-    def _source_order(self, roots: set[str | None] | None = None) -> list[str]:
+    def _monitor_roots(self) -> set[str]:
+        roots: set[str] = set()
+        for monitor in self.spec.monitoring.values():
+            roots |= {s for s in (monitor.current.source, monitor.reference) if s is not None}
+            if monitor.labels is not None:
+                roots.add(monitor.labels.source)
+        return roots
+
+    def _training_roots(self) -> set[str]:
+        roots = {model.data for model in self.spec.models.values()}
+        return roots | {
+            d.source for d in self.spec.deployments.values() if isinstance(d, BatchDeployment)
+        }
+
+    def _reach(self, roots: set[str]) -> set[str]:
+        """The sources `roots` read, directly or through SQL, themselves included."""
+        found: set[str] = set()
+        todo = list(roots)
+        while todo:
+            name = todo.pop()
+            if name not in found:
+                found.add(name)
+                todo += self.r.source_inputs.get(name, [])
+        return found
+
+    def _source_order(self, roots: set[str] | None = None) -> list[str]:
         order: list[str] = []
 
         def visit(name: str) -> None:
