@@ -20,9 +20,20 @@ def test_flights_plan_matches_golden(golden: Callable[[str, str], None]) -> None
 
 
 def test_plan_has_every_step_kind_with_typed_artifacts() -> None:
-    plan = compile_spec(EXAMPLE / "mlcompile.yaml", []).plan
-    kinds = {n.kind for n in plan.nodes}
+    compiled = compile_spec(EXAMPLE / "mlcompile.yaml", [])
+    plan, monitoring = compiled.plan, compiled.monitor_plan
+    assert monitoring is not None
+    kinds = {n.kind for n in (*plan.nodes, *monitoring.nodes)}
     assert kinds == set(STEP_KINDS)
+    watch = monitoring.node("monitor:delayed_drift")
+    assert watch.outputs == {"drift": "drift", "decision": "decision"}
+    assert {r.node for r in watch.inputs.values()} == {
+        "ingest:december",
+        "ingest:december_outcomes",
+    }
+    # the outcomes only the monitor reads are no part of training
+    assert "ingest:december_outcomes" not in {n.id for n in plan.nodes}
+    assert "monitor" not in {n.kind for n in plan.nodes}
     register = plan.node("register:delayed_registry")
     assert register.inputs["gate:delayed_quality"].type == "decision"
     assert plan.node("train:delayed").outputs == {"model": "model"}

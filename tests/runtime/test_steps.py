@@ -203,7 +203,7 @@ def test_the_whole_chain(project: Project, flights: pd.DataFrame) -> None:
     registered = project.run(
         "register",
         REGISTER,
-        {"model": "model", "metrics": "metrics", "gate:quality": "decision"},
+        {"model": "model", "metrics": "metrics", "reference": "train", "gate:quality": "decision"},
         {"registration": "registration"},
     )
     assert registered.summary == {
@@ -219,9 +219,14 @@ def test_the_whole_chain(project: Project, flights: pd.DataFrame) -> None:
         "model_sha256": bundle.sha256,
     }
     registry = Registry(project.root / ".mlcompile" / "registry")
-    assert (
-        registry.get("flights.delayed", "production").registration["plan_fingerprint"] == "f" * 64
-    )
+    production = registry.get("flights.delayed", "production")
+    assert production.registration["plan_fingerprint"] == "f" * 64
+    # the version keeps its training rows, the columns its features read, for monitoring
+    reference = pd.read_parquet(production.reference_path)
+    train, _ = read_dataset(project.art("train"))
+    signature = bundle.meta["feature_state"]["input_signature"]
+    assert list(reference.columns) == [*signature, "delayed"]
+    assert len(reference) == len(train)
 
     scored = project.run(
         "score",
@@ -271,7 +276,7 @@ def test_the_whole_chain(project: Project, flights: pd.DataFrame) -> None:
     again = project.run(
         "register",
         REGISTER,
-        {"model": "model", "metrics": "metrics", "gate:quality": "decision"},
+        {"model": "model", "metrics": "metrics", "reference": "train", "gate:quality": "decision"},
         {"registration": "registration"},
     )
     assert again.summary["version"] == 1 and registry.versions("flights.delayed") == [1]
@@ -321,7 +326,12 @@ def test_failed_gate_writes_its_decision_and_blocks_deployment(project: Project)
         project.run(
             "register",
             REGISTER,
-            {"model": "model", "metrics": "metrics", "gate:quality": "decision"},
+            {
+                "model": "model",
+                "metrics": "metrics",
+                "reference": "train",
+                "gate:quality": "decision",
+            },
             {"registration": "registration"},
         )
     assert not (project.root / ".mlcompile" / "registry").exists()

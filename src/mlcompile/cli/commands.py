@@ -85,7 +85,7 @@ def validate(spec: Path, overrides: tuple[str, ...], fmt: str, output: Output) -
     click.echo(
         f"{spec}: ok ({len(counts.sources)} sources, {len(counts.features)} features, "
         f"{len(counts.models)} models, {len(counts.gates)} gates, "
-        f"{len(counts.deployments)} deployments)"
+        f"{len(counts.deployments)} deployments, {len(counts.monitoring)} monitors)"
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -79,7 +80,10 @@ def monitor(
     exit_code = watched.exit_code
     asks = sorted(n for n, d in decisions.items() if d.get("retrain"))
     if exit_code == 0 and asks and not no_retrain:
-        retrained = run_plan(compiled, rendered, compiled.plan, out_dir / backend, options, hush)
+        # every model retrains and faces its own gates: one failing gate must not stop the
+        # watched model from being replaced
+        each_gated = dataclasses.replace(options, keep_going=True)
+        retrained = run_plan(compiled, rendered, compiled.plan, out_dir / backend, each_gated, hush)
         payload["retrain"] = {**result_payload(retrained), "asked_by": asks}
         payload["replaced"] = _replaced(compiled, {n: decisions[n] for n in asks})
         exit_code = retrained.exit_code or (

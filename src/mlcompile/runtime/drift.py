@@ -116,9 +116,8 @@ def _numeric_picture(ref: np.ndarray, cur: np.ndarray) -> dict[str, Any]:
 
 def _labels(series: pd.Series) -> pd.Series:
     """Category values as text, so 3 and '3' from two files compare equal; None when missing."""
-    return (
-        series.astype("object").where(series.notna()).map(lambda v: None if v is None else str(v))
-    )
+    text = series.astype("object").map(str)
+    return text.where(series.notna().to_numpy(), None)
 
 
 def categorical_drift(reference: pd.Series, current: pd.Series) -> dict[str, Any]:

@@ -404,12 +404,24 @@ class _Checker:
             normal: list[GateCheck] = []
             for index, check in enumerate(monitor.checks):
                 where = (*at, "checks", index)
+                early = parse_check(check) if isinstance(check, str) else None
+                if early is not None and early.metric in DRIFT_METRICS and early.value is None:
+                    self.drift_is_absolute(early, where)
+                    continue
                 parsed = self.gate_check(check, where)
                 if parsed is not None and self.monitor_check(
                     parsed, monitor.model, produced, labels is not None, where
                 ):
                     normal.append(parsed)
             self.out.monitor_checks[name] = normal
+
+    def drift_is_absolute(self, check: GateCheck, where: KeyPath) -> None:
+        self.error(
+            "E204",
+            f"'{check.text}': drift has no production value to compare with",
+            where,
+            f"bound it outright, as in '{check.metric} <= 0.2'",
+        )
 
     def monitor_check(
         self, check: GateCheck, model: str, produced: list[str], labelled: bool, where: KeyPath
@@ -419,12 +431,7 @@ class _Checker:
         definition = self.spec.models[model]
         if check.metric in DRIFT_METRICS:
             if check.max_drop is not None:
-                self.error(
-                    "E204",
-                    f"'{check.text}': drift has no production value to compare with",
-                    where,
-                    f"bound it outright, as in '{check.metric} <= 0.2'",
-                )
+                self.drift_is_absolute(check, where)
                 return False
             inputs = [*definition.features, PREDICTION]
             if check.slice is not None and check.slice not in inputs:

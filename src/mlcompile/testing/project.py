@@ -110,6 +110,16 @@ def conformance_spec(
                 "storage_uri": "s3://models/conformance",
             },
         },
+        "monitoring": {
+            # the current window is the training data itself: nothing drifts, nothing retrains
+            n.get("monitor", "drift"): {
+                "model": n["model"],
+                "current": {"source": n["source"]},
+                "checks": ["psi <= 0.25", "psi[prediction] <= 0.25"],
+                "min_rows": 50,
+                "retrain": {"when": ["drift"]},
+            }
+        },
         "backends": backend_settings or {},
     }
 
@@ -132,4 +142,5 @@ def hostile_names(marker: Path) -> dict[str, str]:
         "feature": texts["shell"],
         "description": texts["newline"],
         "deployment": texts["traversal"],
+        "monitor": texts["jinja"],
     }

@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field
 
 from mlcompile.backends import ArtifactSet, BackendSettings, RunOptions, RunResult
 from mlcompile.errors import BackendError, Diagnostic, ExitCode
-from mlcompile.plan import Plan
+from mlcompile.plan import DECISION_KINDS, Plan
 
 ARTIFACTS = "artifacts"
 
@@ -125,12 +125,12 @@ def _collect(built_dir: Path, plan: Plan, returncode: int, stderr: str) -> RunRe
                 result.error = f"{node.id}: {message[-1] if message else 'failed'}"
         else:
             result.steps[node.id] = {"status": "not run"}
-        for kind, output, target in (
-            ("evaluate", "metrics", result.metrics),
-            ("gate", "decision", result.decisions),
+        for kinds, output, target in (
+            ({"evaluate"}, "metrics", result.metrics),
+            (DECISION_KINDS, "decision", result.decisions),
         ):
             record = folder / output / f"{output}.json"
-            if node.kind == kind and record.is_file():
+            if node.kind in kinds and record.is_file():
                 target[node.name] = json.loads(record.read_text())
     if returncode != 0 and result.exit_code == 0:
         result.exit_code = int(ExitCode.BACKEND_FAILED)
