@@ -37,7 +37,9 @@ def _serve(project: Path, rows: pd.DataFrame) -> None:
     app = create_app(project / ".mlcompile" / "registry", MODEL, "production", project / LOG)
     with TestClient(app) as client:  # leaving the block flushes the log
         for start in range(0, len(rows), 50):
-            response = client.post("/predict", json={"rows": as_json_rows(rows[start : start + 50])})
+            response = client.post(
+                "/predict", json={"rows": as_json_rows(rows[start : start + 50])}
+            )
             assert response.status_code == 200, response.text
 
 
