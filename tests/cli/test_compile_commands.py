@@ -17,7 +17,9 @@ BROKEN = Path(__file__).resolve().parent.parent / "spec" / "broken"
 def test_validate_ok(cli: Cli) -> None:
     result = cli("validate", EXAMPLE / "mlcompile.yaml")
     assert result.exit_code == 0
-    assert "ok (7 sources, 13 features, 2 models, 2 gates, 4 deployments, 1 monitors)" in result.output
+    assert (
+        "ok (7 sources, 13 features, 2 models, 2 gates, 4 deployments, 1 monitors)" in result.output
+    )
 
 
 def test_invalid_spec_exits_2_with_located_errors_and_no_traceback(cli: Cli) -> None:
