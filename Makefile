@@ -20,6 +20,8 @@ demo: $(STAMP)
 	cd $(DEMO) && ../../$(BIN)/mlcompile validate mlcompile.yaml
 	cd $(DEMO) && ../../$(BIN)/mlcompile build mlcompile.yaml --backend local --out build
 	cd $(DEMO) && ../../$(BIN)/mlcompile run mlcompile.yaml
+	@# December drifts from the training months: exit 7 is the expected verdict here
+	cd $(DEMO) && ../../$(BIN)/mlcompile monitor mlcompile.yaml --no-retrain; test $$? -eq 7
 
 PY_DIRS := $(wildcard src tests backends benchmarks examples)
 

@@ -148,3 +148,11 @@ def test_monitor_without_monitors_is_a_usage_error(
     result = cli("monitor", project / "mlcompile.yaml", "~monitoring")
     assert result.exit_code == 2
     assert "has no monitors" in result.output
+
+
+def test_monitor_before_any_training_says_what_is_missing(
+    cli: Callable[..., Result], flights_project: Path
+) -> None:
+    result = cli("monitor", flights_project / "mlcompile.yaml", "-q")
+    assert result.exit_code == 2
+    assert "no registered model 'flights.delayed'" in result.output

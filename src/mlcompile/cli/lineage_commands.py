@@ -135,7 +135,12 @@ def _num(value: Any) -> str:
     default=Path("report.html"),
     show_default=True,
 )
-@click.option("--run", "run_id", default=None, help="Run id (prefix) when TARGET is a spec.")
+@click.option(
+    "--run",
+    "run_id",
+    default=None,
+    help="Run id (prefix) when TARGET is a spec: a run of its pipeline or of its monitoring job.",
+)
 @handles_errors
 def report(
     target: Path, overrides: tuple[str, ...], out: Path, run_id: str | None, output: Output
@@ -143,7 +148,7 @@ def report(
     """Write a self-contained HTML audit report of one run.
 
     TARGET is a run folder (.mlcompile/runs/<id>) or a spec (with the overrides it ran
-    with: its latest run, or the one --run names).
+    with: its pipeline's latest run, or the one --run names, monitoring runs included).
     """
     from mlcompile.lineage.report import render_report
 
@@ -184,22 +189,32 @@ def _from_spec(
     from mlcompile.cli.commands import compile_with_texts
     from mlcompile.compiler import backend_settings
     from mlcompile.lineage.records import load_runs
+    from mlcompile.lineage.trace import plan_for_run
 
     compiled = compile_with_texts(spec, overrides, output)
     plan, root = compiled.plan, compiled.project_root
     # Runs and store live where the local backend puts them; its settings may move them.
     store, runs_dir = local_folders(backend_settings(compiled, get_backend("local")), plan, root)
-    records = [r for r in load_runs(runs_dir) if r.get("plan") == plan.name]
+    # --run may name a run of the spec's monitoring job as well as one of its training plan
+    plans = {p.name: p for p in (plan, compiled.monitor_plan) if p is not None}
+    records = [r for r in load_runs(runs_dir) if r.get("plan") in plans]
     if run_id is not None:
         records = [r for r in records if str(r["id"]).startswith(run_id)]
     else:
-        records = [r for r in records if r.get("spec_sha256") == plan.spec_sha256]
+        records = [
+            r
+            for r in records
+            if r.get("plan") == plan.name and r.get("spec_sha256") == plan.spec_sha256
+        ]
     if not records:
         raise UsageError(
             f"no run of this plan in {runs_dir}"
             + (f" matching '{run_id}'" if run_id else " (run it first, or pass --run)")
         )
-    return plan, records[-1], store
+    record = records[-1]
+    # The plan the run stored is the one it executed; the spec may have changed since.
+    executed, _ = plan_for_run(record, runs_dir)
+    return executed or plans[str(record["plan"])], record, store
 
 
 # ---- diff -------------------------------------------------------------------------------

@@ -76,7 +76,8 @@ def monitor(
         "retrain": None,
         "replaced": {},
     }
-    decisions = watched.decisions
+    # a monitor that failed before deciding (no version at its alias, say) left no decision
+    decisions = {name: d for name, d in watched.decisions.items() if d}
     exit_code = watched.exit_code
     asks = sorted(n for n, d in decisions.items() if d.get("retrain"))
     if exit_code == 0 and asks and not no_retrain:
@@ -114,6 +115,8 @@ def _replaced(compiled: Compiled, asked: dict[str, dict[str, Any]]) -> dict[str,
 def _summary(payload: dict[str, Any], no_retrain: bool) -> str:
     lines = []
     for name, decision in sorted(payload["monitoring"]["decisions"].items()):
+        if not decision:
+            continue
         verdict = "passed" if decision.get("passed") else "FAILED"
         lines.append(
             f"monitor {name}: {verdict} - {decision.get('registered_name')} "

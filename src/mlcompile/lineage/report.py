@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +19,15 @@ from mlcompile import __version__
 from mlcompile.lineage.names import safe
 from mlcompile.lineage.records import artifact_facts, data_checks, output_dir, read_artifact
 from mlcompile.lineage.trace import params_summary, registry_history
-from mlcompile.plan import Plan
+from mlcompile.plan import Node, Plan
+from mlcompile.tasks import PREDICTION
 
 BOX_W, BOX_H, GAP_X, GAP_Y, MARGIN = 190, 34, 60, 16, 16
+# One drift picture: its size, the plot's margins (room for the y label on the left, the
+# legend on top, the x labels below) and how much of a category name fits under a bar.
+PIC_W, PIC_H, PIC_LEFT, PIC_RIGHT, PIC_TOP = 360, 150, 40, 8, 24
+PIC_BOTTOM = {"numeric": 18, "categorical": 56}
+PIC_LABEL = 12
 
 
 @dataclass(frozen=True)
@@ -82,10 +89,11 @@ def report_data(
 ) -> dict[str, Any]:
     """Everything the report shows, as plain data (also handy for tests and JSON output)."""
     steps = record.get("steps", {})
-    nodes, checks, metrics, gates, registered = [], [], [], [], set()
+    nodes, checks, metrics, gates, monitoring, registered = [], [], [], [], [], set()
     for node in plan.topological():
         step = steps.get(node.id) or {}
         outputs = {}
+        documents: dict[str, Any] = {}
         for output, kind in sorted(node.outputs.items()):
             where = output_dir(record, node.id, output, store_dir)
             facts = artifact_facts(where, kind)
@@ -105,9 +113,13 @@ def report_data(
                 )
             elif kind == "metrics" and document is not None:
                 metrics.append({"node": node.id, "model": node.name, "metrics": document})
-            elif kind == "decision" and document is not None:
+            elif kind == "decision" and document is not None and node.kind == "gate":
                 gates.append({"node": node.id, "decision": document})
-        if node.kind == "register":
+            documents[kind] = document
+        if node.kind == "monitor" and (documents.get("drift") or documents.get("decision")):
+            monitoring.append(monitor_data(node, documents.get("drift"), documents.get("decision")))
+        # a monitor's history shows which version stood at the watched alias, and since when
+        if node.kind in ("register", "monitor"):
             registered.add(str(node.params.get("registered_name")))
         nodes.append(
             {
@@ -141,8 +153,199 @@ def report_data(
         "checks": checks,
         "metrics": metrics,
         "gates": gates,
+        "monitoring": monitoring,
         "history": history,
     }
+
+
+def monitor_data(
+    node: Node, drift: Mapping[str, Any] | None, decision: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """One monitor's drift and decision, shaped for the report: features that failed a drift
+    check first, then in the model's input order with the prediction last."""
+    drift, decision = drift or {}, decision or {}
+    failing: dict[str, list[str]] = {}
+    for check in decision.get("checks") or []:
+        if check.get("kind") == "drift" and not check.get("passed") and "feature" in check:
+            failing.setdefault(str(check["feature"]), []).append(str(check.get("check")))
+    measured = drift.get("features") or {}
+    order = [*map(str, node.params.get("features") or []), PREDICTION]
+    position = {name: i for i, name in enumerate(order)}
+    names = sorted(measured, key=lambda n: (n not in failing, position.get(n, len(order)), n))
+    # by position, not by name: two names can differ only in characters an id cannot hold
+    anchors = {name: f"drift-{safe(node.id)}-{i}" for i, name in enumerate(names)}
+    features = [
+        {
+            "name": name,
+            "anchor": anchors[name],
+            "failed": failing.get(name, []),
+            "measures": measured[name],
+        }
+        for name in names
+    ]
+    return {
+        "node": node.id,
+        "anchor": f"monitor-{safe(node.id)}",
+        "monitor": decision.get("monitor", drift.get("monitor")),
+        "model": decision.get("model", drift.get("model")),
+        "registered_name": decision.get("registered_name", drift.get("registered_name")),
+        "version": decision.get("version", drift.get("version")),
+        "alias": decision.get("alias", drift.get("alias")),
+        "reference": drift.get("reference") or {},
+        "current": drift.get("current") or {"rows": decision.get("rows")},
+        "verdict": _verdict(decision),
+        "retrain": decision.get("retrain"),
+        "reason": decision.get("reason"),
+        "failed": decision.get("failed") or {},
+        "checks": [
+            {**check, "anchor": anchors.get(check.get("feature"))}
+            for check in decision.get("checks") or []
+        ],
+        "features": features,
+        "performance": performance_table(
+            drift.get("performance"), drift.get("production_performance")
+        ),
+    }
+
+
+def _verdict(decision: Mapping[str, Any]) -> str:
+    if not decision:
+        return "no decision"
+    if not decision.get("judged"):
+        return "not judged"
+    return "passed" if decision.get("passed") else "FAILED"
+
+
+def performance_table(
+    current: Mapping[str, Any] | None, production: Mapping[str, Any] | None
+) -> dict[str, Any] | None:
+    """Metrics on the labelled current rows next to the version's own test metrics: one row
+    per metric, a (current, production) pair of columns per slice."""
+    if not current and not production:
+        return None
+    current, production = current or {}, production or {}
+    slices = sorted(
+        {
+            (str(column), str(value))
+            for side in (current, production)
+            for column, values in (side.get("slices") or {}).items()
+            for value in values
+        }
+    )
+
+    def sliced(side: Mapping[str, Any], column: str, value: str) -> Mapping[str, Any]:
+        return ((side.get("slices") or {}).get(column) or {}).get(value) or {}
+
+    overall = (current.get("overall") or {}, production.get("overall") or {})
+    groups = [("overall", (current.get("rows"), production.get("rows")), *overall)]
+    for column, value in slices:
+        now, then = sliced(current, column, value), sliced(production, column, value)
+        groups.append((f"{column}={value}", (now.get("rows"), then.get("rows")), now, then))
+    return {
+        "task": current.get("task", production.get("task")),
+        "groups": [{"label": label, "rows": rows} for label, rows, _, _ in groups],
+        "metrics": [
+            {"name": name, "pairs": [(now.get(name), then.get(name)) for *_, now, then in groups]}
+            for name in sorted({*overall[0], *overall[1]})
+        ],
+    }
+
+
+@dataclass(frozen=True)
+class Bar:
+    side: str  # "ref" or "cur"
+    x: float
+    y: float
+    w: float
+    h: float
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One bin or category: its two bars and the tooltip that says what they show."""
+
+    title: str
+    bars: tuple[Bar, Bar]
+
+
+@dataclass(frozen=True)
+class Label:
+    x: float
+    y: float
+    text: str
+    title: str
+    anchor: str  # SVG text-anchor
+    rotate: bool
+
+
+@dataclass(frozen=True)
+class Picture:
+    width: int
+    height: int
+    left: int
+    right: int
+    top: int
+    baseline: int
+    peak: str  # the share the top of the plot stands for
+    slots: list[Slot]
+    labels: list[Label]
+
+
+def drift_picture(measures: Mapping[str, Any]) -> Picture:
+    """Reference and current histograms of one feature as paired bars on one share scale:
+    equal-width bins with the range's ends and middle labelled for numbers, one slot per
+    category (names cut to fit, whole in the tooltip) for categories."""
+    histogram = measures.get("histogram") or {}
+    kind = "categorical" if "categories" in histogram else "numeric"
+    reference = [float(v) for v in histogram.get("reference") or []]
+    current = [float(v) for v in histogram.get("current") or []]
+    baseline = PIC_H - PIC_BOTTOM[kind]
+    right = PIC_W - PIC_RIGHT
+    width, height = right - PIC_LEFT, baseline - PIC_TOP
+    peak = max([*reference, *current], default=0.0) or 1.0
+    edges = [float(e) for e in histogram.get("edges") or []]
+    if kind == "categorical":
+        names = [str(c) for c in histogram["categories"]]
+    else:
+        names = [f"[{_short(a)}, {_short(b)})" for a, b in pairwise(edges)]
+    count = min(len(names), len(reference), len(current))
+    slot = width / max(count, 1)
+    bar = max(slot / 2 - 1, 0.5)
+    slots, labels = [], []
+    for i in range(count):
+        x = PIC_LEFT + i * slot + (slot - 2 * bar) / 2
+        pair = (
+            _bar("ref", x, bar, reference[i] / peak * height, baseline),
+            _bar("cur", x + bar, bar, current[i] / peak * height, baseline),
+        )
+        title = f"{names[i]}: reference {_percent(reference[i])}, current {_percent(current[i])}"
+        slots.append(Slot(title, pair))
+        if kind == "categorical":
+            text = names[i] if len(names[i]) <= PIC_LABEL else names[i][: PIC_LABEL - 1] + "…"
+            middle = round(PIC_LEFT + (i + 0.5) * slot, 2)
+            labels.append(Label(middle, baseline + 10, text, names[i], "end", True))
+    if kind == "numeric" and count:
+        ends: list[tuple[float, str, float]] = [
+            (PIC_LEFT, "start", edges[0]),
+            ((PIC_LEFT + right) / 2, "middle", edges[count // 2]),
+            (right, "end", edges[count]),
+        ]
+        for x, anchor, value in ends:
+            labels.append(Label(x, baseline + 13, _short(value), str(value), anchor, False))
+    return Picture(PIC_W, PIC_H, PIC_LEFT, right, PIC_TOP, baseline, _percent(peak), slots, labels)
+
+
+def _bar(side: str, x: float, width: float, height: float, baseline: int) -> Bar:
+    # rounded so the file stays small and the same shares always give the same text
+    return Bar(side, round(x, 2), round(baseline - height, 2), round(width, 2), round(height, 2))
+
+
+def _short(value: float) -> str:
+    return f"{value:.4g}"
+
+
+def _percent(share: float) -> str:
+    return f"{share * 100:.1f}%"
 
 
 def render_report(
@@ -159,6 +362,8 @@ def render_report(
         keep_trailing_newline=True,
     )
     env.filters["num"] = _number
+    env.filters["percent"] = _percent
+    env.globals["drift_picture"] = drift_picture
     template = env.get_template("report.html.j2")
     return template.render(
         **data, boxes=boxes, edges=edges, width=width, height=height, box_w=BOX_W, box_h=BOX_H

@@ -138,7 +138,11 @@ def params_summary(kind: str, params: Mapping[str, Any]) -> str:
                 f"{value.get('name')} ({len(columns)} columns)" if columns else value.get("file")
             )
         elif key == "features" and isinstance(value, list):
-            shown = ", ".join(f"{f.get('name')}={f.get('op')}" for f in value)
+            # a features step lists specs; a monitor lists the model inputs it watches
+            shown = ", ".join(
+                f"{f.get('name')}={f.get('op')}" if isinstance(f, Mapping) else str(f)
+                for f in value
+            )
         elif key == "checks" and isinstance(value, list):
             shown = "; ".join(str(c.get("text", c)) for c in value)
         elif key == "sql":
