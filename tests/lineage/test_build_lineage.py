@@ -21,19 +21,24 @@ def plan(tmp_path_factory: pytest.TempPathFactory) -> Plan:
     return compile_spec(project / "mlcompile.yaml", []).plan
 
 
+def _jobs(files: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """The step events of jobs.jsonl by node id, checking it is one event a line."""
+    lines = files["jobs.jsonl"].splitlines()
+    return {event["job"]["name"]: event for event in map(json.loads, lines)}
+
+
 def test_every_node_is_a_valid_job_event(
     plan: Plan, openlineage: Callable[[str, dict[str, Any]], list[str]]
 ) -> None:
     files = build_lineage(plan, "mlcompile.yaml", plan.spec_sha256, "a" * 40)
-    assert set(files) == {"pipeline.json"} | {
-        f"jobs/{n.id.replace(':', '_')}.json" for n in plan.nodes
-    }
-    for path, text in files.items():
-        event = json.loads(text)
-        assert openlineage("JobEvent", event) == [], path
+    assert set(files) == {"pipeline.json", "jobs.jsonl"}
+    events = [json.loads(files["pipeline.json"]), *_jobs(files).values()]
+    assert [e["job"]["name"] for e in events[1:]] == sorted(n.id for n in plan.nodes)
+    for event in events:
+        assert openlineage("JobEvent", event) == [], event["job"]["name"]
         assert event["job"]["namespace"] == "mlcompile://flights"
         assert event["eventTime"] == "1970-01-01T00:00:00Z"
-    train = json.loads(files["jobs/train_delayed.json"])
+    train = _jobs(files)["train:delayed"]
     facet = train["job"]["facets"]["mlcompile"]
     node = plan.node("train:delayed")
     assert facet["fingerprint"] == node.fingerprint
@@ -51,9 +56,10 @@ def test_every_node_is_a_valid_job_event(
 
 def test_sql_and_declared_schemas_are_carried(plan: Plan) -> None:
     files = build_lineage(plan, "mlcompile.yaml", plan.spec_sha256, None)
-    training = json.loads(files["jobs/ingest_training.json"])
+    jobs = _jobs(files)
+    training = jobs["ingest:training"]
     assert "LEFT JOIN weather" in training["job"]["facets"]["sql"]["query"]
-    ingest = json.loads(files["jobs/ingest_flights.json"])
+    ingest = jobs["ingest:flights"]
     (raw,) = ingest["inputs"]
     assert raw["name"] == "files/data/flights.parquet"
     fields = {f["name"]: f for f in raw["facets"]["schema"]["fields"]}
@@ -61,7 +67,7 @@ def test_sql_and_declared_schemas_are_carried(plan: Plan) -> None:
     assert "isin [EWR, JFK, LGA]" in fields["origin"]["description"]
     assert "nullable" in fields["dep_delay"]["description"]
     # The validated dataset carries the same declared schema downstream.
-    validate = json.loads(files["jobs/validate_flights.json"])
+    validate = jobs["validate:flights"]
     out = {d["name"]: d for d in validate["outputs"]}["artifacts/validate:flights/dataset"]
     assert {f["name"] for f in out["facets"]["schema"]["fields"]} == set(fields)
     pipeline = json.loads(files["pipeline.json"])

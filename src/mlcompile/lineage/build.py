@@ -9,9 +9,10 @@ release build can stamp its commit time and still be reproducible.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -61,8 +62,9 @@ def build_lineage(
 ) -> dict[str, str]:
     """OpenLineage JSON for a plan: path relative to the lineage folder -> text.
 
-    `jobs/<node>.json` is a JobEvent per node (its datasets with schemas where a validate
-    node declares columns); `pipeline.json` is the pipeline's JobEvent, reading the spec
+    `jobs.jsonl` holds a JobEvent per node, one a line in node-id order (its datasets with
+    schemas where a validate node declares columns); `pipeline.json` is the pipeline's
+    JobEvent, reading the spec
     file (versioned by its sha256) and every raw source file. `spec_file` should be
     relative to the project (it is written into the output as is).
     """
@@ -75,7 +77,17 @@ def build_lineage(
     when = build_event_time(epoch)
     schemas = names.declared_schemas(plan)
     space = names.namespace(plan.name)
-    files: dict[str, str] = {}
+    lines: list[str] = []
+    # A dataset appears in the events of every step reading it (a shared source in
+    # thousands): its facets are built and serialized once per side.
+    serialized: dict[tuple[object, str, str], dict[str, Any]] = {}
+
+    def dataset(make: Callable[..., Any], port: names.Port) -> dict[str, Any]:
+        key = (make, port.name, port.type)
+        if key not in serialized:
+            serialized[key] = Serde.to_dict(make(space, port, schemas))
+        return serialized[key]
+
     for node in sorted(plan.nodes, key=lambda n: n.id):
         facets: dict[str, JobFacet] = {
             "jobType": job_type_job.JobTypeJobFacet(
@@ -106,12 +118,17 @@ def build_lineage(
             eventTime=when,
             producer=PRODUCER,
             job=Job(namespace=space, name=node.id, facets=facets),
-            inputs=[_input(space, port, schemas) for port in names.reads(node)],
-            outputs=[_output(space, port, schemas) for port in names.writes(node)],
+            inputs=[],
+            outputs=[],
         )
-        files[f"jobs/{names.safe(node.id)}.json"] = _text(Serde.to_json(event, indent=2))
-    files["pipeline.json"] = _pipeline(plan, spec_file, spec_sha256, git_commit, when, schemas)
-    return files
+        document = Serde.to_dict(event)
+        document["inputs"] = [dataset(_input, port) for port in names.reads(node)]
+        document["outputs"] = [dataset(_output, port) for port in names.writes(node)]
+        lines.append(_compact(document))
+    return {
+        "jobs.jsonl": "".join(lines),
+        "pipeline.json": _pipeline(plan, spec_file, spec_sha256, git_commit, when, schemas),
+    }
 
 
 def _pipeline(
@@ -248,3 +265,10 @@ def _output(
 
 def _text(json_text: str) -> str:
     return json_text + "\n"
+
+
+def _compact(event: Mapping[str, Any]) -> str:
+    """One event on one line, as OpenLineage's file transport writes them. One file for all
+    steps, not one each: creating 10,000 files took longer than the rest of a build, and
+    indenting would leave json's C encoder for its pure-Python one."""
+    return _text(json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=False))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Iterator, Mapping
@@ -157,8 +158,13 @@ class Plan:
             "nodes": [n.to_dict() for n in sorted(self.nodes, key=lambda n: n.id)],
         }
 
-    def to_json(self) -> str:
+    @functools.cached_property
+    def _json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+
+    def to_json(self) -> str:
+        """plan.json's text; computed once, since a large plan takes seconds to indent."""
+        return self._json
 
     @staticmethod
     def from_dict(data: Mapping[str, Any]) -> Plan:
