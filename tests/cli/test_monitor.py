@@ -96,6 +96,10 @@ def test_december_drifts_and_a_report_only_run_says_so(
     assert drift["reference"] == {"from": "registry", "rows": 20000}
     assert drift["features"]["day_of_year"]["psi"] > 1
     assert drift["current"]["labelled_rows"] == 3863
+    # the same report, where people look for it
+    assert out["reports"] == {"delayed_drift": ".mlcompile/monitoring/delayed_drift.json"}
+    report = json.loads((project / out["reports"]["delayed_drift"]).read_text())
+    assert report == {"drift": drift, "decision": decision}
 
 
 def test_retrain_on_unchanged_data_replaces_nothing(
@@ -156,3 +160,16 @@ def test_monitor_before_any_training_says_what_is_missing(
     result = cli("monitor", flights_project / "mlcompile.yaml", "-q")
     assert result.exit_code == 2
     assert "no registered model 'flights.delayed'" in result.output
+
+
+def test_a_cached_monitor_still_leaves_its_report(
+    cli: Callable[..., Result], project: Path
+) -> None:
+    first = _monitor(cli, project, "--no-retrain")[1]
+    report = project / first["reports"]["delayed_drift"]
+    again = _monitor(cli, project, "--no-retrain")[1]
+    assert again["monitoring"]["steps"]["monitor:delayed_drift"]["status"] == "cached"
+    report.unlink()
+    third = _monitor(cli, project, "--no-retrain")[1]
+    assert third["monitoring"]["steps"]["monitor:delayed_drift"]["status"] == "ran"
+    assert json.loads(report.read_text())["decision"]["version"] == 1

@@ -71,8 +71,10 @@ def monitor(
         options,
         hush,
     )
+    monitors = [n for n in compiled.monitor_plan.nodes if n.kind == "monitor"]
     payload: dict[str, Any] = {
         "monitoring": result_payload(watched),
+        "reports": {n.name: n.params["report"] for n in monitors},
         "retrain": None,
         "replaced": {},
     }
@@ -131,6 +133,7 @@ def _summary(payload: dict[str, Any], no_retrain: bool) -> str:
             lines.append(f"  ... and {len(failing) - SHOWN_FAILURES} more failing checks")
         if decision.get("retrain") and no_retrain:
             lines.append("  a retrain is due; not started (--no-retrain)")
+        lines.append(f"  report: {payload['reports'][name]}")
     if payload["monitoring"]["error"]:
         lines.append(f"error: {payload['monitoring']['error']}")
     retrain = payload["retrain"]

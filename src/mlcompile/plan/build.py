@@ -311,6 +311,7 @@ class _Builder:
                 "bins": monitor.bins,
                 "min_rows": monitor.min_rows,
                 "retrain_on": list(monitor.retrain.when) if monitor.retrain else [],
+                "report": monitor.report or f".mlcompile/monitoring/{_safe_file(name)}.json",
             },
             inputs,
             {"drift": "drift", "decision": "decision"},

@@ -125,6 +125,9 @@ class Executor:
             written = read_record(self.store.entry(key) / "file", "file")
             path = self._path(written["path"], node)
             return path.is_file() and sha256_file(path) == written["sha256"]
+        if node.kind == "monitor":
+            path = self._path(summary.get("report", node.params["report"]), node)
+            return path.is_file() and sha256_file(path) == summary.get("report_sha256")
         if node.kind == "register":
             registry, name = self._registry(node)
             return name in registry.list_models() and summary.get("version") in registry.versions(

@@ -15,6 +15,7 @@ from mlcompile.errors import UsageError, did_you_mean
 
 from .artifacts import (
     atomic_write_bytes,
+    dumps_json,
     json_safe,
     parquet_bytes,
     read_dataset,
@@ -261,11 +262,16 @@ def _monitor(step: _Step) -> dict[str, Any]:
     drift, decision = monitor(params, Registry(root), inputs, log_dir, step.ctx.num_threads)
     write_record(step.output("drift"), "drift", drift)
     write_record(step.output("decision"), "decision", decision)
+    # the report where people and schedulers look for it, outside any orchestrator's store
+    path, relative = step.project_path("report")
+    report = dumps_json({"decision": decision, "drift": drift}).encode("utf-8")
     return {
         "version": decision["version"],
         "rows": decision["rows"],
         "passed": decision["passed"],
         "retrain": decision["retrain"],
+        "report": relative,
+        "report_sha256": atomic_write_bytes(path, report),
     }
 
 

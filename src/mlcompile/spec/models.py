@@ -386,6 +386,11 @@ class Monitor(Frozen):
         100, ge=1, description="Fewer current rows than this: nothing is judged, nothing retrains."
     )
     retrain: Retrain | None = Field(None, description="Absent: report only, never retrain.")
+    report: str | None = Field(
+        None,
+        description="Where each run writes the drift report (JSON), relative to the spec; "
+        "default .mlcompile/monitoring/<monitor>.json.",
+    )
 
 
 # ---- the spec ---------------------------------------------------------------------------

@@ -384,6 +384,8 @@ class _Checker:
                 )
             if monitor.reference is not None:
                 self.ref(monitor.reference, spec.sources, "source", (*at, "reference"))
+            if monitor.report is not None:
+                self.path_inside(monitor.report, (*at, "report"), must_exist=False)
             labels = monitor.labels
             if labels is not None and self.ref(
                 labels.source, spec.sources, "source", (*at, "labels", "source")
