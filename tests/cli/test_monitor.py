@@ -100,6 +100,21 @@ def test_december_drifts_and_a_report_only_run_says_so(
     assert out["reports"] == {"delayed_drift": ".mlcompile/monitoring/delayed_drift.json"}
     report = json.loads((project / out["reports"]["delayed_drift"]).read_text())
     assert report == {"drift": drift, "decision": decision}
+    # and in the OpenLineage run events, for lineage servers and auditors
+    events = [
+        json.loads(line)
+        for line in (project / ".mlcompile" / "lineage" / "runs.jsonl").read_text().splitlines()
+    ]
+    (done,) = [
+        e
+        for e in events
+        if e["job"]["name"] == "monitor:delayed_drift" and e["eventType"] == "COMPLETE"
+    ]
+    facet = done["run"]["facets"]["mlcompile_monitor"]
+    assert facet["version"] == 1 and facet["retrain"] is True and facet["passed"] is False
+    assert (
+        facet["drift"]["features"]["day_of_year"]["psi"] == drift["features"]["day_of_year"]["psi"]
+    )
 
 
 def test_retrain_on_unchanged_data_replaces_nothing(

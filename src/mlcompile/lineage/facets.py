@@ -99,6 +99,26 @@ class MlcompileGateRunFacet(RunFacet):
 
 
 @attr.define
+class MlcompileMonitorRunFacet(RunFacet):
+    """A monitor's verdict on the version it watches: every check, the retrain decision, and
+    the drift measures per input (without the histograms the report draws)."""
+
+    monitor: str
+    model: str
+    version: int
+    rows: int
+    passed: bool
+    retrain: bool
+    reason: str
+    checks: list[dict[str, Any]]
+    drift: dict[str, Any] | None = None
+
+    @staticmethod
+    def _get_schema() -> str:
+        return _SCHEMA.format("MlcompileMonitorRunFacet")
+
+
+@attr.define
 class MlcompileRegistrationRunFacet(RunFacet):
     """Which registry version a register step created or reused."""
 

@@ -310,6 +310,23 @@ class _Context:
             producer=PRODUCER,
         )
 
+    def monitor_facet(self, node: Node, decision: Mapping[str, Any]) -> RunFacet:
+        from mlcompile.lineage.facets import PRODUCER, MlcompileMonitorRunFacet
+
+        drift = read_artifact(output_dir(self.record, node.id, "drift", self.store), "drift")
+        return MlcompileMonitorRunFacet(
+            monitor=str(decision.get("monitor", node.name)),
+            model=str(decision.get("registered_name", "")),
+            version=int(decision.get("version") or 0),
+            rows=int(decision.get("rows") or 0),
+            passed=bool(decision.get("passed")),
+            retrain=bool(decision.get("retrain")),
+            reason=str(decision.get("reason", "")),
+            checks=list(decision.get("checks") or []),
+            drift=_measures(drift) if isinstance(drift, Mapping) else None,
+            producer=PRODUCER,
+        )
+
     def result_facets(self, node: Node) -> dict[str, RunFacet]:
         from mlcompile.lineage.facets import (
             PRODUCER,
@@ -332,6 +349,8 @@ class _Context:
                     slices=dict(document.get("slices") or {}),
                     producer=PRODUCER,
                 )
+            elif kind == "decision" and node.kind == "monitor":
+                facets["mlcompile_monitor"] = self.monitor_facet(node, document)
             elif kind == "decision":
                 facets["mlcompile_gate"] = MlcompileGateRunFacet(
                     gate=str(document.get("gate", node.name)),
@@ -349,6 +368,17 @@ class _Context:
                     producer=PRODUCER,
                 )
         return facets
+
+
+def _measures(drift: Mapping[str, Any]) -> dict[str, Any]:
+    keep = ("type", "psi", "ks", "ks_pvalue", "unseen", "missing")
+    features = drift.get("features") or {}
+    return {
+        "features": {name: {k: m.get(k) for k in keep} for name, m in features.items()},
+        "reference": drift.get("reference"),
+        "current": drift.get("current"),
+        "performance": (drift.get("performance") or {}).get("overall"),
+    }
 
 
 def _parse_time(text: str) -> dt.datetime:
