@@ -1,4 +1,21 @@
-"""The small project the KFP tests build and run."""
+"""The small project the KFP tests build and run, and reading the IR the KFP SDK compiles."""
+
+import re
+from typing import Any
+
+import yaml
+
+# The IR names the SDK that compiled it; golden files must not change with each kfp release.
+SDK_VERSION = re.compile(r"^sdkVersion: kfp-.*$", re.MULTILINE)
+
+
+def ir_documents(text: str) -> list[dict[str, Any]]:
+    return [doc for doc in yaml.safe_load_all(text) if doc]
+
+
+def golden_ir(text: str) -> str:
+    return SDK_VERSION.sub("sdkVersion: kfp-VERSION", text)
+
 
 # The flights example cut down to what one run needs: one binary model, 15 boosting rounds,
 # a single gate and every kind of deploy (registry, batch scoring, KServe manifest).

@@ -6,26 +6,19 @@ import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 from mlcompile_kfp import KfpBackend, KfpSettings
 from mlcompile_kfp.render import function_names, load_module, pipeline_name, task_names
 
 from mlcompile.compiler import Compiled
 from mlcompile.plan import InputRef, Node, Plan
+from tests.backends.kfp.helpers import golden_ir, ir_documents
 from tests.conftest import REPO
-
-SDK_VERSION = re.compile(r"^sdkVersion: kfp-.*$", re.MULTILINE)
 
 
 def render(plan: Plan, settings: KfpSettings | None = None) -> dict[str, str]:
     return dict(KfpBackend().render(plan, settings or KfpSettings()))
-
-
-def ir_documents(text: str) -> list[dict[str, Any]]:
-    return [doc for doc in yaml.safe_load_all(text) if doc]
 
 
 @pytest.fixture(scope="module")
@@ -44,10 +37,7 @@ def test_render_twice_gives_the_same_bytes(
 def test_golden_flights(flights_files: dict[str, str], golden: Callable[[str, str], None]) -> None:
     files = flights_files
     golden("kfp/flights/pipeline.py", files["pipeline.py"])
-    golden(
-        "kfp/flights/pipeline.yaml",
-        SDK_VERSION.sub("sdkVersion: kfp-VERSION", files["pipeline.yaml"]),
-    )
+    golden("kfp/flights/pipeline.yaml", golden_ir(files["pipeline.yaml"]))
 
 
 def test_no_absolute_paths_or_clock(flights_files: dict[str, str]) -> None:

@@ -33,6 +33,7 @@ def test_defaults_work_and_check_clean() -> None:
     assert settings.packages_to_install == ["mlcompile"]
     assert settings.project_root == "/workspace"
     assert settings.caching is True
+    assert (settings.caching_for("train"), settings.caching_for("monitor")) == (True, False)
     train = settings.resources_for("train")
     assert (train.cpu_request, train.cpu_limit) == ("500m", "2")
     assert (train.memory_request, train.memory_limit) == ("1G", "4G")

@@ -21,6 +21,12 @@ def flights_plan() -> Plan:
     return compile_spec(EXAMPLE / "mlcompile.yaml", []).plan
 
 
+def flights_monitor_plan() -> Plan:
+    plan = compile_spec(EXAMPLE / "mlcompile.yaml", []).monitor_plan
+    assert plan is not None, "the flights example has monitors"
+    return plan
+
+
 def small_spec(*, hostile: bool, gate: str = "roc_auc >= 0.5") -> dict[str, object]:
     """The flights spec cut down to one quick binary model on the flights file alone."""
     model = HOSTILE if hostile else "delayed"

@@ -31,11 +31,11 @@ def test_discovered_by_entry_point() -> None:
     assert backend.settings_model is ZenmlSettings
 
 
-def test_defaults_cache_everything_but_gates_and_deploys() -> None:
+def test_defaults_cache_everything_but_gates_monitors_and_deploys() -> None:
     settings = ZenmlSettings()
     cached = {kind: settings.caches(kind) for kind in ("ingest", "train", "evaluate", "gate")}
     assert cached == {"ingest": True, "train": True, "evaluate": True, "gate": False}
-    assert not any(settings.caches(kind) for kind in ("register", "score", "kserve"))
+    assert not any(settings.caches(kind) for kind in ("monitor", "register", "score", "kserve"))
 
 
 def test_per_kind_cache_overrides_the_pipeline_default() -> None:

@@ -41,6 +41,12 @@ _MEMORY_UNITS = {
     "Pi": 2**50,
     "Ei": 2**60,
 }
+# A monitor's verdict depends on what KFP's cache key cannot see: the model version at the
+# registry alias (it moves after every retrain) and, for a prediction-log window, files outside
+# the pipeline. A cached monitor would report an old verdict on an old model, and would not
+# write its report into the project, so its caching is off unless `kinds.monitor.caching`
+# turns it on.
+UNCACHED_KINDS: frozenset[str] = frozenset({"monitor"})
 
 
 class _Frozen(BaseModel):
@@ -64,7 +70,9 @@ class KindSettings(_Frozen):
     """Overrides for every step of one kind."""
 
     resources: Resources = Field(default_factory=Resources)
-    caching: bool | None = Field(None, description="KFP caching for this kind; default: `caching`.")
+    caching: bool | None = Field(
+        None, description="KFP caching for this kind; default: `caching`, but off for monitor."
+    )
     retries: int | None = Field(None, ge=0, le=10, description="Retries; default: `retries`.")
 
 
@@ -101,7 +109,9 @@ class KfpSettings(BackendSettings):
         description="kfp.local pipeline root for `mlcompile run -b kfp`, relative to the project.",
     )
     resources: Resources = Field(default_factory=lambda: DEFAULT_RESOURCES)
-    caching: bool = Field(True, description="KFP caching of step results.")
+    caching: bool = Field(
+        True, description="KFP caching of step results; monitor steps only through `kinds`."
+    )
     retries: int = Field(0, ge=0, le=10, description="Retries of a failed step.")
     kinds: dict[StepKind, KindSettings] = Field(
         default_factory=dict, description="Per step kind: resources, caching, retries."
@@ -117,7 +127,9 @@ class KfpSettings(BackendSettings):
 
     def caching_for(self, kind: str) -> bool:
         override = self.kinds.get(cast(StepKind, kind))
-        return self.caching if override is None or override.caching is None else override.caching
+        if override is not None and override.caching is not None:
+            return override.caching
+        return self.caching and kind not in UNCACHED_KINDS
 
     def retries_for(self, kind: str) -> int:
         override = self.kinds.get(cast(StepKind, kind))
@@ -185,6 +197,19 @@ def check_settings(settings: KfpSettings) -> list[Diagnostic]:
             )
     if not settings.base_image or re.search(r"\s", settings.base_image):
         error("K107", "base_image", f"invalid image reference {settings.base_image!r}")
+    monitor = settings.kinds.get("monitor")
+    if monitor is not None and monitor.caching:
+        found.append(
+            Diagnostic(
+                "K111",
+                "a cached monitor step reports the verdict of an earlier run and writes no "
+                "report: KFP's cache key sees neither the model version at the registry alias "
+                "nor a prediction log outside the pipeline",
+                hint="leave it unset: monitor steps run again on every run",
+                severity="warning",
+                path="backends.kfp.kinds.monitor.caching",
+            )
+        )
     return found
 
 

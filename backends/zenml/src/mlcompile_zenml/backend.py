@@ -59,6 +59,13 @@ RUN_CONFIG_KEYS = frozenset(
 )
 
 
+# What a step of an uncached kind depends on outside the pipeline, for W702.
+_UNSEEN = {
+    "gate": "the registry's current model",
+    "monitor": "the model version at the registry alias, a prediction log, the report it wrote",
+}
+
+
 class ZenmlBackend:
     name: ClassVar[str] = "zenml"
     settings_model: ClassVar[type[BaseModel]] = ZenmlSettings
@@ -110,10 +117,13 @@ def _run_config_diagnostics(settings: ZenmlSettings) -> list[Diagnostic]:
 
 def _step_diagnostics(plan: Plan, settings: ZenmlSettings) -> list[Diagnostic]:
     kinds = {node.kind for node in plan.nodes}
+    # The settings serve both of a spec's plans and `check` sees one at a time: the training
+    # plan judges every kind but monitor, which only the monitoring job has.
+    judged = not rendering.is_monitoring(plan)
     found = []
     for kind, options in sorted(settings.steps.items()):
         path = f"{SECTION}.steps.{kind}"
-        if kind not in kinds:
+        if judged and kind != "monitor" and kind not in kinds:
             found.append(
                 Diagnostic(
                     "W701",
@@ -127,12 +137,8 @@ def _step_diagnostics(plan: Plan, settings: ZenmlSettings) -> list[Diagnostic]:
                 Diagnostic(
                     "W702",
                     f"{path}.enable_cache: a cached '{kind}' step is not run again, and ZenML "
-                    "cannot see what it depends on outside the pipeline"
-                    + (
-                        " (the registry's current model)"
-                        if kind == "gate"
-                        else " (a registry entry or a file it wrote may be gone)"
-                    ),
+                    "cannot see what it depends on outside the pipeline "
+                    f"({_UNSEEN.get(kind, 'a registry entry or a file it wrote may be gone')})",
                     hint="leave it unset: these steps re-run on every run",
                     severity="warning",
                     path=f"{path}.enable_cache",

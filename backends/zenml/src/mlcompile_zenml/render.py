@@ -58,6 +58,9 @@ MODULE_NAMES = frozenset(
 EXTRA_PARAMS = frozenset({"source_sha256", "custom_code_sha256", "zenml_stage"})
 ZENML_STAGES = frozenset({"staging", "production", "archived"})
 LINE_WIDTH = 100
+# The core names the monitoring plan "<spec name>-monitoring"; a `pipeline_name` setting keeps
+# that suffix for it, so the two pipelines stay two pipelines in ZenML.
+MONITORING_SUFFIX = "-monitoring"
 
 
 def zenml_name(text: str, fallback: str = "mlcompile") -> str:
@@ -114,8 +117,16 @@ class StepView:
         return [o.name for o in self.outputs]
 
 
+def is_monitoring(plan: Plan) -> bool:
+    """The monitoring job is the plan with monitor steps: a training plan never has one."""
+    return any(node.kind == "monitor" for node in plan.nodes)
+
+
 def pipeline_name(plan: Plan, settings: ZenmlSettings) -> str:
-    return zenml_name(settings.pipeline_name or plan.name)
+    if settings.pipeline_name is None:
+        return zenml_name(plan.name)
+    suffix = MONITORING_SUFFIX if is_monitoring(plan) else ""
+    return zenml_name(settings.pipeline_name + suffix)
 
 
 def step_views(plan: Plan, pipeline: str) -> list[StepView]:
@@ -240,7 +251,13 @@ def run_config(plan: Plan, settings: ZenmlSettings, views: list[StepView]) -> di
     }
     if settings.tags:
         generated["tags"] = list(settings.tags)
-    return deep_merge(settings.run_config, generated)
+    user = dict(settings.run_config)
+    if is_monitoring(plan):
+        # A `run_config.schedule` times the training pipeline; the monitoring job has its own.
+        user.pop("schedule", None)
+        if settings.monitoring_schedule is not None:
+            generated["schedule"] = settings.monitoring_schedule.model_dump()
+    return deep_merge(user, generated)
 
 
 def zenml_model(registered: str, fingerprint: str, settings: ZenmlSettings) -> dict[str, Any]:

@@ -14,12 +14,20 @@ from pydantic import Field
 from mlcompile.backends import BackendSettings
 from mlcompile.plan import StepKind
 
-# A gate reads the registry's production model and a deploy step acts outside the artifact
-# store; ZenML's cache key sees neither, so these re-run every time unless a spec says so.
-UNCACHED_KINDS: frozenset[str] = frozenset({"gate", "register", "score", "kserve"})
+# A gate and a monitor read the model version at a registry alias (a monitor, for a
+# prediction-log window, files outside the pipeline too), and a monitor or a deploy step
+# writes outside the artifact store; ZenML's cache key sees none of that, so these re-run
+# every time unless a spec says so.
+UNCACHED_KINDS: frozenset[str] = frozenset({"gate", "monitor", "register", "score", "kserve"})
 
 # ZenML's own format for a memory request (zenml.config.ResourceSettings.memory).
 MEMORY_PATTERN = r"^[0-9]+(KB|KiB|MB|MiB|GB|GiB|TB|TiB|PB|PiB)$"
+# ZenML hands the expression to the orchestrator as it is: five fields for Kubernetes, Vertex
+# or Airflow, six (seconds first) for Kubeflow, or a macro such as @daily.
+CRON_PATTERN = (
+    r"^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)"
+    r"|[0-9A-Za-z*?/,#-]+( [0-9A-Za-z*?/,#-]+){4,5})$"
+)
 
 
 class StepOptions(BackendSettings):
@@ -62,6 +70,15 @@ class ModelPolicy(BackendSettings):
     tags: list[str] = Field(default_factory=list, description="Tags on every model version.")
 
 
+class MonitoringSchedule(BackendSettings):
+    """When the monitoring job runs once it is scheduled (zenml.config.Schedule)."""
+
+    cron_expression: str = Field(
+        pattern=CRON_PATTERN,
+        description='In the orchestrator\'s format, e.g. "0 6 * * *" (daily at 06:00).',
+    )
+
+
 class ZenmlSettings(BackendSettings):
     """Settings of the ZenML backend: `backends.zenml` in the spec."""
 
@@ -87,6 +104,13 @@ class ZenmlSettings(BackendSettings):
         description=(
             "More ZenML run configuration (settings such as docker or orchestrator options, "
             "environment, secrets, schedule, retry, ...), merged into run_config.yaml."
+        ),
+    )
+    monitoring_schedule: MonitoringSchedule | None = Field(
+        None,
+        description=(
+            "The monitoring job's `schedule` in its run_config.yaml, registered by "
+            "`python pipeline.py --schedule` on a stack whose orchestrator supports schedules."
         ),
     )
     zenml_home: str | None = Field(

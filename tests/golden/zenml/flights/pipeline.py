@@ -12,7 +12,9 @@ Run it with the project folder (the folder of the spec) as the current directory
 
     python pipeline.py [--config run_config.yaml] [--project-root DIR] [--summary FILE]
 
-On a remote stack the steps find the project through $MLCOMPILE_PROJECT_ROOT.
+On a remote stack the steps find the project through $MLCOMPILE_PROJECT_ROOT. A run
+configuration with a `schedule` is registered with `--schedule`, once, on a stack whose
+orchestrator supports schedules; without it the pipeline runs once, now.
 """
 
 import argparse
@@ -1358,19 +1360,45 @@ def mlcompile_pipeline() -> None:
     )
 
 
-def _no_cache(config: Path) -> Path:
-    """A copy of the run configuration with caching off for the pipeline and every step."""
+def _run_config(config: Path, no_cache: bool, schedule: bool) -> tuple[Path, Any]:
+    """The run configuration this invocation applies, and the schedule it has.
+
+    Caching goes off everywhere for --no-cache. The schedule stays only for --schedule: ZenML
+    registers a new schedule each time a configuration with one runs (and the local
+    orchestrator refuses them), while a plain run means one run, now.
+    """
     import yaml
 
     data = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
-    data["enable_cache"] = False
-    for options in (data.get("steps") or {}).values():
-        options["enable_cache"] = False
+    found = data.get("schedule")
+    if not no_cache and (schedule or found is None):
+        return config, found
+    if not schedule:
+        data.pop("schedule", None)
+    if no_cache:
+        data["enable_cache"] = False
+        for options in (data.get("steps") or {}).values():
+            options["enable_cache"] = False
     handle, name = tempfile.mkstemp(prefix="run_config.", suffix=".yaml")
     with os.fdopen(handle, "w", encoding="utf-8") as out:
         yaml.safe_dump(data, out, sort_keys=True)
     atexit.register(os.remove, name)
-    return Path(name)
+    return Path(name), found
+
+
+def _register_schedule(config: Path, schedule: Any) -> int:
+    """Hand the pipeline and its schedule to the stack's orchestrator, which starts the runs.
+
+    No run name of our own: each run of a schedule needs a new one, and ZenML's default
+    (pipeline, date, time) is that."""
+    try:
+        mlcompile_pipeline.with_options(config_path=str(config))()
+    except Exception as exc:  # most often a stack whose orchestrator cannot schedule
+        print(f"{PIPELINE_NAME}: no schedule registered: {type(exc).__name__}: {exc}",
+              file=sys.stderr)
+        return 5
+    print(f"{PIPELINE_NAME}: scheduled {json.dumps(schedule, sort_keys=True)}")
+    return 0
 
 
 def _summarize(run_name: str, error: str | None) -> dict[str, Any]:
@@ -1417,10 +1445,19 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"the project folder (default: ${PROJECT_ROOT_ENV} or the cwd)")
     parser.add_argument("--summary", type=Path, help="write what the run did here, as JSON")
     parser.add_argument("--no-cache", action="store_true", help="run every step again")
+    parser.add_argument("--schedule", action="store_true",
+                        help="register the run configuration's schedule (its runs uncached) "
+                             "instead of running now")
     args = parser.parse_args(argv)
     if args.project_root is not None:
         os.environ[PROJECT_ROOT_ENV] = str(args.project_root.resolve())
-    config = _no_cache(args.config) if args.no_cache else args.config
+    # A schedule's runs keep the step parameters computed now, the source files' hashes among
+    # them: only uncached runs see the files as they are when each run starts.
+    config, schedule = _run_config(args.config, args.no_cache or args.schedule, args.schedule)
+    if args.schedule:
+        if schedule is None:
+            parser.error(f"{args.config} has no schedule to register")
+        return _register_schedule(config, schedule)
     # A name of our own, so that the run can be found again even when it fails.
     run_name = f"{PIPELINE_NAME}-{uuid.uuid4().hex[:12]}"
     error = None
