@@ -83,9 +83,13 @@ def parse_check(text: str) -> GateCheck | None:
 
 
 class _Checker:
-    def __init__(self, spec: Spec, composed: Composed) -> None:
+    def __init__(
+        self, spec: Spec, composed: Composed, broken: Mapping[str, set[str]] | None = None
+    ) -> None:
         self.spec = spec
         self.composed = composed
+        # entries left out for their shape errors: references to them are not errors here
+        self.broken = broken or {}
         self.root = composed.project_root
         self.out = Resolved(spec=spec, project_root=self.root)
         self.diagnostics: list[Diagnostic] = []
@@ -98,7 +102,13 @@ class _Checker:
     def ref(self, name: str, known: Mapping[str, object], what: str, path: KeyPath) -> bool:
         if name in known:
             return True
-        hint = did_you_mean(name, known) or f"no {what}s are defined; add one under '{what}s:'"
+        left_out = self.broken.get(what + "s", set())
+        if name in left_out:
+            return False
+        hint = (
+            did_you_mean(name, [*known, *left_out])
+            or f"no {what}s are defined; add one under '{what}s:'"
+        )
         self.error("E301", f"unknown {what} '{name}'", path, hint)
         return False
 
@@ -162,7 +172,8 @@ class _Checker:
                     )
                     mentioned.pop(name, None)
                     self.out.source_inputs[name] = list(mentioned)
-                    if not mentioned:
+                    left_out = self.broken.get("sources", set())
+                    if not mentioned and not left_out & set(identifiers(source.sql)):
                         self.error(
                             "E301",
                             f"the SQL of source '{name}' reads no other source",
@@ -247,7 +258,11 @@ class _Checker:
                     for column in self.raw_inputs(feature):
                         self.raw_column(column, model.data, ("features", feature), "column")
                     continue
-                if columns is not None and feature not in columns:
+                if (
+                    columns is not None
+                    and feature not in columns
+                    and feature not in self.broken.get("features", ())
+                ):
                     self.error(
                         "E301",
                         f"unknown feature '{feature}': not in features, nor a column of source '{model.data}'",
@@ -363,7 +378,7 @@ class _Checker:
             model = spec.models.get(monitor.model)
             if not self.ref(monitor.model, spec.models, "model", (*at, "model")) or model is None:
                 continue
-            if not any(
+            if not self.broken.get("deployments") and not any(
                 isinstance(d, RegistryDeployment) and d.model == monitor.model
                 for d in spec.deployments.values()
             ):
@@ -498,7 +513,7 @@ class _Checker:
                 if Path(deployment.output).suffix.lower() not in (".parquet", ".csv"):
                     self.error("E203", "the output must end in .parquet or .csv", (*at, "output"))
             elif isinstance(deployment, KServeDeployment):
-                if deployment.model not in registered:
+                if deployment.model not in registered and not self.broken.get("deployments"):
                     self.error(
                         "E301",
                         f"KServe deployment '{name}' needs a registry deployment of model '{deployment.model}'",
@@ -553,7 +568,11 @@ def _feature_inputs(feature: Feature) -> list[str]:
     return []
 
 
-def resolve(spec: Spec, composed: Composed) -> tuple[Resolved, list[Diagnostic]]:
-    checker = _Checker(spec, composed)
+def resolve(
+    spec: Spec, composed: Composed, broken: Mapping[str, set[str]] | None = None
+) -> tuple[Resolved, list[Diagnostic]]:
+    """Check what needs the whole spec. `broken` names the entries, by section, left out of
+    `spec` for their shape errors (their names count as defined)."""
+    checker = _Checker(spec, composed, broken)
     checker.run()
     return checker.out, checker.diagnostics
