@@ -13,7 +13,7 @@ from pydantic import BaseModel, ValidationError
 
 from mlcompile.backends import ArtifactSet, Backend, get_backend
 from mlcompile.backends.emit import stale_files, with_index, write_text_atomic, write_tree
-from mlcompile.errors import Diagnostic, SpecError
+from mlcompile.errors import Diagnostic, SpecError, UsageError
 from mlcompile.plan import Plan
 from mlcompile.spec import LoadedSpec, load_spec
 
@@ -31,6 +31,12 @@ class Compiled:
     @property
     def project_root(self) -> Path:
         return self.loaded.resolved.project_root
+
+    def monitoring(self) -> Plan:
+        """The monitoring job, for commands that need one."""
+        if self.monitor_plan is None:
+            raise UsageError(f"'{self.spec_path}' has no monitors: add them under 'monitoring:'")
+        return self.monitor_plan
 
     @property
     def spec_file(self) -> str:

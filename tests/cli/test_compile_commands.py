@@ -104,6 +104,11 @@ def test_graph_formats(cli: Cli) -> None:
     mermaid = cli("graph", EXAMPLE / "mlcompile.yaml", "--format", "mermaid").output
     assert mermaid.startswith("flowchart LR")
     assert '-- "decision" -->' in mermaid
+    monitoring = cli("graph", EXAMPLE / "mlcompile.yaml", "--monitoring").output
+    assert monitoring.startswith("plan flights-monitoring (9 steps in 4 waves)")
+    assert "monitor:delayed_drift  <- ingest:december, ingest:december_outcomes" in monitoring
+    none = cli("graph", EXAMPLE / "mlcompile.yaml", "~monitoring", "--monitoring")
+    assert none.exit_code == 2 and "has no monitors" in none.output
 
 
 def test_schema_command_prints_json_schema(cli: Cli) -> None:

@@ -4,6 +4,7 @@ OpenLineage validator that needs no network."""
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import json
 import os
 import shutil
@@ -29,6 +30,23 @@ def copy_example(target: Path) -> Path:
         ignore=shutil.ignore_patterns("build", ".mlcompile", "outputs", "deploy", "__pycache__"),
     )
     return target
+
+
+def shared_project(
+    factory: pytest.TempPathFactory, name: str, prepare: Callable[[Path], None]
+) -> Path:
+    """A copy of the example that `prepare` runs things in once per test session, shared by
+    the xdist workers (read-only): the first worker prepares it, the others wait and reuse."""
+    base = factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    project = shared / name / "flights"
+    with (shared / f"{name}.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (project.parent / "done").exists():
+            copy_example(project)
+            prepare(project)
+            (project.parent / "done").touch()
+    return project
 
 
 def invoke(*args: str | Path, cwd: Path | None = None) -> Result:

@@ -7,10 +7,8 @@ drift for real, and December's outcomes give labelled rows for the performance t
 
 from __future__ import annotations
 
-import fcntl
 import html
 import json
-import os
 import re
 import shutil
 import xml.etree.ElementTree as ET
@@ -25,7 +23,7 @@ from mlcompile.cli import monitor_commands  # noqa: F401  (registers `monitor` f
 from mlcompile.lineage.records import load_runs, output_dir
 from mlcompile.lineage.report import PIC_LABEL, drift_picture, render_report
 from mlcompile.plan import Plan
-from tests.lineage.conftest import TRIM, copy_example, invoke
+from tests.lineage.conftest import TRIM, invoke, shared_project
 
 # Only the delayed model's gate is relaxed: it must reach production for the monitor to
 # find it, and 30 boosting rounds do not always clear the example's per-origin bound.
@@ -66,19 +64,15 @@ class Watched:
 @pytest.fixture(scope="session")
 def watched(tmp_path_factory: pytest.TempPathFactory) -> Watched:
     """A training run, then one monitor run; shared by the xdist workers (read-only)."""
-    base = tmp_path_factory.getbasetemp()
-    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
-    project = shared / "drift-report" / "flights"
-    with (shared / "drift-report.lock").open("a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # the first worker runs, the others wait and reuse
-        if not (project.parent / "done").exists():
-            copy_example(project)
-            trained = invoke("run", "mlcompile.yaml", *PASSING, "-q", cwd=project)
-            assert trained.exit_code == 0, trained.output
-            args = ("monitor", "mlcompile.yaml", *PASSING, "-q", "--no-retrain")
-            monitored = invoke(*args, cwd=project)
-            assert monitored.exit_code == 7, monitored.output  # drift found, no retrain
-            (project.parent / "done").touch()
+
+    def train_then_watch(project: Path) -> None:
+        trained = invoke("run", "mlcompile.yaml", *PASSING, "-q", cwd=project)
+        assert trained.exit_code == 0, trained.output
+        args = ("monitor", "mlcompile.yaml", *PASSING, "-q", "--no-retrain")
+        monitored = invoke(*args, cwd=project)
+        assert monitored.exit_code == 7, monitored.output  # drift found, no retrain
+
+    project = shared_project(tmp_path_factory, "drift-report", train_then_watch)
     (record,) = [r for r in load_runs(project / ".mlcompile" / "runs") if MONITOR in r["steps"]]
     stored = project / ".mlcompile" / "runs" / str(record["id"]) / "plan.json"
     return Watched(project, record, Plan.from_json(stored.read_text(encoding="utf-8")))

@@ -7,10 +7,8 @@ FAIL.
 
 from __future__ import annotations
 
-import fcntl
 import html
 import json
-import os
 import shutil
 import subprocess
 import threading
@@ -25,7 +23,7 @@ import pytest
 from mlcompile.lineage import append_run_events, run_events
 from mlcompile.lineage.records import load_runs
 from mlcompile.plan import Plan
-from tests.lineage.conftest import TRIM, copy_example, invoke
+from tests.lineage.conftest import TRIM, invoke, shared_project
 
 pytestmark = pytest.mark.slow
 
@@ -52,17 +50,13 @@ class Ran:
 @pytest.fixture(scope="session")
 def ran(tmp_path_factory: pytest.TempPathFactory) -> Ran:
     """One pair of runs per test session, shared by the xdist workers (read-only)."""
-    base = tmp_path_factory.getbasetemp()
-    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
-    project = shared / "lineage-run" / "flights"
-    with (shared / "lineage-run.lock").open("a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # the first worker runs, the others wait and reuse
-        if not (project.parent / "done").exists():
-            copy_example(project)
-            for _ in range(2):
-                result = invoke("run", "mlcompile.yaml", *PINNED, "-q", cwd=project)
-                assert result.exit_code == 4, result.output  # the delayed gate fails, by design
-            (project.parent / "done").touch()
+
+    def twice(project: Path) -> None:
+        for _ in range(2):
+            result = invoke("run", "mlcompile.yaml", *PINNED, "-q", cwd=project)
+            assert result.exit_code == 4, result.output  # the delayed gate fails, by design
+
+    project = shared_project(tmp_path_factory, "lineage-run", twice)
     plan = Plan.from_json((project / "build" / "plan.json").read_text(encoding="utf-8"))
     first, second = load_runs(project / ".mlcompile" / "runs")
     return Ran(project, plan, first, second)

@@ -149,14 +149,17 @@ def build(
     default="text",
     show_default=True,
 )
+@click.option("--monitoring", is_flag=True, help="The monitoring job's DAG instead.")
 @handles_errors
-def graph(spec: Path, overrides: tuple[str, ...], fmt: str, output: Output) -> None:
+def graph(
+    spec: Path, overrides: tuple[str, ...], fmt: str, monitoring: bool, output: Output
+) -> None:
     """Print the pipeline's DAG as text, Mermaid, or the plan as JSON."""
     from mlcompile.plan.render import to_mermaid, to_text
 
     output.fmt = "human"
     compiled = compile_with_texts(spec, overrides, output)
-    plan = compiled.plan
+    plan = compiled.monitoring() if monitoring else compiled.plan
     text = {"text": to_text, "mermaid": to_mermaid}.get(fmt, lambda p: p.to_json())(plan)
     click.echo(text, nl=False)
 

@@ -19,7 +19,7 @@ from mlcompile.cli import (
 from mlcompile.cli.commands import compile_and_render
 from mlcompile.cli.run_commands import result_payload, run_plan, summary_text
 from mlcompile.compiler import MONITORING_DIR, emitted_files, write
-from mlcompile.errors import ExitCode, UsageError
+from mlcompile.errors import ExitCode
 
 if TYPE_CHECKING:
     from mlcompile.compiler import Compiled
@@ -58,20 +58,12 @@ def monitor(
     from mlcompile.backends import RunOptions
 
     compiled, rendered, out_dir = compile_and_render(spec, overrides, backend, out, output)
-    if compiled.monitor_plan is None:
-        raise UsageError(f"'{spec}' has no monitors: add them under 'monitoring:'")
+    job = compiled.monitoring()
     write(out_dir, emitted_files(compiled, rendered))
     options = RunOptions(project_root=compiled.project_root, jobs=jobs)
     hush = quiet or fmt == "json"
-    watched = run_plan(
-        compiled,
-        rendered,
-        compiled.monitor_plan,
-        out_dir / MONITORING_DIR / backend,
-        options,
-        hush,
-    )
-    monitors = [n for n in compiled.monitor_plan.nodes if n.kind == "monitor"]
+    watched = run_plan(compiled, rendered, job, out_dir / MONITORING_DIR / backend, options, hush)
+    monitors = [n for n in job.nodes if n.kind == "monitor"]
     payload: dict[str, Any] = {
         "monitoring": result_payload(watched),
         "reports": {n.name: n.params["report"] for n in monitors},
