@@ -188,3 +188,29 @@ def test_a_cached_monitor_still_leaves_its_report(
     third = _monitor(cli, project, "--no-retrain")[1]
     assert third["monitoring"]["steps"]["monitor:delayed_drift"]["status"] == "ran"
     assert json.loads(report.read_text())["decision"]["version"] == 1
+
+
+LENIENT_ARRIVAL = "gates.arrival_quality.checks=['r2 >= 0.5']"
+
+
+def test_a_replaced_model_settles_the_monitor(cli: Callable[..., Result], project: Path) -> None:
+    _deliver_december(project)
+    code, out = _monitor(cli, project, LENIENT_ARRIVAL)
+    assert out["retrain"]["status"] == "succeeded"
+    assert out["replaced"] == {"delayed_drift": 2}
+    assert code == 0
+
+
+def test_a_failing_report_only_monitor_keeps_the_run_unsettled(
+    cli: Callable[..., Result], project: Path
+) -> None:
+    _deliver_december(project)
+    watch = (
+        "+monitoring.arrival_watch={model:arrival,current:{source:december},checks:['psi <= 0.01']}"
+    )
+    code, out = _monitor(cli, project, LENIENT_ARRIVAL, watch)
+    decisions = out["monitoring"]["decisions"]
+    assert decisions["arrival_watch"]["passed"] is False
+    assert decisions["arrival_watch"]["retrain"] is False  # no policy: it only reports
+    assert out["replaced"] == {"delayed_drift": 2}
+    assert code == 7

@@ -81,9 +81,10 @@ def monitor(
         retrained = run_plan(compiled, rendered, compiled.plan, out_dir / backend, each_gated, hush)
         payload["retrain"] = {**result_payload(retrained), "asked_by": asks}
         payload["replaced"] = _replaced(compiled, {n: decisions[n] for n in asks})
-        exit_code = retrained.exit_code or (
-            0 if all(payload["replaced"].values()) else int(ExitCode.DRIFT)
-        )
+        # a failing monitor whose policy does not retrain still needs someone's attention
+        unresolved = any(not d.get("passed") for n, d in decisions.items() if n not in asks)
+        settled = all(payload["replaced"].values()) and not unresolved
+        exit_code = retrained.exit_code or (0 if settled else int(ExitCode.DRIFT))
     elif exit_code == 0 and not all(d.get("passed") for d in decisions.values()):
         exit_code = int(ExitCode.DRIFT)
     payload.update(status="ok" if exit_code == 0 else "attention", exit_code=exit_code)
