@@ -13,11 +13,9 @@ from mlcompile.cli import (
     cli,
     format_option,
     handles_errors,
-    overrides_argument,
-    spec_argument,
 )
 from mlcompile.cli.commands import compile_and_render
-from mlcompile.cli.run_commands import result_payload, run_plan, summary_text
+from mlcompile.cli.run_commands import result_payload, run_plan, runner_options, summary_text
 from mlcompile.compiler import MONITORING_DIR, emitted_files, write
 from mlcompile.errors import ExitCode
 
@@ -28,13 +26,8 @@ SHOWN_FAILURES = 8
 
 
 @cli.command()
-@spec_argument
-@overrides_argument
-@click.option("--backend", "-b", default="local", show_default=True)
-@click.option("--out", "-o", type=click.Path(path_type=Path, file_okay=False), default=None)
-@click.option("--jobs", "-j", type=int, default=0, help="Parallel steps (default: CPU cores).")
+@runner_options
 @click.option("--no-retrain", is_flag=True, help="Report only: never start the training pipeline.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress output.")
 @format_option
 @handles_errors
 def monitor(

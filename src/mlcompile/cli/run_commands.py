@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from mlcompile.cli import (
+    F,
     Output,
     cli,
     format_option,
@@ -32,12 +33,29 @@ if TYPE_CHECKING:
     from mlcompile.runtime.registry import Registry
 
 
+def runner_options(func: F) -> F:
+    """What every command that runs pipelines takes: the spec and its overrides, the backend,
+    the build folder, parallel steps, and quiet."""
+    for option in reversed(
+        [
+            spec_argument,
+            overrides_argument,
+            click.option("--backend", "-b", default="local", show_default=True),
+            click.option(
+                "--out", "-o", type=click.Path(path_type=Path, file_okay=False), default=None
+            ),
+            click.option(
+                "--jobs", "-j", type=int, default=0, help="Parallel steps (default: CPU cores)."
+            ),
+            click.option("--quiet", "-q", is_flag=True, help="No progress output."),
+        ]
+    ):
+        func = option(func)
+    return func
+
+
 @cli.command()
-@spec_argument
-@overrides_argument
-@click.option("--backend", "-b", default="local", show_default=True)
-@click.option("--out", "-o", type=click.Path(path_type=Path, file_okay=False), default=None)
-@click.option("--jobs", "-j", type=int, default=0, help="Parallel steps (default: CPU cores).")
+@runner_options
 @click.option("--force", is_flag=True, help="Re-run every step, then refresh the cache.")
 @click.option(
     "--no-cache",
@@ -47,7 +65,6 @@ if TYPE_CHECKING:
 @click.option(
     "--keep-going", "-k", is_flag=True, help="After a failure, run what does not depend on it."
 )
-@click.option("--quiet", "-q", is_flag=True, help="No progress output.")
 @format_option
 @handles_errors
 def run(
