@@ -1,10 +1,15 @@
-"""Shared fixtures: the example project, golden files, and running the CLI in-process."""
+"""Shared fixtures: the example project, golden files, running the CLI in-process, and
+running it with a folder it cannot write to."""
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
-from collections.abc import Callable
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -74,3 +79,80 @@ def cli() -> Callable[..., Result]:
             os.chdir(old)
 
     return invoke
+
+
+# ---- read-only folders --------------------------------------------------------------------
+
+MLCOMPILE = str(Path(sys.executable).parent / "mlcompile")
+NOBODY = 65534
+
+
+def _works(command: list[str]) -> bool:
+    try:
+        return subprocess.run(command, capture_output=True, timeout=60).returncode == 0
+    except OSError:
+        return False
+
+
+@functools.cache
+def read_only_method() -> str | None:
+    """How this machine can make a folder read-only for a process. chmod stops anyone but
+    root; root (here, and in CI containers) needs a read-only bind mount in a private mount
+    namespace (CAP_SYS_ADMIN), or else to run the process as an unprivileged user."""
+    if os.geteuid() != 0:
+        return "chmod"
+    with tempfile.TemporaryDirectory() as probe:
+        mounted = 'mount --bind -o ro "$0" "$0" && ! touch "$0/probe" 2>/dev/null'
+        if shutil.which("unshare") and _works(["unshare", "-m", "sh", "-c", mounted, probe]):
+            return "mount"
+    as_nobody = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
+    if shutil.which("setpriv") and _works([*as_nobody, sys.executable, "-c", "import mlcompile"]):
+        return "user"
+    return None
+
+
+def _make_traversable(path: Path) -> None:
+    for parent in [path, *path.parents]:
+        parent.chmod(parent.stat().st_mode | 0o001)
+
+
+def run_read_only(
+    folder: Path, args: Sequence[str | Path], cwd: Path
+) -> subprocess.CompletedProcess[str]:
+    """`mlcompile ARGS` in `cwd`, with `folder` (created if missing) read-only for it and the
+    rest of `cwd` writable. Skips the test when this machine offers no way to do that."""
+    method = read_only_method()
+    if method is None:
+        pytest.skip(
+            "running as root without CAP_SYS_ADMIN (for a read-only bind mount) or setpriv "
+            "(to drop to an unprivileged user): no way to make a folder read-only for root"
+        )
+    folder.mkdir(parents=True, exist_ok=True)
+    command = [MLCOMPILE, *map(str, args)]
+    env = dict(os.environ)
+    tree = [folder, *folder.rglob("*")]
+    if method == "mount":
+        mount = 'mount --bind -o ro "$0" "$0" && exec "$@"'
+        command = ["unshare", "-m", "sh", "-c", mount, str(folder.resolve()), *command]
+    elif method == "user":
+        # everything of the project belongs to the unprivileged user, except the folder
+        _make_traversable(cwd)
+        for path in [cwd, *cwd.rglob("*")]:
+            os.chown(path, NOBODY, NOBODY, follow_symlinks=False)
+        for path in tree:
+            os.chown(path, 0, 0, follow_symlinks=False)
+        env["HOME"] = str(cwd)
+        as_nobody = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
+        command = [*as_nobody, *command]
+    modes = {path: path.stat().st_mode for path in tree}
+    if method in ("chmod", "user"):
+        for path in tree:
+            path.chmod(modes[path] & ~0o222)
+    try:
+        return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
+    finally:
+        for path, mode in modes.items():
+            path.chmod(mode)
+        if method == "user":
+            for path in [cwd, *cwd.rglob("*")]:
+                os.chown(path, 0, 0, follow_symlinks=False)

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ValidationError
 
 from mlcompile.backends import ArtifactSet, Backend, get_backend
 from mlcompile.backends.emit import stale_files, with_index, write_text_atomic, write_tree
-from mlcompile.errors import Diagnostic, SpecError, UsageError
+from mlcompile.errors import WRITE_ERRNOS, Diagnostic, SpecError, UsageError, WriteError
 from mlcompile.plan import Plan
 from mlcompile.spec import LoadedSpec, load_spec
 
@@ -142,14 +142,20 @@ def build_lineage_cached(compiled: Compiled) -> dict[str, str]:
 
 def write(out_dir: Path, trees: dict[str, dict[str, str]]) -> list[str]:
     written = []
-    for folder, files in trees.items():
-        if folder == ".":
-            for rel, text in files.items():
-                write_text_atomic(out_dir / rel, text)
-                written.append(rel)
-        else:
-            write_tree(out_dir / folder, files)
-            written += [f"{folder}/{rel}" for rel in files]
+    try:
+        for folder, files in trees.items():
+            if folder == ".":
+                for rel, text in files.items():
+                    write_text_atomic(out_dir / rel, text)
+                    written.append(rel)
+            else:
+                write_tree(out_dir / folder, files)
+                written += [f"{folder}/{rel}" for rel in files]
+    except OSError as exc:
+        # the error names a temporary file; the user chose the folder
+        if exc.errno not in WRITE_ERRNOS:
+            raise
+        raise WriteError(out_dir, exc) from None
     return sorted(written)
 
 

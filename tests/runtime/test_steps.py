@@ -210,6 +210,7 @@ def test_the_whole_chain(project: Project, flights: pd.DataFrame) -> None:
         "model_name": "flights.delayed",
         "version": 1,
         "alias": "production",
+        "created": True,
     }
     assert read_record(project.art("registration"), "registration") == {
         "model_name": "flights.delayed",

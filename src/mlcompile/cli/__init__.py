@@ -14,15 +14,17 @@ import traceback
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 
 from mlcompile import __version__
 from mlcompile.errors import (
+    WRITE_ERRNOS,
     Diagnostic,
     ExitCode,
     MlcompileError,
+    WriteError,
     render_github,
     render_human,
     render_json,
@@ -87,19 +89,28 @@ def handles_errors(func: F) -> F:
         except KeyboardInterrupt:
             click.echo("mlcompile: interrupted", err=True)
             sys.exit(130)
+        except OSError as exc:
+            # a folder that refuses a write is the environment, not a bug
+            if exc.errno not in WRITE_ERRNOS or exc.filename is None:
+                _internal(exc)
+            _fail(output, WriteError(exc.filename, exc))
         except Exception as exc:
-            if os.environ.get("MLCOMPILE_FULL_ERROR") == "1":
-                traceback.print_exc()
-            else:
-                click.echo(
-                    f"mlcompile: internal error: {type(exc).__name__}: {exc}\n"
-                    "This is a bug in mlcompile. Re-run with MLCOMPILE_FULL_ERROR=1 for the "
-                    "traceback and include it in a bug report.",
-                    err=True,
-                )
-            sys.exit(int(ExitCode.INTERNAL))
+            _internal(exc)
 
     return wrapper  # type: ignore[return-value]
+
+
+def _internal(exc: Exception) -> NoReturn:
+    if os.environ.get("MLCOMPILE_FULL_ERROR") == "1":
+        traceback.print_exception(exc)
+    else:
+        click.echo(
+            f"mlcompile: internal error: {type(exc).__name__}: {exc}\n"
+            "This is a bug in mlcompile. Re-run with MLCOMPILE_FULL_ERROR=1 for the "
+            "traceback and include it in a bug report.",
+            err=True,
+        )
+    sys.exit(int(ExitCode.INTERNAL))
 
 
 def format_option(func: F) -> F:

@@ -165,11 +165,11 @@ def report(
 
 
 def _from_run_dir(run_dir: Path) -> tuple[Plan, dict[str, Any], Path]:
-    from mlcompile.lineage.records import read_json
     from mlcompile.lineage.trace import plan_for_run
+    from mlcompile.runtime.runrecord import read_run
 
-    record = read_json(run_dir / "run.json")
-    if not isinstance(record, dict):
+    record = read_run(run_dir)
+    if record is None:
         raise UsageError(f"{run_dir} holds no readable run.json")
     plan, _ = plan_for_run(record, run_dir.parent)
     if plan is None:

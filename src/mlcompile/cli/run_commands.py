@@ -258,9 +258,9 @@ def runs_list(runs_dir: Path, fmt: str, output: Output) -> None:
 @handles_errors
 def runs_show(run_id: str, runs_dir: Path, fmt: str, output: Output) -> None:
     record = _find_run(runs_dir, run_id)
-    human = [
-        f"run {record['id']} ({record['plan']}): {record['status']}, exit {record['exit_code']}"
-    ]
+    # a run still going, or whose process died, has no exit code
+    code = record["exit_code"] if record["exit_code"] is not None else "-"
+    human = [f"run {record['id']} ({record['plan']}): {record['status']}, exit {code}"]
     for node, step in record["steps"].items():
         seconds = step.get("seconds")
         timing = f" {seconds:.2f}s" if isinstance(seconds, float) else ""
@@ -379,7 +379,9 @@ def registry_promote(ref: str, alias: str, registry: Path, fmt: str, output: Out
     name, version = _split_ref(ref)
     if version is None:
         raise UsageError("say which version to promote: MODEL@VERSION")
-    moved = Registry(registry).promote(name, version, alias).version
+    reg = Registry(registry)
+    moved = reg.promote(name, version, alias).version
+    _report_repairs(reg)
     output.result({"model": name, "alias": alias, "version": moved}, f"{name}: {alias} -> v{moved}")
 
 
@@ -393,8 +395,16 @@ def registry_rollback(name: str, alias: str, registry: Path, fmt: str, output: O
     """Move ALIAS back to the version it pointed at before."""
     from mlcompile.runtime.registry import Registry
 
-    moved = Registry(registry).rollback(name, alias).version
+    reg = Registry(registry)
+    moved = reg.rollback(name, alias).version
+    _report_repairs(reg)
     output.result({"model": name, "alias": alias, "version": moved}, f"{name}: {alias} -> v{moved}")
+
+
+def _report_repairs(reg: Registry) -> None:
+    """What the change had to repair first (a change an earlier process did not finish)."""
+    for note in reg.repairs:
+        click.echo(f"mlcompile: repaired the registry {reg.root} first: {note}", err=True)
 
 
 # ---- one step, for path-based orchestrators ---------------------------------------------

@@ -16,6 +16,7 @@ from mlcompile.lineage.names import check_text
 
 # the runtime's artifact layout; its artifacts module imports nothing heavy at load time
 from mlcompile.runtime.artifacts import RECORD_FILES, sha256_file
+from mlcompile.runtime.runrecord import RUN_FILE, read_run
 
 
 def read_json(path: Path) -> Any:
@@ -27,11 +28,12 @@ def read_json(path: Path) -> Any:
 
 
 def load_runs(runs_dir: Path) -> list[dict[str, Any]]:
-    """Every readable run record, oldest first (run ids start with their UTC time)."""
+    """Every readable run record, oldest first (run ids start with their UTC time); a run
+    whose process died is read as interrupted, with the steps it finished."""
     found = []
-    for path in sorted(runs_dir.glob("*/run.json")):
-        record = read_json(path)
-        if isinstance(record, dict) and "steps" in record:
+    for path in sorted(runs_dir.glob(f"*/{RUN_FILE}")):
+        record = read_run(path.parent)
+        if record is not None:
             found.append(record)
     return found
 

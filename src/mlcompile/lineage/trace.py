@@ -28,6 +28,7 @@ from mlcompile.lineage.records import (
     read_json,
 )
 from mlcompile.plan import Node, Plan
+from mlcompile.runtime.registry import EVENTS_FILE, replay_aliases
 
 
 def split_ref(ref: str) -> tuple[str, str | None]:
@@ -46,7 +47,7 @@ def resolve_version(registry: Path, name: str, version: str | None) -> int:
         raise UsageError(
             f"no registered model '{name}' in {registry} (known: {', '.join(known) or 'none'})"
         )
-    aliases = read_json(folder / "aliases.json") or {}
+    aliases = replay_aliases(registry_history(registry, name))
     if version is None:
         return int(aliases.get("production", versions[-1]))
     chosen = int(version) if version.isdigit() else aliases.get(version)
@@ -59,10 +60,13 @@ def resolve_version(registry: Path, name: str, version: str | None) -> int:
 
 
 def registry_history(registry: Path, name: str) -> list[dict[str, Any]]:
-    """events.jsonl of a registered model: who registered and promoted what, and when."""
-    path = registry / name / "events.jsonl"
+    """events.jsonl of a registered model: who registered and promoted what, and when. The
+    log is the registry's truth (aliases are replayed from it); a last line without its
+    newline is a write that was cut off, and an unreadable line is skipped: an audit reads
+    what it can."""
+    path = registry / name / EVENTS_FILE
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = path.read_bytes().split(b"\n")[:-1]
     except OSError:
         return []
     events = []
@@ -75,16 +79,29 @@ def registry_history(registry: Path, name: str) -> list[dict[str, Any]]:
 
 
 def producing_run(
-    runs_dir: Path, store: Path, name: str, version: int, model_sha256: str | None
+    runs_dir: Path, store: Path, name: str, version: int, registration: Mapping[str, Any]
 ) -> tuple[dict[str, Any], str] | None:
     """The run whose register step produced `name` v`version`, and that step's id.
 
-    A run that created the version ("ran") wins over later runs that found it cached. Runs
-    registering into another registry (a CI profile's) can report the same name and
-    version: the registered model's hash, where the store still has it, tells them apart.
+    The version's registration names the run that created it: that run and no other, even
+    when it was killed before it finished (and None when its record is gone). Versions
+    registered without a run id (by an orchestrator's run, or an older mlcompile) are
+    matched by the runs' register steps: one that created the version wins over later runs
+    that found it cached or already registered. Runs registering into another registry (a CI
+    profile's) can report the same name and version: the registered model's hash, where the
+    store still has it, tells them apart.
     """
+    records = load_runs(runs_dir)
+    creator = registration.get("run_id")
+    if creator:
+        for record in records:
+            if record["id"] == creator:
+                node_id = _register_node(record, runs_dir, name)
+                return (record, node_id) if node_id else None
+        return None
+    model_sha256 = registration.get("model_sha256")
     fallback = None
-    for record in load_runs(runs_dir):
+    for record in records:
         for node_id, step in sorted(record["steps"].items()):
             summary = step.get("summary") or {}
             if not node_id.startswith("register:") or summary.get("model_name") != name:
@@ -95,10 +112,26 @@ def producing_run(
             registered = read_artifact(where, "registration") or {}
             if registered.get("model_sha256", model_sha256) != model_sha256:
                 continue
-            if step.get("status") == "ran":
+            if step.get("status") == "ran" and summary.get("created", True):
                 return record, node_id
             fallback = fallback or (record, node_id)
     return fallback
+
+
+def _register_node(record: Mapping[str, Any], runs_dir: Path, name: str) -> str | None:
+    """The id of the step of `record` that registers `name`: by its summary, or, for a step
+    that never finished, by the run's plan."""
+    for node_id, step in sorted(record["steps"].items()):
+        if (
+            node_id.startswith("register:")
+            and (step.get("summary") or {}).get("model_name") == name
+        ):
+            return str(node_id)
+    plan, _ = plan_for_run(record, runs_dir)
+    for node in plan.nodes if plan is not None else ():
+        if node.kind == "register" and node.params.get("registered_name") == name:
+            return node.id
+    return None
 
 
 def plan_for_run(record: Mapping[str, Any], runs_dir: Path) -> tuple[Plan | None, str]:
@@ -165,7 +198,7 @@ def trace_model(
     folder = registry / name / "versions" / str(version)
     registration = read_json(folder / "registration.json") or {}
     model_meta = read_json(folder / "model.json") or {}
-    aliases = read_json(registry / name / "aliases.json") or {}
+    aliases = replay_aliases(registry_history(registry, name))
     training = registration.get("training_data") or model_meta.get("training_data") or {}
     found: dict[str, Any] = {
         "model": name,
@@ -192,7 +225,7 @@ def trace_model(
         ],
     }
     store = store_dir or runs_dir.parent / "store"
-    produced = producing_run(runs_dir, store, name, version, registration.get("model_sha256"))
+    produced = producing_run(runs_dir, store, name, version, registration)
     if produced is None:
         return found
     record, register_id = produced

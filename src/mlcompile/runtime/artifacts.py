@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 from mlcompile.errors import StepError
 
+from .killpoints import boundary
+
 if TYPE_CHECKING:
     import pandas as pd  # type: ignore[import-untyped]
 
@@ -128,6 +130,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> str:
     try:
         _write_synced(tmp, data)
         tmp.chmod(FILE_MODE)
+        boundary("artifact.file")
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -149,6 +152,7 @@ def artifact_dir(target: Path) -> Iterator[Path]:
         staging.chmod(DIR_MODE)
         yield staging
         _fsync_dir(staging)
+        boundary("artifact.dir")
         _swap_in(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

@@ -16,6 +16,7 @@ import json
 import os
 import secrets
 import shutil
+import socket
 import time
 import traceback
 from collections.abc import Callable
@@ -29,6 +30,7 @@ from mlcompile.errors import ExitCode, MlcompileError
 from mlcompile.plan import DECISION_KINDS, Node, Plan, canonical_json, sha256_text
 from mlcompile.runtime.artifacts import sha256_file
 from mlcompile.runtime.locking import project_lock
+from mlcompile.runtime.runrecord import RunLog
 from mlcompile.runtime.store import Store, code_version
 
 if TYPE_CHECKING:
@@ -53,9 +55,15 @@ class Execution:
 
 @dataclass
 class _State:
+    log: RunLog
     keys: dict[str, str] = field(default_factory=dict)
     steps: dict[str, dict[str, Any]] = field(default_factory=dict)
     failure: tuple[str, int, str] | None = None
+
+    def step(self, node_id: str, outcome: dict[str, Any]) -> None:
+        """Record a step's outcome, in the run record and, at once, in the run's log."""
+        self.steps[node_id] = outcome
+        self.log.step(node_id, outcome)
 
 
 def new_run_id() -> str:
@@ -185,33 +193,37 @@ class Executor:
     def run(self) -> Execution:
         run_id = new_run_id()
         run_dir = self.runs_dir / run_id
-        started = time.time()
-        state = _State()
         lock_dir = self.store.root
         if not self.use_cache:
             # the run's artifacts live with its record, so the shared cache is neither read
             # nor written, and lineage can still find what each step wrote
             self.store = Store(run_dir / "artifacts")
-        with project_lock(lock_dir, on_wait=lambda: self.emit({"event": "waiting"})):
+        with (
+            project_lock(lock_dir, on_wait=lambda: self.emit({"event": "waiting"})),
+            RunLog(run_dir) as log,
+        ):
+            started = time.time()
+            state = _State(log)
+            # written before any step runs: a run killed at any point leaves its record
+            log.start(self._record(run_id, state, started, None), self.plan.to_json())
             self.store.clean_staging()
             interrupted = False
             try:
-                self._schedule(state, run_dir)
+                self._schedule(state, run_id)
             except KeyboardInterrupt:
                 interrupted = True
             finally:
                 self.store.save_hashes()
-        exit_code = 130 if interrupted else state.failure[1] if state.failure else int(ExitCode.OK)
-        record = self._record(run_id, state, started, exit_code, interrupted)
-        # the plan beside its record: lineage and reports must not depend on build/ later
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "plan.json").write_text(self.plan.to_json(), encoding="utf-8")
-        _write_json(run_dir / "run.json", record)
+            exit_code = (
+                130 if interrupted else state.failure[1] if state.failure else int(ExitCode.OK)
+            )
+            record = self._record(run_id, state, started, exit_code, interrupted=interrupted)
+            log.finish(record)
         if interrupted:
             raise KeyboardInterrupt
         return Execution(record, exit_code, run_dir)
 
-    def _schedule(self, state: _State, run_dir: Path) -> None:
+    def _schedule(self, state: _State, run_id: str) -> None:
         order = self.plan.topological()
         waiting = {n.id: set(self.plan.dependencies(n.id)) for n in order}
         users: dict[str, list[str]] = {n.id: [] for n in order}
@@ -243,11 +255,12 @@ class Executor:
                             finish(node.id, True)
                             continue
                         self.emit({"event": "started", "node": node.id, "kind": node.kind})
+                        state.log.step(node.id, {"status": "started", "key": key})
                         inputs = {
                             name: self.store.entry(state.keys[ref.node]) / ref.output
                             for name, ref in node.inputs.items()
                         }
-                        future = pool.submit(self._execute, node, key, inputs, run_dir)
+                        future = pool.submit(self._execute, node, key, inputs, run_id)
                         running[future] = node.id
                     if stop:
                         ready.clear()
@@ -257,7 +270,7 @@ class Executor:
                     for future in done:
                         node_id = running.pop(future)
                         outcome = future.result()
-                        state.steps[node_id] = outcome
+                        state.step(node_id, outcome)
                         ok = outcome["status"] == "ran"
                         if not ok and state.failure is None:
                             state.failure = (node_id, outcome["exit_code"], outcome["error"])
@@ -271,7 +284,7 @@ class Executor:
                 raise
         for node in order:
             if node.id not in state.steps:
-                state.steps[node.id] = {"status": "not run"}
+                state.step(node.id, {"status": "not run"})
 
     def _skip(
         self, node_id: str, state: _State, users: dict[str, list[str]], blocked: set[str]
@@ -279,7 +292,7 @@ class Executor:
         if node_id in blocked:
             return
         blocked.add(node_id)
-        state.steps[node_id] = {"status": "skipped", "reason": "an upstream step failed"}
+        state.step(node_id, {"status": "skipped", "reason": "an upstream step failed"})
         self.emit({"event": "skipped", "node": node_id})
         for user in users[node_id]:
             self._skip(user, state, users, blocked)
@@ -290,20 +303,18 @@ class Executor:
         record = self.store.record(key)
         if not self._effect_in_place(node, key, record):
             return False
-        state.steps[node.id] = {
-            "status": "cached",
-            "seconds": 0.0,
-            "key": key,
-            "summary": record["summary"],
-        }
+        state.step(
+            node.id, {"status": "cached", "seconds": 0.0, "key": key, "summary": record["summary"]}
+        )
         self.emit({"event": "cached", "node": node.id, "kind": node.kind})
         return True
 
     def _execute(
-        self, node: Node, key: str, inputs: dict[str, Path], run_dir: Path
+        self, node: Node, key: str, inputs: dict[str, Path], run_id: str
     ) -> dict[str, Any]:
         from mlcompile.runtime.steps import StepContext, run_step
 
+        run_dir = self.runs_dir / run_id
         staged = self.store.staging()
         outputs = {name: staged / name for name in node.outputs}
         started = time.perf_counter()
@@ -314,7 +325,12 @@ class Executor:
                 dict(node.params),
                 inputs,
                 outputs,
-                StepContext(self.root, num_threads=self.threads, fingerprint=node.fingerprint),
+                StepContext(
+                    self.root,
+                    num_threads=self.threads,
+                    fingerprint=node.fingerprint,
+                    run_id=run_id,
+                ),
             )
         except BaseException as exc:
             seconds = round(time.perf_counter() - started, 3)
@@ -355,8 +371,15 @@ class Executor:
         return str(target)
 
     def _record(
-        self, run_id: str, state: _State, started: float, exit_code: int, interrupted: bool
+        self,
+        run_id: str,
+        state: _State,
+        started: float,
+        exit_code: int | None,
+        *,
+        interrupted: bool = False,
     ) -> dict[str, Any]:
+        """The run record; with no exit code yet, the one a run starts with (status running)."""
         metrics, decisions = {}, {}
         for node in self.plan.nodes:
             step = state.steps.get(node.id, {})
@@ -365,15 +388,22 @@ class Executor:
                 metrics[node.name] = _read_json(outputs["metrics"] / "metrics.json")
             if node.kind in DECISION_KINDS and "decision" in outputs:
                 decisions[node.name] = _read_json(outputs["decision"] / "decision.json")
-        status = "interrupted" if interrupted else ("succeeded" if exit_code == 0 else "failed")
+        if exit_code is None:
+            status = "running"
+        elif interrupted:
+            status = "interrupted"
+        else:
+            status = "succeeded" if exit_code == 0 else "failed"
         failure = state.failure
         return {
             "id": run_id,
             "plan": self.plan.name,
             "spec_sha256": self.plan.spec_sha256,
             "project_root": str(self.root),
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
             "started_at": datetime.fromtimestamp(started, UTC).isoformat(),
-            "finished_at": datetime.now(UTC).isoformat(),
+            "finished_at": None if exit_code is None else datetime.now(UTC).isoformat(),
             "seconds": round(time.time() - started, 3),
             "status": status,
             "exit_code": exit_code,
@@ -418,10 +448,3 @@ def _read_json(path: Path) -> Any:
         return json.loads(path.read_text("utf-8"))
     except (OSError, ValueError):
         return None
-
-
-def _write_json(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
-    os.replace(tmp, path)

@@ -46,8 +46,10 @@ DECISION_PREFIX = "gate:"  # input names of the gate decisions a register or sco
 class StepContext:
     project_root: Path
     num_threads: int = 1
-    # the node's plan fingerprint, recorded with registered models for lineage
+    # the node's plan fingerprint and the run's id, recorded with registered models for
+    # lineage (an orchestrator's run has no mlcompile run record, so no id)
     fingerprint: str | None = None
+    run_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -213,6 +215,7 @@ def _register(step: _Step) -> dict[str, Any]:
         plan_fingerprint=step.ctx.fingerprint,
         alias=alias,
         reference=parquet_bytes(reference_sample(training_rows, bundle.meta)),
+        run_id=step.ctx.run_id,
     )
     registration = {
         "model_name": name,
@@ -222,7 +225,13 @@ def _register(step: _Step) -> dict[str, Any]:
         "model_sha256": bundle.sha256,
     }
     write_record(step.output("registration"), "registration", registration)
-    return {"model_name": name, "version": version.version, "alias": alias}
+    # created: False when the same model.txt was registered already, by an earlier run
+    return {
+        "model_name": name,
+        "version": version.version,
+        "alias": alias,
+        "created": version.created,
+    }
 
 
 def _score(step: _Step) -> dict[str, Any]:

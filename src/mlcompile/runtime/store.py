@@ -2,8 +2,8 @@
 
 An entry is a folder named by the step's cache key, holding one sub-folder per output and
 `entry.json`. Entries are assembled in a staging folder and renamed into place, so a killed
-run leaves either a whole entry or none. Data files are hashed once and re-hashed only when
-their size or modification time change.
+run leaves either a whole entry or none (and staging leftovers, removed by the next run).
+Data files are hashed once and re-hashed only when their size or modification time change.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from mlcompile.runtime.artifacts import sha256_file
+from mlcompile.runtime.artifacts import atomic_write_bytes, sha256_file
+from mlcompile.runtime.killpoints import boundary
 
 _HASHES = "file-hashes.json"
 
@@ -56,9 +57,11 @@ class Store:
 
     def commit(self, key: str, staged: Path, record: dict[str, Any]) -> None:
         """Publish a staged entry: after this returns the entry is complete and durable."""
+        boundary("store.record")
         (staged / "entry.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
         target = self.entry(key)
         target.parent.mkdir(parents=True, exist_ok=True)
+        boundary("store.commit")
         try:
             os.rename(staged, target)
         except OSError:
@@ -73,6 +76,8 @@ class Store:
     def clean_staging(self) -> None:
         """Leftovers of killed runs; called under the project lock, so none are in use."""
         shutil.rmtree(self.root / "staging", ignore_errors=True)
+        for leftover in self.root.glob(f".{_HASHES}.*"):
+            leftover.unlink(missing_ok=True)
 
     # ---- data file hashes -------------------------------------------------------------
 
@@ -100,7 +105,5 @@ class Store:
     def save_hashes(self) -> None:
         if self._hashes is None:
             return
-        self.root.mkdir(parents=True, exist_ok=True)
-        tmp = self.root / f".{_HASHES}.{os.getpid()}"
-        tmp.write_text(json.dumps(self._hashes, indent=1, sort_keys=True))
-        os.replace(tmp, self.root / _HASHES)
+        data = json.dumps(self._hashes, indent=1, sort_keys=True).encode("utf-8")
+        atomic_write_bytes(self.root / _HASHES, data)

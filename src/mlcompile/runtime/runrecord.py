@@ -1,0 +1,160 @@
+"""Run records, written as a run goes, so that a killed run still leaves one.
+
+    <runs>/<id>/run.json     the record: status "running" from the start, replaced (atomically)
+                             by the final record when the run ends
+    <runs>/<id>/plan.json    the plan the run executes
+    <runs>/<id>/steps.jsonl  one line when a step starts, one when it ends
+    <runs>/<id>/lock         held (flock) by the running process; the kernel releases it when
+                             the process dies, however it dies
+
+A record still "running" whose lock nobody holds belongs to a process that died (SIGKILL,
+the OOM killer, a power cut). Reading it gives status "interrupted", with the steps its log
+says ended, "interrupted" for the steps that had started, and "not run" for the rest.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from .artifacts import atomic_write_bytes
+from .killpoints import boundary
+
+RUN_FILE = "run.json"
+PLAN_FILE = "plan.json"
+STEPS_FILE = "steps.jsonl"
+LOCK_FILE = "lock"
+
+
+def _dumps(data: Any) -> bytes:
+    return (json.dumps(data, indent=2, sort_keys=True, default=str) + "\n").encode("utf-8")
+
+
+class RunLog:
+    """The records of one run while it runs: `start`, `step` for each step event, `finish`."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = run_dir
+        self._lock: int | None = None
+        self._steps: int | None = None
+        self._started = time.time()
+
+    def __enter__(self) -> RunLog:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        for fd in (self._steps, self._lock):
+            if fd is not None:
+                os.close(fd)
+        self._steps = self._lock = None
+
+    def start(self, record: dict[str, Any], plan_json: str) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self._lock = os.open(self.run_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        fcntl.flock(self._lock, fcntl.LOCK_EX)
+        self._started = time.time()
+        # the plan beside its record: lineage and reports must not depend on build/ later
+        atomic_write_bytes(self.run_dir / PLAN_FILE, plan_json.encode("utf-8"))
+        atomic_write_bytes(self.run_dir / RUN_FILE, _dumps(record))
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
+        self._steps = os.open(self.run_dir / STEPS_FILE, flags, 0o644)
+
+    def step(self, node_id: str, entry: dict[str, Any]) -> None:
+        """Append what happened to a step; one write(2) of a whole line, never half of one."""
+        if self._steps is None:
+            return
+        at = round(time.time() - self._started, 3)
+        line = json.dumps({"node": node_id, "at": at, **entry}, sort_keys=True, default=str)
+        boundary("run.step")
+        data = memoryview((line + "\n").encode("utf-8"))
+        while data:
+            data = data[os.write(self._steps, data) :]
+
+    def finish(self, record: dict[str, Any]) -> None:
+        atomic_write_bytes(self.run_dir / RUN_FILE, _dumps(record))
+
+
+def _held(lock: Path) -> bool:
+    """Whether a live process holds the run's lock."""
+    try:
+        fd = os.open(lock, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def _read(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _logged_steps(run_dir: Path) -> tuple[dict[str, dict[str, Any]], float | None]:
+    """The latest line of each step in the log, and the time of the last line."""
+    try:
+        lines = (run_dir / STEPS_FILE).read_bytes().split(b"\n")[:-1]
+    except OSError:
+        return {}, None
+    steps: dict[str, dict[str, Any]] = {}
+    last = None
+    for line in lines:
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        node = str(entry.pop("node"))
+        last = entry.pop("at", last)
+        steps[node] = entry
+    return steps, last
+
+
+def read_run(run_dir: Path) -> dict[str, Any] | None:
+    """The run record in `run_dir` (None when there is none), completed from the step log
+    while its run is still going, or after its process died."""
+    record = _read(run_dir / RUN_FILE)
+    if not isinstance(record, dict) or "steps" not in record:
+        return None
+    if record.get("status") != "running":
+        return record
+    alive = _held(run_dir / LOCK_FILE)
+    logged, last = _logged_steps(run_dir)
+    plan = _read(run_dir / PLAN_FILE)
+    nodes = [str(n["id"]) for n in plan.get("nodes", [])] if isinstance(plan, dict) else []
+    started = "running" if alive else "interrupted"
+    steps = {}
+    for node in sorted({*nodes, *logged}):
+        entry = logged.get(node, {"status": "not run"})
+        steps[node] = {**entry, "status": started} if entry["status"] == "started" else entry
+    if alive:
+        return {**record, "steps": steps}
+    cut = sorted(node for node, step in steps.items() if step["status"] == "interrupted")
+    return {
+        **record,
+        "status": "interrupted",
+        "seconds": last if last is not None else 0.0,
+        "steps": steps,
+        "error": {
+            "node": cut[0] if cut else None,
+            "message": (
+                f"the run's process (pid {record.get('pid')}) ended before the run did, "
+                "without writing its final record: killed, or the machine stopped"
+            ),
+        },
+    }
