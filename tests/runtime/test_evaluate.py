@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from sklearn import metrics as skm
 
-from mlcompile.errors import StepError, UsageError
+from mlcompile.errors import DataValidationError, StepError, UsageError
 from mlcompile.runtime.artifacts import ModelBundle
 from mlcompile.runtime.evaluate import evaluate
 from mlcompile.runtime.split import split_frame
@@ -96,3 +96,19 @@ def test_runtime_computes_exactly_the_metrics_the_spec_allows() -> None:
     from mlcompile.tasks import TASK_METRICS
 
     assert {task: tuple(m) for task, m in IMPLEMENTED.items()} == TASK_METRICS
+
+
+def test_infinities_in_test_rows_are_a_data_failure(
+    delay_split: tuple[pd.DataFrame, pd.DataFrame], delay_bundle: ModelBundle
+) -> None:
+    test = delay_split[1].reset_index(drop=True)
+    features = test.assign(dep_delay=test["dep_delay"].where(test.index % 500 != 1, np.inf))
+    rows = int(np.isinf(features["dep_delay"]).sum())
+    with pytest.raises(
+        DataValidationError,
+        match=rf"input column holds inf or -inf: 'dep_delay' in {rows} of {len(test)} rows",
+    ):
+        evaluate(delay_bundle, features, EVALUATE)
+    targets = test.assign(delayed=test["delayed"].astype("float64").where(test.index != 7, np.inf))
+    with pytest.raises(DataValidationError, match=r"target 'delayed' holds inf or -inf"):
+        evaluate(delay_bundle, targets, EVALUATE)

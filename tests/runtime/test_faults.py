@@ -113,6 +113,25 @@ def test_disk_full_while_registering_keeps_the_previous_state(
     assert leftovers == [], f"staging folders left behind: {leftovers}"
 
 
+def repeat_seats(data: Path) -> None:
+    """pandas would call the real seats column 'seats.1': the model would train on engines."""
+    path = data / "planes.csv"
+    header, rest = path.read_text().split("\n", 1)
+    path.write_text(header.replace("engines", "seats") + "\n" + rest)
+
+
+def infinite_temperatures(data: Path) -> None:
+    """40 hourly readings of inf in January: the weather checks only warn (on_invalid:
+    warn), so the infinities reach the temp_filled features of both models."""
+    lines = (data / "weather.csv").read_text().splitlines()
+    column = lines[0].split(",").index("temp")
+    for number in range(1, 41):
+        cells = lines[number].split(",")
+        cells[column] = "inf"
+        lines[number] = ",".join(cells)
+    (data / "weather.csv").write_text("\n".join(lines) + "\n")
+
+
 @pytest.mark.parametrize(
     ("mutate", "code", "words"),
     [
@@ -127,8 +146,10 @@ def test_disk_full_while_registering_keeps_the_previous_state(
             ["flights", "parquet"],
         ),
         (lambda d: (d / "planes.csv").write_text(""), 5, ["planes", "empty"]),
+        (repeat_seats, 3, ["planes.csv", "repeated column names: 'seats' (2 times)"]),
+        (infinite_temperatures, 3, ["features:", "input column holds inf or -inf: 'temp' in"]),
     ],
-    ids=["garbled-csv", "truncated-parquet", "empty-file"],
+    ids=["garbled-csv", "truncated-parquet", "empty-file", "repeated-header", "inf-values"],
 )
 def test_bad_data_files_get_clear_errors(
     flights_project: Path, mutate: Any, code: int, words: list[str]

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlcompile.errors import StepError, UsageError
+from mlcompile.errors import DataValidationError, StepError, UsageError
 from mlcompile.runtime.features import apply_features, expr_references, fit_features, model_frame
 
 from .helpers import features_params
@@ -266,3 +266,37 @@ def test_expressions_cannot_run_statements(delays: pd.DataFrame) -> None:
     assert (
         apply_features(delays.head(3), state)["x"].tolist() == (delays["hour"].head(3) + 3).tolist()
     )
+
+
+def test_infinities_in_input_columns_are_a_data_failure(delays: pd.DataFrame) -> None:
+    """An inf read by a feature is refused when fitting and when applying, naming the raw
+    column and counting its rows: LightGBM would bin it with the largest distances."""
+    features = [
+        {"name": "dist_std", "op": "scale", "column": "distance", "method": "standard"},
+        {"name": "dep_delay", "op": "passthrough", "column": "dep_delay"},
+    ]
+    broken = delays.assign(distance=delays["distance"].astype("float64"))
+    broken.loc[[3, 5, 8], "distance"] = [np.inf, -np.inf, np.inf]
+    with pytest.raises(
+        DataValidationError,
+        match=rf"input column holds inf or -inf: 'distance' in 3 of {len(delays)} rows",
+    ):
+        fit(broken, *features)
+    state = fit(delays.assign(distance=delays["distance"].astype("float64")), *features)
+    with pytest.raises(DataValidationError, match="'distance' in 3 of"):
+        apply_features(broken, state)
+
+
+def test_infinities_made_by_an_expression_are_a_data_failure(delays: pd.DataFrame) -> None:
+    zero_air_time = delays.assign(air_time=delays["air_time"].where(delays.index % 100 != 0, 0))
+    rows = int((zero_air_time["air_time"] == 0).sum())
+    speed = {"name": "speed", "op": "expr", "expr": "distance / air_time"}
+    # caught where it is made, before a later feature scales it
+    scaled = {"name": "speed_std", "op": "scale", "column": "speed", "method": "standard"}
+    with pytest.raises(
+        DataValidationError, match=rf"feature 'speed' holds inf or -inf: 'speed' in {rows} of"
+    ):
+        fit(zero_air_time, speed, scaled)
+    state = fit(delays, speed, scaled)
+    with pytest.raises(DataValidationError, match=rf"'speed' in {rows} of {len(delays)} rows"):
+        apply_features(zero_air_time, state)

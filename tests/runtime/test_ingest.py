@@ -6,7 +6,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from mlcompile.errors import StepError, UsageError
+from mlcompile.errors import DataValidationError, StepError, UsageError
 from mlcompile.runtime.ingest import isolated_connection, load_file, run_sql, sample_rows
 
 from .helpers import nycflights_dir
@@ -111,3 +111,34 @@ def test_sample_rows_is_seeded_and_keeps_file_order(flights: pd.DataFrame) -> No
     pd.testing.assert_frame_equal(sample, sample_rows(flights, 500, seed=4))
     assert not sample.equals(sample_rows(flights, 500, seed=5))
     assert sample_rows(flights.head(10), 500, seed=4).equals(flights.head(10))
+
+
+def test_repeated_csv_header_names_are_a_data_failure(tmp_path: Path) -> None:
+    """pandas would read the second 'seats' as 'seats.1', and a model using 'seats' would
+    train on whichever column came first: the file is refused, naming the column."""
+    planes = (nycflights_dir() / "planes.csv").read_text().splitlines()
+    header = planes[0].split(",")
+    assert "seats" in header and "engines" in header
+    header[header.index("engines")] = "seats"
+    path = tmp_path / "planes.csv"
+    path.write_text("\n".join([",".join(header), *planes[1:200]]) + "\n")
+    with pytest.raises(
+        DataValidationError,
+        match=r"source 'planes': planes\.csv has repeated column names: 'seats' \(2 times\)",
+    ):
+        load_file(path, "csv", "planes")
+
+
+def test_repeated_parquet_column_names_are_a_data_failure(
+    tmp_path: Path, flights: pd.DataFrame
+) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(flights.head(100)[["origin", "dest", "distance"]])
+    table = table.rename_columns(["origin", "origin", "distance"])
+    pq.write_table(table, tmp_path / "f.parquet")
+    with pytest.raises(
+        DataValidationError, match=r"f\.parquet has repeated column names: 'origin' \(2 times\)"
+    ):
+        load_file(tmp_path / "f.parquet", "parquet", "flights")

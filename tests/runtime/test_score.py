@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlcompile.errors import StepError, UsageError
+from mlcompile.errors import DataValidationError, StepError, UsageError
 from mlcompile.runtime.artifacts import ModelBundle
 from mlcompile.runtime.score import output_format, score_frame, write_table
 from mlcompile.runtime.train import predict
@@ -66,3 +66,16 @@ def test_written_files_are_deterministic(
     assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["out.csv", "out.parquet"]
     with pytest.raises(UsageError, match="format must be parquet or csv, not 'xlsx'"):
         output_format("out.xlsx", None)
+
+
+def test_infinities_in_scored_rows_are_a_data_failure(
+    delay_split: tuple[pd.DataFrame, pd.DataFrame], delay_bundle: ModelBundle
+) -> None:
+    rows = delay_split[1].drop(columns=["delayed", "arr_delay"]).reset_index(drop=True)
+    rows["distance"] = rows["distance"].astype("float64")
+    rows.loc[[0, 1, 2], "distance"] = -np.inf
+    with pytest.raises(
+        DataValidationError,
+        match=rf"input column holds inf or -inf: 'distance' in 3 of {len(rows)} rows",
+    ):
+        score_frame(delay_bundle, rows, ["flight"])

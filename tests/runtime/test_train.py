@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlcompile.errors import StepError
+from mlcompile.errors import DataValidationError, StepError
 from mlcompile.runtime.artifacts import ModelBundle
 from mlcompile.runtime.features import apply_features, fit_features
 from mlcompile.runtime.train import encode_target, predict, train_model
@@ -141,3 +141,16 @@ def test_a_target_with_one_class_is_a_clear_error() -> None:
         StepError, match="every training row has y = 1; a binary model needs at least two classes"
     ):
         train_model(frame, state, params)
+
+
+def test_an_infinite_target_is_a_data_failure(delays: pd.DataFrame) -> None:
+    rows = delays.head(2000).copy()
+    rows.loc[[10, 20], "arr_delay"] = [np.inf, -np.inf]
+    with pytest.raises(
+        DataValidationError,
+        match=r"model 'm': target 'arr_delay' holds inf or -inf: 'arr_delay' in 2 of 2000 rows",
+    ):
+        encode_target(rows["arr_delay"], "regression", None, "m")
+    state = fit_features(rows, features_params("regression", "arr_delay"))
+    with pytest.raises(DataValidationError, match="'arr_delay' in 2 of 2000 rows"):
+        train_model(apply_features(rows, state), state, model_params("regression", "arr_delay"))

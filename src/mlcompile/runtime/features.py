@@ -24,7 +24,7 @@ from __future__ import annotations
 import importlib
 import re
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,7 +32,7 @@ import duckdb
 import numpy as np
 import pandas as pd  # type: ignore[import-untyped]
 
-from mlcompile.errors import StepError, UsageError, did_you_mean
+from mlcompile.errors import DataValidationError, StepError, UsageError, did_you_mean
 
 from .artifacts import json_safe
 from .ingest import isolated_connection
@@ -373,9 +373,13 @@ def _store(work: Frame, feature: _Feature, output: Any) -> list[str]:
     if isinstance(output, pd.DataFrame):
         for name in output.columns:
             work[name] = output[name]
-        return [str(c) for c in output.columns]
-    work[feature.name] = output
-    return [feature.name]
+        columns = [str(c) for c in output.columns]
+    else:
+        work[feature.name] = output
+        columns = [feature.name]
+    # checked here, before a later feature fits or applies a scale to an infinity
+    refuse_infinities(work, columns, f"model '{feature.model}': feature '{feature.name}'")
+    return columns
 
 
 def _reads(feature: _Feature, columns: Sequence[str]) -> list[str]:
@@ -400,8 +404,9 @@ def fit_features(train_df: pd.DataFrame, params: Mapping[str, Any]) -> dict[str,
     fitted_specs = []
     for feature in features:
         for column in _reads(feature, list(work.columns)):
-            if column in raw and column not in produced:
-                signature.setdefault(column, str(train_df[column].dtype))
+            if column in raw and column not in produced and column not in signature:
+                refuse_infinities(train_df, [column], f"model '{model}': input column")
+                signature[column] = str(train_df[column].dtype)
         op = OPS[feature.op]
         fitted = json_safe(op.fit(feature, work))
         produced[feature.name] = _store(work, feature, op.apply(feature, work, fitted))
@@ -453,6 +458,7 @@ def feature_frame(df: pd.DataFrame, state: Mapping[str, Any]) -> pd.DataFrame:
     missing = [c for c in state["input_signature"] if c not in df.columns]
     if missing:
         raise StepError(f"model '{model}': the data lacks input columns {missing}")
+    refuse_infinities(df, state["input_signature"], f"model '{model}': input column")
     work = df.copy()
     for spec in state["features"]:
         feature = _Feature(spec, model)
@@ -481,3 +487,25 @@ def model_frame(df: pd.DataFrame, state: Mapping[str, Any]) -> pd.DataFrame:
     frame = _conform(df[list(state["output_columns"])].copy(), state)
     frame.columns = lightgbm_names(frame.columns)
     return frame
+
+
+def refuse_infinities(frame: pd.DataFrame, columns: Iterable[Any], what: str) -> None:
+    """A data failure naming each of `columns` that holds inf or -inf, with its row count.
+
+    Like scikit-learn (and unlike LightGBM, which bins an infinity with the largest values
+    and so trains or predicts on a number nobody measured), an infinity is refused: it is
+    a division by zero or a log of 0 upstream, not a measurement."""
+    found = {}
+    for name in columns:
+        column = frame[name]
+        if pd.api.types.is_float_dtype(column.dtype):
+            # column by column: a copy of a wide frame would double a large step's memory
+            count = int(np.isinf(column.to_numpy(dtype="float64", na_value=np.nan)).sum())
+            if count:
+                found[str(name)] = count
+    if found:
+        shown = ", ".join(f"'{c}' in {n} of {len(frame)} rows" for c, n in found.items())
+        raise DataValidationError(
+            f"{what} holds inf or -inf: {shown}; fix what makes them (a division by zero, "
+            "a log of 0, the source), or replace them (CASE WHEN isinf(x) THEN NULL ...)"
+        )

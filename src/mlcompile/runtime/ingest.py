@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd  # type: ignore[import-untyped]
 import pyarrow as pa
 
-from mlcompile.errors import StepError, UsageError
+from mlcompile.errors import DataValidationError, StepError, UsageError
 
 FORMATS = ("csv", "parquet")
 
@@ -28,12 +28,34 @@ def load_file(path: Path, fmt: str, source: str) -> pd.DataFrame:
     if path.stat().st_size == 0:
         raise StepError(f"source '{source}': the file {path.name} is empty")
     try:
+        _refuse_duplicate_columns(_column_names(path, fmt), path, source)
         if fmt == "csv":
             return pd.read_csv(path)
         return pd.read_parquet(path)
     except (ValueError, UnicodeDecodeError, pa.ArrowException, OSError) as exc:
         # pandas' parser errors and pyarrow's invalid-file errors are ValueError subclasses.
         raise StepError(f"source '{source}': cannot read {fmt} file {path}: {exc}") from None
+
+
+def _column_names(path: Path, fmt: str) -> list[str]:
+    """The column names as the file writes them: pandas renames a repeated CSV header
+    ('seats', 'seats.1'), and pyarrow refuses to read a repeated Parquet name."""
+    if fmt == "csv":
+        header = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False)
+        return [str(name) for name in header.iloc[0].tolist()] if len(header) else []
+    import pyarrow.parquet as pq
+
+    return list(pq.read_schema(path).names)
+
+
+def _refuse_duplicate_columns(names: list[str], path: Path, source: str) -> None:
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        shown = ", ".join(f"'{name}' ({names.count(name)} times)" for name in repeated[:10])
+        raise DataValidationError(
+            f"source '{source}': {path.name} has repeated column names: {shown}; each column "
+            "must have its own name, or a model may read the wrong one"
+        )
 
 
 def sample_rows(df: pd.DataFrame, rows: int, seed: int) -> pd.DataFrame:

@@ -19,7 +19,7 @@ import pandas as pd  # type: ignore[import-untyped]
 from mlcompile.errors import StepError, UsageError
 
 from .artifacts import ModelBundle, json_safe
-from .features import apply_features, model_frame, value_sort_key
+from .features import apply_features, model_frame, refuse_infinities, value_sort_key
 
 OBJECTIVES = {"binary": "binary", "multiclass": "multiclass", "regression": "regression"}
 FloatArray = np.ndarray[Any, np.dtype[np.float64]]
@@ -34,6 +34,7 @@ def target_classes(target: Any) -> list[Any]:
 def encode_target(target: Any, task: str, classes: Sequence[Any] | None, model: str) -> FloatArray:
     """The target as LightGBM labels (float, NaN where missing)."""
     where = f"model '{model}': target '{target.name}'"
+    refuse_infinities(target.to_frame(), [target.name], where)
     if task == "multiclass":
         index = {value: i for i, value in enumerate(classes or [])}
         unseen = sorted({v for v in target.dropna().tolist() if v not in index}, key=str)
