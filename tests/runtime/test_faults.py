@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from mlcompile.runtime.registry import Registry
+
 pytestmark = pytest.mark.slow
 MLCOMPILE = str(Path(sys.executable).parent / "mlcompile")
 FAST = ["models.delayed.num_boost_round=30", "models.arrival.num_boost_round=30"]
@@ -50,6 +52,7 @@ def registry_state(project: Path) -> dict[str, Any]:
             for v in versions
         ]
         aliases = json.loads((model / "aliases.json").read_text())
+        assert aliases == Registry(root).aliases(model.name), "aliases.json disagrees with the log"
         state[model.name] = {"versions": versions, "shas": shas, "aliases": aliases}
     return state
 
@@ -92,7 +95,6 @@ def test_disk_full_while_registering_keeps_the_previous_state(
     import errno
 
     from mlcompile.runtime import artifacts
-    from mlcompile.runtime.registry import Registry
 
     assert finish(start(flights_project))[0] == 0
     before = registry_state(flights_project)
