@@ -119,6 +119,8 @@ def _logged_steps(run_dir: Path) -> tuple[dict[str, dict[str, Any]], float | Non
             entry = json.loads(line)
         except ValueError:
             continue
+        if not isinstance(entry, dict) or "node" not in entry:
+            continue
         node = str(entry.pop("node"))
         last = entry.pop("at", last)
         steps[node] = entry
