@@ -100,7 +100,11 @@ def _extra_code(tree: ast.Module) -> list[str]:
             continue
         if isinstance(stmt, ast.Assign) and _is_plain_data(stmt.value):
             continue
-        if isinstance(stmt, ast.FunctionDef) and not _definition_calls(stmt):
+        if isinstance(stmt, ast.FunctionDef):
+            found += [
+                f"line {stmt.lineno}: defining {stmt.name} calls {call}"
+                for call in _definition_calls(stmt)
+            ]
             continue
         found.append(statement_text(stmt))
     return found
