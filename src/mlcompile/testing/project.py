@@ -127,7 +127,7 @@ def conformance_spec(
         "min_rows": 50,
         "retrain": {"when": ["drift"]},
     }
-    described = "described" in n
+    described = "descriptions" in n
     named_raw = {} if _sql_name(n["raw"]) == n["raw"] else {"inputs": [n["raw"]]}
     if "registered_name" in n:
         model["registered_name"] = n["registered_name"]
@@ -178,7 +178,7 @@ def conformance_spec(
         "backends": backend_settings or {},
     }
     if described:
-        text = n["described"]
+        text = n["descriptions"]
         spec["version"] = text
         spec["sources"][n["source"]]["description"] = text
         spec["schemas"][n["schema"]]["columns"]["mean_radius"]["description"] = text
@@ -224,7 +224,7 @@ def hostile_names(marker: Path) -> dict[str, str]:
         "namespace": "ns",
         "monitor": texts["jinja"],
         "description": texts["newline"],
-        "described": texts["single"],
+        "descriptions": texts["single"],
         "sql_string": texts["single"],
     }
     names = {key: text + tail for key, text in families.items()}
