@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from mlcompile_make import MakeBackend
 
 from mlcompile.testing import BackendConformance, conformance_spec, make_project
 from mlcompile.testing import run_backend as run_on
@@ -32,3 +33,24 @@ def test_failed_step_reports_its_exit_code(tmp_path: Path) -> None:
     assert result.exit_code == 3
     assert result.steps["validate:raw"]["status"] == "failed"
     assert result.steps["train:benign"]["status"] == "not run"
+
+
+def test_executor_check_sees_a_wrong_index_and_a_stray_line(tmp_path: Path) -> None:
+    from mlcompile.compiler import compile_spec, render
+    from mlcompile.testing import executor_mismatches
+
+    compiled = compile_spec(make_project(tmp_path, conformance_spec()), [])
+    rendered = render(compiled, "make")
+    backend = rendered.backend
+    makefile = rendered.files["Makefile"]
+    assert isinstance(backend, MakeBackend)
+    assert not executor_mismatches(backend, {"Makefile": makefile}, compiled.plan)
+    nodes = [node.id for node in compiled.plan.nodes]
+    wrong = makefile.replace("--index 1 ", "--index 2 ")
+    assert executor_mismatches(backend, {"Makefile": wrong}, compiled.plan) == [
+        f"artifacts/n1/.done (for {nodes[1]!r}) runs [{nodes[2]!r}]"
+    ]
+    stray = makefile.replace("THREADS ?= 1\n", "THREADS ?= 1\nX := $(shell id)\n")
+    problems = executor_mismatches(backend, {"Makefile": stray}, compiled.plan)
+    assert len(problems) == len(nodes)
+    assert all("the line 'X := $(shell id)'" in problem for problem in problems)

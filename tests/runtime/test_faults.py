@@ -166,7 +166,13 @@ def test_bad_data_files_get_clear_errors(
 
 def test_ctrl_c_stops_cleanly_and_the_rerun_finishes(flights_project: Path) -> None:
     process = start(flights_project, "--jobs=1")
-    time.sleep(2.5)
+    # Interrupt the executor, not the start-up: on a loaded machine composing and building
+    # can take longer than any fixed sleep, and a run stopped before it began has no record.
+    store = flights_project / ".mlcompile" / "store"
+    deadline = time.monotonic() + 120
+    while not (store.is_dir() and any(p.is_file() for p in store.rglob("*"))):
+        assert process.poll() is None and time.monotonic() < deadline, "no step ever ran"
+        time.sleep(0.1)
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=120)
     assert process.returncode == 130, err

@@ -10,12 +10,15 @@ from mlcompile.backends.base import (
     RunResult,
 )
 from mlcompile.backends.discovery import available_backends, get_backend
+from mlcompile.backends.executors import Executor, ExecutorMap
 
 __all__ = [
     "ENTRY_POINT_GROUP",
     "ArtifactSet",
     "Backend",
     "BackendSettings",
+    "Executor",
+    "ExecutorMap",
     "RunOptions",
     "RunResult",
     "Runner",

@@ -7,14 +7,19 @@ runner hands the plan to the runtime's executor.
 from __future__ import annotations
 
 import json
+from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
 from typing import ClassVar
 
 from pydantic import BaseModel, Field
 
 from mlcompile.backends.base import ArtifactSet, BackendSettings, RunOptions, RunResult
+from mlcompile.backends.executors import Executor
 from mlcompile.errors import Diagnostic
 from mlcompile.plan import Plan
+
+MANIFEST = "pipeline.json"
 
 
 class LocalSettings(BackendSettings):
@@ -45,7 +50,21 @@ class LocalBackend:
             "waves": plan.waves(),
             "fingerprints": {n.id: n.fingerprint for n in sorted(plan.nodes, key=lambda n: n.id)},
         }
-        return ArtifactSet({"pipeline.json": json.dumps(manifest, indent=2, sort_keys=True) + "\n"})
+        return ArtifactSet({MANIFEST: json.dumps(manifest, indent=2, sort_keys=True) + "\n"})
+
+    def executors(self, files: Mapping[str, str], plan: Plan) -> list[Executor]:
+        """The executor runs plan nodes themselves; the manifest must list each one once, in
+        the waves, under its own fingerprint."""
+        manifest = json.loads(files[MANIFEST])
+        owner = {node.fingerprint: node.id for node in plan.nodes}
+        listed = Counter(node for wave in manifest["waves"] for node in wave)
+        found = []
+        for node, fingerprint in sorted(manifest["fingerprints"].items()):
+            invokes = [owner.get(fingerprint, f"the fingerprint {fingerprint} of no plan node")]
+            if listed[node] != 1:
+                invokes.append(f"{listed[node]} places in the waves")
+            found.append(Executor(node, node, tuple(invokes)))
+        return found
 
     def run(
         self, built_dir: Path, plan: Plan, settings: BaseModel, options: RunOptions

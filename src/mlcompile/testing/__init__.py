@@ -8,7 +8,8 @@ Subclass `BackendConformance` in a test module of your backend's distribution:
         backend = "mybackend"
 
 pytest then collects every `test_*` method below for your backend: discovery by entry
-point, deterministic and relative output, hostile names that stay inert, gates that stop
+point, deterministic and relative output, hostile names that stay inert (in every emitted
+file and in every executor, which must run its own node and nothing else), gates that stop
 deployments, metrics equal to the local backend's on the same data, and the monitoring job
 (the spec's monitors, a plan of their own) built and run like the training pipeline.
 Backends without a runner set `can_run = False` and keep the render checks.
@@ -16,17 +17,37 @@ Backends without a runner set `can_run = False` and keep the render checks.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
 
-from mlcompile.backends import Runner, RunOptions, RunResult, available_backends, get_backend
-from mlcompile.compiler import Rendered, compile_spec, render
-from mlcompile.testing.project import conformance_spec, hostile_names, make_project
+from mlcompile.backends import (
+    ExecutorMap,
+    Runner,
+    RunOptions,
+    RunResult,
+    available_backends,
+    get_backend,
+)
+from mlcompile.compiler import Compiled, Rendered, compile_spec, render
+from mlcompile.plan import Plan
+from mlcompile.testing.project import (
+    INVISIBLE,
+    conformance_spec,
+    hostile_names,
+    make_project,
+)
 
-__all__ = ["BackendConformance", "conformance_spec", "make_project", "run_backend"]
+__all__ = [
+    "BackendConformance",
+    "conformance_spec",
+    "executor_mismatches",
+    "make_project",
+    "run_backend",
+    "unsafe_characters",
+]
 
 
 def _build(spec_path: Path, backend: str) -> tuple[Any, Any]:
@@ -65,6 +86,57 @@ def _all_files(rendered: Rendered) -> dict[str, str]:
     return {**rendered.files, **{f"monitoring/{p}": t for p, t in monitoring.items()}}
 
 
+def unsafe_characters(text: str) -> list[str]:
+    """Control, format and line or paragraph separator characters other than \\n and \\t,
+    as escapes: no emitted file needs one, and each can make a file read differently from
+    what a tool runs."""
+    import unicodedata
+
+    found = {
+        char
+        for char in text
+        if char not in "\n\t" and unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp", "Cs")
+    }
+    return sorted(ascii(char) for char in found)
+
+
+def executor_mismatches(backend: ExecutorMap, files: Mapping[str, str], plan: Plan) -> list[str]:
+    """What is wrong with the executors `backend` reads back from `files`: a plan node with no
+    executor or several, or an executor that invokes anything but its own node."""
+    executors = backend.executors(files, plan)
+    problems = []
+    counts = {node.id: 0 for node in plan.nodes}
+    for executor in executors:
+        counts[executor.node] = counts.get(executor.node, 0) + 1
+        if tuple(executor.invokes) != (executor.node,):
+            problems.append(
+                f"{executor.name} (for {executor.node!r}) runs {list(executor.invokes)!r}"
+            )
+    problems += [f"{node!r} has {n} executors" for node, n in sorted(counts.items()) if n != 1]
+    return problems
+
+
+def _hostile(folder: Path, spec: dict[str, Any]) -> Compiled:
+    """The hostile project, compiled, after checking the names arrived intact."""
+    compiled = compile_spec(make_project(folder, spec), [])
+    carried = "".join(_strings([(n.id, n.params) for n in compiled.plan.nodes]))
+    lost = [ascii(char) for char in INVISIBLE if char not in carried]
+    assert not lost, f"the plan lost characters of the hostile names: {lost}"
+    return compiled
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from _strings(key)
+            yield from _strings(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _strings(item)
+
+
 def _overall(metrics: Mapping[str, Any]) -> dict[str, dict[str, float]]:
     return {model: dict(m["overall"]) for model, m in metrics.items()}
 
@@ -99,11 +171,27 @@ class BackendConformance:
 
     def test_hostile_names_render_to_code_that_compiles(self, tmp_path: Path) -> None:
         marker = short_marker()
-        spec = make_project(tmp_path / "p", self._spec(names=hostile_names(marker)))
-        files = _all_files(_build(spec, self.backend)[1])
+        compiled = _hostile(tmp_path / "p", self._spec(names=hostile_names(marker)))
+        files = _all_files(render(compiled, self.backend))
         for path, text in files.items():
             if path.endswith(".py"):
                 compile(text, path, "exec")
+            assert not unsafe_characters(text), (path, unsafe_characters(text))
+        assert not marker.exists()
+
+    def test_each_executor_runs_its_own_node(self, tmp_path: Path) -> None:
+        marker = short_marker()
+        compiled = _hostile(tmp_path / "p", self._spec(names=hostile_names(marker)))
+        rendered = render(compiled, self.backend)
+        if not isinstance(rendered.backend, ExecutorMap):
+            pytest.skip(f"backend '{self.backend}' does not read back its executors")
+        assert compiled.monitor_plan is not None and rendered.monitor_files is not None
+        for plan, files in (
+            (compiled.plan, rendered.files),
+            (compiled.monitor_plan, rendered.monitor_files),
+        ):
+            problems = executor_mismatches(rendered.backend, files, plan)
+            assert not problems, "\n".join(problems)
         assert not marker.exists()
 
     # ---- running ------------------------------------------------------------------------
@@ -115,8 +203,10 @@ class BackendConformance:
     def test_hostile_names_run_and_execute_nothing_else(self, tmp_path: Path) -> None:
         self._require_runner()
         marker = short_marker()
-        spec = make_project(tmp_path / "p", self._spec(names=hostile_names(marker)))
-        result = run_backend(spec, self.backend, tmp_path / "p" / "build")
+        _hostile(tmp_path / "p", self._spec(names=hostile_names(marker)))
+        result = run_backend(
+            tmp_path / "p" / "mlcompile.yaml", self.backend, tmp_path / "p" / "build"
+        )
         assert result.exit_code == 0, result.error
         assert not marker.exists(), "text from the spec was executed"
 

@@ -20,6 +20,20 @@ HOSTILE = {
     "newline": "line\nimport os; os.system('touch {marker}')\n#",
     "traversal": "../../../../tmp/{marker}",
 }
+# Characters at which `str.splitlines` ends a line and the Python compiler does not (or both
+# do: \r), so that a tool reading generated source by lines sees other lines than the
+# compiler ran; then the bidi controls and zero-width characters that make code read
+# differently from what runs. Every hostile name and string carries all of them, followed by
+# a definition that would create the marker when executed.
+LINE_SEPARATORS = "\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+FORMAT_CHARACTERS = (
+    "\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200b\u200c\u200d\ufeff"
+)
+INVISIBLE = LINE_SEPARATORS + FORMAT_CHARACTERS
+SEPARATED = INVISIBLE + "def f(x=open({marker!r}, 'w')): pass"
+# SQL comments end at \r or \n: a hostile comment keeps the rest.
+_IN_A_LINE = INVISIBLE.replace("\r", "")
+MAX_NAME = 200
 
 
 def _write_data(folder: Path) -> None:
@@ -41,28 +55,93 @@ def _write_data(folder: Path) -> None:
     frame[keep].to_csv(folder / "cancer.csv", index=False, float_format="%.6g", lineterminator="\n")
 
 
+def _sql_name(name: str) -> str:
+    return name if name.isidentifier() and name.isascii() else '"' + name.replace('"', '""') + '"'
+
+
+def _sql_text(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
 def conformance_spec(
     backend_settings: dict[str, Any] | None = None,
     *,
     gate: str = "roc_auc >= 0.8",
     names: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The spec as data. `names` renames sections' entries (for hostile-name tests)."""
-    n = {"source": "cancer", "model": "benign", "gate": "quality", "feature": "radius_log"}
+    """The spec as data. `names` replaces its names and strings (for hostile-name tests):
+    the keys of `hostile_names`."""
+    n = {
+        "spec": "conformance",
+        "raw": "raw",
+        "source": "cancer",
+        "schema": "raw",
+        "slice": "size_class",
+        "model": "benign",
+        "gate": "quality",
+        "feature": "radius_log",
+        "impute_feature": "texture",
+        "expr_feature": "smooth_x1000",
+        "registry": "registry",
+        "alias": "production",
+        "batch": "scores",
+        "output": "outputs/scores.parquet",
+        "deployment": "serving",
+        "storage_uri": "s3://models/conformance",
+        "namespace": "default",
+        "monitor": "drift",
+    }
     n.update(names or {})
-    registered = {"kind": "registry", "model": n["model"], "alias": "production"}
-    return {
-        "name": "conformance",
+    # Optional strings: in the spec only when given (the plain project has none of them).
+    extra = {key: n[key] for key in ("sql_comment", "sql_string") if key in n}
+    sql = (f"-- {extra['sql_comment']}\n" if "sql_comment" in extra else "") + (
+        f"SELECT *, CASE WHEN mean_radius > 14 THEN 'large' ELSE 'small' END "
+        f"AS {_sql_name(n['slice'])} FROM {_sql_name(n['raw'])}"
+    )
+    expr = "mean_smoothness * 1000"
+    if "sql_string" in extra:
+        expr += f" + 0 * length({_sql_text(extra['sql_string'])})"
+    model: dict[str, Any] = {
+        "task": "binary",
+        "data": n["source"],
+        "target": "benign",
+        "features": [
+            n["feature"],
+            n["impute_feature"],
+            n["expr_feature"],
+            "worst_area",
+            "worst_concavity",
+        ],
+        "split": {"method": "stratified", "test_size": 0.3, "seed": 7},
+        "params": {"num_leaves": 7, "learning_rate": 0.1, "min_data_in_leaf": 10},
+        "num_boost_round": 40,
+        "early_stopping": {"rounds": 10, "validation_size": 0.15},
+        "slices": [n["slice"]],
+        "min_slice_rows": 20,
+    }
+    monitor: dict[str, Any] = {
+        "model": n["model"],
+        "alias": n["alias"],
+        "current": {"source": n["source"]},
+        "checks": ["psi <= 0.25", "psi[prediction] <= 0.25"],
+        "min_rows": 50,
+        "retrain": {"when": ["drift"]},
+    }
+    described = "descriptions" in n
+    named_raw = {} if _sql_name(n["raw"]) == n["raw"] else {"inputs": [n["raw"]]}
+    if "registered_name" in n:
+        model["registered_name"] = n["registered_name"]
+    if "report" in n:
+        monitor["report"] = n["report"]
+    spec: dict[str, Any] = {
+        "name": n["spec"],
         "description": n.get("description", "Backend conformance project"),
         "sources": {
-            "raw": {"path": "data/cancer.csv", "schema": "raw"},
-            n["source"]: {
-                "sql": "SELECT *, CASE WHEN mean_radius > 14 THEN 'large' ELSE 'small' END "
-                "AS size_class FROM raw",
-            },
+            n["raw"]: {"path": "data/cancer.csv", "schema": n["schema"]},
+            n["source"]: {"sql": sql, **named_raw},
         },
         "schemas": {
-            "raw": {
+            n["schema"]: {
                 "columns": {
                     "mean_radius": {"dtype": "float", "gt": 0},
                     "mean_texture": {"dtype": "float", "gt": 0},
@@ -72,75 +151,92 @@ def conformance_spec(
         },
         "features": {
             n["feature"]: {"log": "mean_radius"},
-            "texture": {"impute": {"column": "mean_texture", "strategy": "median"}},
-            "smooth_x1000": {"expr": "mean_smoothness * 1000"},
+            n["impute_feature"]: {"impute": {"column": "mean_texture", "strategy": "median"}},
+            n["expr_feature"]: {"expr": expr},
         },
-        "models": {
-            n["model"]: {
-                "task": "binary",
-                "data": n["source"],
-                "target": "benign",
-                "features": [
-                    n["feature"],
-                    "texture",
-                    "smooth_x1000",
-                    "worst_area",
-                    "worst_concavity",
-                ],
-                "split": {"method": "stratified", "test_size": 0.3, "seed": 7},
-                "params": {"num_leaves": 7, "learning_rate": 0.1, "min_data_in_leaf": 10},
-                "num_boost_round": 40,
-                "early_stopping": {"rounds": 10, "validation_size": 0.15},
-                "slices": ["size_class"],
-                "min_slice_rows": 20,
-            }
-        },
-        "gates": {n["gate"]: {"model": n["model"], "checks": [gate]}},
+        "models": {n["model"]: model},
+        "gates": {n["gate"]: {"model": n["model"], "checks": [gate], "compare_to": n["alias"]}},
         "deployments": {
-            "registry": registered,
-            "scores": {
+            n["registry"]: {"kind": "registry", "model": n["model"], "alias": n["alias"]},
+            n["batch"]: {
                 "kind": "batch",
                 "model": n["model"],
                 "source": n["source"],
-                "output": "outputs/scores.parquet",
+                "output": n["output"],
             },
-            n.get("deployment", "serving"): {
+            n["deployment"]: {
                 "kind": "kserve",
                 "model": n["model"],
-                "storage_uri": "s3://models/conformance",
+                "storage_uri": n["storage_uri"],
+                "namespace": n["namespace"],
             },
         },
         "monitoring": {
             # the current window is the training data itself: nothing drifts, nothing retrains
-            n.get("monitor", "drift"): {
-                "model": n["model"],
-                "current": {"source": n["source"]},
-                "checks": ["psi <= 0.25", "psi[prediction] <= 0.25"],
-                "min_rows": 50,
-                "retrain": {"when": ["drift"]},
-            }
+            n["monitor"]: monitor,
         },
         "backends": backend_settings or {},
     }
+    if described:
+        text = n["descriptions"]
+        spec["version"] = text
+        spec["sources"][n["source"]]["description"] = text
+        spec["schemas"][n["schema"]]["columns"]["mean_radius"]["description"] = text
+        for feature in spec["features"].values():
+            feature["description"] = text
+    return spec
 
 
 def make_project(folder: Path, spec: dict[str, Any]) -> Path:
-    """Write the data and the spec (as JSON, which is YAML) into `folder`; return the spec path."""
+    """Write the data and the spec (as JSON, which is YAML) into `folder`; return the spec path.
+
+    Every character outside ASCII is written as an escape: YAML reads a raw U+0085 or U+2028
+    in a quoted string as a line break and folds it away, and the names must arrive intact.
+    """
     _write_data(folder / "data")
     path = folder / "mlcompile.yaml"
-    path.write_text(json.dumps(spec, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    path.write_text(json.dumps(spec, indent=2, ensure_ascii=True) + "\n", encoding="utf-8")
     return path
 
 
 def hostile_names(marker: Path) -> dict[str, str]:
-    """Entry names (and a description) that try to run `touch <marker>`."""
+    """A name or string for every key `conformance_spec` takes, each trying to run
+    `touch <marker>`: one of the `HOSTILE` texts, then every character of `INVISIBLE` and
+    a definition that would create the marker. Paths, the registered name (a folder name)
+    and SQL comments keep what they may legally hold."""
     texts = {key: value.format(marker=marker) for key, value in HOSTILE.items()}
-    return {
-        "source": texts["quote"],
+    tail = SEPARATED.format(marker=str(marker))
+    families = {
+        "spec": "conformance",
+        "raw": texts["quote"],
+        "source": texts["single"],
+        "schema": texts["jinja"],
+        "slice": texts["shell"],
         "model": texts["single"],
         "gate": texts["jinja"],
         "feature": texts["shell"],
-        "description": texts["newline"],
+        "impute_feature": texts["quote"],
+        "expr_feature": texts["newline"],
+        "registry": texts["quote"],
+        "alias": "production",
+        "batch": texts["newline"],
         "deployment": texts["traversal"],
+        "namespace": "ns",
         "monitor": texts["jinja"],
+        "description": texts["newline"],
+        "descriptions": texts["single"],
+        "sql_string": texts["single"],
     }
+    names = {key: text + tail for key, text in families.items()}
+    names.update(
+        {
+            "registered_name": f"conformance{INVISIBLE}.benign",
+            "output": f"outputs/scores{INVISIBLE}.parquet",
+            "report": f"reports/drift{INVISIBLE}.json",
+            "storage_uri": f"s3://models/conformance{INVISIBLE}",
+            "sql_comment": f"{_IN_A_LINE}{texts['newline'].replace(chr(10), ' ')}",
+        }
+    )
+    too_long = sorted(key for key, text in names.items() if len(text) > MAX_NAME)
+    assert not too_long, f"hostile names over {MAX_NAME} characters: {too_long}"
+    return names

@@ -9,9 +9,13 @@ from pathlib import Path
 
 import pytest
 import yaml
+from click.testing import Result
+from mlcompile_kfp.backend import KfpBackend
 from mlcompile_kfp.render import load_module
 
 from mlcompile.compiler import compile_spec, render
+from mlcompile.errors import BackendError
+from mlcompile.testing import executor_mismatches
 
 PAYLOAD = "__import__('os').system('touch PWNED')"
 HOSTILE = [
@@ -112,3 +116,105 @@ def test_hostile_names_render_an_inert_module(
     assert repr(HOSTILE[0]) in module_text
     docs = [d for d in yaml.safe_load_all(files["pipeline.yaml"]) if d]
     assert docs[0]["pipelineInfo"]["name"] == "x-import-os-system-touch-pwned"
+
+
+# Issue 12: a deployment name with U+0085 (`\N` in YAML). str.splitlines ends a line there and
+# the Python compiler does not, so a linecache filled by splitlines made inspect.getsource hand
+# KFP the payload as the score step's component.
+NEL_NAME = "december_scores\x85def f(x=__import__('os').system('touch PWNED')): pass"
+NEL_YAML = "\"december_scores\\Ndef f(x=__import__('os').system('touch PWNED')): pass\""
+
+
+def _rename_deployment(spec: Path, old: str) -> None:
+    text = spec.read_text(encoding="utf-8")
+    assert f"\n  {old}:\n" in text
+    spec.write_text(text.replace(f"\n  {old}:\n", f"\n  {NEL_YAML}:\n"), encoding="utf-8")
+
+
+def _executor_sources(ir_text: str) -> dict[str, tuple[str, str]]:
+    """Executor label -> (the function it runs, the Python source it embeds)."""
+    executors = yaml.safe_load(ir_text)["deploymentSpec"]["executors"]
+    found = {}
+    for label, executor in executors.items():
+        container = executor["container"]
+        args = container["args"]
+        found[label] = (args[args.index("--function_to_execute") + 1], container["command"][-1])
+    return found
+
+
+def test_nel_payload_builds_executors_that_carry_their_own_component(
+    flights_project: Path, cli: Callable[..., Result]
+) -> None:
+    spec = flights_project / "mlcompile.yaml"
+    _rename_deployment(spec, "december_scores")
+    assert cli("validate", spec, cwd=flights_project).exit_code == 0
+    built = cli("build", spec, "--backend", "kfp", "--out", "build", cwd=flights_project)
+    assert built.exit_code == 0, built.output
+    out = flights_project / "build" / "kfp"
+    files = {name: (out / name).read_text("utf-8") for name in ("pipeline.py", "pipeline.yaml")}
+    compiled = compile_spec(spec, [])
+    assert f"score:{NEL_NAME}" in {node.id for node in compiled.plan.nodes}
+
+    # The module spells the character as an escape, in its comment and its literals.
+    assert "\x85" not in files["pipeline.py"]
+    assert "# score:december_scores\\x85def f(" in files["pipeline.py"]
+    assert not executor_mismatches(KfpBackend(), files, compiled.plan)
+    sources = _executor_sources(files["pipeline.yaml"])
+    assert len(sources) == len(compiled.plan.nodes)
+    for label, (function, source) in sources.items():
+        tree = ast.parse(source)
+        defined = [stmt.name for stmt in tree.body if isinstance(stmt, ast.FunctionDef)]
+        assert defined == [function], label
+        called = {
+            n.func.id
+            for n in ast.walk(tree)
+            if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
+        }
+        assert "__import__" not in called, label
+    assert not list(flights_project.rglob("PWNED"))
+
+
+def test_the_executor_check_catches_the_old_shift(
+    flights_project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the filter and the linecache of before the fix, the kit's check fails: it can."""
+    import re
+
+    from mlcompile_kfp import render as rendering
+
+    from mlcompile.backends import templating
+
+    monkeypatch.setattr(
+        templating, "comment", lambda text: re.sub("[\x00-\x1f\x7f\u2028\u2029]", " ", text)
+    )
+    monkeypatch.setattr(rendering, "check_generated", lambda path, text: text)
+    monkeypatch.setattr(rendering, "source_lines", lambda text: text.splitlines(keepends=True))
+    spec = flights_project / "mlcompile.yaml"
+    _rename_deployment(spec, "december_scores")
+    compiled = compile_spec(spec, [])
+    files = render(compiled, "kfp").files
+    problems = executor_mismatches(KfpBackend(), files, compiled.plan)
+    assert len(problems) == 1
+    assert "is not pipeline.py's score_december_scores_def_f" in problems[0]
+    assert (
+        "top-level code, line 7: def f(x=__import__('os').system('touch PWNED')): pass"
+        in (problems[0])
+    )
+
+
+def test_load_module_refuses_a_separator_the_compiler_would_keep() -> None:
+    with pytest.raises(BackendError, match=r"\\x85 at line 2"):
+        load_module("x = 1\n# a\x85def f(): pass\n")
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("kfp")
+def test_nel_payload_runs_on_kfp_local_and_creates_nothing(
+    make_project: Callable[..., Path], cli: Callable[..., Result]
+) -> None:
+    root = make_project()
+    _rename_deployment(root / "mlcompile.yaml", "scores")
+    result = cli("run", root / "mlcompile.yaml", "--backend", "kfp", "-q", cwd=root)
+    assert not list(root.parent.rglob("PWNED"))
+    assert result.exit_code == 0, result.output
+    assert (root / "outputs" / "scores.parquet").is_file()

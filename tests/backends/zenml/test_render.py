@@ -15,12 +15,14 @@ from typing import Any
 import pytest
 import yaml
 from mlcompile_zenml.backend import ZenmlBackend
-from mlcompile_zenml.render import py_block
+from mlcompile_zenml.render import NAME_PART, py_block
 from mlcompile_zenml.settings import ZenmlSettings
 
 from mlcompile.backends import ArtifactSet
 from mlcompile.compiler import compile_spec
 from mlcompile.plan import Plan
+from mlcompile.testing import executor_mismatches
+from mlcompile.testing.project import FORMAT_CHARACTERS, LINE_SEPARATORS
 from tests.backends.zenml.conftest import HOSTILE, MARKER, flights_plan, make_project, small_spec
 
 REPO = Path(__file__).resolve().parents[3]
@@ -184,3 +186,64 @@ def test_hostile_module_imports_without_side_effects(tmp_path: Path) -> None:
     )
     assert done.stdout.strip().splitlines()[-1] == str(len(plan.nodes))
     assert not list(tmp_path.rglob(MARKER))
+
+
+def test_run_config_escapes_every_separator_and_reads_back_the_same(plan: Plan) -> None:
+    # PyYAML writes U+0085 raw into a quoted scalar and reads it back as a line break.
+    text = f"a{LINE_SEPARATORS}{FORMAT_CHARACTERS}b"
+    raw = {
+        "tags": [text],
+        "model": {"description": text, "license": text, "tags": [text]},
+        "run_config": {"environment": {"NOTE": text}},
+    }
+    written = render(plan, raw)["run_config.yaml"]
+    assert set(written) <= {"\n", *map(chr, range(0x20, 0x7F))}
+    config = yaml.safe_load(written)
+    assert config["tags"] == [text]
+    assert config["environment"] == {"NOTE": text}
+    models = [step["model"] for step in config["steps"].values() if "model" in step]
+    assert models and all(m["description"] == m["license"] == text for m in models)
+    assert all(m["tags"] == [text] for m in models)
+
+
+def test_spec_names_of_200_characters_make_bounded_zenml_names(tmp_path: Path) -> None:
+    spec = small_spec(hostile=False)
+    long = "x" * 200
+    spec["name"] = long
+    spec["gates"] = {long: spec["gates"]["quality"]}  # type: ignore[index]
+    plan = compile_spec(make_project(tmp_path / "p", spec), []).plan
+    source = render(plan)["pipeline.py"]
+    steps = module_constant(source, "NODES")
+    assert max(len(step) for step in steps) <= NAME_PART
+    artifacts = [
+        node.value
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and "::" in node.value
+    ]
+    assert artifacts and all(
+        len(part) <= NAME_PART for name in artifacts for part in name.split("::")
+    )
+
+
+def test_the_executor_check_sees_a_swapped_step_and_extra_code(plan: Plan) -> None:
+    files = dict(render(plan))
+    assert not executor_mismatches(ZenmlBackend(), files, plan)
+    source = files["pipeline.py"]
+    swapped = source.replace("'train:delayed'", "'@'").replace("'train:arrival'", "'train:delayed'")
+    problems = executor_mismatches(
+        ZenmlBackend(), {**files, "pipeline.py": swapped.replace("'@'", "'train:arrival'")}, plan
+    )
+    assert problems == [
+        "train_arrival (for 'train:delayed') runs [\"train:arrival (the call names 'train:delayed')\"]",
+        "train_delayed (for 'train:arrival') runs [\"train:delayed (the call names 'train:arrival')\"]",
+    ]
+    extra = source.replace("\n@step\n", "\n__import__('os').getcwd()\n@step\n", 1)
+    problems = executor_mismatches(ZenmlBackend(), {**files, "pipeline.py": extra}, plan)
+    assert len(problems) == len(plan.nodes)
+    assert all("module-level code" in p and "getcwd" in p for p in problems)
+    default = source.replace(
+        '    zenml_stage: str = "",', "    zenml_stage: str = __import__('os').getcwd(),", 1
+    )
+    assert default != source
+    problems = executor_mismatches(ZenmlBackend(), {**files, "pipeline.py": default}, plan)
+    assert problems and all("getcwd" in p for p in problems)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import ClassVar
 
 from pydantic import BaseModel
 
 from mlcompile.backends import ArtifactSet, RunOptions, RunResult
+from mlcompile.backends.executors import Executor
 from mlcompile.errors import Diagnostic
 from mlcompile.plan import STEP_KINDS, Plan
 from mlcompile_kfp.settings import KfpSettings, check_settings
@@ -31,10 +33,15 @@ class KfpBackend:
         return found
 
     def render(self, plan: Plan, settings: BaseModel) -> ArtifactSet:
-        from mlcompile_kfp.render import compile_ir, render_module
+        from mlcompile_kfp.render import MODULE_FILE, compile_ir, render_module
 
         module = render_module(plan, _settings(settings))
-        return ArtifactSet({"pipeline.py": module, "pipeline.yaml": compile_ir(module)})
+        return ArtifactSet({MODULE_FILE: module, "pipeline.yaml": compile_ir(module)})
+
+    def executors(self, files: Mapping[str, str], plan: Plan) -> list[Executor]:
+        from mlcompile_kfp.executors import executors
+
+        return executors(files, plan)
 
     def run(
         self, built_dir: Path, plan: Plan, settings: BaseModel, options: RunOptions

@@ -23,11 +23,18 @@ from typing import Any
 
 from jinja2 import PackageLoader
 
-from mlcompile.backends.templating import comment, identifier, make_environment
+from mlcompile.backends.templating import (
+    check_generated,
+    comment,
+    identifier,
+    make_environment,
+    source_lines,
+)
 from mlcompile.errors import BackendError
 from mlcompile.plan import Node, Plan, canonical_json, sha256_text
 from mlcompile_kfp.settings import KfpSettings, Resources
 
+MODULE_FILE = "pipeline.py"
 KFP_TYPES = {"dataset": "Dataset", "model": "Model", "metrics": "Metrics"}
 # Module-level names of the generated module; a node whose id would map to one gets a suffix.
 _MODULE_NAMES = frozenset(
@@ -228,7 +235,7 @@ def render_module(plan: Plan, settings: KfpSettings) -> str:
         settings.node_selector or settings.image_pull_policy or any(s.secrets for s in steps)
     )
     env = make_environment(PackageLoader("mlcompile_kfp", "templates"))
-    return env.get_template("pipeline.py.j2").render(
+    text = env.get_template("pipeline.py.j2").render(
         plan_name=plan.name,
         spec_sha256=plan.spec_sha256,
         pipeline_name=pipeline_name(plan),
@@ -244,6 +251,7 @@ def render_module(plan: Plan, settings: KfpSettings) -> str:
         image_pull_policy=settings.image_pull_policy,
         steps=steps,
     )
+    return check_generated(MODULE_FILE, text)
 
 
 def load_module(text: str) -> types.ModuleType:
@@ -251,11 +259,14 @@ def load_module(text: str) -> types.ModuleType:
 
     KFP reads each component's source with `inspect.getsource`, so the text is put into
     linecache under a name derived from its hash; nothing is written to disk and two renders
-    in one process cannot see each other's modules.
+    in one process cannot see each other's modules. linecache gets the lines the compiler
+    counts: were they split anywhere else, `inspect.getsource` would hand KFP the lines of
+    another step (the module is checked to hold no such character, too).
     """
+    check_generated(MODULE_FILE, text)
     filename = f"<mlcompile-kfp pipeline {sha256_text(text)[:16]}>"
     code = compile(text, filename, "exec", dont_inherit=True)
-    linecache.cache[filename] = (len(text), None, text.splitlines(keepends=True), filename)
+    linecache.cache[filename] = (len(text), None, source_lines(text), filename)
     module = types.ModuleType("mlcompile_kfp_pipeline")
     module.__file__ = filename
     exec(code, module.__dict__)

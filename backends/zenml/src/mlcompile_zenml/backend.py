@@ -6,12 +6,14 @@ ZenML itself is imported only by the emitted module, in the subprocess that runs
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 from typing import ClassVar
 
 from pydantic import BaseModel
 
 from mlcompile.backends import ArtifactSet, RunOptions, RunResult
+from mlcompile.backends.executors import Executor
 from mlcompile.errors import Diagnostic, did_you_mean
 from mlcompile.plan import Plan
 from mlcompile_zenml import render as rendering
@@ -82,6 +84,11 @@ class ZenmlBackend:
     def render(self, plan: Plan, settings: BaseModel) -> ArtifactSet:
         assert isinstance(settings, ZenmlSettings)
         return rendering.render(plan, settings)
+
+    def executors(self, files: Mapping[str, str], plan: Plan) -> list[Executor]:
+        from mlcompile_zenml.executors import executors
+
+        return executors(files, plan)
 
     def run(
         self, built_dir: Path, plan: Plan, settings: BaseModel, options: RunOptions

@@ -11,19 +11,36 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import ClassVar
 
 from pydantic import BaseModel, Field
 
 from mlcompile.backends import ArtifactSet, BackendSettings, RunOptions, RunResult
+from mlcompile.backends.executors import Executor
+from mlcompile.backends.templating import check_generated
 from mlcompile.errors import BackendError, Diagnostic, ExitCode
 from mlcompile.plan import DECISION_KINDS, Plan
 
 ARTIFACTS = "artifacts"
+# The Makefile's lines, as `executors` reads them back: a rule for node n<i>, the one
+# `mlcompile step` command of its recipe (<i> again, in every folder it names), the touch,
+# and the fixed header.
+_DONE = rf"{ARTIFACTS}/n\d+/\.done"
+_RULE = re.compile(rf"{ARTIFACTS}/n(\d+)/\.done: (?:{_DONE}(?: {_DONE})*)?")
+_STEP = re.compile(
+    rf"\t@rm -rf {ARTIFACTS}/n(?P<i>\d+) && mkdir -p {ARTIFACTS}/n(?P=i)"
+    rf" && \$\(MLCOMPILE\) step \.\./plan\.json --index (?P<index>\d+) --artifacts {ARTIFACTS}"
+    r" --project-root \$\(PROJECT\) --threads \$\(THREADS\) --format json"
+    rf" > {ARTIFACTS}/n(?P=i)/step\.json 2> {ARTIFACTS}/n(?P=i)/step\.err"
+    rf" \|\| \{{ echo \$\$\? > {ARTIFACTS}/n(?P=i)/exit_code; exit 1; \}}"
+)
+_HEADER = re.compile(r"(#.*|[A-Z]+ \?= [^\s$`;|&]+|\.PHONY: all|all:( \S+)*|)")
 
 
 class MakeSettings(BackendSettings):
@@ -61,7 +78,32 @@ def render_makefile(plan: Plan, settings: MakeSettings) -> str:
         )
         lines.append("\t@touch $@")
         lines.append("")
-    return "\n".join(lines)
+    # The Makefile holds no spec text at all; the check keeps it that way.
+    return check_generated("Makefile", "\n".join(lines), allowed="\n\t")
+
+
+def makefile_executors(makefile: str, plan: Plan) -> list[Executor]:
+    """Each target of the Makefile, with the plan nodes its recipe runs (see `_STEP`)."""
+    nodes = [node.id for node in plan.nodes]
+
+    def node_at(index: int) -> str:
+        return nodes[index] if index < len(nodes) else f"index {index}"
+
+    targets: list[tuple[str, str, list[str]]] = []  # target, its node, what its recipe runs
+    stray: list[str] = []
+    for line in makefile.split("\n"):
+        rule, step = _RULE.fullmatch(line), _STEP.fullmatch(line)
+        if rule is not None:
+            targets.append((line.split(":")[0], node_at(int(rule.group(1))), []))
+        elif targets and step is not None and targets[-1][0] == _target(int(step.group("i"))):
+            targets[-1][2].append(node_at(int(step.group("index"))))
+        elif targets and line.startswith("\t"):
+            if line != "\t@touch $@":
+                targets[-1][2].append(f"the command {line.strip()!r}")
+        elif _HEADER.fullmatch(line) is None:
+            stray.append(f"the line {line!r}")
+    # A line outside the known forms could run for any target: every executor gets it.
+    return [Executor(target, node, (*runs, *stray)) for target, node, runs in targets]
 
 
 class MakeBackend:
@@ -83,6 +125,9 @@ class MakeBackend:
     def render(self, plan: Plan, settings: BaseModel) -> ArtifactSet:
         assert isinstance(settings, MakeSettings)
         return ArtifactSet({"Makefile": render_makefile(plan, settings)})
+
+    def executors(self, files: Mapping[str, str], plan: Plan) -> list[Executor]:
+        return makefile_executors(files["Makefile"], plan)
 
     def run(
         self, built_dir: Path, plan: Plan, settings: BaseModel, options: RunOptions
