@@ -218,7 +218,7 @@ class _Builder:
                 "min_slice_rows": model.min_slice_rows,
             },
             {"model": _ref(train, "model", "model"), "test": _ref(split, "test", "dataset")},
-            {"metrics": "metrics"},
+            {"metrics": "metrics", "diagnosis": "diagnosis"},
         )
 
     def _feature_list(self, wanted: list[str]) -> list[dict[str, Any]]:
@@ -343,6 +343,7 @@ class _Builder:
                 {
                     "model": trained,
                     "metrics": _ref(f"evaluate:{model}", "metrics", "metrics"),
+                    "diagnosis": _ref(f"evaluate:{model}", "diagnosis", "diagnosis"),
                     "reference": _ref(f"split:{model}", "train", "dataset"),
                     **guards,
                 },

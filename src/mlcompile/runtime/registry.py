@@ -2,7 +2,8 @@
 
     <root>/<name>/versions/<n>/   model.txt, model.json, metrics.json, registration.json,
                                   reference.parquet (a sample of the training rows, for
-                                  drift monitoring)
+                                  drift monitoring), diagnosis.json (the data of its
+                                  pictures in the report)
     <root>/<name>/aliases.json    {"production": 3, ...}
     <root>/<name>/events.jsonl    one JSON object per register / promote / rollback
     <root>/<name>/.lock           held (flock) by every change
@@ -40,6 +41,7 @@ from .artifacts import (
 
 REGISTRATION = RECORD_FILES["registration"]
 METRICS = RECORD_FILES["metrics"]
+DIAGNOSIS = RECORD_FILES["diagnosis"]
 SERVING_FILE = "model.bst"
 REFERENCE_FILE = "reference.parquet"
 
@@ -63,6 +65,11 @@ class ModelVersion:
 
     def metrics(self) -> dict[str, Any]:
         return dict(read_json(self.path / METRICS))
+
+    def diagnosis(self) -> dict[str, Any] | None:
+        """The pictures' data of this version; None for versions registered without it."""
+        path = self.path / DIAGNOSIS
+        return dict(read_json(path)) if path.is_file() else None
 
     @property
     def reference_path(self) -> Path:
@@ -188,14 +195,18 @@ class Registry:
         plan_fingerprint: str | None = None,
         alias: str | None = None,
         reference: bytes | None = None,
+        diagnosis: Mapping[str, Any] | None = None,
     ) -> ModelVersion:
         """A new version for `bundle`, or the existing version with the same model.txt.
         `reference` (Parquet) is kept with a new version as its monitoring baseline."""
         with self._locked(name, create=True) as path:
             existing = self._find(name, bundle.sha256)
             if existing is None:
+                extra = {} if diagnosis is None else {DIAGNOSIS: dumps_json(diagnosis).encode()}
+                if reference is not None:
+                    extra[REFERENCE_FILE] = reference
                 existing = self._add_version(
-                    path, name, bundle, metrics, decisions, plan_fingerprint, reference
+                    path, name, bundle, metrics, decisions, plan_fingerprint, extra
                 )
             if alias:
                 self._move_alias(path, name, alias, existing.version, "promote")
@@ -216,7 +227,7 @@ class Registry:
         metrics: Mapping[str, Any],
         decisions: Sequence[Mapping[str, Any]],
         plan_fingerprint: str | None,
-        reference: bytes | None,
+        extra: Mapping[str, bytes],
     ) -> ModelVersion:
         version = max(self.versions(name), default=0) + 1
         registration = {
@@ -239,9 +250,7 @@ class Registry:
             REGISTRATION: dumps_json(registration),
         }
         blobs = {file: text.encode("utf-8") for file, text in files.items()}
-        if reference is not None:
-            blobs[REFERENCE_FILE] = reference
-        write_files(target, blobs)
+        write_files(target, {**blobs, **extra})
         self._log(path, {"event": "register", "model": name, "version": version})
         return ModelVersion(name, version, target, registration)
 
