@@ -66,8 +66,9 @@ class _Builder:
             self.model(name)
         for name in self.spec.gates:
             self.gate(name)
-        for name in self.spec.deployments:
-            self.deployment(name)
+        if self.spec.settings.deploy:  # an experiment stops at its gates
+            for name in self.spec.deployments:
+                self.deployment(name)
 
     def build_monitoring(self) -> None:
         """The monitoring job: the sources its monitors read, then one node per monitor."""
@@ -497,9 +498,12 @@ def _plan(
     resolved: Resolved, composed_data: Mapping[str, Any], name: str, builder: _Builder
 ) -> Plan:
     settings = resolved.spec.settings
+    recorded = {"registry": settings.registry, "store": settings.store, "seed": settings.seed}
+    if not settings.deploy:
+        recorded["deploy"] = False  # only then, so other plans keep their bytes
     return Plan(
         name=name,
         spec_sha256=sha256_text(canonical_json(composed_data)),
-        settings={"registry": settings.registry, "store": settings.store, "seed": settings.seed},
+        settings=recorded,
         nodes=_fingerprints(builder.nodes),
     )

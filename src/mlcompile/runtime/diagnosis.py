@@ -56,7 +56,8 @@ def _seed(bundle: ModelBundle) -> int:
 
 
 def _rounded(values: Array) -> list[float | None]:
-    return [None if not np.isfinite(v) else float(v) for v in np.round(values, DIGITS)]
+    rounded: Array = np.round(np.asarray(values, dtype="float64"), DIGITS)
+    return [float(v) if np.isfinite(v) else None for v in rounded]
 
 
 def thin(xs: Array, ys: Array, limit: int = CURVE_POINTS) -> Array:

@@ -52,6 +52,12 @@ class Settings(Frozen):
     allow_paths_outside_project: bool = Field(
         False, description="Allow data and output paths outside the spec's folder."
     )
+    deploy: bool = Field(
+        True,
+        description="false: an experiment. Models are trained, evaluated and gated and the run "
+        "is recorded, but no deployment runs (nothing registered, scored or written for "
+        "KServe). `mlcompile run --no-deploy` sets it.",
+    )
 
 
 # ---- sources and schemas ----------------------------------------------------------------
