@@ -74,3 +74,14 @@ def cli() -> Callable[..., Result]:
             os.chdir(old)
 
     return invoke
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Name the browser tests' screenshots, kept for a person to look at."""
+    from tests.browser import ARTIFACTS
+
+    shots = sorted(ARTIFACTS.glob("*.png")) if ARTIFACTS.is_dir() else []
+    if shots:
+        terminalreporter.write_sep("-", "screenshots of the report (tests/browser.py)")
+        for shot in shots:
+            terminalreporter.write_line(str(shot.relative_to(REPO)))
