@@ -20,6 +20,7 @@ from mlcompile.cli import (
     spec_argument,
 )
 from mlcompile.cli.commands import compile_and_render
+from mlcompile.cli.track import track_run, tracking_config
 from mlcompile.compiler import emitted_files, write
 from mlcompile.errors import UsageError
 from mlcompile.lineage.records import load_runs
@@ -93,6 +94,7 @@ def run(
     if no_deploy:
         overrides = (*overrides, "settings.deploy=false")
     compiled, rendered, out_dir = compile_and_render(spec, overrides, backend, out, output)
+    tracking = tracking_config(compiled)
     write(out_dir, emitted_files(compiled, rendered))
     options = RunOptions(
         project_root=compiled.project_root,
@@ -106,6 +108,8 @@ def run(
     )
     payload = result_payload(result)
     payload["deploy"] = compiled.plan.settings.get("deploy", True)
+    if tracking is not None:
+        payload["mlflow"] = track_run(tracking, compiled, rendered, result)
     output.result(payload, summary_text(payload))
     if result.exit_code:
         raise SystemExit(result.exit_code)
@@ -212,6 +216,10 @@ def summary_text(payload: dict[str, Any]) -> str:
                 else (check.get("note") or "")
             )
             lines.append(f"  {mark} {text}{where}: {numbers}")
+    for logged in payload.get("mlflow") or []:
+        version = logged["model_version"]
+        registered = f", registered as version {version}" if version else ""
+        lines.append(f"mlflow {logged['model']}: run {logged['run_id']}{registered}")
     if payload.get("deploy") is False:
         lines.append("experiment: no deployment ran (settings.deploy is false)")
     if payload["error"]:
@@ -442,7 +450,7 @@ def registry_promote(ref: str, alias: str, registry: Path, fmt: str, output: Out
     if version is None:
         raise UsageError("say which version to promote: MODEL@VERSION")
     moved = Registry(registry).promote(name, version, alias).version
-    output.result({"model": name, "alias": alias, "version": moved}, f"{name}: {alias} -> v{moved}")
+    _moved(name, alias, moved, output)
 
 
 @registry.command("rollback")
@@ -456,7 +464,20 @@ def registry_rollback(name: str, alias: str, registry: Path, fmt: str, output: O
     from mlcompile.runtime.registry import Registry
 
     moved = Registry(registry).rollback(name, alias).version
-    output.result({"model": name, "alias": alias, "version": moved}, f"{name}: {alias} -> v{moved}")
+    _moved(name, alias, moved, output)
+
+
+def _moved(name: str, alias: str, version: int, output: Output) -> None:
+    """Report an alias move, mirrored to MLflow's registry when MLFLOW_TRACKING_URI is set."""
+    payload: dict[str, Any] = {"model": name, "alias": alias, "version": version}
+    lines = [f"{name}: {alias} -> v{version}"]
+    uri = os.environ.get("MLFLOW_TRACKING_URI")
+    if uri:
+        from mlcompile.cli.track import mirror
+
+        payload["mlflow_version"], note = mirror(uri, name, alias, version)
+        lines.append(note)
+    output.result(payload, "\n".join(lines))
 
 
 # ---- one step, for path-based orchestrators ---------------------------------------------

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlcompile import __version__
 from mlcompile.lineage.names import safe
@@ -30,6 +30,9 @@ from mlcompile.lineage.records import (
 from mlcompile.lineage.trace import params_summary, registry_history
 from mlcompile.plan import Node, Plan
 from mlcompile.tasks import PREDICTION
+
+if TYPE_CHECKING:
+    import jinja2
 
 BOX_W, BOX_H, GAP_X, GAP_Y, MARGIN = 190, 34, 60, 16, 16
 # One drift picture: its size, the plot's margins (room for the y label on the left, the
@@ -471,16 +474,9 @@ def render_report(
 ) -> str:
     """The report's HTML; with a `baseline`, each model is drawn beside the baseline's model
     instead of production's."""
-    import jinja2
-
     data = report_data(plan, record, store_dir, registry_dir, baseline)
     boxes, edges, width, height = layout(plan, {n["id"]: n["status"] for n in data["nodes"]})
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(Path(__file__).with_name("templates")),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-    )
+    env = _environment()
     env.filters["num"] = _number
     env.filters["percent"] = _percent
     env.globals["drift_picture"] = drift_picture
@@ -488,6 +484,29 @@ def render_report(
     return template.render(
         **data, boxes=boxes, edges=edges, width=width, height=height, box_w=BOX_W, box_h=BOX_H
     )
+
+
+def _environment() -> jinja2.Environment:
+    import jinja2
+
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(Path(__file__).with_name("templates")),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+    )
+
+
+def chart_files(
+    diagnosis: Mapping[str, Any] | None, metrics: Mapping[str, Any] | None
+) -> dict[str, str]:
+    """A model's pictures as standalone SVG files, named by position and kind."""
+    template = _environment().get_template("chart.svg.j2")
+    files = {}
+    for position, chart in enumerate(model_pictures(diagnosis, metrics)):
+        kind = "".join(c if c.isalnum() or c in "-_" else "_" for c in chart.key)
+        files[f"{position:02d}-{kind}.svg"] = template.render(chart=chart)
+    return files
 
 
 def _number(value: Any) -> str:
