@@ -154,6 +154,9 @@ class Frame:
         ]
         return mark("path", d="M" + " L".join(points) if points else "M0,0", class_=cls)
 
+    def dot(self, x: float, y: float, cls: str, radius: float, title: str = "") -> Mark:
+        return mark("circle", title=title, class_=cls, cx=self.x(x), cy=self.y(y), r=radius)
+
     def diagonal(self) -> Mark:
         low = max(self.x_range[0], self.y_range[0])
         high = min(self.x_range[1], self.y_range[1])

@@ -120,16 +120,8 @@ def _binary(found: Doc, other: Doc | None, series: Sequence[tuple[str, str]]) ->
         for x, y, rows in zip(
             calibration["predicted"], calibration["observed"], calibration["rows"], strict=True
         ):
-            chart.marks.append(
-                mark(
-                    "circle",
-                    title=f"score {short(x)}: {short(y)} positive of {rows} rows",
-                    class_="dot s0",
-                    cx=frame.x(x),
-                    cy=frame.y(y),
-                    r=3.0,
-                )
-            )
+            title = f"score {short(x)}: {short(y)} positive of {rows} rows"
+            chart.marks.append(frame.dot(x, y, "dot s0", 3.0, title))
         charts.append(chart)
     confusion = found.get("confusion")
     if confusion:
@@ -147,16 +139,8 @@ def _operating_point(
 ) -> None:
     if x is None or y is None:
         return
-    chart.marks.append(
-        mark(
-            "circle",
-            title=f"operating point at threshold {threshold}: ({short(x)}, {short(y)})",
-            class_="point",
-            cx=frame.x(x),
-            cy=frame.y(y),
-            r=5.0,
-        )
-    )
+    title = f"operating point at threshold {threshold}: ({short(x)}, {short(y)})"
+    chart.marks.append(frame.dot(x, y, "point", 5.0, title))
     chart.note = f"● operating point at threshold {threshold}"
 
 
@@ -280,7 +264,7 @@ def _regression(found: Doc, other: Doc | None, series: Sequence[tuple[str, str]]
     scatter.marks.append(frame.diagonal())
     residual = [a - p for a, p in zip(actual, predicted, strict=True)]
     for a, p in zip(actual, predicted, strict=True):
-        scatter.marks.append(mark("circle", class_="dot s0", cx=frame.x(a), cy=frame.y(p), r=2.0))
+        scatter.marks.append(frame.dot(a, p, "dot s0", 2.0))
     r_low, r_high = span(residual, pad=0.05)
     p_low, p_high = span(predicted, pad=0.03)
     frame = Frame((p_low, p_high), (min(r_low, 0.0), max(r_high, 0.0)))
@@ -291,7 +275,7 @@ def _regression(found: Doc, other: Doc | None, series: Sequence[tuple[str, str]]
         mark("line", class_="threshold", x1=frame.left, y1=zero, x2=frame.right, y2=zero)
     )
     for p, r in zip(predicted, residual, strict=True):
-        residuals.marks.append(mark("circle", class_="dot s0", cx=frame.x(p), cy=frame.y(r), r=2.0))
+        residuals.marks.append(frame.dot(p, r, "dot s0", 2.0))
     return [scatter, residuals, _residual_histogram(found["residuals"], other, series)]
 
 

@@ -20,13 +20,12 @@ from sklearn import metrics as skm
 
 from .artifacts import ModelBundle, json_safe
 from .evaluate import THRESHOLD, Predictions
-from .train import model_inputs
 
 CURVE_POINTS = 400
 CALIBRATION_BINS = 10
 HISTOGRAM_BINS = 20
 SCATTER_ROWS = 500
-SHAP_ROWS = 2000
+SHAP_ROWS = 1000
 BEESWARM_ROWS = 200
 BEESWARM_FEATURES = 12
 DIGITS = 6  # coordinates are rounded: the pictures need no more, and the file stays small
@@ -245,7 +244,7 @@ def shap_summary(
     first rows of that sample over the largest inputs. A multiclass model's mean sums the
     classes' (and lists each class's); its beeswarm shows each row's predicted class."""
     order = _sample(len(found.rows), SHAP_ROWS, _seed(bundle))
-    inputs = model_inputs(bundle, found.rows.iloc[order])
+    inputs = found.inputs.iloc[order]
     shap = contributions(booster, inputs, num_threads)
     per_output = np.abs(shap[:, :, :-1]).mean(axis=0)  # (outputs, inputs)
     mean_abs = per_output.sum(axis=0)

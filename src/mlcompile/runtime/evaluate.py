@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import lightgbm as lgb
 import numpy as np
 import pandas as pd  # type: ignore[import-untyped]
 from sklearn import metrics as skm
@@ -20,7 +21,7 @@ from sklearn import metrics as skm
 from mlcompile.errors import StepError, UsageError, did_you_mean
 
 from .artifacts import ModelBundle, json_safe, json_scalar
-from .train import encode_target, predict
+from .train import encode_target, model_inputs
 
 Scores = Any  # numpy arrays: true labels, predicted scores
 Metric = Callable[[Scores, Scores], float]
@@ -105,12 +106,13 @@ def _score(metrics: Mapping[str, Metric], y: Scores, p: Scores) -> dict[str, flo
 
 @dataclass(frozen=True)
 class Predictions:
-    """The labelled test rows of one model and its scores on them: what metrics and
-    diagnosis pictures are both computed from."""
+    """The labelled test rows of one model, as the model read them, and its scores on them:
+    what metrics and diagnosis pictures are both computed from."""
 
     model: str
     task: str
     rows: pd.DataFrame
+    inputs: pd.DataFrame  # the rows' model inputs (features applied)
     labels: Scores
     scores: Scores
 
@@ -132,7 +134,9 @@ def predictions(
     rows, y = test_df[known].reset_index(drop=True), labels[known]
     if not len(y):
         raise StepError(f"model '{model}': no test rows have a value for '{target}'")
-    return Predictions(model, task, rows, y, predict(bundle, rows, num_threads))
+    inputs = model_inputs(bundle, rows)
+    scores = lgb.Booster(model_str=bundle.text).predict(inputs, num_threads=num_threads)
+    return Predictions(model, task, rows, inputs, y, scores)
 
 
 def evaluate(
