@@ -12,8 +12,18 @@ DEMO   := examples/flights
 $(STAMP): pyproject.toml constraints.txt $(wildcard backends/*/pyproject.toml examples/*/pyproject.toml)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]' \
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,mlflow]' \
 		$(foreach d,$(wildcard backends/*/pyproject.toml examples/*/pyproject.toml),-e $(dir $(d)))
+	touch $@
+
+# The MLflow tracking server the MLflow tests start: a venv of its own (see
+# constraints-mlflow-server.txt); the tests find it through MLCOMPILE_MLFLOW_SERVER.
+SERVER_VENV  := .venv-mlflow-server
+SERVER_STAMP := $(SERVER_VENV)/.installed
+
+$(SERVER_STAMP): constraints-mlflow-server.txt
+	test -x $(SERVER_VENV)/bin/python || $(PYTHON) -m venv $(SERVER_VENV)
+	$(SERVER_VENV)/bin/python -m pip install --quiet -c constraints-mlflow-server.txt mlflow
 	touch $@
 
 demo: $(STAMP)
@@ -31,8 +41,8 @@ lint: $(STAMP)
 	$(BIN)/mypy src $(wildcard backends/*/src)
 	$(BIN)/lint-imports
 
-test: lint
-	$(BIN)/pytest -n 2 --dist loadgroup
+test: lint $(SERVER_STAMP)
+	MLCOMPILE_MLFLOW_SERVER=$(abspath $(SERVER_VENV))/bin/mlflow $(BIN)/pytest -n 2 --dist loadgroup
 
 golden: $(STAMP)
 	$(BIN)/pytest tests -k golden --update-golden
@@ -41,4 +51,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
 
 clean:
-	rm -rf $(VENV) build .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(SERVER_VENV) build .mypy_cache .ruff_cache .pytest_cache

@@ -156,3 +156,14 @@ def run_read_only(
         if method == "user":
             for path in [cwd, *cwd.rglob("*")]:
                 os.chown(path, 0, 0, follow_symlinks=False)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Name the browser tests' screenshots, kept for a person to look at."""
+    from tests.browser import ARTIFACTS
+
+    shots = sorted(ARTIFACTS.glob("*.png")) if ARTIFACTS.is_dir() else []
+    if shots:
+        terminalreporter.write_sep("-", "screenshots of the report (tests/browser.py)")
+        for shot in shots:
+            terminalreporter.write_line(str(shot.relative_to(REPO)))

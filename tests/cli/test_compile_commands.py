@@ -114,3 +114,20 @@ def test_graph_formats(cli: Cli) -> None:
 def test_schema_command_prints_json_schema(cli: Cli) -> None:
     schema = json.loads(cli("schema").output)
     assert "models" in schema["properties"]
+
+
+def test_validate_imports_no_tracker_or_numeric_library(flights_project: Path) -> None:
+    """`--no-deploy`, the report's pictures and MLflow tracking add nothing to start-up."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from mlcompile.cli import main\n"
+        "sys.argv = ['mlcompile', 'validate', 'mlcompile.yaml', "
+        "'tracking.mlflow.tracking_uri=http://127.0.0.1:9']\n"
+        "try:\n    main()\nexcept SystemExit as exit:\n    assert exit.code in (0, None), exit.code\n"
+        "heavy = {'mlflow', 'numpy', 'sklearn', 'lightgbm', 'pandas'} & set(sys.modules)\n"
+        "assert not heavy, heavy\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=flights_project)

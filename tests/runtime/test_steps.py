@@ -167,7 +167,7 @@ def train_until_metrics(project: Project) -> None:
             "min_slice_rows": 30,
         },
         {"model": "model", "test": "test"},
-        {"metrics": "metrics"},
+        {"metrics": "metrics", "diagnosis": "diagnosis"},
     )
 
 
@@ -203,7 +203,13 @@ def test_the_whole_chain(project: Project, flights: pd.DataFrame) -> None:
     registered = project.run(
         "register",
         REGISTER,
-        {"model": "model", "metrics": "metrics", "reference": "train", "gate:quality": "decision"},
+        {
+            "model": "model",
+            "metrics": "metrics",
+            "diagnosis": "diagnosis",
+            "reference": "train",
+            "gate:quality": "decision",
+        },
         {"registration": "registration"},
     )
     assert registered.summary == {
@@ -228,6 +234,8 @@ def test_the_whole_chain(project: Project, flights: pd.DataFrame) -> None:
     signature = bundle.meta["feature_state"]["input_signature"]
     assert list(reference.columns) == [*signature, "delayed"]
     assert len(reference) == len(train)
+    # and the data of its pictures, for the reports of the runs that come after it
+    assert production.diagnosis() == read_record(project.art("diagnosis"), "diagnosis")
 
     scored = project.run(
         "score",

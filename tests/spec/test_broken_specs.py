@@ -108,3 +108,21 @@ def test_hydra_instantiation_keys_are_plain_unknown_keys(tmp_path: Path) -> None
         load_spec(tmp_path / "spec.yaml", ["+profile=dev"])
     assert [d.code for d in caught.value.diagnostics] == ["E201"]
     assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    "uri",
+    ["https://ci:hunter2@mlflow.internal", "https://mlflow.internal/?access_token=hunter2"],
+)
+def test_credentials_in_a_tracking_uri_are_refused_and_not_repeated(uri: str) -> None:
+    with pytest.raises(SpecError) as caught:
+        load_spec(BROKEN / "base.yaml", [f"tracking.mlflow.tracking_uri='{uri}'"])
+    [diagnostic] = caught.value.diagnostics
+    assert diagnostic.code == "E203" and "credentials" in diagnostic.message
+    assert "hunter2" not in diagnostic.message and "MLFLOW_TRACKING_" in str(diagnostic.hint)
+
+
+def test_a_tracking_uri_without_credentials_is_fine() -> None:
+    loaded = load_spec(BROKEN / "base.yaml", ["tracking.mlflow.tracking_uri=http://127.0.0.1:5000"])
+    mlflow = loaded.resolved.spec.tracking.mlflow
+    assert mlflow is not None and mlflow.tracking_uri == "http://127.0.0.1:5000"

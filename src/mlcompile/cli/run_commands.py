@@ -20,6 +20,7 @@ from mlcompile.cli import (
     spec_argument,
 )
 from mlcompile.cli.commands import compile_and_render
+from mlcompile.cli.track import track_run, tracking_config
 from mlcompile.compiler import emitted_files, write
 from mlcompile.errors import UsageError
 from mlcompile.lineage.records import load_runs
@@ -65,6 +66,12 @@ def runner_options(func: F) -> F:
 @click.option(
     "--keep-going", "-k", is_flag=True, help="After a failure, run what does not depend on it."
 )
+@click.option(
+    "--no-deploy",
+    is_flag=True,
+    help="An experiment: train, evaluate, gate and record the run; deploy nothing "
+    "(the same as settings.deploy=false).",
+)
 @format_option
 @handles_errors
 def run(
@@ -76,6 +83,7 @@ def run(
     force: bool,
     no_cache: bool,
     keep_going: bool,
+    no_deploy: bool,
     quiet: bool,
     fmt: str,
     output: Output,
@@ -83,7 +91,10 @@ def run(
     """Build a spec and run it: locally, or on a backend's local runner (kfp.local, ZenML)."""
     from mlcompile.backends import RunOptions
 
+    if no_deploy:
+        overrides = (*overrides, "settings.deploy=false")
     compiled, rendered, out_dir = compile_and_render(spec, overrides, backend, out, output)
+    tracking = tracking_config(compiled)
     write(out_dir, emitted_files(compiled, rendered))
     options = RunOptions(
         project_root=compiled.project_root,
@@ -96,6 +107,9 @@ def run(
         compiled, rendered, compiled.plan, out_dir / backend, options, quiet or fmt == "json"
     )
     payload = result_payload(result)
+    payload["deploy"] = compiled.plan.settings.get("deploy", True)
+    if tracking is not None:
+        payload["mlflow"] = track_run(tracking, compiled, rendered, result)
     output.result(payload, summary_text(payload))
     if result.exit_code:
         raise SystemExit(result.exit_code)
@@ -202,6 +216,12 @@ def summary_text(payload: dict[str, Any]) -> str:
                 else (check.get("note") or "")
             )
             lines.append(f"  {mark} {text}{where}: {numbers}")
+    for logged in payload.get("mlflow") or []:
+        version = logged["model_version"]
+        registered = f", registered as version {version}" if version else ""
+        lines.append(f"mlflow {logged['model']}: run {logged['run_id']}{registered}")
+    if payload.get("deploy") is False:
+        lines.append("experiment: no deployment ran (settings.deploy is false)")
     if payload["error"]:
         lines.append(f"error: {payload['error']}")
     if payload["run_id"]:
@@ -273,26 +293,76 @@ def runs_show(run_id: str, runs_dir: Path, fmt: str, output: Output) -> None:
 @click.argument("first")
 @click.argument("second")
 @runs_dir_option
+@click.option(
+    "--report",
+    "report_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Also write SECOND's HTML report with FIRST's curves drawn beside its own.",
+)
 @format_option
 @handles_errors
-def runs_compare(first: str, second: str, runs_dir: Path, fmt: str, output: Output) -> None:
-    """Metrics of two runs side by side, with the difference."""
+def runs_compare(
+    first: str, second: str, runs_dir: Path, report_file: Path | None, fmt: str, output: Output
+) -> None:
+    """Parameters that differ between two runs' plans, and their metrics with the difference."""
+    from mlcompile.lineage.compare import metric_differences, param_differences
+    from mlcompile.lineage.trace import plan_for_run
+
     a, b = _find_run(runs_dir, first), _find_run(runs_dir, second)
-    rows, table = [f"{'model.metric':<32} {a['id'][:22]:>22} {b['id'][:22]:>22} {'delta':>10}"], []
-    for model in sorted(set(a["metrics"]) | set(b["metrics"])):
-        ma = (a["metrics"].get(model) or {}).get("overall", {})
-        mb = (b["metrics"].get(model) or {}).get("overall", {})
-        for metric in sorted(set(ma) | set(mb)):
-            va, vb = ma.get(metric), mb.get(metric)
-            delta = vb - va if isinstance(va, float) and isinstance(vb, float) else None
-            table.append(
-                {"model": model, "metric": metric, "first": va, "second": vb, "delta": delta}
-            )
-            fa = f"{va:.4f}" if isinstance(va, float) else "-"
-            fb = f"{vb:.4f}" if isinstance(vb, float) else "-"
-            fd = f"{delta:+.4f}" if delta is not None else "-"
-            rows.append(f"{model + '.' + metric:<32} {fa:>22} {fb:>22} {fd:>10}")
-    output.result({"first": a["id"], "second": b["id"], "metrics": table}, "\n".join(rows))
+    plan_a, plan_b = plan_for_run(a, runs_dir)[0], plan_for_run(b, runs_dir)[0]
+    params = param_differences(plan_a, plan_b)
+    metrics = metric_differences(a, b)
+    head = f"{a['id'][:22]:>22} {b['id'][:22]:>22}"
+    rows = [f"{'parameter':<48} {head}"]
+    if plan_a is None or plan_b is None:
+        rows.append("  (a run's plan.json is missing: parameters not compared)")
+    for item in params:
+        rows.append(f"{item['param']:<48} {_shown(item['first']):>22} {_shown(item['second']):>22}")
+    if len(rows) == 1:
+        rows.append("  (same parameters)")
+    rows.append(f"{'model.metric':<48} {head} {'delta':>10}")
+    for item in metrics:
+        fd = f"{item['delta']:+.4f}" if item["delta"] is not None else "-"
+        name = f"{item['model']}.{item['metric']}"
+        rows.append(f"{name:<48} {_shown(item['first']):>22} {_shown(item['second']):>22} {fd:>10}")
+    payload: dict[str, Any] = {
+        "first": a["id"],
+        "second": b["id"],
+        "params": params,
+        "metrics": metrics,
+    }
+    if report_file is not None:
+        if plan_a is None or plan_b is None:
+            raise UsageError("cannot draw the report: a run's plan.json is missing")
+        _compare_report(plan_a, a, plan_b, b, report_file)
+        payload["report"] = str(report_file)
+        rows.append(f"wrote {report_file} (run {b['id']}, dashed: run {a['id']})")
+    output.result(payload, "\n".join(rows))
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    text = "-" if value is None else str(value)
+    return text if len(text) <= 22 else text[:21] + "…"
+
+
+def _compare_report(
+    plan_a: Plan, a: dict[str, Any], plan_b: Plan, b: dict[str, Any], out: Path
+) -> None:
+    from mlcompile.lineage.report import Baseline, render_report, run_diagnoses
+
+    def store(plan: Plan, record: dict[str, Any]) -> Path:
+        root = Path(str(record.get("project_root", ".")))
+        return Path(str(record.get("store") or root / str(plan.settings.get("store"))))
+
+    root = Path(str(b.get("project_root", ".")))
+    baseline = Baseline(f"run {a['id']}", run_diagnoses(plan_a, a, store(plan_a, a)))
+    registry = root / str(plan_b.settings.get("registry", ".mlcompile/registry"))
+    html = render_report(plan_b, b, store(plan_b, b), registry, baseline)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(html, encoding="utf-8")
 
 
 # ---- registry ---------------------------------------------------------------------------
@@ -382,7 +452,7 @@ def registry_promote(ref: str, alias: str, registry: Path, fmt: str, output: Out
     reg = Registry(registry)
     moved = reg.promote(name, version, alias).version
     _report_repairs(reg)
-    output.result({"model": name, "alias": alias, "version": moved}, f"{name}: {alias} -> v{moved}")
+    _moved(name, alias, moved, output)
 
 
 @registry.command("rollback")
@@ -398,7 +468,20 @@ def registry_rollback(name: str, alias: str, registry: Path, fmt: str, output: O
     reg = Registry(registry)
     moved = reg.rollback(name, alias).version
     _report_repairs(reg)
-    output.result({"model": name, "alias": alias, "version": moved}, f"{name}: {alias} -> v{moved}")
+    _moved(name, alias, moved, output)
+
+
+def _moved(name: str, alias: str, version: int, output: Output) -> None:
+    """Report an alias move, mirrored to MLflow's registry when MLFLOW_TRACKING_URI is set."""
+    payload: dict[str, Any] = {"model": name, "alias": alias, "version": version}
+    lines = [f"{name}: {alias} -> v{version}"]
+    uri = os.environ.get("MLFLOW_TRACKING_URI")
+    if uri:
+        from mlcompile.cli.track import mirror
+
+        payload["mlflow_version"], note = mirror(uri, name, alias, version)
+        lines.append(note)
+    output.result(payload, "\n".join(lines))
 
 
 def _report_repairs(reg: Registry) -> None:

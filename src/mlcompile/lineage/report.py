@@ -1,26 +1,38 @@
 """The audit report: one self-contained HTML file for one run of one plan.
 
-No script, no web font, no CDN: the CSS is inline and the DAG is an inline SVG laid out
-here (nodes in columns by topological depth), so the file opens the same offline, in an
-archive, in five years. Every text that comes from the spec, the plan or the data goes
-through Jinja2's autoescaping.
+No script, no web font, no CDN: the CSS is inline, the DAG and every model's pictures are
+inline SVG laid out here (nodes in columns by topological depth; charts in
+`lineage.pictures`), so the file opens the same offline, in an archive, in five years.
+Every text that comes from the spec, the plan or the data goes through Jinja2's
+autoescaping.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlcompile import __version__
 from mlcompile.lineage.names import safe
-from mlcompile.lineage.records import artifact_facts, data_checks, output_dir, read_artifact
+from mlcompile.lineage.pictures import model_pictures
+from mlcompile.lineage.records import (
+    artifact_facts,
+    data_checks,
+    output_dir,
+    read_artifact,
+    read_json,
+)
 from mlcompile.lineage.trace import params_summary, registry_history
 from mlcompile.plan import Node, Plan
 from mlcompile.tasks import PREDICTION
+
+if TYPE_CHECKING:
+    import jinja2
 
 BOX_W, BOX_H, GAP_X, GAP_Y, MARGIN = 190, 34, 60, 16, 16
 # One drift picture: its size, the plot's margins (room for the y label on the left, the
@@ -84,8 +96,111 @@ def layout(plan: Plan, statuses: Mapping[str, str]) -> tuple[list[Box], list[Edg
     return [boxes[k] for k in sorted(boxes)], edges, width, height
 
 
+@dataclass(frozen=True)
+class Baseline:
+    """The model each model is drawn beside: its label and diagnosis, by model name."""
+
+    label: str
+    diagnoses: Mapping[str, Mapping[str, Any]]
+
+
+def run_diagnoses(
+    plan: Plan, record: Mapping[str, Any], store_dir: Path
+) -> dict[str, dict[str, Any]]:
+    """Model name -> the diagnosis its evaluate step wrote in this run."""
+    found = {}
+    for node in plan.nodes:
+        if node.kind == "evaluate" and "diagnosis" in node.outputs:
+            where = output_dir(record, node.id, "diagnosis", store_dir)
+            document = read_artifact(where, "diagnosis")
+            if isinstance(document, dict):
+                found[node.name] = document
+    return found
+
+
+def production_baseline(
+    plan: Plan, record: Mapping[str, Any], store_dir: Path, registry_dir: Path | None, model: str
+) -> tuple[str, dict[str, Any]] | None:
+    """The version that stood at the model's production alias when the run started, with its
+    diagnosis; None when there was none, it kept no diagnosis, or it is this very model."""
+    if registry_dir is None:
+        return None
+    watching = [
+        n
+        for n in plan.topological()
+        if n.kind in ("gate", "register")
+        and n.params.get("model") == model
+        and n.params.get("registered_name")
+    ]
+    if not watching:
+        return None
+    first = watching[0]
+    name = str(first.params["registered_name"])
+    alias = str(first.params.get("compare_alias") or "production")
+    started = _moment(record.get("started_at"))
+    version = None
+    for event in registry_history(registry_dir, name):
+        if event.get("alias") == alias and _moment(event.get("timestamp")) < started:
+            version = event.get("to_version")
+    if version is None:
+        return None
+    folder = registry_dir / name / "versions" / str(version)
+    diagnosis = read_json(folder / "diagnosis.json")
+    registration = read_json(folder / "registration.json") or {}
+    trained = artifact_facts(output_dir(record, f"train:{model}", "model", store_dir), "model")
+    if not isinstance(diagnosis, dict) or registration.get("model_sha256") == trained.get("sha256"):
+        return None
+    return f"{alias} v{version}", diagnosis
+
+
+def _moment(text: Any) -> dt.datetime:
+    try:
+        moment = dt.datetime.fromisoformat(str(text))
+    except ValueError:
+        return dt.datetime.max.replace(tzinfo=dt.UTC)
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def model_sections(
+    plan: Plan,
+    record: Mapping[str, Any],
+    store_dir: Path,
+    registry_dir: Path | None,
+    metrics: list[dict[str, Any]],
+    baseline: Baseline | None,
+) -> list[dict[str, Any]]:
+    """Per evaluated model: its pictures (beside the baseline's, or production's), then its
+    metrics."""
+    diagnoses = run_diagnoses(plan, record, store_dir)
+    sections = []
+    for position, item in enumerate(metrics):
+        model = item["model"]
+        other: tuple[str, Mapping[str, Any]] | None = None
+        if baseline is not None and model in baseline.diagnoses:
+            other = (baseline.label, baseline.diagnoses[model])
+        elif baseline is None:
+            other = production_baseline(plan, record, store_dir, registry_dir, model)
+        diagnosis = diagnoses.get(model)
+        sections.append(
+            {
+                **item,
+                "anchor": f"model-{position}",
+                "compared_with": other[0] if other else None,
+                "pictures": model_pictures(
+                    diagnosis, item["metrics"], other[1] if other else None,
+                    other[0] if other else "",
+                ),
+            }
+        )  # fmt: skip
+    return sections
+
+
 def report_data(
-    plan: Plan, record: Mapping[str, Any], store_dir: Path, registry_dir: Path | None
+    plan: Plan,
+    record: Mapping[str, Any],
+    store_dir: Path,
+    registry_dir: Path | None,
+    baseline: Baseline | None = None,
 ) -> dict[str, Any]:
     """Everything the report shows, as plain data (also handy for tests and JSON output)."""
     steps = record.get("steps", {})
@@ -143,6 +258,7 @@ def report_data(
     history.sort(key=lambda e: str(e.get("timestamp")))
     return {
         "plan": plan.name,
+        "deploy": plan.settings.get("deploy", True),
         "spec_sha256": plan.spec_sha256,
         "version": __version__,
         "run": {
@@ -152,6 +268,7 @@ def report_data(
         "nodes": nodes,
         "checks": checks,
         "metrics": metrics,
+        "models": model_sections(plan, record, store_dir, registry_dir, metrics, baseline),
         "gates": gates,
         "monitoring": monitoring,
         "history": history,
@@ -349,18 +466,17 @@ def _percent(share: float) -> str:
 
 
 def render_report(
-    plan: Plan, record: Mapping[str, Any], store_dir: Path, registry_dir: Path | None
+    plan: Plan,
+    record: Mapping[str, Any],
+    store_dir: Path,
+    registry_dir: Path | None,
+    baseline: Baseline | None = None,
 ) -> str:
-    import jinja2
-
-    data = report_data(plan, record, store_dir, registry_dir)
+    """The report's HTML; with a `baseline`, each model is drawn beside the baseline's model
+    instead of production's."""
+    data = report_data(plan, record, store_dir, registry_dir, baseline)
     boxes, edges, width, height = layout(plan, {n["id"]: n["status"] for n in data["nodes"]})
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(Path(__file__).with_name("templates")),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-    )
+    env = _environment()
     env.filters["num"] = _number
     env.filters["percent"] = _percent
     env.globals["drift_picture"] = drift_picture
@@ -368,6 +484,29 @@ def render_report(
     return template.render(
         **data, boxes=boxes, edges=edges, width=width, height=height, box_w=BOX_W, box_h=BOX_H
     )
+
+
+def _environment() -> jinja2.Environment:
+    import jinja2
+
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(Path(__file__).with_name("templates")),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+    )
+
+
+def chart_files(
+    diagnosis: Mapping[str, Any] | None, metrics: Mapping[str, Any] | None
+) -> dict[str, str]:
+    """A model's pictures as standalone SVG files, named by position and kind."""
+    template = _environment().get_template("chart.svg.j2")
+    files = {}
+    for position, chart in enumerate(model_pictures(diagnosis, metrics)):
+        kind = "".join(c if c.isalnum() or c in "-_" else "_" for c in chart.key)
+        files[f"{position:02d}-{kind}.svg"] = template.render(chart=chart)
+    return files
 
 
 def _number(value: Any) -> str:

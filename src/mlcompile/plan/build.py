@@ -66,8 +66,9 @@ class _Builder:
             self.model(name)
         for name in self.spec.gates:
             self.gate(name)
-        for name in self.spec.deployments:
-            self.deployment(name)
+        if self.spec.settings.deploy:  # an experiment stops at its gates
+            for name in self.spec.deployments:
+                self.deployment(name)
 
     def build_monitoring(self) -> None:
         """The monitoring job: the sources its monitors read, then one node per monitor."""
@@ -218,7 +219,7 @@ class _Builder:
                 "min_slice_rows": model.min_slice_rows,
             },
             {"model": _ref(train, "model", "model"), "test": _ref(split, "test", "dataset")},
-            {"metrics": "metrics"},
+            {"metrics": "metrics", "diagnosis": "diagnosis"},
         )
 
     def _feature_list(self, wanted: list[str]) -> list[dict[str, Any]]:
@@ -343,6 +344,7 @@ class _Builder:
                 {
                     "model": trained,
                     "metrics": _ref(f"evaluate:{model}", "metrics", "metrics"),
+                    "diagnosis": _ref(f"evaluate:{model}", "diagnosis", "diagnosis"),
                     "reference": _ref(f"split:{model}", "train", "dataset"),
                     **guards,
                 },
@@ -496,9 +498,12 @@ def _plan(
     resolved: Resolved, composed_data: Mapping[str, Any], name: str, builder: _Builder
 ) -> Plan:
     settings = resolved.spec.settings
+    recorded = {"registry": settings.registry, "store": settings.store, "seed": settings.seed}
+    if not settings.deploy:
+        recorded["deploy"] = False  # only then, so other plans keep their bytes
     return Plan(
         name=name,
         spec_sha256=sha256_text(canonical_json(composed_data)),
-        settings={"registry": settings.registry, "store": settings.store, "seed": settings.seed},
+        settings=recorded,
         nodes=_fingerprints(builder.nodes),
     )

@@ -38,6 +38,7 @@ ARTIFACT_TYPES = frozenset(
         "registration",
         "file",
         "drift",
+        "diagnosis",
     }
 )
 

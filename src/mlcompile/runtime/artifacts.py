@@ -45,6 +45,7 @@ RECORD_FILES = {
     "registration": "registration.json",
     "file": "file.json",
     "drift": "drift.json",
+    "diagnosis": "diagnosis.json",
 }
 
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+import lightgbm as lgb
 import numpy as np
 import pandas as pd  # type: ignore[import-untyped]
 from sklearn import metrics as skm
@@ -19,14 +21,19 @@ from sklearn import metrics as skm
 from mlcompile.errors import StepError, UsageError, did_you_mean
 
 from .artifacts import ModelBundle, json_safe, json_scalar
-from .train import encode_target, predict
+from .train import encode_target, model_inputs
 
 Scores = Any  # numpy arrays: true labels, predicted scores
 Metric = Callable[[Scores, Scores], float]
 
 
+# The score from which a binary model predicts the positive class; the confusion matrix and
+# the operating point of the diagnosis pictures use the same one.
+THRESHOLD = 0.5
+
+
 def _binary_label(p: Scores) -> Scores:
-    return (p >= 0.5).astype(int)
+    return (p >= THRESHOLD).astype(int)
 
 
 def _defined_only(metric: Metric) -> Metric:
@@ -97,6 +104,41 @@ def _score(metrics: Mapping[str, Metric], y: Scores, p: Scores) -> dict[str, flo
     return {name: value for name, value in values.items() if math.isfinite(value)}
 
 
+@dataclass(frozen=True)
+class Predictions:
+    """The labelled test rows of one model, as the model read them, and its scores on them:
+    what metrics and diagnosis pictures are both computed from."""
+
+    model: str
+    task: str
+    rows: pd.DataFrame
+    inputs: pd.DataFrame  # the rows' model inputs (features applied)
+    labels: Scores
+    scores: Scores
+
+
+def predictions(
+    bundle: ModelBundle, test_df: pd.DataFrame, slices: Sequence[str], *, num_threads: int = 1
+) -> Predictions:
+    meta = bundle.meta
+    model, task, target = str(meta["model"]), str(meta["task"]), str(meta["target"])
+    if task not in TASK_METRICS:
+        raise UsageError(f"model '{model}': unknown task '{task}'")
+    if target not in test_df.columns:
+        raise StepError(f"model '{model}': target column '{target}' is not in the test rows")
+    absent = [s for s in slices if s not in test_df.columns]
+    if absent:
+        raise StepError(f"model '{model}': slice columns {absent} are not in the test rows")
+    labels = encode_target(test_df[target], task, meta.get("classes"), model)
+    known = ~np.isnan(labels)
+    rows, y = test_df[known].reset_index(drop=True), labels[known]
+    if not len(y):
+        raise StepError(f"model '{model}': no test rows have a value for '{target}'")
+    inputs = model_inputs(bundle, rows)
+    scores = lgb.Booster(model_str=bundle.text).predict(inputs, num_threads=num_threads)
+    return Predictions(model, task, rows, inputs, y, scores)
+
+
 def evaluate(
     bundle: ModelBundle,
     test_df: pd.DataFrame,
@@ -105,33 +147,23 @@ def evaluate(
     num_threads: int = 1,
 ) -> dict[str, Any]:
     """metrics.json: `{"task", "rows", "overall", "slices": {column: {value: metrics}}}`."""
-    meta = bundle.meta
-    model, task, target = str(meta["model"]), str(meta["task"]), str(meta["target"])
-    if task not in TASK_METRICS:
-        raise UsageError(f"model '{model}': unknown task '{task}'")
-    if target not in test_df.columns:
-        raise StepError(f"model '{model}': target column '{target}' is not in the test rows")
     slices = list(params.get("slices") or [])
-    absent = [s for s in slices if s not in test_df.columns]
-    if absent:
-        raise StepError(f"model '{model}': slice columns {absent} are not in the test rows")
-    metrics = _chosen(task, params.get("metrics"), model)
-    labels = encode_target(test_df[target], task, meta.get("classes"), model)
-    known = ~np.isnan(labels)
-    rows, y = test_df[known].reset_index(drop=True), labels[known]
-    if not len(y):
-        raise StepError(f"model '{model}': no test rows have a value for '{target}'")
-    scores = predict(bundle, rows, num_threads)
+    return metrics_of(predictions(bundle, test_df, slices, num_threads=num_threads), params)
+
+
+def metrics_of(found: Predictions, params: Mapping[str, Any]) -> dict[str, Any]:
+    metrics = _chosen(found.task, params.get("metrics"), found.model)
+    rows, y, scores = found.rows, found.labels, found.scores
     min_rows = int(params.get("min_slice_rows") or 1)
     by_slice: dict[str, dict[str, dict[str, float]]] = {}
-    for column in slices:
+    for column in params.get("slices") or []:
         by_slice[column] = {}
         for value, index in rows.groupby(column, sort=True).indices.items():
             if len(index) >= min_rows:
                 entry = _score(metrics, y[index], scores[index])
                 by_slice[column][str(json_scalar(value))] = {**entry, "rows": len(index)}
     result = {
-        "task": task,
+        "task": found.task,
         "rows": len(y),
         "overall": _score(metrics, y, scores),
         "slices": by_slice,

@@ -2,7 +2,8 @@
 
     <root>/<name>/versions/<n>/   model.txt, model.json, metrics.json, registration.json,
                                   reference.parquet (a sample of the training rows, for
-                                  drift monitoring)
+                                  drift monitoring), diagnosis.json (the data of its
+                                  pictures in the report)
     <root>/<name>/events.jsonl    one JSON line per register / promote / rollback: the truth
     <root>/<name>/aliases.json    {"production": 3, ...}: the log's aliases, for quick reading
     <root>/<name>/.lock           held (flock) by every change
@@ -49,6 +50,7 @@ from .killpoints import boundary
 
 REGISTRATION = RECORD_FILES["registration"]
 METRICS = RECORD_FILES["metrics"]
+DIAGNOSIS = RECORD_FILES["diagnosis"]
 SERVING_FILE = "model.bst"
 REFERENCE_FILE = "reference.parquet"
 EVENTS_FILE = "events.jsonl"
@@ -132,6 +134,11 @@ class ModelVersion:
 
     def metrics(self) -> dict[str, Any]:
         return dict(read_json(self.path / METRICS))
+
+    def diagnosis(self) -> dict[str, Any] | None:
+        """The pictures' data of this version; None for versions registered without it."""
+        path = self.path / DIAGNOSIS
+        return dict(read_json(path)) if path.is_file() else None
 
     @property
     def reference_path(self) -> Path:
@@ -315,6 +322,7 @@ class Registry:
         alias: str | None = None,
         reference: bytes | None = None,
         run_id: str | None = None,
+        diagnosis: Mapping[str, Any] | None = None,
     ) -> ModelVersion:
         """A new version for `bundle`, or the existing version with the same model.txt.
         `reference` (Parquet) is kept with a new version as its monitoring baseline; `run_id`
@@ -324,8 +332,11 @@ class Registry:
         with self._locked(name, create=True) as path:
             existing = self._find(name, bundle.sha256)
             if existing is None:
+                extra = {} if diagnosis is None else {DIAGNOSIS: dumps_json(diagnosis).encode()}
+                if reference is not None:
+                    extra[REFERENCE_FILE] = reference
                 existing = self._add_version(
-                    path, name, bundle, metrics, decisions, plan_fingerprint, reference, run_id
+                    path, name, bundle, metrics, decisions, plan_fingerprint, extra, run_id
                 )
             if alias:
                 self._move_alias(path, name, alias, existing.version, "promote")
@@ -346,7 +357,7 @@ class Registry:
         metrics: Mapping[str, Any],
         decisions: Sequence[Mapping[str, Any]],
         plan_fingerprint: str | None,
-        reference: bytes | None,
+        extra: Mapping[str, bytes],
         run_id: str | None,
     ) -> ModelVersion:
         version = max(self.versions(name), default=0) + 1
@@ -371,9 +382,7 @@ class Registry:
             REGISTRATION: dumps_json(registration),
         }
         blobs = {file: text.encode("utf-8") for file, text in files.items()}
-        if reference is not None:
-            blobs[REFERENCE_FILE] = reference
-        write_files(target, blobs)
+        write_files(target, {**blobs, **extra})
         self._log(path, {"event": "register", "model": name, "version": version})
         return ModelVersion(name, version, target, registration, created=True)
 

@@ -27,7 +27,8 @@ from .artifacts import (
     write_model,
     write_record,
 )
-from .evaluate import evaluate
+from .diagnosis import diagnose
+from .evaluate import metrics_of, predictions
 from .features import apply_features, fit_features
 from .gate import evaluate_gate, raise_if_failed
 from .ingest import load_file, run_sql, sample_rows
@@ -178,8 +179,13 @@ def _train(step: _Step) -> dict[str, Any]:
 def _evaluate(step: _Step) -> dict[str, Any]:
     bundle = read_model(step.input("model"))
     df, _ = read_dataset(step.input("test"))
-    metrics = evaluate(bundle, df, step.params, num_threads=step.ctx.num_threads)
+    threads = step.ctx.num_threads
+    found = predictions(bundle, df, step.params.get("slices") or [], num_threads=threads)
+    metrics = metrics_of(found, step.params)
     write_record(step.output("metrics"), "metrics", metrics)
+    write_record(
+        step.output("diagnosis"), "diagnosis", diagnose(bundle, found, num_threads=threads)
+    )
     return {"rows": metrics["rows"], "metrics": metrics["overall"]}
 
 
@@ -207,6 +213,10 @@ def _register(step: _Step) -> dict[str, Any]:
     name = str(params["registered_name"])
     alias = params.get("alias")
     training_rows, _ = read_dataset(step.input("reference"))
+    # kept with the version, so a later run's report can draw production's curves
+    diagnosis = (
+        read_record(step.inputs["diagnosis"], "diagnosis") if "diagnosis" in step.inputs else None
+    )
     version = Registry(root).register(
         name,
         bundle,
@@ -216,6 +226,7 @@ def _register(step: _Step) -> dict[str, Any]:
         alias=alias,
         reference=parquet_bytes(reference_sample(training_rows, bundle.meta)),
         run_id=step.ctx.run_id,
+        diagnosis=diagnosis,
     )
     registration = {
         "model_name": name,

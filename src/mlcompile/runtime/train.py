@@ -164,10 +164,14 @@ def train_model(
     return booster, ModelBundle(text=model_text(booster, best), meta=json_safe(meta))
 
 
+def model_inputs(bundle: ModelBundle, df: pd.DataFrame) -> pd.DataFrame:
+    """Raw rows as the model reads them: the bundle's fitted features applied."""
+    state = bundle.meta["feature_state"]
+    return model_frame(apply_features(df, state), state)
+
+
 def predict(bundle: ModelBundle, df: pd.DataFrame, num_threads: int = 1) -> Any:
     """Raw predictions for raw rows: P(1) for binary, an (n, classes) matrix for multiclass,
     values for regression."""
-    state = bundle.meta["feature_state"]
-    features = model_frame(apply_features(df, state), state)
     booster = lgb.Booster(model_str=bundle.text)
-    return booster.predict(features, num_threads=num_threads)
+    return booster.predict(model_inputs(bundle, df), num_threads=num_threads)

@@ -135,7 +135,7 @@ def _one(
             path=dotted,
         )
     value = error.get("input")
-    shown = "" if isinstance(value, dict | list) else f" (got {value!r})"
+    shown = "" if isinstance(value, dict | list) or kind == "credentials" else f" (got {value!r})"
     hint = _TYPE_HINTS.get(kind, "see docs/spec-reference.md for this key's type")
     return Diagnostic("E203", f"{dotted}: {message}{shown}", composed.span(path), hint, path=dotted)
 
@@ -160,4 +160,6 @@ _TYPE_HINTS = {
     "string_too_long": "shorten the name",
     "string_pattern_mismatch": "see docs/spec-reference.md for the allowed form",
     "value_error": "see docs/spec-reference.md for this section",
+    "credentials": "set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (or "
+    "MLFLOW_TRACKING_TOKEN) in the environment instead",
 }

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from mlcompile.tasks import LOWER_IS_BETTER, TASK_METRICS
 
@@ -51,6 +52,12 @@ class Settings(Frozen):
     )
     allow_paths_outside_project: bool = Field(
         False, description="Allow data and output paths outside the spec's folder."
+    )
+    deploy: bool = Field(
+        True,
+        description="false: an experiment. Models are trained, evaluated and gated and the run "
+        "is recorded, but no deployment runs (nothing registered, scored or written for "
+        "KServe). `mlcompile run --no-deploy` sets it.",
     )
 
 
@@ -393,6 +400,52 @@ class Monitor(Frozen):
     )
 
 
+# ---- tracking ---------------------------------------------------------------------------
+
+# Query parameters that carry secrets; a URI with one (or with user:password@) is refused.
+_SECRET_WORDS = ("token", "password", "passwd", "secret", "key", "auth", "credential")
+
+
+class MlflowTracking(Frozen):
+    """Log every model's run to an MLflow tracking server. Credentials never go here: MLflow
+    reads MLFLOW_TRACKING_USERNAME, MLFLOW_TRACKING_PASSWORD or MLFLOW_TRACKING_TOKEN from
+    the environment."""
+
+    tracking_uri: str | None = Field(
+        None,
+        description="The tracking server, e.g. http://mlflow.internal:5000; default the "
+        "MLFLOW_TRACKING_URI environment variable.",
+    )
+    experiment: Name | None = Field(None, description="MLflow experiment; default the spec's name.")
+    registry: bool = Field(
+        True,
+        description="Mirror each registration and alias move to MLflow's model registry "
+        "(same name, same alias).",
+    )
+
+    @field_validator("tracking_uri")
+    @classmethod
+    def _no_credentials(cls, uri: str | None) -> str | None:
+        from urllib.parse import parse_qsl, urlsplit
+
+        if uri is None:
+            return uri
+        parts = urlsplit(uri)
+        query = [key.lower() for key, _ in parse_qsl(parts.query)]
+        if "@" in parts.netloc or any(w in k for k in query for w in _SECRET_WORDS):
+            # its own error type: the message must not repeat the secret
+            raise PydanticCustomError(
+                "credentials", "the tracking URI holds credentials; a spec never does"
+            )
+        return uri
+
+
+class Tracking(Frozen):
+    """Experiment trackers that runs are logged to, besides mlcompile's own run records."""
+
+    mlflow: MlflowTracking | None = None
+
+
 # ---- the spec ---------------------------------------------------------------------------
 
 
@@ -411,6 +464,9 @@ class Spec(Frozen):
     deployments: dict[Name, Deployment] = Field(default_factory=dict)
     monitoring: dict[Name, Monitor] = Field(
         default_factory=dict, description="Drift and performance monitors, with retrain policies."
+    )
+    tracking: Tracking = Field(
+        default_factory=Tracking, description="Experiment trackers runs are logged to."
     )
     backends: dict[Name, dict[str, Any]] = Field(
         default_factory=dict, description="Settings per backend, checked by that backend."

@@ -67,9 +67,10 @@ def test_one_component_per_node_with_typed_artifacts(
 ) -> None:
     module_text = flights_files["pipeline.py"]
     assert module_text.count("@dsl.component(") == len(flights_compiled.plan.nodes)
-    assert "    model: Input[Model],\n    test: Input[Dataset],\n    metrics: Output[Metrics]," in (
-        module_text
+    evaluate = (
+        "    model: Input[Model],\n    test: Input[Dataset],\n    diagnosis: Output[Artifact],\n"
     )
+    assert evaluate + "    metrics: Output[Metrics]," in module_text  # a new type is an Artifact
     assert "    decision: Output[Artifact]," in module_text
     assert "'gate:delayed_quality': Path(gate_delayed_quality.path)," in module_text
     assert "ui_metrics.log_metric(metric_name, metric_value)" in module_text

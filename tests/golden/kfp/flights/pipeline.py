@@ -556,6 +556,7 @@ def train_arrival(
 def evaluate_arrival(
     model: Input[Model],
     test: Input[Dataset],
+    diagnosis: Output[Artifact],
     metrics: Output[Metrics],
     ui_metrics: Output[Metrics],
 ):
@@ -578,6 +579,7 @@ def evaluate_arrival(
             'test': Path(test.path),
         },
         {
+            'diagnosis': Path(diagnosis.path),
             'metrics': Path(metrics.path),
         },
         StepContext(project_root=Path('/workspace')),
@@ -634,6 +636,7 @@ def gate_arrival_quality(
     install_kfp_package=INSTALL_KFP_PACKAGE,
 )
 def register_arrival_registry(
+    diagnosis: Input[Artifact],
     gate_arrival_quality: Input[Artifact],
     metrics: Input[Metrics],
     model: Input[Model],
@@ -654,6 +657,7 @@ def register_arrival_registry(
             'registry': '.mlcompile/registry',
         },
         {
+            'diagnosis': Path(diagnosis.path),
             'gate:arrival_quality': Path(gate_arrival_quality.path),
             'metrics': Path(metrics.path),
             'model': Path(model.path),
@@ -714,6 +718,7 @@ def train_delayed(
 def evaluate_delayed(
     model: Input[Model],
     test: Input[Dataset],
+    diagnosis: Output[Artifact],
     metrics: Output[Metrics],
     ui_metrics: Output[Metrics],
 ):
@@ -736,6 +741,7 @@ def evaluate_delayed(
             'test': Path(test.path),
         },
         {
+            'diagnosis': Path(diagnosis.path),
             'metrics': Path(metrics.path),
         },
         StepContext(project_root=Path('/workspace')),
@@ -792,6 +798,7 @@ def gate_delayed_quality(
     install_kfp_package=INSTALL_KFP_PACKAGE,
 )
 def register_delayed_registry(
+    diagnosis: Input[Artifact],
     gate_delayed_quality: Input[Artifact],
     metrics: Input[Metrics],
     model: Input[Model],
@@ -812,6 +819,7 @@ def register_delayed_registry(
             'registry': '.mlcompile/registry',
         },
         {
+            'diagnosis': Path(diagnosis.path),
             'gate:delayed_quality': Path(gate_delayed_quality.path),
             'metrics': Path(metrics.path),
             'model': Path(model.path),
@@ -1062,6 +1070,7 @@ def pipeline():
     gate_arrival_quality_task.set_memory_request('1G')
     gate_arrival_quality_task.set_memory_limit('4G')
     register_arrival_registry_task = register_arrival_registry(
+        diagnosis=evaluate_arrival_task.outputs['diagnosis'],
         gate_arrival_quality=gate_arrival_quality_task.outputs['decision'],
         metrics=evaluate_arrival_task.outputs['metrics'],
         model=train_arrival_task.outputs['model'],
@@ -1103,6 +1112,7 @@ def pipeline():
     gate_delayed_quality_task.set_memory_request('1G')
     gate_delayed_quality_task.set_memory_limit('4G')
     register_delayed_registry_task = register_delayed_registry(
+        diagnosis=evaluate_delayed_task.outputs['diagnosis'],
         gate_delayed_quality=gate_delayed_quality_task.outputs['decision'],
         metrics=evaluate_delayed_task.outputs['metrics'],
         model=train_delayed_task.outputs['model'],

@@ -1018,7 +1018,10 @@ def train_arrival(
 def evaluate_arrival(
     model: Path,
     test: Path,
-) -> Annotated[Path, 'flights::evaluate_arrival::metrics']:
+) -> tuple[
+    Annotated[Path, 'flights::evaluate_arrival::diagnosis'],
+    Annotated[Path, 'flights::evaluate_arrival::metrics'],
+]:
     outputs = _run(
         'evaluate:arrival',
         'evaluate',
@@ -1031,9 +1034,9 @@ def evaluate_arrival(
             'task': 'regression',
         },
         {'model': model, 'test': test},
-        ['metrics'],
+        ['diagnosis', 'metrics'],
     )
-    return outputs[0]
+    return outputs[0], outputs[1]
 
 
 # gate:arrival_quality
@@ -1070,6 +1073,7 @@ def gate_arrival_quality(
 # register:arrival_registry
 @step
 def register_arrival_registry(
+    diagnosis: Path,
     gate_arrival_quality: Path,
     metrics: Path,
     model: Path,
@@ -1086,7 +1090,7 @@ def register_arrival_registry(
             'registered_name': 'flights.arrival',
             'registry': '.mlcompile/registry',
         },
-        {'gate:arrival_quality': gate_arrival_quality, 'metrics': metrics, 'model': model, 'reference': reference},
+        {'diagnosis': diagnosis, 'gate:arrival_quality': gate_arrival_quality, 'metrics': metrics, 'model': model, 'reference': reference},
         ['registration'],
     )
     _promote(zenml_stage)
@@ -1132,7 +1136,10 @@ def train_delayed(
 def evaluate_delayed(
     model: Path,
     test: Path,
-) -> Annotated[Path, 'flights::evaluate_delayed::metrics']:
+) -> tuple[
+    Annotated[Path, 'flights::evaluate_delayed::diagnosis'],
+    Annotated[Path, 'flights::evaluate_delayed::metrics'],
+]:
     outputs = _run(
         'evaluate:delayed',
         'evaluate',
@@ -1145,9 +1152,9 @@ def evaluate_delayed(
             'task': 'binary',
         },
         {'model': model, 'test': test},
-        ['metrics'],
+        ['diagnosis', 'metrics'],
     )
-    return outputs[0]
+    return outputs[0], outputs[1]
 
 
 # gate:delayed_quality
@@ -1196,6 +1203,7 @@ def gate_delayed_quality(
 # register:delayed_registry
 @step
 def register_delayed_registry(
+    diagnosis: Path,
     gate_delayed_quality: Path,
     metrics: Path,
     model: Path,
@@ -1212,7 +1220,7 @@ def register_delayed_registry(
             'registered_name': 'flights.delayed',
             'registry': '.mlcompile/registry',
         },
-        {'gate:delayed_quality': gate_delayed_quality, 'metrics': metrics, 'model': model, 'reference': reference},
+        {'diagnosis': diagnosis, 'gate:delayed_quality': gate_delayed_quality, 'metrics': metrics, 'model': model, 'reference': reference},
         ['registration'],
     )
     _promote(zenml_stage)
@@ -1320,7 +1328,7 @@ def mlcompile_pipeline() -> None:
         train=features_arrival__train,
         transformer=features_arrival__transformer,
     )
-    evaluate_arrival__metrics = evaluate_arrival(
+    evaluate_arrival__diagnosis, evaluate_arrival__metrics = evaluate_arrival(
         model=train_arrival__model,
         test=split_arrival__test,
     )
@@ -1328,6 +1336,7 @@ def mlcompile_pipeline() -> None:
         metrics=evaluate_arrival__metrics,
     )
     _register_arrival_registry__registration = register_arrival_registry(
+        diagnosis=evaluate_arrival__diagnosis,
         gate_arrival_quality=gate_arrival_quality__decision,
         metrics=evaluate_arrival__metrics,
         model=train_arrival__model,
@@ -1337,7 +1346,7 @@ def mlcompile_pipeline() -> None:
         train=features_delayed__train,
         transformer=features_delayed__transformer,
     )
-    evaluate_delayed__metrics = evaluate_delayed(
+    evaluate_delayed__diagnosis, evaluate_delayed__metrics = evaluate_delayed(
         model=train_delayed__model,
         test=split_delayed__test,
     )
@@ -1345,6 +1354,7 @@ def mlcompile_pipeline() -> None:
         metrics=evaluate_delayed__metrics,
     )
     register_delayed_registry__registration = register_delayed_registry(
+        diagnosis=evaluate_delayed__diagnosis,
         gate_delayed_quality=gate_delayed_quality__decision,
         metrics=evaluate_delayed__metrics,
         model=train_delayed__model,
