@@ -84,15 +84,21 @@ def test_a_log_folder_that_cannot_be_written_stops_serve_at_start(
     assert "Uvicorn running" not in served.output and "Traceback" not in served.output
 
 
-def test_a_failing_log_is_reported_kept_and_retried(
-    sandbox: Sandbox, rows: list[dict[str, Any]]
-) -> None:
+def _serving_then_unwritable(sandbox: Sandbox, *options: str) -> tuple[Served, Path]:
+    """A server that started with a writable log folder, which then becomes read-only."""
     log_dir = sandbox.root / "predictions"
     log_dir.mkdir()
     sandbox.allow_writes(log_dir)
-    options = ("--log-dir", str(log_dir), "--flush-rows", "1", "--flush-seconds", "0.2")
-    served = Served(sandbox, MODEL, *options).started()
+    flush = ("--flush-rows", "1", "--flush-seconds", "0.2")
+    served = Served(sandbox, MODEL, "--log-dir", str(log_dir), *flush, *options).started()
     sandbox.forbid_writes(log_dir)
+    return served, log_dir
+
+
+def test_a_failing_log_is_reported_kept_and_retried(
+    sandbox: Sandbox, rows: list[dict[str, Any]]
+) -> None:
+    served, log_dir = _serving_then_unwritable(sandbox)
     first = [served.post(rows[:2])[1]["request_id"], served.post(rows[2:])[1]["request_id"]]
     failing = served.health_until(lambda h: h["status"] == "degraded")
     assert failing["prediction_log"]["buffered_rows"] == 5
@@ -122,13 +128,9 @@ def test_a_failing_log_is_reported_kept_and_retried(
 def test_a_full_buffer_stops_answers_until_the_log_is_written(
     sandbox: Sandbox, rows: list[dict[str, Any]]
 ) -> None:
-    log_dir = sandbox.root / "predictions"
-    log_dir.mkdir()
-    sandbox.allow_writes(log_dir)
-    limits = ("--max-rows", "2", "--max-buffered-rows", "3")
-    options = ("--log-dir", str(log_dir), "--flush-rows", "1", "--flush-seconds", "0.2")
-    served = Served(sandbox, MODEL, *options, *limits).started()
-    sandbox.forbid_writes(log_dir)
+    served, log_dir = _serving_then_unwritable(
+        sandbox, "--max-rows", "2", "--max-buffered-rows", "3"
+    )
     assert served.post(rows[:2])[0] == 200
     status, body = served.post(rows[2:4])
     assert status == 503, body

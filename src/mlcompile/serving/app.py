@@ -159,7 +159,8 @@ def create_app(
         except MlcompileError as exc:
             raise refused(503, "unavailable", exc.message) from None
 
-    def answer(rows: list[dict[str, Any]], received_at: dt.datetime) -> PredictResponse:
+    def answer(body: bytes, received_at: dt.datetime) -> PredictResponse:
+        rows = parse_rows(body, limits.max_rows)
         model = current()
         frame = rows_frame(rows, model.inputs)
         try:
@@ -182,9 +183,9 @@ def create_app(
     @app.post("/predict", openapi_extra=_REQUEST_SCHEMA)
     async def predict(request: Request) -> PredictResponse:
         received_at = dt.datetime.now(dt.UTC)
-        rows = parse_rows(await request.body(), limits.max_rows)
-        # pandas and LightGBM block: off the event loop, in the thread pool
-        return await run_in_threadpool(answer, rows, received_at)
+        body = await request.body()  # at most --max-body-mb, which BodyLimit enforces
+        # parsing, pandas and LightGBM block: off the event loop, in the thread pool
+        return await run_in_threadpool(answer, body, received_at)
 
     @app.get("/health")
     def health(response: Response) -> Health:
