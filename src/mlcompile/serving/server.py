@@ -3,9 +3,10 @@
 uvicorn shuts down gracefully on either signal and the app's lifespan then flushes the
 prediction log. Two gaps are closed here: a second Ctrl-C makes uvicorn skip the lifespan
 shutdown, and after a SIGTERM uvicorn re-raises the signal, whose default action ends the
-process at once. So the log is closed here too, after uvicorn returns, and SIGTERM ends the
-process through SystemExit (exit code 143, 128 + 15) once that is done. Rows that still
-cannot be written make the command fail (exit 5) instead.
+process at once. So the log is closed here too, after uvicorn returns, with SIGINT and
+SIGTERM ignored until it is, and SIGTERM ends the process through SystemExit (exit code 143,
+128 + 15) once that is done. Rows that still cannot be written make the command fail (exit 5)
+instead.
 """
 
 from __future__ import annotations
@@ -50,8 +51,14 @@ def run(app: FastAPI, host: str, port: int) -> None:
     try:
         server.run()
     finally:
-        signal.signal(signal.SIGTERM, previous)
-        left = log.close()
+        # a signal now would cut the last write short: it is ignored until that is done
+        interrupt = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        try:
+            left = log.close()
+        finally:
+            signal.signal(signal.SIGINT, interrupt)
+            signal.signal(signal.SIGTERM, previous)
         if left:
             raise LogNotWritten(
                 f"{left:,} prediction log rows could not be written to '{log.log_dir}': "
