@@ -31,9 +31,7 @@ def test_unknown_alias_is_a_usage_error(registry_root: Path) -> None:
     assert "has no version or alias 'staging'" in result.output
 
 
-def test_a_log_folder_that_cannot_be_made_is_a_usage_error(
-    registry_root: Path, tmp_path: Path
-) -> None:
+def test_a_log_folder_that_cannot_be_made_stops_serve(registry_root: Path, tmp_path: Path) -> None:
     (tmp_path / "file").write_text("")
     log_dir = tmp_path / "file" / "predictions"
     result = CliRunner().invoke(
@@ -47,10 +45,8 @@ def test_a_log_folder_that_cannot_be_made_is_a_usage_error(
             str(log_dir),
         ],
     )
-    assert result.exit_code == 2
-    assert f"the prediction log folder '{log_dir}' cannot be written: Not a directory" in (
-        result.output
-    )
+    assert result.exit_code == 5
+    assert f"mlcompile: error: cannot write {log_dir}: Not a directory" in result.output
 
 
 def test_a_buffer_smaller_than_a_request_is_a_usage_error(registry_root: Path) -> None:

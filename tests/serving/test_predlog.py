@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from mlcompile.errors import UsageError
+from mlcompile.errors import WriteError
 from mlcompile.serving.app import create_app
 from mlcompile.serving.predlog import LogFull, PredictionLog
 
@@ -181,7 +181,7 @@ def test_close_reports_the_rows_it_could_not_write(
 
 def test_a_folder_that_cannot_be_written_is_named(tmp_path: Path) -> None:
     folder = _blocked(tmp_path)
-    with pytest.raises(UsageError, match=re.escape(f"log folder '{folder}' cannot be written")):
+    with pytest.raises(WriteError, match=re.escape(f"cannot write {folder}: Not a directory")):
         PredictionLog(folder).check_writable()
     PredictionLog(tmp_path / "new" / "log").check_writable()
     assert list((tmp_path / "new" / "log").iterdir()) == []  # the probe file is gone

@@ -116,8 +116,8 @@ def create_app(
 ) -> FastAPI:
     """An app serving `name@ref` (an alias or a version number) from the registry at
     `registry_root`, logging predictions under `log_dir` (default
-    .mlcompile/predictions/<name>). Raises UsageError now if the model cannot be loaded or
-    the log folder cannot be written."""
+    .mlcompile/predictions/<name>). Raises UsageError now if the model cannot be loaded,
+    WriteError if the log folder cannot be written."""
     if limits.max_buffered_rows < limits.max_rows:
         raise UsageError(
             f"--max-buffered-rows ({limits.max_buffered_rows:,}) must be at least --max-rows "

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pandas as pd  # type: ignore[import-untyped]
 
-from mlcompile.errors import UsageError
+from mlcompile.errors import WriteError
 from mlcompile.runtime.artifacts import atomic_write_bytes, parquet_bytes
 
 logger = logging.getLogger("mlcompile.serving")
@@ -90,17 +90,14 @@ class PredictionLog:
         self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
 
     def check_writable(self) -> None:
-        """Raise UsageError, naming the folder, unless a file can be created in it now."""
+        """Raise WriteError, naming the folder, unless a file can be created in it now."""
         try:
             self.log_dir.mkdir(parents=True, exist_ok=True)
             fd, probe = tempfile.mkstemp(dir=self.log_dir, prefix=".write-check-")
             os.close(fd)
             os.unlink(probe)
         except OSError as exc:
-            raise UsageError(
-                f"the prediction log folder '{self.log_dir}' cannot be written: "
-                f"{exc.strerror or exc}"
-            ) from None
+            raise WriteError(self.log_dir, exc) from None
 
     def start(self) -> None:
         self._thread.start()
