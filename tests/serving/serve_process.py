@@ -38,6 +38,7 @@ class Sandbox:
 
     def __init__(self, registry: Path) -> None:
         self.root = Path(tempfile.mkdtemp(prefix="mlcompile-serve-"))
+        self.servers: list[subprocess.Popen[str]] = []
         self.root.chmod(0o755)  # pytest's own tmp folders are private to their owner
         self.registry = self.root / "registry"
         shutil.copytree(registry, self.registry)
@@ -93,6 +94,11 @@ class Sandbox:
         return {**os.environ, "HOME": str(self.root), "PYTHONDONTWRITEBYTECODE": "1"}
 
     def remove(self) -> None:
+        """End every server still running (a failed test leaves them), then the folder."""
+        for process in self.servers:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
         for folder, _, _ in os.walk(self.root):
             os.chmod(folder, 0o755)
         shutil.rmtree(self.root)
@@ -111,6 +117,7 @@ class Served:
             stderr=subprocess.PIPE,
             text=True,
         )
+        sandbox.servers.append(self.process)
         self.lines: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
