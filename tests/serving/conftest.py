@@ -1,8 +1,11 @@
 """Fixtures for the serving tests: a registry holding conformance.benign, trained once per
-session by the conformance project, and copied for each test that changes it."""
+session by the conformance project, and copied for each test that changes it; and the flights
+example trained once (its model reads integers, text, date/times and a nullable Int64, where
+the conformance model reads floats only)."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,10 +17,14 @@ from fastapi.testclient import TestClient
 
 from mlcompile.runtime.artifacts import ModelBundle
 from mlcompile.runtime.registry import Registry
+from mlcompile.runtime.store import Store
 from mlcompile.serving.app import create_app
 from mlcompile.testing import conformance_spec, make_project, run_backend
 
+from .serve_process import Sandbox
+
 MODEL = "conformance.benign"
+FLIGHTS = "flights.delayed"
 
 
 @pytest.fixture(scope="session")
@@ -63,3 +70,60 @@ def log_dir(tmp_path: Path) -> Path:
 def client(registry_root: Path, log_dir: Path) -> Iterator[TestClient]:
     with TestClient(create_app(registry_root, MODEL, "production", log_dir)) as test_client:
         yield test_client
+
+
+def json_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows as a client sends them: ISO 8601 times, null for every missing value."""
+    rows: list[dict[str, Any]] = json.loads(frame.to_json(orient="records", date_format="iso"))
+    return rows
+
+
+def post_rows(client: TestClient, rows: list[dict[str, Any]]) -> Any:
+    """POST /predict with the body json.dumps writes, as Python clients send it: a lone
+    surrogate as its escape ("\\ud800"), a missing float as NaN (httpx refuses both)."""
+    body = json.dumps({"rows": rows}).encode()
+    return client.post("/predict", content=body, headers={"Content-Type": "application/json"})
+
+
+@pytest.fixture(scope="session")
+def trained_flights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The flights example after `mlcompile run`: flights.delayed version 1 in production."""
+    from click.testing import CliRunner
+
+    from mlcompile.cli import cli, run_commands  # noqa: F401  (registers `run`)
+    from tests.conftest import EXAMPLE
+
+    target = tmp_path_factory.mktemp("flights") / "flights"
+    shutil.copytree(EXAMPLE, target, ignore=shutil.ignore_patterns("build", ".mlcompile"))
+    result = CliRunner().invoke(cli, ["run", str(target / "mlcompile.yaml"), "-q"])
+    assert result.exit_code == 0, result.output
+    return target
+
+
+@pytest.fixture(scope="session")
+def december(trained_flights: Path) -> pd.DataFrame:
+    """The December rows the example's batch deployment scored (its `december` source)."""
+    (run,) = (trained_flights / ".mlcompile" / "runs").iterdir()
+    key = json.loads((run / "run.json").read_text())["steps"]["ingest:december"]["key"]
+    store = Store(trained_flights / ".mlcompile" / "store")
+    return pd.read_parquet(store.entry(key) / "dataset" / "data.parquet")
+
+
+@pytest.fixture
+def flights_client(trained_flights: Path, tmp_path: Path) -> Iterator[TestClient]:
+    registry = trained_flights / ".mlcompile" / "registry"
+    app = create_app(registry, FLIGHTS, "production", tmp_path / "predictions")
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def sandbox(_project: Path) -> Iterator[Sandbox]:
+    """A copy of the conformance registry where a real `mlcompile serve` can be refused
+    writes (see serve_process)."""
+    folder = Sandbox(_project / ".mlcompile" / "registry")
+    try:
+        folder.check()
+        yield folder
+    finally:
+        folder.remove()

@@ -31,6 +31,31 @@ def test_unknown_alias_is_a_usage_error(registry_root: Path) -> None:
     assert "has no version or alias 'staging'" in result.output
 
 
+def test_a_log_folder_that_cannot_be_made_stops_serve(registry_root: Path, tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    log_dir = tmp_path / "file" / "predictions"
+    result = CliRunner().invoke(
+        cli,
+        [
+            "serve",
+            "conformance.benign",
+            "--registry",
+            str(registry_root),
+            "--log-dir",
+            str(log_dir),
+        ],
+    )
+    assert result.exit_code == 5
+    assert f"mlcompile: error: cannot write {log_dir}: Not a directory" in result.output
+
+
+def test_a_buffer_smaller_than_a_request_is_a_usage_error(registry_root: Path) -> None:
+    args = ["--registry", str(registry_root), "--max-rows", "500", "--max-buffered-rows", "499"]
+    result = CliRunner().invoke(cli, ["serve", "conformance.benign", *args])
+    assert result.exit_code == 2
+    assert "--max-buffered-rows (499) must be at least --max-rows (500)" in result.output
+
+
 def test_command_line_starts_without_fastapi() -> None:
     code = (
         "import sys; import mlcompile.cli.serve_commands; "

@@ -57,7 +57,8 @@ def test_serves_over_loopback_http(
         bad[0]["worst_area"] = "huge"
         status, body = _post(f"{base}/predict", {"rows": bad})
         assert status == 422
-        assert body["detail"][0]["loc"] == ["body", "rows", 0, "worst_area"]
+        (error,) = body["errors"]
+        assert (error["row"], error["column"], error["kind"]) == (0, "worst_area", "type")
     finally:
         server.should_exit = True
         thread.join(timeout=10)

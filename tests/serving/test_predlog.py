@@ -1,16 +1,21 @@
 """The prediction log: requests and predictions as Parquet, flushed by size, time and at
-shutdown."""
+shutdown; a failing write keeps its rows, says so, and is tried again."""
 
 from __future__ import annotations
 
+import logging
+import re
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from fastapi.testclient import TestClient
 
+from mlcompile.errors import WriteError
 from mlcompile.serving.app import create_app
-from mlcompile.serving.predlog import PredictionLog
+from mlcompile.serving.predlog import LogFull, PredictionLog
 
 from .conftest import MODEL, as_json_rows
 
@@ -80,17 +85,103 @@ def test_timed_flush_and_file_names(tmp_path: Path) -> None:
     assert list(pd.read_parquet(tmp_path)["x"].sort_values()) == [1, 2]
 
 
-def test_failed_flush_keeps_rows(tmp_path: Path) -> None:
+def _blocked(tmp_path: Path) -> Path:
+    """A log folder no write can create, even as root: its parent is a file."""
     blocked = tmp_path / "file"
     blocked.write_text("not a folder")
-    log = PredictionLog(blocked / "log", flush_rows=10**6, flush_seconds=3600)
+    return blocked / "log"
+
+
+def _until(done: Callable[[], bool], timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not done():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def test_failed_flush_keeps_rows(tmp_path: Path) -> None:
+    log = PredictionLog(_blocked(tmp_path), flush_rows=10**6, flush_seconds=3600)
     log.append(pd.DataFrame({"x": [1, 2]}))
-    try:
+    with pytest.raises(OSError):
         log.flush()
-    except OSError:
-        pass
-    else:
-        raise AssertionError("writing under a file should fail")
+    assert log.state().buffered_rows == 2
     log.log_dir = tmp_path / "log"
+    (written,) = log.flush()
+    assert len(pd.read_parquet(written)) == 2
+    assert log.state().buffered_rows == 0
+
+
+def test_a_failing_writer_says_so_and_retries_each_interval(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="mlcompile.serving")
+    log = PredictionLog(_blocked(tmp_path), flush_rows=1, flush_seconds=0.2)
+    log.start()
+    try:
+        log.append(pd.DataFrame({"x": [1, 2, 3]}))
+        _until(lambda: log.state().error is not None)
+        state = log.state()
+        assert state.buffered_rows == 3 and state.written_files == 0
+        assert state.failing_since is not None and "NotADirectoryError" in state.error
+        time.sleep(1.0)
+        failures = [r for r in caplog.records if "cannot write" in r.getMessage()]
+        # once per interval, not a tight loop of failing writes
+        assert 2 <= len(failures) <= 8, len(failures)
+        assert all(r.levelno == logging.ERROR for r in failures)
+        assert "3 rows kept in memory, next try in 0.2 s" in failures[0].getMessage()
+        log.log_dir = tmp_path / "log"
+        _until(lambda: log.state().error is None)
+        assert log.state().buffered_rows == 0 and log.state().written_files == 1
+        assert any("works again" in r.getMessage() for r in caplog.records)
+    finally:
+        assert log.close() == 0
+    assert list(pd.read_parquet(tmp_path / "log")["x"]) == [1, 2, 3]
+
+
+def test_a_full_buffer_refuses_more_rows(tmp_path: Path) -> None:
+    log = PredictionLog(tmp_path, flush_rows=10**6, flush_seconds=3600, max_buffered_rows=3)
+    log.append(pd.DataFrame({"x": [1, 2]}))
+    with pytest.raises(LogFull, match=r"holds 2 rows not yet written .* at most 3"):
+        log.append(pd.DataFrame({"x": [3, 4]}))
+    log.append(pd.DataFrame({"x": [3]}))
+    assert log.close() == 0
+    assert list(pd.read_parquet(tmp_path)["x"]) == [1, 2, 3]
+
+
+def test_rows_that_one_file_cannot_hold_go_to_several(tmp_path: Path) -> None:
+    """Two versions may disagree on a column's dtype, and requests on a category's values:
+    one Parquet column has one type, so those rows get files of their own, never lost."""
+    log = PredictionLog(tmp_path, flush_rows=10**6, flush_seconds=3600)
+    frames = [
+        pd.DataFrame({"c": [1, 2]}),
+        pd.DataFrame({"c": [3]}),
+        pd.DataFrame({"c": ["x"]}),
+        pd.DataFrame({"c": pd.Series(["a"], dtype="category")}),
+        pd.DataFrame({"c": pd.Series([7], dtype="category")}),
+    ]
+    for frame in frames:
+        log.append(frame)
     written = log.flush()
-    assert written is not None and len(pd.read_parquet(written)) == 2
+    assert [len(pd.read_parquet(p)) for p in written] == [3, 1, 1, 1]
+    values = [v for p in written for v in pd.read_parquet(p)["c"].astype(str)]
+    assert values == ["1", "2", "3", "x", "a", "7"]
+
+
+def test_close_reports_the_rows_it_could_not_write(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    log = PredictionLog(_blocked(tmp_path), flush_rows=10**6, flush_seconds=3600)
+    log.start()
+    log.append(pd.DataFrame({"x": [1, 2]}))
+    assert log.close() == 2
+    (lost,) = [r for r in caplog.records if "could not be written" in r.getMessage()]
+    assert lost.levelno == logging.ERROR and "2 rows" in lost.getMessage()
+    assert log.close() == 2  # again: still reported, nothing dropped
+
+
+def test_a_folder_that_cannot_be_written_is_named(tmp_path: Path) -> None:
+    folder = _blocked(tmp_path)
+    with pytest.raises(WriteError, match=re.escape(f"cannot write {folder}: Not a directory")):
+        PredictionLog(folder).check_writable()
+    PredictionLog(tmp_path / "new" / "log").check_writable()
+    assert list((tmp_path / "new" / "log").iterdir()) == []  # the probe file is gone

@@ -35,6 +35,27 @@ from mlcompile.cli.run_commands import registry_option
     show_default=True,
     help="...or after this many seconds, whichever comes first.",
 )
+@click.option(
+    "--max-body-mb",
+    type=click.IntRange(min=1),
+    default=8,
+    show_default=True,
+    help="Largest request body, in MiB; a larger one is answered 413 unread.",
+)
+@click.option(
+    "--max-rows",
+    type=click.IntRange(min=1),
+    default=10_000,
+    show_default=True,
+    help="Most rows in one request; more are answered 413.",
+)
+@click.option(
+    "--max-buffered-rows",
+    type=click.IntRange(min=1),
+    default=100_000,
+    show_default=True,
+    help="Most rows held in memory while the log cannot be written; then /predict answers 503.",
+)
 @handles_errors
 def serve(
     ref: str,
@@ -44,18 +65,28 @@ def serve(
     log_dir: Path | None,
     flush_rows: int,
     flush_seconds: float,
+    max_body_mb: int,
+    max_rows: int,
+    max_buffered_rows: int,
     output: Output,
 ) -> None:
     """Serve MODEL, MODEL@ALIAS or MODEL@VERSION over HTTP (a bare MODEL means
-    MODEL@production). An alias follows promote and rollback without a restart."""
+    MODEL@production). An alias follows promote and rollback without a restart.
+    SIGINT or SIGTERM stops it after writing the prediction log."""
     # FastAPI, uvicorn and pandas load only here, so other commands start fast
-    import uvicorn
-
-    from mlcompile.serving.app import create_app
+    from mlcompile.serving import server
+    from mlcompile.serving.app import MIB, Limits, create_app
     from mlcompile.serving.model import split_ref
 
     name, which = split_ref(ref)
+    limits = Limits(max_body_mb * MIB, max_rows, max_buffered_rows)
     app = create_app(
-        registry, name, which, log_dir, flush_rows=flush_rows, flush_seconds=flush_seconds
+        registry,
+        name,
+        which,
+        log_dir,
+        flush_rows=flush_rows,
+        flush_seconds=flush_seconds,
+        limits=limits,
     )
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    server.run(app, host, port)

@@ -1,7 +1,10 @@
 """The HTTP API of `mlcompile serve`: POST /predict, GET /health, GET /model.
 
 Predictions go through `score_frame` on the registered bundle, so a served row gets exactly
-the fitted feature transforms and model that batch scoring gives it.
+the fitted feature transforms and model that batch scoring gives it. A request is refused
+(413, 422 or 503, in the shape of `problems`) before anything is scored when it is too large
+or any of its values does not fit the model's input signature; it is answered only once its
+rows are in the prediction log's buffer.
 """
 
 from __future__ import annotations
@@ -10,26 +13,36 @@ import datetime as dt
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, HTTPException, Response
-from pydantic import BaseModel, Field
+from fastapi import FastAPI, Request, Response
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
 
 from mlcompile import __version__
-from mlcompile.errors import MlcompileError
+from mlcompile.errors import MlcompileError, UsageError
 from mlcompile.runtime.predlog import log_rows
 from mlcompile.runtime.score import score_frame
 
-from .inputs import InvalidRows, rows_frame
+from .inputs import rows_frame
+from .limits import BodyLimit
 from .model import Loaded, ServedModel
-from .predlog import PredictionLog
+from .predlog import LogFull, PredictionLog
+from .problems import Refused, error_body, refused
+from .request import parse_rows
 
-MAX_ROWS = 10_000
+MIB = 1024 * 1024
 
 
-class PredictRequest(BaseModel):
-    rows: list[dict[str, Any]] = Field(min_length=1, max_length=MAX_ROWS)
+@dataclass(frozen=True)
+class Limits:
+    """What one request may hold, and how much the log may hold unwritten."""
+
+    max_body_bytes: int = 8 * MIB
+    max_rows: int = 10_000
+    max_buffered_rows: int = 100_000
 
 
 class PredictResponse(BaseModel):
@@ -40,12 +53,21 @@ class PredictResponse(BaseModel):
     predictions: list[dict[str, Any]]
 
 
+class LogHealth(BaseModel):
+    path: str
+    buffered_rows: int
+    written_files: int
+    error: str | None
+    failing_since: dt.datetime | None
+
+
 class Health(BaseModel):
-    status: str
+    status: str  # "ok", "degraded" (the log cannot be written) or "error" (cannot answer)
     model: str
     version: int | None
     alias: str | None
     detail: str | None = None
+    prediction_log: LogHealth
 
 
 class ModelInfo(BaseModel):
@@ -56,6 +78,26 @@ class ModelInfo(BaseModel):
     signature: dict[str, str]
     metrics: dict[str, Any]
     registration: dict[str, Any]
+
+
+# the body is read by the endpoint itself (to bound it and answer in one error shape), so
+# its schema is given to OpenAPI by hand
+_REQUEST_SCHEMA = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["rows"],
+                    "properties": {
+                        "rows": {"type": "array", "minItems": 1, "items": {"type": "object"}}
+                    },
+                }
+            }
+        },
+    }
+}
 
 
 def default_log_dir(name: str) -> Path:
@@ -70,14 +112,25 @@ def create_app(
     *,
     flush_rows: int = 1000,
     flush_seconds: float = 5.0,
+    limits: Limits = Limits(),
 ) -> FastAPI:
     """An app serving `name@ref` (an alias or a version number) from the registry at
     `registry_root`, logging predictions under `log_dir` (default
-    .mlcompile/predictions/<name>). Raises UsageError now if the model cannot be loaded."""
+    .mlcompile/predictions/<name>). Raises UsageError now if the model cannot be loaded,
+    WriteError if the log folder cannot be written."""
+    if limits.max_buffered_rows < limits.max_rows:
+        raise UsageError(
+            f"--max-buffered-rows ({limits.max_buffered_rows:,}) must be at least --max-rows "
+            f"({limits.max_rows:,}), or the log could never take a full request"
+        )
     served = ServedModel(registry_root, name, ref)
     log = PredictionLog(
-        log_dir or default_log_dir(name), flush_rows=flush_rows, flush_seconds=flush_seconds
+        log_dir or default_log_dir(name),
+        flush_rows=flush_rows,
+        flush_seconds=flush_seconds,
+        max_buffered_rows=limits.max_buffered_rows,
     )
+    log.check_writable()
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -94,28 +147,31 @@ def create_app(
         description="Predictions from a model of the mlcompile registry.",
     )
     app.state.prediction_log = log
+    app.add_middleware(BodyLimit, max_bytes=limits.max_body_bytes)
+
+    @app.exception_handler(Refused)
+    async def _refused(_: Request, exc: Refused) -> Response:
+        return Response(error_body(exc.problems), exc.status, media_type="application/json")
 
     def current() -> Loaded:
         try:
             return served.current()
         except MlcompileError as exc:
-            raise HTTPException(503, detail=exc.message) from None
+            raise refused(503, "unavailable", exc.message) from None
 
-    # Plain `def` endpoints run in FastAPI's thread pool: pandas and LightGBM block.
-    @app.post("/predict")
-    def predict(request: PredictRequest) -> PredictResponse:
-        received_at = dt.datetime.now(dt.UTC)
+    def answer(body: bytes, received_at: dt.datetime) -> PredictResponse:
+        rows = parse_rows(body, limits.max_rows)
         model = current()
-        try:
-            frame = rows_frame(request.rows, model.signature)
-        except InvalidRows as exc:
-            raise HTTPException(422, detail=[p.detail() for p in exc.problems]) from None
+        frame = rows_frame(rows, model.inputs)
         try:
             scored = score_frame(model.bundle, frame, [])
         except MlcompileError as exc:
-            raise HTTPException(422, detail=exc.message) from None
+            raise refused(422, "scoring", exc.message) from None
         request_id = uuid.uuid4().hex
-        log.append(log_rows(request_id, received_at, model.version, frame, scored))
+        try:
+            log.append(log_rows(request_id, received_at, model.version, frame, scored))
+        except LogFull as exc:
+            raise refused(503, "unavailable", str(exc)) from None
         return PredictResponse(
             request_id=request_id,
             model=model.name,
@@ -124,16 +180,44 @@ def create_app(
             predictions=scored.to_dict(orient="records"),
         )
 
+    @app.post("/predict", openapi_extra=_REQUEST_SCHEMA)
+    async def predict(request: Request) -> PredictResponse:
+        received_at = dt.datetime.now(dt.UTC)
+        body = await request.body()  # at most --max-body-mb, which BodyLimit enforces
+        # parsing, pandas and LightGBM block: off the event loop, in the thread pool
+        return await run_in_threadpool(answer, body, received_at)
+
     @app.get("/health")
     def health(response: Response) -> Health:
+        state = LogHealth(**asdict(log.state()))
         try:
             model = served.current()
         except MlcompileError as exc:
             response.status_code = 503
             return Health(
-                status="error", model=name, version=None, alias=served.alias, detail=exc.message
+                status="error",
+                model=name,
+                version=None,
+                alias=served.alias,
+                detail=exc.message,
+                prediction_log=state,
             )
-        return Health(status="ok", model=name, version=model.version, alias=model.alias)
+        if state.error is None:
+            status, detail = "ok", None
+        elif state.buffered_rows + limits.max_rows <= limits.max_buffered_rows:
+            status, detail = "degraded", f"the prediction log cannot be written: {state.error}"
+        else:
+            response.status_code = 503
+            status = "error"  # a full request would find no room in the log
+            detail = f"the prediction log is full of rows it cannot write: {state.error}"
+        return Health(
+            status=status,
+            model=name,
+            version=model.version,
+            alias=model.alias,
+            detail=detail,
+            prediction_log=state,
+        )
 
     @app.get("/model")
     def model_info() -> ModelInfo:

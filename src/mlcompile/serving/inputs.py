@@ -1,8 +1,13 @@
 """Request rows checked against a model's input signature and turned into a typed frame.
 
 The signature (`feature_state.input_signature`) maps each raw column the fitted features read
-to the dtype it had in training. Every problem in a request is reported at once, each naming
-the row index and the column, in the shape FastAPI uses for its own validation errors.
+to the dtype it had in training. Every value is checked against that dtype before a frame is
+built: its JSON type, that a number is finite and fits the dtype (no silent wrap-around of
+1e20 into an int64), that a date/time has a timezone offset exactly when the training times
+had one, that text is valid Unicode. Building the frame then cannot fail or overflow, and
+every problem of a request is reported at once, each naming its row and column.
+
+A missing value is JSON null, or NaN (which Python's json module writes for a missing float).
 """
 
 from __future__ import annotations
@@ -10,63 +15,78 @@ from __future__ import annotations
 import datetime as dt
 import math
 import reprlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd  # type: ignore[import-untyped]
+
+from mlcompile.errors import UsageError
+
+from .problems import Problem, Refused
+
+
+class _Bad(Exception):
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+
+
+Read = Callable[[Any], Any]  # a present JSON value -> the value to store; raises _Bad
+Build = Callable[[list[Any]], pd.Series]
 
 
 @dataclass(frozen=True)
-class Problem:
-    row: int
-    column: str
-    kind: str  # "missing" or "type"
-    message: str
+class InputColumn:
+    """How one signature column reads JSON values."""
 
-    def detail(self) -> dict[str, Any]:
-        return {
-            "loc": ["body", "rows", self.row, self.column],
-            "msg": self.message,
-            "type": self.kind,
-        }
+    name: str
+    dtype: str  # as the signature writes it
+    read: Read
+    build: Build
+    nullable: bool = True
+    uniform: bool = False  # all values strings, or all numbers
 
 
-class InvalidRows(Exception):
-    def __init__(self, problems: Sequence[Problem]) -> None:
-        super().__init__(f"{len(problems)} invalid values")
-        self.problems = list(problems)
+def input_columns(signature: Mapping[str, str]) -> tuple[InputColumn, ...]:
+    """The readers of a model's signature. Raises UsageError for a dtype JSON cannot fill,
+    so such a model is refused when it loads rather than fed values nobody checked."""
+    return tuple(_input_column(name, dtype) for name, dtype in signature.items())
 
 
-def _kind(dtype: str) -> str:
-    """What JSON values a training dtype accepts: number, integer, text, time, bool or any."""
+def _input_column(name: str, text: str) -> InputColumn:
     try:
-        parsed = pd.api.types.pandas_dtype(dtype)
+        dtype = pd.api.types.pandas_dtype(text)
     except TypeError:
-        return "any"
-    if pd.api.types.is_bool_dtype(parsed):
-        return "bool"
-    if pd.api.types.is_integer_dtype(parsed):
-        return "integer"
-    if pd.api.types.is_numeric_dtype(parsed):
-        return "number"
-    if pd.api.types.is_datetime64_any_dtype(parsed):
-        return "time"
-    if isinstance(parsed, pd.CategoricalDtype):
-        return "category"
-    if pd.api.types.is_string_dtype(parsed):  # str, string and object
-        return "text"
-    return "any"
+        dtype = None
+    if dtype is not None:
+        if pd.api.types.is_bool_dtype(dtype):
+            nullable = isinstance(dtype, pd.BooleanDtype)
+            return InputColumn(name, text, _bool(text), _typed(dtype), nullable)
+        if pd.api.types.is_integer_dtype(dtype):
+            return InputColumn(name, text, _integer(text, dtype), _integers(dtype))
+        if pd.api.types.is_float_dtype(dtype):
+            return InputColumn(name, text, _number(text, dtype), _typed(dtype))
+        if pd.api.types.is_datetime64_any_dtype(dtype):
+            return InputColumn(name, text, _time(text, dtype), _times(dtype))
+        if isinstance(dtype, pd.CategoricalDtype):
+            return InputColumn(name, text, _category(text), _objects_as(dtype), uniform=True)
+        if pd.api.types.is_string_dtype(dtype):  # str, string and object
+            return InputColumn(name, text, _text(text), _objects_as(dtype))
+    raise UsageError(
+        f"input column '{name}' has training dtype {text}, which mlcompile serve cannot read "
+        "from JSON (it reads numbers, integers, booleans, text, categories and date/times)"
+    )
 
 
-EXPECTED = {
-    "bool": "true or false",
-    "integer": "an integer",
-    "number": "a number",
-    "time": "a date/time string (ISO 8601)",
-    "category": "a string or a number",
-    "text": "a string",
-}
+# ---- reading one value --------------------------------------------------------------------
+
+
+def _got(value: Any) -> str:
+    # repr escapes what cannot be printed, a lone surrogate included
+    return f"got {type(value).__name__} {reprlib.repr(value)}"
 
 
 def _is_number(value: Any) -> bool:
@@ -74,68 +94,246 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def _accepts(kind: str, value: Any) -> bool:
-    if kind == "bool":
-        return isinstance(value, bool)
-    if kind == "integer":
-        return _is_number(value) and (isinstance(value, int) or float(value).is_integer())
-    if kind == "number":
-        return _is_number(value)
-    if kind == "time":
-        if not isinstance(value, str):
-            return False
+def _finite(value: float, text: str) -> None:
+    if not math.isfinite(value):
+        raise _Bad("range", f"{value} is not a finite number (training dtype {text})")
+
+
+def _bool(text: str) -> Read:
+    def read(value: Any) -> Any:
+        if not isinstance(value, bool):
+            raise _Bad("type", f"expected true or false (training dtype {text}), {_got(value)}")
+        return value
+
+    return read
+
+
+def _integer(text: str, dtype: Any) -> Read:
+    info = np.iinfo(getattr(dtype, "numpy_dtype", dtype))
+    low, high = int(info.min), int(info.max)
+
+    def read(value: Any) -> Any:
+        if not _is_number(value):
+            raise _Bad("type", f"expected an integer (training dtype {text}), {_got(value)}")
+        number = value
+        if isinstance(value, float):
+            _finite(value, text)
+            if not value.is_integer():
+                raise _Bad("type", f"expected an integer (training dtype {text}), {_got(value)}")
+            number = int(value)
+        if not low <= number <= high:
+            raise _Bad(
+                "range",
+                f"{reprlib.repr(value)} is outside the range of {text} ({low} to {high})",
+            )
+        return number
+
+    return read
+
+
+def _number(text: str, dtype: Any) -> Read:
+    largest = float(np.finfo(getattr(dtype, "numpy_dtype", dtype)).max)
+
+    def read(value: Any) -> Any:
+        if not _is_number(value):
+            raise _Bad("type", f"expected a number (training dtype {text}), {_got(value)}")
         try:
-            dt.datetime.fromisoformat(value)
+            number = float(value)
+        except OverflowError:  # an integer of hundreds of digits
+            number = math.inf
+        if isinstance(value, float):
+            _finite(value, text)
+        if abs(number) > largest:
+            raise _Bad("range", f"{reprlib.repr(value)} is outside the range of {text}")
+        return number
+
+    return read
+
+
+# datetime64[ns] holds 1677-09-21 to 2262-04-11 only; coarser units hold all of Python's years
+_NS_RANGE = (
+    pd.Timestamp.min.ceil("us").to_pydatetime(),
+    pd.Timestamp.max.floor("us").to_pydatetime(),
+)
+
+
+def _time(text: str, dtype: Any) -> Read:
+    tz = getattr(dtype, "tz", None)
+    unit = dtype.unit if tz is not None else np.datetime_data(dtype)[0]
+    expected = f"expected an ISO 8601 date/time string (training dtype {text})"
+
+    def read(value: Any) -> Any:
+        if not isinstance(value, str):
+            raise _Bad("type", f"{expected}, {_got(value)}")
+        try:
+            parsed = dt.datetime.fromisoformat(value)
         except ValueError:
-            return False
-        return True
-    if kind == "category":
-        return isinstance(value, str) or _is_number(value)
-    if kind == "text":
-        return isinstance(value, str)
-    return True
-
-
-def _column(values: list[Any], dtype: str, kind: str) -> pd.Series:
-    """The column with its training dtype where the values allow it (an integer column with
-    a missing value becomes float, which LightGBM reads as missing)."""
-    if kind == "time":
-        return pd.Series(pd.to_datetime(values, format="ISO8601")).astype(dtype)
-    if kind == "integer" and any(v is None for v in values) and dtype[:1].islower():
-        return pd.Series(values, dtype="float64")
-    if kind == "any":
-        return pd.Series(values, dtype=object)
-    return pd.Series(values).astype(dtype)
-
-
-def rows_frame(rows: Sequence[Mapping[str, Any]], signature: Mapping[str, str]) -> pd.DataFrame:
-    """The signature's columns of `rows`, typed as in training; extra columns are dropped.
-    JSON null is a missing value, as it was in the training data."""
-    kinds = {column: _kind(dtype) for column, dtype in signature.items()}
-    problems: list[Problem] = []
-    for index, row in enumerate(rows):
-        for column, kind in kinds.items():
-            if column not in row:
-                problems.append(Problem(index, column, "missing", "required column is missing"))
-                continue
-            value = row[column]
-            if isinstance(value, float) and math.isnan(value):
-                continue
-            if value is not None and not _accepts(kind, value):
-                problems.append(
-                    Problem(
-                        index,
-                        column,
-                        "type",
-                        f"expected {EXPECTED[kind]} (training dtype {signature[column]}), "
-                        f"got {type(value).__name__} {reprlib.repr(value)}",
-                    )
+            raise _Bad("type", f"{expected}, {_got(value)}") from None
+        if tz is None and parsed.tzinfo is not None:
+            raise _Bad(
+                "timezone",
+                f"{reprlib.repr(value)} has a timezone offset, but the training times had "
+                f"none (dtype {text}): send the time as the training data wrote it, "
+                "without an offset",
+            )
+        if tz is not None and parsed.tzinfo is None:
+            raise _Bad(
+                "timezone",
+                f"{reprlib.repr(value)} has no timezone offset, but the training times had "
+                f"one (dtype {text}): add one, such as Z or +01:00",
+            )
+        if unit == "ns":
+            naive = parsed.astimezone(dt.UTC).replace(tzinfo=None) if tz else parsed
+            if not _NS_RANGE[0] <= naive <= _NS_RANGE[1]:
+                raise _Bad(
+                    "range",
+                    f"{reprlib.repr(value)} is outside the range of {text} "
+                    "(1677-09-22 to 2262-04-11)",
                 )
-    if problems:
-        raise InvalidRows(problems)
-    return pd.DataFrame(
-        {
-            column: _column([row[column] for row in rows], signature[column], kind)
-            for column, kind in kinds.items()
-        }
+        return parsed
+
+    return read
+
+
+def _unicode(value: str, text: str) -> str:
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise _Bad(
+                "text",
+                f"{reprlib.repr(value)} is not valid Unicode text: a lone surrogate at "
+                f"character {exc.start} (training dtype {text})",
+            ) from None
+    return value
+
+
+def _text(text: str) -> Read:
+    def read(value: Any) -> Any:
+        if not isinstance(value, str):
+            raise _Bad("type", f"expected a string (training dtype {text}), {_got(value)}")
+        return _unicode(value, text)
+
+    return read
+
+
+_INT64 = np.iinfo(np.int64)
+
+
+def _category(text: str) -> Read:
+    def read(value: Any) -> Any:
+        if isinstance(value, str):
+            return _unicode(value, text)
+        if not _is_number(value):
+            raise _Bad(
+                "type", f"expected a string or a number (training dtype {text}), {_got(value)}"
+            )
+        if isinstance(value, float):
+            _finite(value, text)
+        elif not _INT64.min <= value <= _INT64.max:
+            raise _Bad("range", f"{reprlib.repr(value)} is outside the range of int64")
+        return value
+
+    return read
+
+
+# ---- building a column from values already read ---------------------------------------------
+
+
+def _typed(dtype: Any) -> Build:
+    return lambda values: pd.Series(values, dtype=dtype)
+
+
+def _integers(dtype: Any) -> Build:
+    def build(values: list[Any]) -> pd.Series:
+        # a NumPy integer column cannot hold a missing value: it becomes float, which
+        # LightGBM reads as missing (a nullable Int64 keeps <NA>)
+        if isinstance(dtype, np.dtype) and any(v is None for v in values):
+            return pd.Series(values, dtype="float64")
+        return pd.Series(values, dtype=dtype)
+
+    return build
+
+
+def _times(dtype: Any) -> Build:
+    if getattr(dtype, "tz", None) is None:
+        return _typed(dtype)
+    return lambda values: (
+        pd.to_datetime(pd.Series(values, dtype=object), utc=True)
+        .dt.tz_convert(dtype.tz)
+        .astype(dtype)
     )
+
+
+def _objects_as(dtype: Any) -> Build:
+    return lambda values: pd.Series(values, dtype=object).astype(dtype)
+
+
+# ---- rows -> frame --------------------------------------------------------------------------
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _mixed(values: list[Any], column: InputColumn) -> list[Problem]:
+    """The rows of a category column whose values are not of the first value's kind: the
+    prediction log stores a column with one type, strings or numbers."""
+    first = next((row for row, v in enumerate(values) if v is not None), None)
+    if first is None:
+        return []
+    strings = isinstance(values[first], str)
+    expected = "a string" if strings else "a number"
+    return [
+        Problem(
+            row,
+            column.name,
+            "type",
+            f"expected {expected}, as in row {first}: a column holds strings or numbers, "
+            f"not both, {_got(value)}",
+        )
+        for row, value in enumerate(values)
+        if value is not None and isinstance(value, str) != strings
+    ]
+
+
+def rows_frame(rows: Sequence[Mapping[str, Any]], columns: Sequence[InputColumn]) -> pd.DataFrame:
+    """The signature's columns of `rows`, typed as in training; extra columns are dropped.
+    Raises Refused (422) with the problems, each row's in signature order."""
+    problems: list[Problem] = []
+    built: dict[str, list[Any]] = {}
+    for column in columns:
+        values: list[Any] = []
+        for index, row in enumerate(rows):
+            if column.name not in row:
+                problems.append(
+                    Problem(index, column.name, "missing", "required column is missing")
+                )
+                values.append(None)
+                continue
+            value = row[column.name]
+            if _missing(value):
+                if not column.nullable:
+                    problems.append(
+                        Problem(
+                            index,
+                            column.name,
+                            "null",
+                            f"a value is required: training dtype {column.dtype} had no "
+                            "missing values",
+                        )
+                    )
+                values.append(None)
+                continue
+            try:
+                values.append(column.read(value))
+            except _Bad as bad:
+                problems.append(Problem(index, column.name, bad.kind, bad.message))
+                values.append(None)
+        if column.uniform:
+            problems.extend(_mixed(values, column))
+        built[column.name] = values
+    if problems:
+        problems.sort(key=lambda p: p.row or 0)  # stable: columns stay in signature order
+        raise Refused(422, problems)
+    return pd.DataFrame({column.name: column.build(built[column.name]) for column in columns})

@@ -18,6 +18,8 @@ from mlcompile.errors import UsageError
 from mlcompile.runtime.artifacts import ModelBundle
 from mlcompile.runtime.registry import Registry
 
+from .inputs import InputColumn, input_columns
+
 DEFAULT_ALIAS = "production"
 
 
@@ -29,6 +31,7 @@ class Loaded:
     bundle: ModelBundle
     metrics: dict[str, Any]
     registration: dict[str, Any]
+    inputs: tuple[InputColumn, ...]
 
     @property
     def signature(self) -> dict[str, str]:
@@ -63,17 +66,20 @@ class ServedModel:
 
     def _load(self) -> Loaded:
         found = self.registry.get(self.name, self.ref)
+        bundle = found.bundle()
         return Loaded(
             self.name,
             found.version,
             self.alias,
-            found.bundle(),
+            bundle,
             found.metrics(),
             found.registration,
+            input_columns(bundle.meta["feature_state"]["input_signature"]),
         )
 
     def current(self) -> Loaded:
-        """The version to answer with now. Raises UsageError when the alias is gone."""
+        """The version to answer with now. Raises UsageError when the alias is gone or
+        now points at a version whose inputs JSON cannot fill."""
         if self.alias is None:
             return self._loaded
         stamp = self._aliases_stamp()

@@ -1,0 +1,66 @@
+"""Running the app under uvicorn until SIGINT or SIGTERM, without losing logged rows.
+
+uvicorn shuts down gracefully on either signal and the app's lifespan then flushes the
+prediction log. Two gaps are closed here: a second Ctrl-C makes uvicorn skip the lifespan
+shutdown, and after a SIGTERM uvicorn re-raises the signal, whose default action ends the
+process at once. So the log is closed here too, after uvicorn returns, with SIGINT and
+SIGTERM ignored until it is, and SIGTERM ends the process through SystemExit (exit code 143,
+128 + 15) once that is done. Rows that still cannot be written make the command fail (exit 5)
+instead.
+"""
+
+from __future__ import annotations
+
+import copy
+import signal
+from types import FrameType
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI
+
+from mlcompile.errors import ExitCode, MlcompileError
+
+from .predlog import PredictionLog
+
+
+class LogNotWritten(MlcompileError):
+    exit_code = ExitCode.BACKEND_FAILED
+
+
+def _log_config() -> dict[str, Any]:
+    """uvicorn's logging, with the prediction log's messages on the same stream."""
+    config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    config["loggers"]["mlcompile.serving"] = {
+        "handlers": ["default"],
+        "level": "INFO",
+        "propagate": False,
+    }
+    return config
+
+
+def _terminate(signum: int, _: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
+def run(app: FastAPI, host: str, port: int) -> None:
+    log: PredictionLog = app.state.prediction_log
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_config=_log_config()))
+    # uvicorn restores this handler and raises SIGTERM again once it has shut down
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        server.run()
+    finally:
+        # a signal now would cut the last write short: it is ignored until that is done
+        interrupt = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        try:
+            left = log.close()
+        finally:
+            signal.signal(signal.SIGINT, interrupt)
+            signal.signal(signal.SIGTERM, previous)
+        if left:
+            raise LogNotWritten(
+                f"{left:,} prediction log rows could not be written to '{log.log_dir}': "
+                f"{log.state().error}"
+            )
