@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from mlcompile.cli import Output, cli, handles_errors
+from mlcompile.cli import Output, cli, handles_errors, trust_options
 from mlcompile.cli.run_commands import registry_option
 
 
@@ -35,6 +35,7 @@ from mlcompile.cli.run_commands import registry_option
     show_default=True,
     help="...or after this many seconds, whichever comes first.",
 )
+@trust_options
 @handles_errors
 def serve(
     ref: str,
