@@ -162,14 +162,7 @@ class ModuleSource:
     module: str
     file: Path | None = None  # the module's file in the project, found by path
     refusal: str | None = None  # why it may not be imported; None when it may
-
-    @property
-    def hint(self) -> str:
-        relative = "/".join(self.module.split("."))
-        return (
-            f"project modules are files in the spec's folder, such as {relative}.py; "
-            + HOW_TO_ALLOW_MODULE.format(module=self.module)
-        )
+    hint: str | None = None  # how to make it importable, when it may not
 
 
 def project_module_file(module: str, project_root: Path) -> Path | None:
@@ -195,18 +188,21 @@ def module_source(module: str, project_root: Path) -> ModuleSource:
         return ModuleSource(module, file=found)
     if grants(project_root).allows_module(module):
         return ModuleSource(module)
-    return ModuleSource(module, refusal=_what_it_is(module))
-
-
-def _what_it_is(module: str) -> str:
+    allow = HOW_TO_ALLOW_MODULE.format(module=module)
     top = module.split(".", 1)[0]
     if top in sys.stdlib_module_names:
         what = "is a standard-library module"
     elif _installed(top):
         what = "is an installed module, not a file of the project"
     else:
-        return f"custom transform module '{module}' is not a file of the project"
-    return f"custom transform module '{module}' {what}, and nobody running mlcompile allowed it"
+        relative = "/".join(module.split("."))
+        return ModuleSource(
+            module,
+            refusal=f"custom transform module '{module}' is not a file of the project",
+            hint=f"put it in the spec's folder as {relative}.py; or, {allow}",
+        )
+    refusal = f"custom transform module '{module}' {what}, and nobody running mlcompile allowed it"
+    return ModuleSource(module, refusal=refusal, hint=allow)
 
 
 def _installed(top: str) -> bool:

@@ -267,7 +267,7 @@ def test_names_lightgbm_rejects_are_mapped_not_refused(delays: pd.DataFrame) -> 
 
 
 def test_expressions_cannot_run_statements(delays: pd.DataFrame) -> None:
-    with pytest.raises(StepError, match="syntax error at or near \";\""):
+    with pytest.raises(StepError, match='syntax error at or near ";"'):
         fit(delays, {"name": "x", "op": "expr", "expr": "hour * 2; PRAGMA version"})
     state = fit(delays, {"name": "x", "op": "expr", "expr": "length('a;b') + hour"})
     assert (

@@ -6,9 +6,10 @@ sections, cycles, metrics a task produces, paths) live in `spec.checks`.
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from mlcompile.expressions import MAX_LENGTH as MAX_EXPR_LENGTH
 from mlcompile.names import ALIAS_MAX_LENGTH, ALIAS_PATTERN
@@ -22,6 +23,16 @@ Task = Literal["binary", "multiclass", "regression"]
 Alias = Annotated[str, Field(pattern=ALIAS_PATTERN, max_length=ALIAS_MAX_LENGTH)]
 # A bound or a value that NaN or infinity would make meaningless (every comparison false).
 Finite = Annotated[float, Field(allow_inf_nan=False)]
+
+
+def _finite(value: str | int | float | bool) -> str | int | float | bool:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("NaN and infinity never equal a value: write a finite number")
+    return value
+
+
+# A value to compare data with: text, a whole number, a finite number or true/false.
+Scalar = Annotated[str | int | float | bool, AfterValidator(_finite)]
 # LightGBM and numpy take seeds as 32-bit C integers.
 Seed = Annotated[int, Field(ge=0, le=2**31 - 1)]
 MAX_CHECK_LENGTH = 500
@@ -119,8 +130,8 @@ class Column(Frozen):
     le: Finite | None = None
     gt: Finite | None = None
     lt: Finite | None = None
-    isin: list[str | int | Finite | bool] | None = None
-    notin: list[str | int | Finite | bool] | None = None
+    isin: list[Scalar] | None = None
+    notin: list[Scalar] | None = None
     regex: str | None = None
     in_range: Range | None = None
     str_length: Range | None = None
@@ -167,7 +178,7 @@ class Bucket(Frozen):
 class Impute(Frozen):
     column: Name
     strategy: Literal["mean", "median", "most_frequent", "constant"] = "median"
-    value: str | int | Finite | None = None
+    value: Scalar | None = None
 
 
 class Encode(Frozen):
@@ -257,9 +268,7 @@ class Model(Frozen):
     target: Name
     features: list[Name] = Field(min_length=1)
     split: Split = Field(default_factory=Split)
-    params: dict[str, str | int | Finite | bool] = Field(
-        default_factory=dict, description="LightGBM parameters."
-    )
+    params: dict[str, Scalar] = Field(default_factory=dict, description="LightGBM parameters.")
     num_boost_round: int = Field(500, ge=1)
     early_stopping: EarlyStopping | None = Field(default_factory=EarlyStopping)
     metrics: list[str] | None = Field(None, description="Defaults to every metric of the task.")
