@@ -86,24 +86,23 @@ def test_each_command_runs_as_the_page_says(tmp_path: Path, command: str) -> Non
         assert code is not None and code[1] in output, output
 
 
+def _validate(project: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["mlcompile", "validate", "mlcompile.yaml"],
+        cwd=project,
+        env=_env(),
+        text=True,
+        capture_output=True,
+        timeout=300,
+    )
+
+
 def test_the_pyproject_snippet_grants_both(tmp_path: Path) -> None:
     [snippet] = _blocks("toml")
     for needs in ("module", "path"):
         project = _project(tmp_path, needs)
-        refused = subprocess.run(
-            ["mlcompile", "validate", "mlcompile.yaml"],
-            cwd=project,
-            env=_env(),
-            text=True,
-            capture_output=True,
-        )
+        refused = _validate(project)
         assert refused.returncode == 2, refused.stderr
         (project / "pyproject.toml").write_text(snippet)
-        granted = subprocess.run(
-            ["mlcompile", "validate", "mlcompile.yaml"],
-            cwd=project,
-            env=_env(),
-            text=True,
-            capture_output=True,
-        )
+        granted = _validate(project)
         assert granted.returncode == 0, granted.stderr

@@ -22,23 +22,25 @@ from mlcompile.trust import HOW_TO_ALLOW_PATHS, PROJECT_PATH, grants
 Report = Callable[[str, str, KeyPath, str], None]
 
 
-def project_paths(value: Any, prefix: KeyPath = ()) -> Iterator[tuple[KeyPath, str]]:
+def project_paths(
+    value: Any, prefix: KeyPath = (), marked: bool = False
+) -> Iterator[tuple[KeyPath, str]]:
     """(key path, path text) of every field marked as a project path in `value`, a
-    validated model, and in the models, mappings and lists it holds."""
-    if isinstance(value, BaseModel):
+    validated model, and in the models, mappings and lists it holds. `marked`: `value`
+    sits under such a field."""
+    if isinstance(value, str):
+        if marked:
+            yield prefix, value
+    elif isinstance(value, BaseModel):
         for name, field in type(value).model_fields.items():
-            inner = getattr(value, name)
-            key = (*prefix, field.alias or name)
-            if PROJECT_PATH in field.metadata or _marked(field.annotation):
-                yield from _strings(inner, key)
-            else:
-                yield from project_paths(inner, key)
+            path = PROJECT_PATH in field.metadata or _marked(field.annotation)
+            yield from project_paths(getattr(value, name), (*prefix, field.alias or name), path)
     elif isinstance(value, dict):
         for key, inner in value.items():
-            yield from project_paths(inner, (*prefix, key))
+            yield from project_paths(inner, (*prefix, key), marked)
     elif isinstance(value, list | tuple):
         for index, inner in enumerate(value):
-            yield from project_paths(inner, (*prefix, index))
+            yield from project_paths(inner, (*prefix, index), marked)
 
 
 def _marked(annotation: Any) -> bool:
@@ -47,17 +49,6 @@ def _marked(annotation: Any) -> bool:
         if PROJECT_PATH in metadata:
             return True
     return any(_marked(arg) for arg in typing.get_args(annotation))
-
-
-def _strings(value: Any, prefix: KeyPath) -> Iterator[tuple[KeyPath, str]]:
-    if isinstance(value, str):
-        yield prefix, value
-    elif isinstance(value, dict):
-        for key, inner in value.items():
-            yield from _strings(inner, (*prefix, key))
-    elif isinstance(value, list | tuple):
-        for index, inner in enumerate(value):
-            yield from _strings(inner, (*prefix, index))
 
 
 class PathChecker:
