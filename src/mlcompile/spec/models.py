@@ -25,7 +25,7 @@ Alias = Annotated[str, Field(pattern=ALIAS_PATTERN, max_length=ALIAS_MAX_LENGTH)
 Finite = Annotated[float, Field(allow_inf_nan=False)]
 
 
-def _finite(value: str | int | float | bool) -> str | int | float | bool:
+def _finite(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         raise ValueError("NaN and infinity never equal a value: write a finite number")
     return value
@@ -33,6 +33,8 @@ def _finite(value: str | int | float | bool) -> str | int | float | bool:
 
 # A value to compare data with: text, a whole number, a finite number or true/false.
 Scalar = Annotated[str | int | float | bool, AfterValidator(_finite)]
+# A value to fill gaps with.
+Fill = Annotated[str | int | float, AfterValidator(_finite)]
 # LightGBM and numpy take seeds as 32-bit C integers.
 Seed = Annotated[int, Field(ge=0, le=2**31 - 1)]
 MAX_CHECK_LENGTH = 500
@@ -178,7 +180,7 @@ class Bucket(Frozen):
 class Impute(Frozen):
     column: Name
     strategy: Literal["mean", "median", "most_frequent", "constant"] = "median"
-    value: Scalar | None = None
+    value: Fill | None = None
 
 
 class Encode(Frozen):
