@@ -56,6 +56,7 @@ _WHY_NOT = {
 # Functions that return more or fewer rows than they are given.
 _NOT_PER_ROW = frozenset({"unnest", "unlist"})
 _LOCAL = threading.local()
+_AGGREGATES_LOCK = threading.Lock()
 
 
 def wrap(expr: str) -> str:
@@ -133,21 +134,31 @@ def _inner_problem(node: Any, aggregates: frozenset[str]) -> str | None:
 
 
 def _parser() -> tuple[Any, frozenset[str]]:
-    """A DuckDB connection that only parses, and the names of its aggregate functions, one
-    per thread (a connection is not shared between threads)."""
-    found = getattr(_LOCAL, "parser", None)
-    if found is None:
+    """A DuckDB connection that only parses, one per thread (a connection is not shared
+    between threads), and the names of DuckDB's aggregate functions."""
+    connection = getattr(_LOCAL, "parser", None)
+    if connection is None:
         import duckdb
 
-        connection = duckdb.connect(":memory:")
-        rows = connection.execute(
-            "SELECT DISTINCT lower(function_name) FROM duckdb_functions() "
-            "WHERE function_type = 'aggregate'"
-        ).fetchall()
+        connection = _LOCAL.parser = duckdb.connect(":memory:")
         connection.execute("SET enable_external_access = false")
         connection.execute("SET lock_configuration = true")
-        found = _LOCAL.parser = (connection, frozenset(name for (name,) in rows))
-    return found
+    return connection, _aggregates(connection)
+
+
+_AGGREGATES: list[frozenset[str]] = []  # filled once per process
+
+
+def _aggregates(connection: Any) -> frozenset[str]:
+    """Asked once per process: the functions are DuckDB's, the same on every connection."""
+    with _AGGREGATES_LOCK:
+        if not _AGGREGATES:
+            rows = connection.execute(
+                "SELECT DISTINCT lower(function_name) FROM duckdb_functions() "
+                "WHERE function_type = 'aggregate'"
+            ).fetchall()
+            _AGGREGATES.append(frozenset(name for (name,) in rows))
+        return _AGGREGATES[0]
 
 
 # ---- verdicts kept between validations -------------------------------------------------
