@@ -55,18 +55,51 @@ def compile_spec(spec_path: Path, overrides: list[str]) -> Compiled:
 
 def backend_settings(compiled: Compiled, backend: Backend) -> BaseModel:
     """The spec's `backends.<name>` section, validated by the backend's own model."""
-    from mlcompile.spec.diagnose import diagnostics_from_validation
+    return validated_backend_settings(compiled.loaded, backend)
 
-    raw = compiled.loaded.resolved.spec.backends.get(backend.name, {})
+
+def validated_backend_settings(loaded: LoadedSpec, backend: Backend) -> BaseModel:
+    """A backend's settings from the spec, with their paths (the fields the model marks as
+    project paths) checked by the rule every path of the spec follows."""
+    from mlcompile.spec.diagnose import diagnostics_from_validation
+    from mlcompile.spec.paths import PathChecker
+    from mlcompile.spec.yaml_loader import KeyPath
+
+    raw = loaded.resolved.spec.backends.get(backend.name, {})
+    prefix = ("backends", backend.name)
     try:
-        return backend.settings_model.model_validate(raw)
+        settings = backend.settings_model.model_validate(raw)
     except ValidationError as exc:
-        prefix = ("backends", backend.name)
         raise SpecError(
-            diagnostics_from_validation(
-                exc, compiled.loaded.composed, backend.settings_model, prefix
-            )
+            diagnostics_from_validation(exc, loaded.composed, backend.settings_model, prefix)
         ) from None
+    found: list[Diagnostic] = []
+
+    def report(code: str, message: str, path: KeyPath, hint: str) -> None:
+        span = loaded.composed.span(path)
+        found.append(Diagnostic(code, message, span, hint, path=".".join(map(str, path))))
+
+    PathChecker(loaded.resolved.project_root).check(settings, prefix, report)
+    if found:
+        raise SpecError(found)
+    return settings
+
+
+def check_backend_sections(loaded: LoadedSpec) -> None:
+    """`validate`'s check of the spec's `backends:` sections, for the backends installed
+    here (a section for one that is not may be meant for another machine)."""
+    from mlcompile.backends import available_backends
+
+    installed = available_backends()
+    found: list[Diagnostic] = []
+    for name in loaded.resolved.spec.backends:
+        if name in installed:
+            try:
+                validated_backend_settings(loaded, get_backend(name))
+            except SpecError as exc:
+                found += exc.diagnostics
+    if found:
+        raise SpecError(found)
 
 
 @dataclass

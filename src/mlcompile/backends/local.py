@@ -18,13 +18,16 @@ from mlcompile.backends.base import ArtifactSet, BackendSettings, RunOptions, Ru
 from mlcompile.backends.executors import Executor
 from mlcompile.errors import Diagnostic
 from mlcompile.plan import Plan
+from mlcompile.trust import ProjectPath
 
 MANIFEST = "pipeline.json"
 
 
 class LocalSettings(BackendSettings):
-    store: str | None = Field(None, description="Artifact cache folder; default settings.store.")
-    runs: str = Field(".mlcompile/runs", description="Folder for run records.")
+    store: ProjectPath | None = Field(
+        None, description="Artifact cache folder; default settings.store."
+    )
+    runs: ProjectPath = Field(".mlcompile/runs", description="Folder for run records.")
 
 
 def local_folders(settings: BaseModel, plan: Plan, project_root: Path) -> tuple[Path, Path]:

@@ -124,6 +124,50 @@ def format_option(func: F) -> F:
     )(func)
 
 
+def _module_names(
+    ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+) -> tuple[str, ...]:
+    from mlcompile.trust import MODULE_NAME
+
+    for value in values:
+        if not MODULE_NAME.fullmatch(value):
+            raise click.BadParameter(f"'{value}' is not a Python module name")
+    return values
+
+
+def trust_options(func: F) -> F:
+    """The operator's grants, which a spec can never give itself (docs/trust-model.md): for
+    this command and every step it runs, in threads or in processes it starts."""
+
+    @wraps(func)
+    def wrapper(
+        *args: Any, allow_modules: tuple[str, ...], allow_paths_outside_project: bool, **kwargs: Any
+    ) -> Any:
+        from mlcompile.trust import granted
+
+        with granted(allow_modules, allow_paths_outside_project):
+            return func(*args, **kwargs)
+
+    for option in (
+        click.option(
+            "--allow-paths-outside-project",
+            is_flag=True,
+            help="Let the spec's data and output paths leave the project folder.",
+        ),
+        click.option(
+            "--allow-module",
+            "allow_modules",
+            multiple=True,
+            metavar="NAME",
+            callback=_module_names,
+            help="Let custom features import this module (and its submodules), though it "
+            "is not a file of the project. Repeatable.",
+        ),
+    ):
+        wrapper = option(wrapper)
+    return wrapper  # type: ignore[return-value]
+
+
 spec_argument = click.argument("spec", type=click.Path(path_type=Path, dir_okay=False))
 overrides_argument = click.argument("overrides", nargs=-1)
 

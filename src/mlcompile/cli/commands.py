@@ -16,6 +16,7 @@ from mlcompile.cli import (
     handles_errors,
     overrides_argument,
     spec_argument,
+    trust_options,
 )
 from mlcompile.compiler import (
     Compiled,
@@ -71,6 +72,7 @@ def _remember_sources(spec: Path, output: Output) -> None:
 @spec_argument
 @overrides_argument
 @format_option
+@trust_options
 @handles_errors
 def validate(spec: Path, overrides: tuple[str, ...], fmt: str, output: Output) -> None:
     """Check a spec: composition, types, references, paths. Reports every error at once."""
@@ -78,6 +80,11 @@ def validate(spec: Path, overrides: tuple[str, ...], fmt: str, output: Output) -
 
     loaded = _with_texts(spec, overrides, output, lambda: load_spec(spec, list(overrides)))
     output.texts.update(loaded.composed.texts())
+    if loaded.resolved.spec.backends:
+        # the backends' own settings models: loaded only when the spec has such sections
+        from mlcompile.compiler import check_backend_sections
+
+        check_backend_sections(loaded)
     output.diagnostics(loaded.warnings)
     if fmt != "human":
         return
@@ -102,6 +109,7 @@ def validate(spec: Path, overrides: tuple[str, ...], fmt: str, output: Output) -
 )
 @click.option("--check", is_flag=True, help="Write nothing; exit 6 if the output on disk is stale.")
 @format_option
+@trust_options
 @handles_errors
 def build(
     spec: Path,
@@ -150,6 +158,7 @@ def build(
     show_default=True,
 )
 @click.option("--monitoring", is_flag=True, help="The monitoring job's DAG instead.")
+@trust_options
 @handles_errors
 def graph(
     spec: Path, overrides: tuple[str, ...], fmt: str, monitoring: bool, output: Output

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from mlcompile.cli import Output, cli, handles_errors, overrides_argument
+from mlcompile.cli import Output, cli, handles_errors, overrides_argument, trust_options
 from mlcompile.cli.run_commands import registry_option, runs_dir_option
 from mlcompile.errors import UsageError
 
@@ -141,6 +141,7 @@ def _num(value: Any) -> str:
     default=None,
     help="Run id (prefix) when TARGET is a spec: a run of its pipeline or of its monitoring job.",
 )
+@trust_options
 @handles_errors
 def report(
     target: Path, overrides: tuple[str, ...], out: Path, run_id: str | None, output: Output
@@ -225,6 +226,7 @@ def _from_spec(
 @click.argument("new", type=click.Path(path_type=Path, dir_okay=False, exists=True), required=False)
 @click.option("--rev", default=None, help="Compare OLD with its own version at this git revision.")
 @text_or_json
+@trust_options
 @handles_errors
 def diff(old: Path, new: Path | None, rev: str | None, fmt: str, output: Output) -> None:
     """Compare two specs: steps added, removed and changed, and why.

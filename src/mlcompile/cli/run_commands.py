@@ -18,6 +18,7 @@ from mlcompile.cli import (
     handles_errors,
     overrides_argument,
     spec_argument,
+    trust_options,
 )
 from mlcompile.cli.commands import compile_and_render
 from mlcompile.cli.track import track_run, tracking_config
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
 
 def runner_options(func: F) -> F:
     """What every command that runs pipelines takes: the spec and its overrides, the backend,
-    the build folder, parallel steps, and quiet."""
+    the build folder, parallel steps, quiet, and the operator's grants."""
     for option in reversed(
         [
             spec_argument,
@@ -49,6 +50,7 @@ def runner_options(func: F) -> F:
                 "--jobs", "-j", type=int, default=0, help="Parallel steps (default: CPU cores)."
             ),
             click.option("--quiet", "-q", is_flag=True, help="No progress output."),
+            trust_options,
         ]
     ):
         func = option(func)
@@ -517,6 +519,7 @@ def _pairs(values: tuple[str, ...], what: str) -> dict[str, Path]:
 @click.option("--project-root", type=click.Path(path_type=Path, file_okay=False), default=Path("."))
 @click.option("--threads", type=int, default=1, show_default=True)
 @format_option
+@trust_options
 @handles_errors
 def step(
     plan_file: Path,

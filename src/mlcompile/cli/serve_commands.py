@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from mlcompile.cli import Output, cli, handles_errors
+from mlcompile.cli import Output, cli, handles_errors, trust_options
 from mlcompile.cli.run_commands import registry_option
 
 
@@ -56,6 +56,7 @@ from mlcompile.cli.run_commands import registry_option
     show_default=True,
     help="Most rows held in memory while the log cannot be written; then /predict answers 503.",
 )
+@trust_options
 @handles_errors
 def serve(
     ref: str,

@@ -44,8 +44,10 @@ class _Builder:
     ) -> str:
         node_id = f"{kind}:{name}"
         params = dict(params)
-        if self.spec.settings.allow_paths_outside_project and kind in _PATH_KINDS:
-            params["outside_project"] = True  # only then, so other plans keep their hashes
+        if self.r.paths_outside_project and kind in _PATH_KINDS:
+            # only then, so other plans keep their hashes; the runtime still asks the
+            # operator's grant where it runs (mlcompile.trust)
+            params["outside_project"] = True
         self.nodes[node_id] = Node(node_id, kind, name, params, dict(inputs), dict(outputs))
         return node_id
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlcompile.errors import StepError
+from mlcompile.trust import HOW_TO_ALLOW_PATHS, grants
 
 from .killpoints import boundary
 
@@ -271,10 +272,15 @@ def read_record(path: Path, kind: str) -> Any:
 def resolve_project_path(
     project_root: Path, relative: str, what: str, *, outside_allowed: bool = False
 ) -> Path:
-    """A path from the spec, resolved against the project root; escaping the root is refused
-    unless the spec allowed it (settings.allow_paths_outside_project)."""
+    """A path from the spec, resolved against the project root. Escaping the root needs a
+    plan built with the operator's grant (`outside_allowed`) and that grant where the step
+    runs: the plan alone cannot carry it."""
     root = project_root.resolve()
     resolved = (root / relative).resolve()
-    if not outside_allowed and not resolved.is_relative_to(root):
-        raise StepError(f"{what} '{relative}' points outside the project folder {root}")
+    if not resolved.is_relative_to(root) and not (
+        outside_allowed and grants(root).paths_outside_project
+    ):
+        raise StepError(
+            f"{what} '{relative}' points outside the project folder {root} ({HOW_TO_ALLOW_PATHS})"
+        )
     return resolved

@@ -27,6 +27,7 @@ from .artifacts import (
     write_model,
     write_record,
 )
+from .custom import project
 from .diagnosis import diagnose
 from .evaluate import metrics_of, predictions
 from .features import apply_features, fit_features
@@ -321,5 +322,6 @@ def run_step(
     if kind not in STEPS:
         hint = did_you_mean(kind, STEPS)
         raise UsageError(f"unknown step kind '{kind}'" + (f" ({hint})" if hint else ""))
-    summary = STEPS[kind](_Step(kind, params, inputs, outputs, ctx))
+    with project(ctx.project_root):
+        summary = STEPS[kind](_Step(kind, params, inputs, outputs, ctx))
     return StepResult(kind, json_safe(summary))

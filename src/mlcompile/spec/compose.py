@@ -163,6 +163,9 @@ def compose(spec_path: Path, overrides: list[str]) -> Composed:
             ]
         )
     composed = Composed(data=spec.data, spec=spec, overrides=list(overrides))
+    malformed = _defaults_problems(spec)
+    if malformed:
+        raise SpecError(malformed)
     if "hydra" in spec.data:
         raise SpecError(
             [
@@ -180,6 +183,60 @@ def compose(spec_path: Path, overrides: list[str]) -> Composed:
         composed.data = _resolve(composed, spec.data)
     composed.data.pop("defaults", None)
     return composed
+
+
+_DEFAULTS_HINT = (
+    "each entry is '_self_', a config name, or one 'group: option' pair "
+    "(option: a name, a list of names, or null), e.g. '- model_preset@models.m: lgbm_binary'"
+)
+
+
+def _defaults_problems(spec: Located) -> list[Diagnostic]:
+    """The shape Hydra's defaults list must have, checked first: Hydra reports a wrong
+    shape with a bare ValueError that says neither where nor what to write."""
+    defaults = spec.data.get("defaults")
+    if defaults is None:  # absent, or an empty `defaults:` key
+        return []
+    if not isinstance(defaults, list):
+        return [
+            Diagnostic(
+                "E404",
+                f"'defaults' must be a list, not {_kind(defaults)}",
+                spec.spans.get(("defaults",)),
+                _DEFAULTS_HINT,
+            )
+        ]
+    found = []
+    for index, entry in enumerate(defaults):
+        problem = _entry_problem(entry)
+        if problem:
+            span = spec.spans.get(("defaults", index)) or spec.spans.get(("defaults",))
+            found.append(Diagnostic("E404", f"defaults[{index}]: {problem}", span, _DEFAULTS_HINT))
+    return found
+
+
+def _entry_problem(entry: Any) -> str | None:
+    if isinstance(entry, str):
+        return None if entry.strip() else "an entry is empty"
+    if not isinstance(entry, dict):
+        return f"an entry is a name or a 'group: option' pair, not {_kind(entry)}"
+    if len(entry) != 1:
+        return f"an entry holds one 'group: option' pair, not {len(entry)}"
+    ((group, option),) = entry.items()
+    if not str(group).strip():
+        return "the group name is empty"
+    options = option if isinstance(option, list) else [option]
+    if option is not None and not all(isinstance(o, str) and o.strip() for o in options):
+        return f"the option of '{group}' must be a name, a list of names or null"
+    return None
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {dict: "a mapping", list: "a list", str: "text", bool: "true/false"}.get(
+        type(value), "a number"
+    )
 
 
 def _compose_cached(composed: Composed) -> None:
@@ -233,7 +290,7 @@ def _compose_with_hydra(composed: Composed) -> dict[str, Any]:
     # would have it deep-copy every SQL text and feature a dozen times. We merge the spec
     # itself at its `_self_` position below.
     ConfigStore.instance().store(
-        name=_PRIMARY, node={"defaults": composed.spec.data.get("defaults", [])}
+        name=_PRIMARY, node={"defaults": composed.spec.data.get("defaults") or []}
     )
     body = {k: v for k, v in composed.spec.data.items() if k != "defaults"}
     try:
@@ -271,8 +328,34 @@ def _compose_with_hydra(composed: Composed) -> dict[str, Any]:
         data = OmegaConf.to_container(cfg, resolve=True)
     except (HydraException, OmegaConfBaseException) as exc:
         raise SpecError([_hydra_diagnostic(exc, composed, search_dirs)]) from None
+    except ValueError as exc:
+        # Hydra's parsers raise bare ValueErrors too (a 5,000-digit integer in an override)
+        raise SpecError([_value_error_diagnostic(exc, composed)]) from None
     assert isinstance(data, dict)
     return data  # type: ignore[return-value]
+
+
+def _value_error_diagnostic(exc: ValueError, composed: Composed) -> Diagnostic:
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    message = str(exc).strip().splitlines()[0] if str(exc).strip() else "invalid value"
+    parser = OverridesParser.create()
+    for index, text in enumerate(composed.overrides):
+        try:
+            parser.parse_overrides(overrides=_add_or_override([text], []))
+        except Exception:  # the one that fails to parse on its own is the culprit
+            return Diagnostic(
+                "E401",
+                f"cannot apply override '{text[:80]}': {message}",
+                override_span(composed.overrides, index),
+                "integers must fit in 64 bits; quote text that is not a number",
+            )
+    return Diagnostic(
+        "E400",
+        f"cannot compose the spec: {message}",
+        composed.spec.spans.get(("defaults",)) or SourceSpan(composed.spec.file, 1, 1),
+        _DEFAULTS_HINT,
+    )
 
 
 def _resolve(composed: Composed, data: dict[str, Any]) -> dict[str, Any]:

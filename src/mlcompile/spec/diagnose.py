@@ -9,7 +9,9 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from mlcompile.errors import Diagnostic, did_you_mean
+from mlcompile.names import ALIAS_PATTERN, ALIAS_RULE
 from mlcompile.spec.compose import Composed
+from mlcompile.spec.models import CUSTOM_PATTERN
 from mlcompile.spec.yaml_loader import KeyPath
 
 
@@ -136,15 +138,25 @@ def _one(
         )
     value = error.get("input")
     shown = "" if isinstance(value, dict | list) or kind == "credentials" else f" (got {value!r})"
-    hint = _TYPE_HINTS.get(kind, "see docs/spec-reference.md for this key's type")
+    pattern = str((error.get("ctx") or {}).get("pattern"))
+    hint = _PATTERN_HINTS.get(pattern) or _TYPE_HINTS.get(
+        kind, "see docs/spec-reference.md for this key's type"
+    )
     return Diagnostic("E203", f"{dotted}: {message}{shown}", composed.span(path), hint, path=dotted)
 
+
+# The rules behind the patterns a key must match, in words.
+_PATTERN_HINTS = {
+    ALIAS_PATTERN: ALIAS_RULE,
+    CUSTOM_PATTERN: "write 'module:function', e.g. 'project_features.speed:compute'",
+}
 
 # What to write instead, by pydantic error type; messages already say what was expected.
 _TYPE_HINTS = {
     "int_parsing": "write a whole number, e.g. 42",
     "int_from_float": "write a whole number, e.g. 42",
     "float_parsing": "write a number, e.g. 0.5",
+    "finite_number": "write a finite number: NaN and infinity make every comparison false",
     "bool_parsing": "write true or false",
     "string_type": "write plain text here (quote it if YAML reads it as something else)",
     "dict_type": "write a mapping: one 'key: value' per line, or {key: value}",

@@ -6,17 +6,40 @@ sections, cycles, metrics a task produces, paths) live in `spec.checks`.
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from mlcompile.expressions import MAX_LENGTH as MAX_EXPR_LENGTH
+from mlcompile.names import ALIAS_MAX_LENGTH, ALIAS_PATTERN
 from mlcompile.tasks import LOWER_IS_BETTER, TASK_METRICS
+from mlcompile.trust import ProjectPath
 
 __all__ = ["LOWER_IS_BETTER", "TASK_METRICS"]
 
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 Task = Literal["binary", "multiclass", "regression"]
+Alias = Annotated[str, Field(pattern=ALIAS_PATTERN, max_length=ALIAS_MAX_LENGTH)]
+# A bound or a value that NaN or infinity would make meaningless (every comparison false).
+Finite = Annotated[float, Field(allow_inf_nan=False)]
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("NaN and infinity never equal a value: write a finite number")
+    return value
+
+
+# A value to compare data with: text, a whole number, a finite number or true/false.
+Scalar = Annotated[str | int | float | bool, AfterValidator(_finite)]
+# A value to fill gaps with.
+Fill = Annotated[str | int | float, AfterValidator(_finite)]
+# LightGBM and numpy take seeds as 32-bit C integers.
+Seed = Annotated[int, Field(ge=0, le=2**31 - 1)]
+MAX_CHECK_LENGTH = 500
+CUSTOM_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$"
 
 
 class Frozen(BaseModel):
@@ -37,12 +60,19 @@ def _exactly_one(model: BaseModel, fields: tuple[str, ...], what: str) -> None:
 class Settings(Frozen):
     """Project-wide knobs. Paths are relative to the spec's folder."""
 
-    seed: int = Field(42, description="Seed for splits and training unless a model sets its own.")
-    registry: str = Field(".mlcompile/registry", description="Folder of the local model registry.")
-    store: str = Field(".mlcompile/store", description="Folder of the local artifact cache.")
+    seed: Seed = Field(42, description="Seed for splits and training unless a model sets its own.")
+    registry: ProjectPath = Field(
+        ".mlcompile/registry", description="Folder of the local model registry."
+    )
+    store: ProjectPath = Field(
+        ".mlcompile/store", description="Folder of the local artifact cache."
+    )
     custom_modules: list[str] = Field(
         default_factory=list,
-        description="Python modules that custom feature transforms may come from (allow-list).",
+        description="Deprecated, and grants nothing: trust never comes from the spec. Custom "
+        "transforms may use the project's own modules; others need the operator's "
+        "--allow-module, MLCOMPILE_ALLOW_MODULES or pyproject.toml (docs/trust-model.md).",
+        json_schema_extra={"deprecated": True},
     )
     sample_rows: int | None = Field(
         None,
@@ -51,7 +81,11 @@ class Settings(Frozen):
         "of its data (sources are still read and checked in full).",
     )
     allow_paths_outside_project: bool = Field(
-        False, description="Allow data and output paths outside the spec's folder."
+        False,
+        description="Deprecated, and grants nothing: trust never comes from the spec. Paths "
+        "outside the project need the operator's --allow-paths-outside-project, "
+        "MLCOMPILE_ALLOW_PATHS_OUTSIDE_PROJECT=1 or pyproject.toml (docs/trust-model.md).",
+        json_schema_extra={"deprecated": True},
     )
     deploy: bool = Field(
         True,
@@ -67,7 +101,7 @@ class Settings(Frozen):
 class Source(Frozen):
     """A table: a CSV or Parquet file, or a DuckDB SQL query over other sources."""
 
-    path: str | None = Field(None, description="CSV or Parquet file, relative to the spec.")
+    path: ProjectPath | None = Field(None, description="CSV or Parquet file, relative to the spec.")
     format: Literal["csv", "parquet"] | None = Field(
         None, description="File format; inferred from the file name when omitted."
     )
@@ -90,8 +124,8 @@ class Source(Frozen):
 
 
 class Range(Frozen):
-    min: float | None = None
-    max: float | None = None
+    min: Finite | None = None
+    max: Finite | None = None
 
 
 class Column(Frozen):
@@ -101,12 +135,12 @@ class Column(Frozen):
     nullable: bool = False
     unique: bool = False
     required: bool = True
-    ge: float | None = None
-    le: float | None = None
-    gt: float | None = None
-    lt: float | None = None
-    isin: list[str | int | float | bool] | None = None
-    notin: list[str | int | float | bool] | None = None
+    ge: Finite | None = None
+    le: Finite | None = None
+    gt: Finite | None = None
+    lt: Finite | None = None
+    isin: list[Scalar] | None = None
+    notin: list[Scalar] | None = None
     regex: str | None = None
     in_range: Range | None = None
     str_length: Range | None = None
@@ -117,7 +151,9 @@ class Schema(Frozen):
     """Column rules written here, or a pandera YAML schema file."""
 
     columns: dict[Name, Column] | None = None
-    file: str | None = Field(None, description="A pandera YAML schema, relative to the spec.")
+    file: ProjectPath | None = Field(
+        None, description="A pandera YAML schema, relative to the spec."
+    )
     strict: bool = Field(False, description="Columns not listed are errors.")
     coerce: bool = Field(False, description="Convert columns to their dtype before checking.")
 
@@ -139,7 +175,7 @@ class DatePart(Frozen):
 
 class Bucket(Frozen):
     column: Name
-    bins: list[float] | None = Field(None, description="Bin edges.")
+    bins: list[Finite] | None = Field(None, description="Bin edges.")
     quantiles: int | None = Field(None, ge=2, le=100, description="Equal-frequency bins, fitted.")
 
     @model_validator(mode="after")
@@ -151,7 +187,7 @@ class Bucket(Frozen):
 class Impute(Frozen):
     column: Name
     strategy: Literal["mean", "median", "most_frequent", "constant"] = "median"
-    value: str | int | float | None = None
+    value: Fill | None = None
 
 
 class Encode(Frozen):
@@ -182,7 +218,12 @@ class Feature(Frozen):
     """One model input. Exactly one operation; fitted ones learn from the training split only."""
 
     column: Name | None = Field(None, description="Use a raw column as it is.")
-    expr: str | None = Field(None, description="A DuckDB SQL expression over the row.")
+    expr: str | None = Field(
+        None,
+        max_length=MAX_EXPR_LENGTH,
+        description="A DuckDB SQL expression over the row: one value, computed from that row "
+        "alone (no subqueries, windows or aggregates).",
+    )
     log: Name | None = Field(None, description="log(1 + column).")
     date_part: DatePart | None = None
     bucket: Bucket | None = None
@@ -191,8 +232,9 @@ class Feature(Frozen):
     scale: Name | Scale | None = None
     custom: str | None = Field(
         None,
-        pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$",
-        description="'module:function' taking the DataFrame and returning a column.",
+        pattern=CUSTOM_PATTERN,
+        description="'module:function' taking the DataFrame and returning a column. The module "
+        "is a file of the project, or one the operator allows (docs/trust-model.md).",
     )
     description: str | None = None
 
@@ -213,7 +255,7 @@ class Split(Frozen):
     method: Literal["random", "stratified", "time", "group"] = "random"
     test_size: float = Field(0.2, gt=0, lt=1)
     column: Name | None = Field(None, description="Time column ('time') or group column ('group').")
-    seed: int | None = None
+    seed: Seed | None = None
 
     @model_validator(mode="after")
     def _column_when_needed(self) -> Split:
@@ -235,15 +277,13 @@ class Model(Frozen):
     target: Name
     features: list[Name] = Field(min_length=1)
     split: Split = Field(default_factory=Split)
-    params: dict[str, str | int | float | bool] = Field(
-        default_factory=dict, description="LightGBM parameters."
-    )
+    params: dict[str, Scalar] = Field(default_factory=dict, description="LightGBM parameters.")
     num_boost_round: int = Field(500, ge=1)
     early_stopping: EarlyStopping | None = Field(default_factory=EarlyStopping)
     metrics: list[str] | None = Field(None, description="Defaults to every metric of the task.")
     slices: list[Name] = Field(default_factory=list, description="Columns to report metrics by.")
     min_slice_rows: int = Field(30, ge=1)
-    seed: int | None = None
+    seed: Seed | None = None
     registered_name: Name | None = Field(
         None,
         pattern=r"^[^./\\\x00][^/\\\x00]*$",
@@ -257,8 +297,8 @@ class Model(Frozen):
 class Check(Frozen):
     metric: Name
     op: Literal[">=", ">", "<=", "<"] | None = None
-    value: float | None = None
-    max_drop: float | None = Field(None, ge=0, description="Largest loss against production.")
+    value: Finite | None = None
+    max_drop: Finite | None = Field(None, ge=0, description="Largest loss against production.")
     slice: Name | None = Field(None, description="Check every value of this slice column.")
 
     @model_validator(mode="after")
@@ -270,16 +310,19 @@ class Check(Frozen):
         return self
 
 
+Checks = list[Annotated[str, Field(max_length=MAX_CHECK_LENGTH)] | Check]
+
+
 class Gate(Frozen):
     """Checks a model's metrics must pass before anything deploys it."""
 
     model: Name
-    checks: list[str | Check] = Field(
+    checks: Checks = Field(
         min_length=1,
         description="'roc_auc >= 0.8', 'roc_auc[origin] >= 0.7', "
         "'rmse <= production + 0.5', or the mapping form.",
     )
-    compare_to: Name = Field("production", description="Registry alias used by relative checks.")
+    compare_to: Alias = Field("production", description="Registry alias used by relative checks.")
 
 
 # ---- deployments ------------------------------------------------------------------------
@@ -288,14 +331,16 @@ class Gate(Frozen):
 class RegistryDeployment(Frozen):
     kind: Literal["registry"]
     model: Name
-    alias: Name | None = Field("production", description="Alias moved to the new version.")
+    alias: Alias | None = Field("production", description="Alias moved to the new version.")
 
 
 class BatchDeployment(Frozen):
     kind: Literal["batch"]
     model: Name
     source: Name
-    output: str = Field(description="Predictions file, relative to the spec (.parquet or .csv).")
+    output: ProjectPath = Field(
+        description="Predictions file, relative to the spec (.parquet or .csv)."
+    )
     id_columns: list[Name] = Field(default_factory=list)
 
 
@@ -309,7 +354,9 @@ class KServeDeployment(Frozen):
     model: Name
     storage_uri: str = Field(description="Where the registry's models are served from.")
     namespace: Name = "default"
-    output: str | None = Field(None, description="Manifest path; default deploy/<name>.yaml.")
+    output: ProjectPath | None = Field(
+        None, description="Manifest path; default deploy/<name>.yaml."
+    )
     resources: Resources = Field(default_factory=Resources)
 
 
@@ -324,7 +371,7 @@ Deployment = Annotated[
 class PredictionLogWindow(Frozen):
     """Rows `mlcompile serve` logged: Parquet parts in a folder."""
 
-    path: str = Field(description="The log folder, relative to the spec.")
+    path: ProjectPath = Field(description="The log folder, relative to the spec.")
     max_rows: int | None = Field(None, ge=1, description="Only the newest rows, by arrival time.")
     all_versions: bool = Field(
         False,
@@ -375,7 +422,7 @@ class Monitor(Frozen):
     labels that arrived later. Checks use the gate language."""
 
     model: Name = Field(description="A model of this spec; its registered version is watched.")
-    alias: Name = Field("production", description="The registry alias of the watched version.")
+    alias: Alias = Field("production", description="The registry alias of the watched version.")
     reference: Name | None = Field(
         None,
         description="A source to compare with; default the watched version's training rows, "
@@ -383,7 +430,7 @@ class Monitor(Frozen):
     )
     current: CurrentWindow
     labels: Labels | None = None
-    checks: list[str | Check] = Field(
+    checks: Checks = Field(
         min_length=1,
         description="'psi <= 0.2' (every feature), 'psi[temp] <= 0.3', 'ks <= 0.1', "
         "'unseen <= 0.05', 'psi[prediction] <= 0.1', 'roc_auc >= production - 0.05'.",
@@ -393,7 +440,7 @@ class Monitor(Frozen):
         100, ge=1, description="Fewer current rows than this: nothing is judged, nothing retrains."
     )
     retrain: Retrain | None = Field(None, description="Absent: report only, never retrain.")
-    report: str | None = Field(
+    report: ProjectPath | None = Field(
         None,
         description="Where each run writes the drift report (JSON), relative to the spec; "
         "default .mlcompile/monitoring/<monitor>.json.",

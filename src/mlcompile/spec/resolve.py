@@ -12,10 +12,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mlcompile import expressions
 from mlcompile.errors import Diagnostic, did_you_mean
 from mlcompile.spec.compose import Composed
 from mlcompile.spec.models import (
     LOWER_IS_BETTER,
+    MAX_CHECK_LENGTH,
     TASK_METRICS,
     BatchDeployment,
     Check,
@@ -24,15 +26,20 @@ from mlcompile.spec.models import (
     RegistryDeployment,
     Spec,
 )
+from mlcompile.spec.paths import PathChecker
 from mlcompile.spec.yaml_loader import KeyPath, load_yaml_file
 from mlcompile.tasks import DRIFT_METRICS, PREDICTION
+from mlcompile.trust import module_source
 
 _IDENT = re.compile(r'"((?:[^"]|"")+)"|([A-Za-z_][A-Za-z0-9_]*)')
 _SQL_NOISE = re.compile(r"--[^\n]*|/\*.*?\*/|'(?:[^']|'')*'", re.S)
+# Possessive quantifiers (*+, ++) never give back what they matched, and no two of them can
+# match the same characters, so a failing match costs one pass over the text: a run of
+# spaces cannot make it backtrack (it once took 34 s on 40,000 of them).
 _CHECK = re.compile(
-    r"^\s*(?P<metric>[A-Za-z_]\w*)\s*(?:\[\s*(?P<slice>[^\]]+?)\s*\])?\s*"
-    r"(?P<op>>=|<=|>|<)\s*(?:(?P<prod>production|baseline)\s*(?P<sign>[+-])\s*)?"
-    r"(?P<value>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*$"
+    r"\s*+(?P<metric>[A-Za-z_]\w*+)\s*+(?:\[(?P<slice>[^\]]*+)\])?+\s*+"
+    r"(?P<op>>=|<=|>|<)\s*+(?:(?P<prod>production|baseline)\s*+(?P<sign>[+-])\s*+)?+"
+    r"(?P<value>[-+]?+(?:\d++(?:\.\d*+)?+|\.\d++)(?:[eE][-+]?+\d++)?+)\s*+"
 )
 
 
@@ -57,6 +64,8 @@ class Resolved:
     feature_inputs: dict[str, list[str]] = field(default_factory=dict)
     gate_checks: dict[str, list[GateCheck]] = field(default_factory=dict)
     monitor_checks: dict[str, list[GateCheck]] = field(default_factory=dict)
+    # some path leaves the project, which the operator allowed
+    paths_outside_project: bool = False
 
 
 def identifiers(text: str) -> list[str]:
@@ -68,8 +77,9 @@ def identifiers(text: str) -> list[str]:
 
 
 def parse_check(text: str) -> GateCheck | None:
-    match = _CHECK.match(text)
-    if not match:
+    match = _CHECK.fullmatch(text) if len(text) <= MAX_CHECK_LENGTH else None
+    slice_ = match["slice"].strip() if match and match["slice"] is not None else None
+    if not match or slice_ == "":
         return None
     metric, op, value = match["metric"], match["op"], float(match["value"])
     if match["prod"]:
@@ -77,9 +87,9 @@ def parse_check(text: str) -> GateCheck | None:
         higher_better = metric not in LOWER_IS_BETTER
         # 'roc_auc >= production - 0.02' and 'rmse <= production + 0.5' are the sensible forms
         if higher_better != (op in (">=", ">")) or drop * (1 if higher_better else -1) < 0:
-            return GateCheck(metric, op, None, None, match["slice"], text.strip())
-        return GateCheck(metric, None, None, abs(value), match["slice"], text.strip())
-    return GateCheck(metric, op, value, None, match["slice"], text.strip())
+            return GateCheck(metric, op, None, None, slice_, text.strip())
+        return GateCheck(metric, None, None, abs(value), slice_, text.strip())
+    return GateCheck(metric, op, value, None, slice_, text.strip())
 
 
 class _Checker:
@@ -92,12 +102,20 @@ class _Checker:
         self.broken = broken or {}
         self.root = composed.project_root
         self.out = Resolved(spec=spec, project_root=self.root)
+        self.paths = PathChecker(self.root)
         self.diagnostics: list[Diagnostic] = []
 
-    def error(self, code: str, message: str, path: KeyPath, hint: str | None = None) -> None:
+    def error(
+        self,
+        code: str,
+        message: str,
+        path: KeyPath,
+        hint: str | None = None,
+        severity: str = "error",
+    ) -> None:
         span = self.composed.span(path)
         dotted = ".".join(str(p) for p in path)
-        self.diagnostics.append(Diagnostic(code, message, span, hint, path=dotted))
+        self.diagnostics.append(Diagnostic(code, message, span, hint, severity, path=dotted))
 
     def ref(self, name: str, known: Mapping[str, object], what: str, path: KeyPath) -> bool:
         if name in known:
@@ -112,29 +130,49 @@ class _Checker:
         self.error("E301", f"unknown {what} '{name}'", path, hint)
         return False
 
-    # ---- paths ------------------------------------------------------------------------
+    # ---- paths and trust ---------------------------------------------------------------
 
-    def path_inside(self, value: str, path: KeyPath, *, must_exist: bool) -> None:
-        target = (self.root / value).resolve()
-        if not self.spec.settings.allow_paths_outside_project and not target.is_relative_to(
-            self.root
-        ):
-            self.error(
-                "E306",
-                f"the path '{value}' leaves the project folder",
-                path,
-                "use a path inside the spec's folder, or set settings.allow_paths_outside_project",
-            )
+    def file_exists(self, value: str, path: KeyPath) -> None:
+        """E305 for a missing file, at a path the path check let through."""
+        if self.paths.problem(value) is not None:
             return
-        if must_exist and not target.is_file():
+        target = (self.root / value).resolve()
+        if not target.is_file():
             siblings = [p.name for p in target.parent.iterdir()] if target.parent.is_dir() else []
             self.error(
                 "E305", f"no such file: '{value}'", path, did_you_mean(target.name, siblings)
             )
 
+    def deprecated_grants(self) -> None:
+        """Settings that once let a spec grant itself trust: still read, never obeyed."""
+        settings = self.spec.settings
+        written = settings.model_fields_set
+        if "custom_modules" in written and settings.custom_modules:
+            self.error(
+                "W102",
+                "settings.custom_modules is deprecated and allows nothing: trust never comes "
+                "from the spec",
+                ("settings", "custom_modules"),
+                "remove it; project modules need no grant, and whoever runs mlcompile allows "
+                "others with --allow-module NAME (see docs/trust-model.md)",
+                severity="warning",
+            )
+        if "allow_paths_outside_project" in written and settings.allow_paths_outside_project:
+            self.error(
+                "W102",
+                "settings.allow_paths_outside_project is deprecated and allows nothing: trust "
+                "never comes from the spec",
+                ("settings", "allow_paths_outside_project"),
+                "remove it; whoever runs mlcompile allows paths outside the project with "
+                "--allow-paths-outside-project (see docs/trust-model.md)",
+                severity="warning",
+            )
+
     # ---- sections -----------------------------------------------------------------------
 
     def run(self) -> None:
+        self.deprecated_grants()
+        self.paths.check(self.spec, (), self.error)
         self.sources()
         self.features()
         self.models()
@@ -147,7 +185,7 @@ class _Checker:
         for name, source in spec.sources.items():
             at: KeyPath = ("sources", name)
             if source.path is not None:
-                self.path_inside(source.path, (*at, "path"), must_exist=True)
+                self.file_exists(source.path, (*at, "path"))
                 if source.format is None and Path(source.path).suffix.lower() not in (
                     ".csv",
                     ".parquet",
@@ -185,9 +223,6 @@ class _Checker:
                 source.schema_, spec.schemas, "schema", (*at, "schema")
             ):
                 self.out.source_columns[name] = self.schema_columns(source.schema_)
-        for name, schema in spec.schemas.items():
-            if schema.file is not None:
-                self.path_inside(schema.file, ("schemas", name, "file"), must_exist=False)
         self.cycles(self.out.source_inputs, "sources", "source")
 
     def schema_columns(self, schema_name: str) -> list[str] | None:
@@ -195,6 +230,8 @@ class _Checker:
         if schema.columns is not None:
             return list(schema.columns)
         assert schema.file is not None
+        if self.paths.problem(schema.file) is not None:
+            return None  # reported with every other path; never read
         target = self.root / schema.file
         if not target.is_file():
             self.error(
@@ -222,16 +259,27 @@ class _Checker:
                 i for i in inputs if i in self.spec.features and i != name
             ]
             if feature.custom is not None:
-                module = feature.custom.split(":", 1)[0]
-                allowed = self.spec.settings.custom_modules
-                if not any(module == m or module.startswith(m + ".") for m in allowed):
-                    self.error(
-                        "E308",
-                        f"custom transform module '{module}' is not in settings.custom_modules",
-                        ("features", name, "custom"),
-                        f"add '{module}' to settings.custom_modules if you trust it",
-                    )
+                source = module_source(feature.custom.split(":", 1)[0], self.root)
+                if source.refusal is not None:
+                    self.error("E308", source.refusal, ("features", name, "custom"), source.hint)
+            if feature.expr is not None:
+                self.expression(feature.expr, ("features", name, "expr"))
         self.cycles(self.out.feature_inputs, "features", "feature")
+
+    def expression(self, expr: str, path: KeyPath) -> None:
+        if expressions.accepted_before(self.root, expr):
+            return
+        problem = expressions.expression_problem(expr)
+        if problem is None:
+            expressions.remember(self.root, expr)
+            return
+        self.error(
+            "E310",
+            f"the expression is not one value computed from its row: {problem}",
+            path,
+            "write one SQL expression over the row's columns, e.g. 'sched_dep_time // 100'; "
+            "use a source's SQL for joins and aggregates",
+        )
 
     def columns_of(self, source: str) -> list[str] | None:
         return self.out.source_columns.get(source)
@@ -391,16 +439,8 @@ class _Checker:
             current = monitor.current
             if current.source is not None:
                 self.ref(current.source, spec.sources, "source", (*at, "current", "source"))
-            elif current.prediction_log is not None:
-                self.path_inside(
-                    current.prediction_log.path,
-                    (*at, "current", "prediction_log", "path"),
-                    must_exist=False,
-                )
             if monitor.reference is not None:
                 self.ref(monitor.reference, spec.sources, "source", (*at, "reference"))
-            if monitor.report is not None:
-                self.path_inside(monitor.report, (*at, "report"), must_exist=False)
             labels = monitor.labels
             if labels is not None and self.ref(
                 labels.source, spec.sources, "source", (*at, "labels", "source")
@@ -509,19 +549,19 @@ class _Checker:
                 )
             if isinstance(deployment, BatchDeployment):
                 self.ref(deployment.source, spec.sources, "source", (*at, "source"))
-                self.path_inside(deployment.output, (*at, "output"), must_exist=False)
                 if Path(deployment.output).suffix.lower() not in (".parquet", ".csv"):
                     self.error("E203", "the output must end in .parquet or .csv", (*at, "output"))
-            elif isinstance(deployment, KServeDeployment):
-                if deployment.model not in registered and not self.broken.get("deployments"):
-                    self.error(
-                        "E301",
-                        f"KServe deployment '{name}' needs a registry deployment of model '{deployment.model}'",
-                        (*at, "model"),
-                        "add a deployment with kind: registry for that model",
-                    )
-                if deployment.output is not None:
-                    self.path_inside(deployment.output, (*at, "output"), must_exist=False)
+            elif (
+                isinstance(deployment, KServeDeployment)
+                and deployment.model not in registered
+                and not self.broken.get("deployments")
+            ):
+                self.error(
+                    "E301",
+                    f"KServe deployment '{name}' needs a registry deployment of model '{deployment.model}'",
+                    (*at, "model"),
+                    "add a deployment with kind: registry for that model",
+                )
 
     def cycles(self, graph: dict[str, list[str]], section: str, what: str) -> None:
         """Report each cycle once, with its path, at the first node that closes it."""
@@ -575,4 +615,5 @@ def resolve(
     `spec` for their shape errors (their names count as defined)."""
     checker = _Checker(spec, composed, broken)
     checker.run()
+    checker.out.paths_outside_project = checker.paths.used_outside
     return checker.out, checker.diagnostics

@@ -20,6 +20,8 @@ KeyPath = tuple[str | int, ...]
 # A spec that expands past this many values is an attack or a mistake, not a pipeline.
 MAX_NODES = 200_000
 MAX_DEPTH = 64
+# Integers are 64-bit wherever a spec's numbers go (JSON, LightGBM, numpy, Arrow).
+INT_RANGE = range(-(2**63), 2**63)
 
 _STD = "tag:yaml.org,2002:"
 _SAFE_TAGS = {
@@ -81,7 +83,28 @@ class _Builder:
             return self._mapping(node, path, depth)
         if node.id == "sequence":
             return [self.build(item, (*path, i), depth + 1) for i, item in enumerate(node.value)]
-        return _scalar(tag, node.value)
+        return self.scalar(node)
+
+    def scalar(self, node: Any) -> Any:
+        try:
+            value = _scalar(str(node.tag), node.value)
+        except ValueError:  # Python refuses to read integers of more than 4,300 digits
+            value = None
+        else:
+            if not isinstance(value, int) or isinstance(value, bool) or value in INT_RANGE:
+                return value
+        shown = (
+            node.value
+            if len(node.value) <= 24
+            else f"{node.value[:20]}... ({len(node.value)} characters)"
+        )
+        self.error(
+            "E106",
+            f"the integer {shown} is out of range",
+            node,
+            "integers in a spec fit in 64 bits (at most 9223372036854775807)",
+        )
+        return None
 
     def _mapping(self, node: Any, path: KeyPath, depth: int) -> dict[str, Any]:
         result: dict[str, Any] = {}
@@ -96,7 +119,7 @@ class _Builder:
                     "E103", "mapping keys must be plain strings", key_node, "write the key as text"
                 )
                 continue
-            key = str(_scalar(str(key_node.tag), key_node.value))
+            key = str(self.scalar(key_node))
             if key in first_seen:
                 line = first_seen[key].start_mark.line + 1
                 self.error(

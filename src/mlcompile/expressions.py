@@ -1,0 +1,197 @@
+"""Feature expressions: one DuckDB SQL value per row, as DuckDB's own parser reads them.
+
+An `expr` feature runs as `SELECT (<expr>) AS value FROM feature_rows`. Text that closes
+the parenthesis (`a) AS value FROM feature_rows ORDER BY a DESC --`) would change the
+query around it, and a subquery, a window or an aggregate would compute a row's feature
+from other rows (the scored rows leaking into their own features). So the spec checks and
+the runtime both parse the whole wrapped query with DuckDB (`json_serialize_sql`) and
+accept it only when it is exactly the wrapper around one expression built from an
+allow-list of expression classes, with no aggregate function anywhere.
+
+duckdb is imported only when an expression must be parsed: the spec checks keep the
+verdicts of accepted expressions in the project's cache (`accepted_before`, `remember`),
+so an unchanged spec validates without it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import json
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+from mlcompile import __version__
+
+TABLE = "feature_rows"
+MAX_LENGTH = 10_000
+CACHE_DIR = Path(".mlcompile") / "cache" / "expr"
+# Expression classes of DuckDB's parse tree that compute from the row alone.
+_ROW_WISE = frozenset(
+    {
+        "BETWEEN",
+        "CASE",
+        "CAST",
+        "COLLATE",
+        "COLUMN_REF",
+        "COMPARISON",
+        "CONJUNCTION",
+        "CONSTANT",
+        "FUNCTION",
+        "LAMBDA",
+        "OPERATOR",
+        "TYPE",
+    }
+)
+_WHY_NOT = {
+    "SUBQUERY": "a subquery reads other rows",
+    "WINDOW": "a window (OVER) computes over other rows",
+    "STAR": "'*' and COLUMNS() stand for many columns, not one value",
+    "PARAMETER": "a query parameter has no value here",
+    "POSITIONAL_REFERENCE": "a positional reference (#n) is not a column name",
+}
+# Functions that return more or fewer rows than they are given.
+_NOT_PER_ROW = frozenset({"unnest", "unlist"})
+_LOCAL = threading.local()
+_AGGREGATES_LOCK = threading.Lock()
+
+
+def wrap(expr: str) -> str:
+    """The query an expression runs in. The line breaks end a trailing `--` comment, so
+    the expression cannot comment out the closing parenthesis."""
+    return f"SELECT (\n{expr}\n) AS value FROM {TABLE}"
+
+
+@functools.lru_cache(maxsize=1024)
+def expression_problem(expr: str) -> str | None:
+    """Why `expr` is not one row-wise SQL expression, or None when it is."""
+    if len(expr) > MAX_LENGTH:
+        return f"the expression has {len(expr)} characters, more than {MAX_LENGTH}"
+    if not expr.strip():
+        return "the expression is empty"
+    connection, aggregates = _parser()
+    (text,) = connection.execute("SELECT json_serialize_sql(?)", [wrap(expr)]).fetchone()
+    tree = json.loads(text)
+    if tree.get("error"):
+        return f"DuckDB cannot read it as an expression: {tree.get('error_message')}"
+    statements = tree.get("statements") or []
+    node = statements[0].get("node", {}) if len(statements) == 1 else {}
+    if not _is_the_wrapper(node):
+        return "it is not one expression: it changes the query it runs in"
+    (value,) = node["select_list"]
+    if value.get("class") == "FUNCTION" and value.get("function_name") == "row":
+        return "it is several values; a feature is one value per row"
+    return _inner_problem(value, aggregates)
+
+
+def _is_the_wrapper(node: dict[str, Any]) -> bool:
+    source = node.get("from_table") or {}
+    return (
+        node.get("type") == "SELECT_NODE"
+        and len(node.get("select_list") or []) == 1
+        and (node["select_list"][0].get("alias") == "value")
+        and source.get("type") == "BASE_TABLE"
+        and source.get("table_name") == TABLE
+        and not source.get("alias")
+        and not source.get("sample")
+        and not node.get("modifiers")
+        and not (node.get("cte_map") or {}).get("map")
+        and not node.get("group_expressions")
+        and not node.get("group_sets")
+        and node.get("aggregate_handling") == "STANDARD_HANDLING"
+        and all(node.get(k) is None for k in ("where_clause", "having", "sample", "qualify"))
+    )
+
+
+def _inner_problem(node: Any, aggregates: frozenset[str]) -> str | None:
+    """The first part of the parse tree that is not computed from the row alone."""
+    if isinstance(node, list):
+        for item in node:
+            found = _inner_problem(item, aggregates)
+            if found:
+                return found
+        return None
+    if not isinstance(node, dict):
+        return None
+    kind = node.get("class")
+    if kind is not None and kind not in _ROW_WISE:
+        return _WHY_NOT.get(kind, f"'{str(kind).lower()}' is not allowed in an expression")
+    if node.get("type") == "SELECT_NODE":
+        return _WHY_NOT["SUBQUERY"]
+    if kind == "FUNCTION":
+        name = str(node.get("function_name", "")).lower()
+        if name in aggregates:
+            return (
+                f"'{name}' is an aggregate: it computes over all rows, which would leak the "
+                "scored rows into their own features"
+            )
+        if name in _NOT_PER_ROW:
+            return f"'{name}' changes the number of rows; a feature is one value per row"
+    return _inner_problem(list(node.values()), aggregates)
+
+
+def _parser() -> tuple[Any, frozenset[str]]:
+    """A DuckDB connection that only parses, one per thread (a connection is not shared
+    between threads), and the names of DuckDB's aggregate functions."""
+    connection = getattr(_LOCAL, "parser", None)
+    if connection is None:
+        import duckdb
+
+        connection = _LOCAL.parser = duckdb.connect(":memory:")
+        connection.execute("SET enable_external_access = false")
+        connection.execute("SET lock_configuration = true")
+    return connection, _aggregates(connection)
+
+
+_AGGREGATES: list[frozenset[str]] = []  # filled once per process
+
+
+def _aggregates(connection: Any) -> frozenset[str]:
+    """Asked once per process: the functions are DuckDB's, the same on every connection."""
+    with _AGGREGATES_LOCK:
+        if not _AGGREGATES:
+            rows = connection.execute(
+                "SELECT DISTINCT lower(function_name) FROM duckdb_functions() "
+                "WHERE function_type = 'aggregate'"
+            ).fetchall()
+            _AGGREGATES.append(frozenset(name for (name,) in rows))
+        return _AGGREGATES[0]
+
+
+# ---- verdicts kept between validations -------------------------------------------------
+
+
+def _cache_file(project_root: Path, expr: str) -> Path:
+    digest = hashlib.sha256()
+    digest.update(json.dumps([__version__, _duckdb_stamp(), expr]).encode("utf-8"))
+    return project_root / CACHE_DIR / f"{digest.hexdigest()}.ok"
+
+
+@functools.lru_cache(maxsize=1)
+def _duckdb_stamp() -> list[Any]:
+    """Which duckdb is installed, without importing it: a new version may parse
+    differently, so its verdicts are kept apart."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("duckdb")
+    if spec is None or spec.origin is None:
+        return []
+    stat = os.stat(spec.origin)
+    return [spec.origin, stat.st_size, stat.st_mtime_ns]
+
+
+def accepted_before(project_root: Path, expr: str) -> bool:
+    """Whether this mlcompile, with this duckdb, accepted `expr` before. A forged entry
+    cannot get past the runtime, which parses every expression again."""
+    return _cache_file(project_root, expr).is_file()
+
+
+def remember(project_root: Path, expr: str) -> None:
+    """Keep the verdict of an accepted expression; a read-only project just parses again."""
+    target = _cache_file(project_root, expr)
+    with contextlib.suppress(OSError):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.touch()
