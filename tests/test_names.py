@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from mlcompile.names import ALIAS_MAX_LENGTH, ALIAS_PATTERN, alias_problem
+from mlcompile.names import ALIAS_MAX_LENGTH, ALIAS_PATTERN, ALIAS_RULE, alias_problem
 
 
 @pytest.mark.parametrize("alias", ["production", "staging", "champion-2", "a", "v2_candidate"])
@@ -19,18 +19,18 @@ def test_good_aliases(alias: str) -> None:
     ("alias", "message"),
     [
         ("", "empty"),
-        ("../../evil", "not an alias"),
-        ("3", "not an alias"),  # MODEL@3 means version 3
-        ("prod\n", "not an alias"),
-        ("in production", "not an alias"),
-        ("-rf", "not an alias"),
-        ("é", "not an alias"),
+        ("../../evil", "not a word"),
+        ("3", "not a word"),  # MODEL@3 means version 3
+        ("prod\n", "not a word"),
+        ("in production", "not a word"),
+        ("-rf", "not a word"),
+        ("é", "not a word"),
         ("a" * 5000, "5000 characters"),
     ],
 )
 def test_bad_aliases(alias: str, message: str) -> None:
     problem = alias_problem(alias)
-    assert problem is not None and message in problem
+    assert problem is not None and message in problem and ALIAS_RULE in problem
     assert not re.fullmatch(ALIAS_PATTERN.strip("^$"), alias)
 
 

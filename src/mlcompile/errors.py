@@ -149,17 +149,26 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
 # ---- renderers -------------------------------------------------------------------------
 
 
+def printable(text: str) -> str:
+    """`text` safe to print on a terminal: control, format and separator characters (ANSI
+    escapes, bidi overrides, line breaks inside a name) shown as escapes, never acted on."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
+
+
 def render_human(diagnostics: Sequence[Diagnostic], sources: dict[str, str] | None = None) -> str:
-    """`file:line:col: E201 message`, the offending source line with a caret, and the hint."""
+    """`file:line:col: E201 message`, the offending source line with a caret, and the hint.
+    Spec text in messages is hostile input, so everything printed goes through `printable`."""
     lines: list[str] = []
     for d in diagnostics:
-        where = f"{d.span}: " if d.span else ""
-        lines.append(f"{where}{d.severity} {d.code}: {d.message}")
+        where = f"{printable(str(d.span))}: " if d.span else ""
+        lines.append(f"{where}{d.severity} {d.code}: {printable(d.message)}")
         snippet = _snippet(d.span, sources or {})
         if snippet:
             lines.extend(snippet)
         if d.hint:
-            lines.append(f"  hint: {d.hint}")
+            lines.append(f"  hint: {printable(d.hint)}")
     return "\n".join(lines)
 
 
@@ -171,8 +180,9 @@ def _snippet(span: SourceSpan | None, sources: dict[str, str]) -> list[str]:
         return []
     text = text_lines[span.line - 1]
     gutter = f"{span.line:>4} | "
-    caret = " " * (len(gutter) + max(span.column - 1, 0)) + "^"
-    return [gutter + text, caret]
+    before = printable(text[: max(span.column - 1, 0)])
+    caret = " " * (len(gutter) + len(before)) + "^"
+    return [gutter + printable(text), caret]
 
 
 def render_json(diagnostics: Sequence[Diagnostic]) -> str:

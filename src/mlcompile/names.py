@@ -15,18 +15,20 @@ _ALIAS_BODY = rf"[A-Za-z][A-Za-z0-9_-]{{0,{ALIAS_MAX_LENGTH - 1}}}"
 # Anchored for pydantic and JSON Schema, whose `$` is the end of the text.
 ALIAS_PATTERN = f"^{_ALIAS_BODY}$"
 ALIAS_RULE = (
-    f"an alias is a letter followed by letters, digits, '_' or '-', "
+    f"an alias starts with a letter, then letters, digits, '_' or '-', "
     f"at most {ALIAS_MAX_LENGTH} characters (e.g. production, staging, champion-2)"
 )
 _ALIAS = re.compile(_ALIAS_BODY)
 
 
 def alias_problem(alias: str) -> str | None:
-    """Why `alias` cannot be a registry alias, or None when it can."""
+    """Why `alias` cannot be a registry alias, with the rule, or None when it can."""
     if not alias:
-        return "the alias is empty"
-    if len(alias) > ALIAS_MAX_LENGTH:
-        return f"the alias has {len(alias)} characters, more than {ALIAS_MAX_LENGTH}"
-    if not _ALIAS.fullmatch(alias):
-        return f"'{alias}' is not an alias: {ALIAS_RULE}"
-    return None
+        reason = "it is empty"
+    elif len(alias) > ALIAS_MAX_LENGTH:
+        reason = f"it has {len(alias)} characters, more than {ALIAS_MAX_LENGTH}"
+    elif not _ALIAS.fullmatch(alias):
+        reason = "it is not a word of the allowed characters"
+    else:
+        return None
+    return f"{reason}; {ALIAS_RULE}"

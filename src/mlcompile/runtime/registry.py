@@ -26,7 +26,6 @@ import fcntl
 import getpass
 import json
 import os
-import re
 import shutil
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from mlcompile.errors import StepError, UsageError, did_you_mean
+from mlcompile.names import alias_problem
 
 from .artifacts import (
     MODEL_META,
@@ -57,19 +57,14 @@ EVENTS_FILE = "events.jsonl"
 ALIASES_FILE = "aliases.json"
 ALIAS_MOVES = ("promote", "rollback")
 
-# An alias is a short word: never a number (MODEL@3 means version 3), never a path.
-_ALIAS = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")
-
 
 def check_alias(alias: str) -> str:
     """`alias` if it can name a registry alias; a UsageError saying why not otherwise."""
-    if _ALIAS.fullmatch(alias):
+    problem = alias_problem(alias)
+    if problem is None:
         return alias
-    shown = alias if len(alias) <= 40 else f"{alias[:40]}… ({len(alias)} characters)"
-    raise UsageError(
-        f"{shown!r} cannot be a registry alias: use 1 to 64 ASCII letters, digits, '_', '-' "
-        "or '.', starting with a letter (for example 'production' or 'staging')"
-    )
+    shown = alias if len(alias) <= 40 else f"{alias[:40]}... ({len(alias)} characters)"
+    raise UsageError(f"{shown!r} cannot be a registry alias: {problem}")
 
 
 def current_user() -> str:

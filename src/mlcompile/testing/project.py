@@ -218,7 +218,6 @@ def hostile_names(marker: Path) -> dict[str, str]:
         "impute_feature": texts["quote"],
         "expr_feature": texts["newline"],
         "registry": texts["quote"],
-        "alias": "production",
         "batch": texts["newline"],
         "deployment": texts["traversal"],
         "namespace": "ns",
@@ -230,6 +229,8 @@ def hostile_names(marker: Path) -> dict[str, str]:
     names = {key: text + tail for key, text in families.items()}
     names.update(
         {
+            # an alias is a short ASCII word (mlcompile.names): nothing hostile fits in one
+            "alias": "production",
             "registered_name": f"conformance{INVISIBLE}.benign",
             "output": f"outputs/scores{INVISIBLE}.parquet",
             "report": f"reports/drift{INVISIBLE}.json",
