@@ -160,3 +160,17 @@ def test_backend_paths_are_checked_at_validate(cli: Cli, flights_project: Path) 
     assert [d["path"] for d in json.loads(allowed.stdout)["diagnostics"]] == [
         "backends.local.store"
     ]
+
+
+def test_plugin_backend_paths_are_checked_at_validate(cli: Cli, flights_project: Path) -> None:
+    """The KFP and ZenML plugins' own folders go through the same E306 check."""
+    spec = flights_project / "mlcompile.yaml"
+    spec.write_text(
+        spec.read_text()
+        + "\nbackends:\n  kfp:\n    local_root: /tmp/kfp-elsewhere\n"
+        + "  zenml:\n    zenml_home: ../zenml-elsewhere\n"
+    )
+    result = cli("validate", spec, "--format", "json")
+    assert result.exit_code == 2, result.output
+    found = {d["path"]: d["code"] for d in json.loads(result.stdout)["diagnostics"]}
+    assert found == {"backends.kfp.local_root": "E306", "backends.zenml.zenml_home": "E306"}

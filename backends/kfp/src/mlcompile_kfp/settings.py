@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from mlcompile.backends import BackendSettings
 from mlcompile.errors import Diagnostic
 from mlcompile.plan import StepKind
+from mlcompile.trust import ProjectPath
 
 # The same patterns the KFP SDK enforces when a task's resources are set; checking them here
 # reports every bad value with its key path instead of one ValueError from inside the compiler.
@@ -104,7 +105,7 @@ class KfpSettings(BackendSettings):
     project_root: str = Field(
         "/workspace", description="The project folder inside the container (data and code)."
     )
-    local_root: str = Field(
+    local_root: ProjectPath = Field(
         ".mlcompile/kfp-local",
         description="kfp.local pipeline root for `mlcompile run -b kfp`, relative to the project.",
     )

@@ -13,6 +13,7 @@ from pydantic import Field
 
 from mlcompile.backends import BackendSettings
 from mlcompile.plan import StepKind
+from mlcompile.trust import ProjectPath
 
 # A gate and a monitor read the model version at a registry alias (a monitor, for a
 # prediction-log window, files outside the pipeline too), and a monitor or a deploy step
@@ -113,7 +114,7 @@ class ZenmlSettings(BackendSettings):
             "`python pipeline.py --schedule` on a stack whose orchestrator supports schedules."
         ),
     )
-    zenml_home: str | None = Field(
+    zenml_home: ProjectPath | None = Field(
         ".mlcompile/zenml",
         description=(
             "Project-relative folder that `mlcompile run` uses as ZenML's config directory "
