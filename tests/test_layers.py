@@ -1,4 +1,4 @@
-"""The layering in DESIGN.md is checked, not remembered: import-linter's contracts pass."""
+"""The layering in docs/design.md is checked, not remembered: import-linter's contracts pass."""
 
 from __future__ import annotations
 
