@@ -31,16 +31,23 @@ def log_rows(
     inputs: pd.DataFrame,
     predictions: pd.DataFrame,
 ) -> pd.DataFrame:
+    rows = len(inputs)
+    meta: dict[str, list[Any]] = {
+        "request_id": [request_id] * rows,
+        "received_at": [received_at] * rows,
+        "model_version": [version] * rows,
+    }
+    return log_frame(meta, inputs, predictions)
+
+
+def log_frame(
+    meta: Mapping[str, list[Any]], inputs: pd.DataFrame, predictions: pd.DataFrame
+) -> pd.DataFrame:
+    """Log rows from their request columns (`meta`, one value per row), inputs and
+    predictions."""
     taken = {*LOG_COLUMNS, *predictions.columns}
     inputs = inputs.rename(columns=lambda c: _stored_name(c, taken))
-    meta = pd.DataFrame(
-        {
-            "request_id": [request_id] * len(inputs),
-            "received_at": [received_at] * len(inputs),
-            "model_version": [version] * len(inputs),
-        }
-    )
-    return pd.concat([meta, inputs, predictions], axis=1)
+    return pd.concat([pd.DataFrame(dict(meta)), inputs, predictions], axis=1)
 
 
 def read_log(

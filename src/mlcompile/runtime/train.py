@@ -173,5 +173,9 @@ def model_inputs(bundle: ModelBundle, df: pd.DataFrame) -> pd.DataFrame:
 def predict(bundle: ModelBundle, df: pd.DataFrame, num_threads: int = 1) -> Any:
     """Raw predictions for raw rows: P(1) for binary, an (n, classes) matrix for multiclass,
     values for regression."""
-    booster = lgb.Booster(model_str=bundle.text)
-    return booster.predict(model_inputs(bundle, df), num_threads=num_threads)
+    return booster(bundle).predict(model_inputs(bundle, df), num_threads=num_threads)
+
+
+def booster(bundle: ModelBundle) -> Any:
+    """The bundle's LightGBM model, parsed from its text (milliseconds: a server keeps it)."""
+    return lgb.Booster(model_str=bundle.text)

@@ -1,7 +1,8 @@
 """The HTTP API of `mlcompile serve`: POST /predict, GET /health, GET /model.
 
-Predictions go through `score_frame` on the registered bundle, so a served row gets exactly
-the fitted feature transforms and model that batch scoring gives it. A request is refused
+Predictions go through the version's compiled evaluator (`evaluator`), or the batch path
+where it cannot compute them, so a served row gets exactly the fitted feature transforms and
+model that batch scoring gives it. A request is refused
 (413, 422 or 503, in the shape of `problems`) before anything is scored when it is too large
 or any of its values does not fit the model's input signature; it is answered only once its
 rows are in the prediction log's buffer.
@@ -17,19 +18,18 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
 from fastapi import FastAPI, Request, Response
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from mlcompile import __version__
 from mlcompile.errors import MlcompileError, UsageError
-from mlcompile.runtime.predlog import log_rows
-from mlcompile.runtime.score import score_frame
 
-from .inputs import rows_frame
+from .inputs import read_rows
 from .limits import BodyLimit
 from .model import Loaded, ServedModel
-from .predlog import LogFull, PredictionLog
+from .predlog import Entry, LogFull, PredictionLog
 from .problems import Refused, error_body, refused
 from .request import parse_rows
 
@@ -100,6 +100,11 @@ _REQUEST_SCHEMA = {
 }
 
 
+def _plain(column: Any) -> list[Any]:
+    """A prediction column as Python values (NumPy's float64 and int64 as float and int)."""
+    return column.tolist() if hasattr(column, "tolist") else list(column)
+
+
 def default_log_dir(name: str) -> Path:
     return Path(".mlcompile") / "predictions" / name
 
@@ -159,32 +164,40 @@ def create_app(
         except MlcompileError as exc:
             raise refused(503, "unavailable", exc.message) from None
 
-    def answer(body: bytes, received_at: dt.datetime) -> PredictResponse:
+    def answer(body: bytes, received_at: dt.datetime) -> Response:
         rows = parse_rows(body, limits.max_rows)
         model = current()
-        frame = rows_frame(rows, model.inputs)
+        values = read_rows(rows, model.inputs)
         try:
-            scored = score_frame(model.bundle, frame, [])
+            predicted = model.predict(values, len(rows))
         except MlcompileError as exc:
             raise refused(422, "scoring", exc.message) from None
+        columns = {name: _plain(column) for name, column in predicted.items()}
         request_id = uuid.uuid4().hex
+        entry = Entry(
+            request_id, received_at, model.version, model.inputs, values, columns, len(rows)
+        )
         try:
-            log.append(log_rows(request_id, received_at, model.version, frame, scored))
+            log.append(entry)
         except LogFull as exc:
             raise refused(503, "unavailable", str(exc)) from None
-        return PredictResponse(
-            request_id=request_id,
-            model=model.name,
-            version=model.version,
-            alias=model.alias,
-            predictions=scored.to_dict(orient="records"),
-        )
+        names = list(columns)
+        answer = {
+            "request_id": request_id,
+            "model": model.name,
+            "version": model.version,
+            "alias": model.alias,
+            "predictions": [
+                dict(zip(names, row, strict=True)) for row in zip(*columns.values(), strict=True)
+            ],
+        }
+        return Response(orjson.dumps(answer), media_type="application/json")
 
-    @app.post("/predict", openapi_extra=_REQUEST_SCHEMA)
-    async def predict(request: Request) -> PredictResponse:
+    @app.post("/predict", openapi_extra=_REQUEST_SCHEMA, response_model=PredictResponse)
+    async def predict(request: Request) -> Response:
         received_at = dt.datetime.now(dt.UTC)
         body = await request.body()  # at most --max-body-mb, which BodyLimit enforces
-        # parsing, pandas and LightGBM block: off the event loop, in the thread pool
+        # parsing, NumPy and LightGBM block: off the event loop, in the thread pool
         return await run_in_threadpool(answer, body, received_at)
 
     @app.get("/health")
@@ -202,14 +215,15 @@ def create_app(
                 detail=exc.message,
                 prediction_log=state,
             )
-        if state.error is None:
-            status, detail = "ok", None
-        elif state.buffered_rows + limits.max_rows <= limits.max_buffered_rows:
-            status, detail = "degraded", f"the prediction log cannot be written: {state.error}"
-        else:
+        if state.buffered_rows + limits.max_rows > limits.max_buffered_rows:
             response.status_code = 503
             status = "error"  # a full request would find no room in the log
-            detail = f"the prediction log is full of rows it cannot write: {state.error}"
+            why = state.error or "writes are too slow"
+            detail = f"the prediction log is full of rows not yet written: {why}"
+        elif state.error is None:
+            status, detail = "ok", None
+        else:
+            status, detail = "degraded", f"the prediction log cannot be written: {state.error}"
         return Health(
             status=status,
             model=name,
