@@ -82,7 +82,13 @@ def _numeric(work: Work, column: str) -> np.ndarray:
 
 
 def _store(work: Work, name: str, value: Any) -> None:
-    if isinstance(value, Num) and np.isinf(value.values).any():
+    work.columns[name] = value
+
+
+def _store_finite(work: Work, name: str, value: Num) -> None:
+    """For the ops whose float arithmetic can overflow (expr, scale); the others cannot make
+    an infinity from the finite inputs the request checks let in."""
+    if np.isinf(value.values).any():
         raise Inexact(f"feature {name!r} holds an infinity")  # the batch path refuses it
     work.columns[name] = value
 
@@ -251,7 +257,7 @@ class _Compiler:
         center, scale = fitted["center"], fitted["scale"]
 
         def step(work: Work) -> None:
-            _store(work, name, Num((_numeric(work, column) - center) / scale, "DOUBLE"))
+            _store_finite(work, name, Num((_numeric(work, column) - center) / scale, "DOUBLE"))
 
         return step, "DOUBLE"
 
@@ -262,7 +268,7 @@ class _Compiler:
             result = compute(work)
             # DuckDB hands a BIGINT with a NULL back as float64: DOUBLE when read again
             exact = sql != "BIGINT" or not np.isnan(result.values).any()
-            _store(work, name, Num(result.values, sql if exact else "DOUBLE"))
+            _store_finite(work, name, Num(result.values, sql if exact else "DOUBLE"))
 
         return step, sql
 
@@ -308,7 +314,10 @@ class Evaluator:
         work = Work(rows, dict(values))
         for step in self.steps:
             step(work)
-        return np.column_stack([output(work) for output in self.outputs])
+        matrix = np.empty((rows, len(self.outputs)), dtype="float64")
+        for i, output in enumerate(self.outputs):
+            matrix[:, i] = output(work)
+        return matrix
 
 
 def compile_features(state: Mapping[str, Any], booster: Any) -> tuple[Evaluator | None, str]:
