@@ -202,6 +202,8 @@ class _Builder:
                 "early_stopping_rounds": stopping.rounds if stopping else None,
                 "validation_size": stopping.validation_size if stopping else None,
                 "seed": seed,
+                # only when set: plans (and their golden files) of other specs stay as they were
+                **({"serving": model.serving.model_dump()} if model.serving else {}),
             },
             {
                 "train": _ref(features, "train", "dataset"),

@@ -1,13 +1,13 @@
 """The prediction log's layout: the one place that writes its rows and reads them back.
 
 `mlcompile serve` appends rows; `mlcompile monitor` reads them as a current window. A row is
-the request's columns (`LOG_COLUMNS`), the model's inputs, and its predictions. An input named
+the request's columns (`LOG_COLUMNS`; `warnings` counts the row's values outside the training
+domain, and is absent from logs older than it), the model's inputs, and its predictions. An input named
 like a request or prediction column is stored as `input_<name>`, so no column hides another.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -16,28 +16,12 @@ import pandas as pd  # type: ignore[import-untyped]
 
 from mlcompile.errors import StepError
 
-LOG_COLUMNS = ("request_id", "received_at", "model_version")
+LOG_COLUMNS = ("request_id", "received_at", "model_version", "warnings")
 PART_GLOB = "part-*.parquet"
 
 
 def _stored_name(column: str, taken: set[str]) -> str:
     return f"input_{column}" if column in taken else column
-
-
-def log_rows(
-    request_id: str,
-    received_at: dt.datetime,
-    version: int,
-    inputs: pd.DataFrame,
-    predictions: pd.DataFrame,
-) -> pd.DataFrame:
-    rows = len(inputs)
-    meta: dict[str, list[Any]] = {
-        "request_id": [request_id] * rows,
-        "received_at": [received_at] * rows,
-        "model_version": [version] * rows,
-    }
-    return log_frame(meta, inputs, predictions)
 
 
 def log_frame(

@@ -161,6 +161,8 @@ def train_model(
     }
     if classes is not None:
         meta["classes"] = classes
+    if params.get("serving"):
+        meta["serving"] = dict(params["serving"])
     return booster, ModelBundle(text=model_text(booster, best), meta=json_safe(meta))
 
 

@@ -26,11 +26,12 @@ from starlette.concurrency import run_in_threadpool
 from mlcompile import __version__
 from mlcompile.errors import MlcompileError, UsageError
 
+from .domain import per_row
 from .inputs import read_rows
 from .limits import BodyLimit
 from .model import Loaded, ServedModel
 from .predlog import Entry, LogFull, PredictionLog
-from .problems import Refused, error_body, refused
+from .problems import Refused, capped, error_body, refused
 from .request import parse_rows
 
 MIB = 1024 * 1024
@@ -51,6 +52,7 @@ class PredictResponse(BaseModel):
     model: str
     version: int
     alias: str | None
+    warnings: list[dict[str, Any]]
     predictions: list[dict[str, Any]]
 
 
@@ -169,6 +171,9 @@ def create_app(
         rows = parse_rows(body, limits.max_rows)
         model = current()
         values = read_rows(rows, model.inputs)
+        outside = model.domain.problems(values, len(rows))
+        if outside and model.on_invalid == "reject":
+            raise Refused(422, outside)
         try:
             predicted = model.predict(values, len(rows))
         except MlcompileError as exc:
@@ -176,7 +181,14 @@ def create_app(
         columns = {name: _plain(column) for name, column in predicted.items()}
         request_id = uuid.uuid4().hex
         entry = Entry(
-            request_id, received_at, model.version, model.inputs, values, columns, len(rows)
+            request_id,
+            received_at,
+            model.version,
+            model.inputs,
+            values,
+            columns,
+            len(rows),
+            per_row(outside, len(rows)),
         )
         try:
             log.append(entry)
@@ -188,6 +200,7 @@ def create_app(
             "model": model.name,
             "version": model.version,
             "alias": model.alias,
+            "warnings": [p.to_dict() for p in capped(outside)],
             "predictions": [
                 dict(zip(names, row, strict=True)) for row in zip(*columns.values(), strict=True)
             ],

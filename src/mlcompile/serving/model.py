@@ -22,6 +22,7 @@ from mlcompile.runtime.score import prediction_values
 from mlcompile.runtime.train import booster, model_inputs
 
 from .arith import Inexact
+from .domain import Domain, training_domain
 from .evaluator import Evaluator, compile_features
 from .inputs import InputColumn, columns_frame, input_columns
 
@@ -41,6 +42,8 @@ class Loaded:
     inputs: tuple[InputColumn, ...]
     booster: Any
     evaluator: Evaluator | None
+    domain: Domain
+    on_invalid: str  # "warn" or "reject", from the model's `serving` spec
 
     @property
     def signature(self) -> dict[str, str]:
@@ -99,6 +102,7 @@ class ServedModel:
                 found.version,
                 why,
             )
+        inputs = input_columns(bundle.meta["feature_state"]["input_signature"])
         return Loaded(
             self.name,
             found.version,
@@ -106,9 +110,11 @@ class ServedModel:
             bundle,
             found.metrics(),
             found.registration,
-            input_columns(bundle.meta["feature_state"]["input_signature"]),
+            inputs,
             model,
             evaluator,
+            training_domain(found.reference_path, bundle.meta["feature_state"], inputs),
+            str((bundle.meta.get("serving") or {}).get("on_invalid", "warn")),
         )
 
     def current(self) -> Loaded:

@@ -61,6 +61,7 @@ class Entry:
     values: dict[str, list[Any]]
     predictions: dict[str, list[Any]]
     rows: int
+    warnings: list[int]  # per row: values outside the training domain
 
     def __len__(self) -> int:
         return self.rows
@@ -91,6 +92,7 @@ def _merged(run: list[Entry]) -> pd.DataFrame:
         "request_id": [e.request_id for e in run for _ in range(e.rows)],
         "received_at": [e.received_at for e in run for _ in range(e.rows)],
         "model_version": [e.version for e in run for _ in range(e.rows)],
+        "warnings": [n for e in run for n in e.warnings],
     }
     return log_frame(meta, columns_frame(values, first.inputs), pd.DataFrame(predictions))
 

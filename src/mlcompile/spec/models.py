@@ -269,6 +269,16 @@ class EarlyStopping(Frozen):
     validation_size: float = Field(0.1, gt=0, lt=1)
 
 
+class Serving(Frozen):
+    """How `mlcompile serve` treats a request value outside what the training rows held."""
+
+    on_invalid: Literal["warn", "reject"] = Field(
+        "warn",
+        description="warn: answer, list the values in the response's 'warnings' and count "
+        "them in the prediction log; reject: refuse the request with 422.",
+    )
+
+
 class Model(Frozen):
     """A LightGBM model trained on one source."""
 
@@ -289,6 +299,7 @@ class Model(Frozen):
         pattern=r"^[^./\\\x00][^/\\\x00]*$",
         description="Name in the registry (a folder name); default '<spec name>.<model>'.",
     )
+    serving: Serving | None = Field(None, description="Settings of `mlcompile serve`.")
 
 
 # ---- gates ------------------------------------------------------------------------------
