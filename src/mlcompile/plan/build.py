@@ -8,6 +8,7 @@ from typing import Any
 
 from mlcompile import __version__
 from mlcompile.errors import Diagnostic, SpecError
+from mlcompile.plan.kinds import PATH_KINDS, StepKind, make_node_id
 from mlcompile.plan.model import InputRef, Node, Plan, canonical_json, sha256_text
 from mlcompile.spec import GateCheck, Resolved
 from mlcompile.spec.models import (
@@ -18,8 +19,6 @@ from mlcompile.spec.models import (
     RegistryDeployment,
 )
 
-# Steps whose params hold project-relative paths.
-_PATH_KINDS = frozenset({"ingest", "gate", "register", "score", "kserve", "monitor"})
 # Part of every fingerprint: a release that changes what a step computes invalidates caches.
 RUNTIME_VERSION = __version__
 
@@ -36,27 +35,27 @@ class _Builder:
 
     def add(
         self,
-        kind: str,
+        kind: StepKind,
         name: str,
         params: Mapping[str, Any],
         inputs: Mapping[str, InputRef],
         outputs: Mapping[str, str],
     ) -> str:
-        node_id = f"{kind}:{name}"
+        made = make_node_id(kind, name)
         params = dict(params)
-        if self.r.paths_outside_project and kind in _PATH_KINDS:
+        if self.r.paths_outside_project and kind in PATH_KINDS:
             # only then, so other plans keep their hashes; the runtime still asks the
             # operator's grant where it runs (mlcompile.trust)
             params["outside_project"] = True
-        self.nodes[node_id] = Node(node_id, kind, name, params, dict(inputs), dict(outputs))
-        return node_id
+        self.nodes[made] = Node(made, kind, name, params, dict(inputs), dict(outputs))
+        return made
 
     def dataset_of(self, source: str) -> InputRef:
         """The dataset downstream steps read: validated when the source has a schema."""
-        validate = f"validate:{source}"
+        validate = make_node_id(StepKind.VALIDATE, source)
         if validate in self.nodes:
             return _ref(validate, "dataset", "dataset")
-        return _ref(f"ingest:{source}", "dataset", "dataset")
+        return _ref(make_node_id(StepKind.INGEST, source), "dataset", "dataset")
 
     def build(self) -> None:
         # sources only monitors read belong to the monitoring job, not to training
@@ -130,7 +129,7 @@ class _Builder:
             tables = self.r.source_inputs[name]
             params.update(format="sql", sql=source.sql, tables=tables)
             inputs = {table: self.dataset_of(table) for table in tables}
-        self.add("ingest", name, params, inputs, {"dataset": "dataset"})
+        self.add(StepKind.INGEST, name, params, inputs, {"dataset": "dataset"})
         if source.schema_ is None:
             return
         schema = self.spec.schemas[source.schema_]
@@ -148,10 +147,10 @@ class _Builder:
                 for column, rules in schema.columns.items()
             }
         self.add(
-            "validate",
+            StepKind.VALIDATE,
             name,
             {"source": name, "schema": schema_params, "on_invalid": source.on_invalid},
-            {"dataset": _ref(f"ingest:{name}", "dataset", "dataset")},
+            {"dataset": _ref(make_node_id(StepKind.INGEST, name), "dataset", "dataset")},
             {"dataset": "dataset", "report": "report"},
         )
 
@@ -160,7 +159,7 @@ class _Builder:
         seed = model.seed if model.seed is not None else self.spec.settings.seed
         split_seed = model.split.seed if model.split.seed is not None else seed
         split = self.add(
-            "split",
+            StepKind.SPLIT,
             name,
             {
                 "model": name,
@@ -175,7 +174,7 @@ class _Builder:
             {"train": "dataset", "test": "dataset"},
         )
         features = self.add(
-            "features",
+            StepKind.FEATURES,
             name,
             {
                 "model": name,
@@ -190,7 +189,7 @@ class _Builder:
         )
         stopping = model.early_stopping
         train = self.add(
-            "train",
+            StepKind.TRAIN,
             name,
             {
                 "model": name,
@@ -210,7 +209,7 @@ class _Builder:
             {"model": "model"},
         )
         self.add(
-            "evaluate",
+            StepKind.EVALUATE,
             name,
             {
                 "model": name,
@@ -258,7 +257,7 @@ class _Builder:
         gate = self.spec.gates[name]
         checks = _check_params(self.r.gate_checks.get(name, []))
         self.add(
-            "gate",
+            StepKind.GATE,
             name,
             {
                 "gate": name,
@@ -268,7 +267,7 @@ class _Builder:
                 "compare_alias": gate.compare_to,
                 "checks": checks,
             },
-            {"metrics": _ref(f"evaluate:{gate.model}", "metrics", "metrics")},
+            {"metrics": _ref(make_node_id(StepKind.EVALUATE, gate.model), "metrics", "metrics")},
             {"decision": "decision"},
         )
 
@@ -293,7 +292,7 @@ class _Builder:
             }
             inputs["labels"] = self.dataset_of(monitor.labels.source)
         self.add(
-            "monitor",
+            StepKind.MONITOR,
             name,
             {
                 "monitor": name,
@@ -322,19 +321,23 @@ class _Builder:
 
     def gate_inputs(self, model: str) -> dict[str, InputRef]:
         return {
-            f"gate:{name}": _ref(f"gate:{name}", "decision", "decision")
-            for name, gate in sorted(self.spec.gates.items())
-            if gate.model == model
+            gate: _ref(gate, "decision", "decision")
+            for gate in (
+                make_node_id(StepKind.GATE, name)
+                for name, spec in sorted(self.spec.gates.items())
+                if spec.model == model
+            )
         }
 
     def deployment(self, name: str) -> None:
         deployment = self.spec.deployments[name]
         model = deployment.model
-        trained = _ref(f"train:{model}", "model", "model")
+        trained = _ref(make_node_id(StepKind.TRAIN, model), "model", "model")
         guards = self.gate_inputs(model)
         if isinstance(deployment, RegistryDeployment):
+            evaluated = make_node_id(StepKind.EVALUATE, model)
             self.add(
-                "register",
+                StepKind.REGISTER,
                 name,
                 {
                     "deployment": name,
@@ -345,21 +348,24 @@ class _Builder:
                 },
                 {
                     "model": trained,
-                    "metrics": _ref(f"evaluate:{model}", "metrics", "metrics"),
-                    "diagnosis": _ref(f"evaluate:{model}", "diagnosis", "diagnosis"),
-                    "reference": _ref(f"split:{model}", "train", "dataset"),
+                    "metrics": _ref(evaluated, "metrics", "metrics"),
+                    "diagnosis": _ref(evaluated, "diagnosis", "diagnosis"),
+                    "reference": _ref(make_node_id(StepKind.SPLIT, model), "train", "dataset"),
                     **guards,
                 },
                 {"registration": "registration"},
             )
         elif isinstance(deployment, KServeDeployment):
-            registry = next(
-                n
-                for n, d in sorted(self.spec.deployments.items())
-                if isinstance(d, RegistryDeployment) and d.model == model
+            registered = make_node_id(
+                StepKind.REGISTER,
+                next(
+                    n
+                    for n, d in sorted(self.spec.deployments.items())
+                    if isinstance(d, RegistryDeployment) and d.model == model
+                ),
             )
             self.add(
-                "kserve",
+                StepKind.KSERVE,
                 name,
                 {
                     "deployment": name,
@@ -370,12 +376,12 @@ class _Builder:
                     "output": deployment.output or f"deploy/{_safe_file(name)}.yaml",
                     "resources": deployment.resources.model_dump(),
                 },
-                {"registration": _ref(f"register:{registry}", "registration", "registration")},
+                {"registration": _ref(registered, "registration", "registration")},
                 {"file": "file"},
             )
         else:
             self.add(
-                "score",
+                StepKind.SCORE,
                 name,
                 {
                     "deployment": name,

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from mlcompile.errors import UsageError, did_you_mean
+from mlcompile.plan.kinds import STEP_KINDS, StepKind, parse_node_id
 
 from .artifacts import (
     atomic_write_bytes,
@@ -40,8 +41,6 @@ from .score import output_format, score_frame, write_table
 from .split import split_frame
 from .train import train_model
 from .validate import raise_if_invalid, validate_frame
-
-DECISION_PREFIX = "gate:"  # input names of the gate decisions a register or score step waits on
 
 
 @dataclass(frozen=True)
@@ -101,10 +100,11 @@ class _Step:
 
     def decisions(self) -> list[dict[str, Any]]:
         """The gate decisions this step is ordered after; all must have passed."""
+        # such an input is named by the gate's node id
         found = [
             read_record(path, "decision")
             for name, path in sorted(self.inputs.items())
-            if name.startswith(DECISION_PREFIX)
+            if (parsed := parse_node_id(name)) is not None and parsed[0] is StepKind.GATE
         ]
         for decision in found:
             raise_if_failed(decision)
@@ -296,18 +296,19 @@ def _monitor(step: _Step) -> dict[str, Any]:
     }
 
 
-STEPS: dict[str, Callable[[_Step], dict[str, Any]]] = {
-    "ingest": _ingest,
-    "validate": _validate,
-    "split": _split,
-    "features": _features,
-    "train": _train,
-    "evaluate": _evaluate,
-    "gate": _gate,
-    "register": _register,
-    "score": _score,
-    "kserve": _kserve,
-    "monitor": _monitor,
+# How each kind runs; tests check that every StepKind has its function.
+STEPS: dict[StepKind, Callable[[_Step], dict[str, Any]]] = {
+    StepKind.INGEST: _ingest,
+    StepKind.VALIDATE: _validate,
+    StepKind.SPLIT: _split,
+    StepKind.FEATURES: _features,
+    StepKind.TRAIN: _train,
+    StepKind.EVALUATE: _evaluate,
+    StepKind.GATE: _gate,
+    StepKind.REGISTER: _register,
+    StepKind.SCORE: _score,
+    StepKind.KSERVE: _kserve,
+    StepKind.MONITOR: _monitor,
 }
 
 
@@ -319,9 +320,9 @@ def run_step(
     ctx: StepContext,
 ) -> StepResult:
     """Run one plan node: read `inputs`, compute, write `outputs` (artifact directories)."""
-    if kind not in STEPS:
-        hint = did_you_mean(kind, STEPS)
+    if kind not in STEP_KINDS:
+        hint = did_you_mean(kind, STEP_KINDS)
         raise UsageError(f"unknown step kind '{kind}'" + (f" ({hint})" if hint else ""))
     with project(ctx.project_root):
-        summary = STEPS[kind](_Step(kind, params, inputs, outputs, ctx))
+        summary = STEPS[StepKind(kind)](_Step(kind, params, inputs, outputs, ctx))
     return StepResult(kind, json_safe(summary))
