@@ -6,7 +6,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from mlcompile import __version__
+from mlcompile import __version__, paths
 from mlcompile.errors import Diagnostic, SpecError
 from mlcompile.plan.kinds import PATH_KINDS, StepKind, make_node_id
 from mlcompile.plan.model import InputRef, Node, Plan, canonical_json, sha256_text
@@ -313,7 +313,7 @@ class _Builder:
                 "bins": monitor.bins,
                 "min_rows": monitor.min_rows,
                 "retrain_on": list(monitor.retrain.when) if monitor.retrain else [],
-                "report": monitor.report or f".mlcompile/monitoring/{_safe_file(name)}.json",
+                "report": monitor.report or f"{paths.MONITORING}/{_safe_file(name)}.json",
             },
             inputs,
             {"drift": "drift", "decision": "decision"},
