@@ -82,3 +82,17 @@ def test_a_plan_with_an_unknown_kind_is_refused_on_load() -> None:
     with pytest.raises(ValueError, match="unknown step kind 'mystery'"):
         Plan.from_dict(data)
     assert Plan.from_json(plan.to_json()).to_json() == plan.to_json()
+
+
+def test_every_kind_has_its_params_class_and_the_plan_fits_it() -> None:
+    from mlcompile.plan.params import PARAMS
+
+    assert set(PARAMS) == set(StepKind)
+    compiled = compile_spec(EXAMPLE / "mlcompile.yaml", [])
+    for node in [*compiled.plan.nodes, *compiled.monitoring().nodes]:
+        typed = PARAMS[node.kind]
+        keys = set(node.params)
+        assert typed.__required_keys__ <= keys <= typed.__required_keys__ | typed.__optional_keys__
+    # the kinds that get `outside_project` are the ones whose class allows it
+    for kind, typed in PARAMS.items():
+        assert ("outside_project" in typed.__optional_keys__) == (kind in PATH_KINDS), kind

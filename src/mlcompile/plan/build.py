@@ -10,6 +10,19 @@ from mlcompile import __version__, paths
 from mlcompile.errors import Diagnostic, SpecError
 from mlcompile.plan.kinds import PATH_KINDS, StepKind, make_node_id
 from mlcompile.plan.model import InputRef, Node, Plan, canonical_json, sha256_text
+from mlcompile.plan.params import (
+    EvaluateParams,
+    FeaturesParams,
+    GateParams,
+    IngestParams,
+    KServeParams,
+    MonitorParams,
+    RegisterParams,
+    ScoreParams,
+    SplitParams,
+    TrainParams,
+    ValidateParams,
+)
 from mlcompile.spec import GateCheck, Resolved
 from mlcompile.spec.models import (
     TASK_METRICS,
@@ -120,14 +133,15 @@ class _Builder:
 
     def source(self, name: str) -> None:
         source = self.spec.sources[name]
-        params: dict[str, Any] = {"source": name}
+        params: IngestParams
         inputs: dict[str, InputRef] = {}
         if source.path is not None:
             fmt = source.format or ("csv" if source.path.lower().endswith(".csv") else "parquet")
-            params.update(format=fmt, path=source.path)
+            params = {"source": name, "format": fmt, "path": source.path}
         else:
+            assert source.sql is not None
             tables = self.r.source_inputs[name]
-            params.update(format="sql", sql=source.sql, tables=tables)
+            params = {"source": name, "format": "sql", "sql": source.sql, "tables": tables}
             inputs = {table: self.dataset_of(table) for table in tables}
         self.add(StepKind.INGEST, name, params, inputs, {"dataset": "dataset"})
         if source.schema_ is None:
@@ -146,10 +160,15 @@ class _Builder:
                 column: _column_rules(rules.model_dump(exclude_none=True))
                 for column, rules in schema.columns.items()
             }
+        checked: ValidateParams = {
+            "source": name,
+            "schema": schema_params,
+            "on_invalid": source.on_invalid,
+        }
         self.add(
             StepKind.VALIDATE,
             name,
-            {"source": name, "schema": schema_params, "on_invalid": source.on_invalid},
+            checked,
             {"dataset": _ref(make_node_id(StepKind.INGEST, name), "dataset", "dataset")},
             {"dataset": "dataset", "report": "report"},
         )
@@ -161,29 +180,29 @@ class _Builder:
         split = self.add(
             StepKind.SPLIT,
             name,
-            {
-                "model": name,
-                "method": model.split.method,
-                "test_size": model.split.test_size,
-                "column": model.split.column,
-                "seed": split_seed,
-                "target": model.target,
-                "sample_rows": self.spec.settings.sample_rows,
-            },
+            SplitParams(
+                model=name,
+                method=model.split.method,
+                test_size=model.split.test_size,
+                column=model.split.column,
+                seed=split_seed,
+                target=model.target,
+                sample_rows=self.spec.settings.sample_rows,
+            ),
             {"dataset": self.dataset_of(model.data)},
             {"train": "dataset", "test": "dataset"},
         )
         features = self.add(
             StepKind.FEATURES,
             name,
-            {
-                "model": name,
-                "task": model.task,
-                "target": model.target,
-                "features": self._feature_list(model.features),
-                "model_inputs": list(model.features),
-                "carry": list(model.slices),
-            },
+            FeaturesParams(
+                model=name,
+                task=model.task,
+                target=model.target,
+                features=self._feature_list(model.features),
+                model_inputs=list(model.features),
+                carry=list(model.slices),
+            ),
             {"train": _ref(split, "train", "dataset")},
             {"transformer": "transformer", "train": "dataset"},
         )
@@ -191,17 +210,17 @@ class _Builder:
         train = self.add(
             StepKind.TRAIN,
             name,
-            {
-                "model": name,
-                "task": model.task,
-                "target": model.target,
-                "num_class": None,
-                "params": dict(sorted(model.params.items())),
-                "num_boost_round": model.num_boost_round,
-                "early_stopping_rounds": stopping.rounds if stopping else None,
-                "validation_size": stopping.validation_size if stopping else None,
-                "seed": seed,
-            },
+            TrainParams(
+                model=name,
+                task=model.task,
+                target=model.target,
+                num_class=None,
+                params=dict(sorted(model.params.items())),
+                num_boost_round=model.num_boost_round,
+                early_stopping_rounds=stopping.rounds if stopping else None,
+                validation_size=stopping.validation_size if stopping else None,
+                seed=seed,
+            ),
             {
                 "train": _ref(features, "train", "dataset"),
                 "transformer": _ref(features, "transformer", "transformer"),
@@ -211,14 +230,14 @@ class _Builder:
         self.add(
             StepKind.EVALUATE,
             name,
-            {
-                "model": name,
-                "task": model.task,
-                "target": model.target,
-                "metrics": list(model.metrics or TASK_METRICS[model.task]),
-                "slices": list(model.slices),
-                "min_slice_rows": model.min_slice_rows,
-            },
+            EvaluateParams(
+                model=name,
+                task=model.task,
+                target=model.target,
+                metrics=list(model.metrics or TASK_METRICS[model.task]),
+                slices=list(model.slices),
+                min_slice_rows=model.min_slice_rows,
+            ),
             {"model": _ref(train, "model", "model"), "test": _ref(split, "test", "dataset")},
             {"metrics": "metrics", "diagnosis": "diagnosis"},
         )
@@ -259,14 +278,14 @@ class _Builder:
         self.add(
             StepKind.GATE,
             name,
-            {
-                "gate": name,
-                "model": gate.model,
-                "registry": self.spec.settings.registry,
-                "registered_name": self.registered_name(gate.model),
-                "compare_alias": gate.compare_to,
-                "checks": checks,
-            },
+            GateParams(
+                gate=name,
+                model=gate.model,
+                registry=self.spec.settings.registry,
+                registered_name=self.registered_name(gate.model),
+                compare_alias=gate.compare_to,
+                checks=checks,
+            ),
             {"metrics": _ref(make_node_id(StepKind.EVALUATE, gate.model), "metrics", "metrics")},
             {"decision": "decision"},
         )
@@ -294,27 +313,27 @@ class _Builder:
         self.add(
             StepKind.MONITOR,
             name,
-            {
-                "monitor": name,
-                "model": monitor.model,
-                "task": model.task,
-                "target": model.target,
-                "features": list(model.features),
-                "metrics": list(model.metrics or TASK_METRICS[model.task]),
-                "slices": list(model.slices),
-                "min_slice_rows": model.min_slice_rows,
-                "registry": self.spec.settings.registry,
-                "registered_name": self.registered_name(monitor.model),
-                "alias": monitor.alias,
-                "reference": monitor.reference or "registry",
-                "current": current,
-                "labels": labels,
-                "checks": _check_params(self.r.monitor_checks.get(name, [])),
-                "bins": monitor.bins,
-                "min_rows": monitor.min_rows,
-                "retrain_on": list(monitor.retrain.when) if monitor.retrain else [],
-                "report": monitor.report or f"{paths.MONITORING}/{_safe_file(name)}.json",
-            },
+            MonitorParams(
+                monitor=name,
+                model=monitor.model,
+                task=model.task,
+                target=model.target,
+                features=list(model.features),
+                metrics=list(model.metrics or TASK_METRICS[model.task]),
+                slices=list(model.slices),
+                min_slice_rows=model.min_slice_rows,
+                registry=self.spec.settings.registry,
+                registered_name=self.registered_name(monitor.model),
+                alias=monitor.alias,
+                reference=monitor.reference or "registry",
+                current=current,
+                labels=labels,
+                checks=_check_params(self.r.monitor_checks.get(name, [])),
+                bins=monitor.bins,
+                min_rows=monitor.min_rows,
+                retrain_on=list(monitor.retrain.when) if monitor.retrain else [],
+                report=monitor.report or f"{paths.MONITORING}/{_safe_file(name)}.json",
+            ),
             inputs,
             {"drift": "drift", "decision": "decision"},
         )
@@ -339,13 +358,13 @@ class _Builder:
             self.add(
                 StepKind.REGISTER,
                 name,
-                {
-                    "deployment": name,
-                    "model": model,
-                    "registry": self.spec.settings.registry,
-                    "registered_name": self.registered_name(model),
-                    "alias": deployment.alias,
-                },
+                RegisterParams(
+                    deployment=name,
+                    model=model,
+                    registry=self.spec.settings.registry,
+                    registered_name=self.registered_name(model),
+                    alias=deployment.alias,
+                ),
                 {
                     "model": trained,
                     "metrics": _ref(evaluated, "metrics", "metrics"),
@@ -367,15 +386,15 @@ class _Builder:
             self.add(
                 StepKind.KSERVE,
                 name,
-                {
-                    "deployment": name,
-                    "model": model,
-                    "registered_name": self.registered_name(model),
-                    "namespace": deployment.namespace,
-                    "storage_uri": deployment.storage_uri,
-                    "output": deployment.output or f"deploy/{_safe_file(name)}.yaml",
-                    "resources": deployment.resources.model_dump(),
-                },
+                KServeParams(
+                    deployment=name,
+                    model=model,
+                    registered_name=self.registered_name(model),
+                    namespace=deployment.namespace,
+                    storage_uri=deployment.storage_uri,
+                    output=deployment.output or f"deploy/{_safe_file(name)}.yaml",
+                    resources=deployment.resources.model_dump(),
+                ),
                 {"registration": _ref(registered, "registration", "registration")},
                 {"file": "file"},
             )
@@ -383,13 +402,13 @@ class _Builder:
             self.add(
                 StepKind.SCORE,
                 name,
-                {
-                    "deployment": name,
-                    "model": model,
-                    "output": deployment.output,
-                    "format": "csv" if deployment.output.lower().endswith(".csv") else "parquet",
-                    "id_columns": list(deployment.id_columns),
-                },
+                ScoreParams(
+                    deployment=name,
+                    model=model,
+                    output=deployment.output,
+                    format="csv" if deployment.output.lower().endswith(".csv") else "parquet",
+                    id_columns=list(deployment.id_columns),
+                ),
                 {"model": trained, "dataset": self.dataset_of(deployment.source), **guards},
                 {"file": "file"},
             )

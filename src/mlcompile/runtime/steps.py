@@ -9,10 +9,17 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from mlcompile.errors import UsageError, did_you_mean
 from mlcompile.plan.kinds import STEP_KINDS, StepKind, parse_node_id
+from mlcompile.plan.params import (
+    GateParams,
+    IngestParams,
+    MonitorParams,
+    RegisterParams,
+    ValidateParams,
+)
 
 from .artifacts import (
     atomic_write_bytes,
@@ -112,7 +119,8 @@ class _Step:
 
 
 def _ingest(step: _Step) -> dict[str, Any]:
-    params, source = step.params, str(step.params["source"])
+    params = cast(IngestParams, step.params)
+    source = str(params["source"])
     if params.get("format") == "sql":
         frames, sources = {}, {}
         for table in params.get("tables") or []:
@@ -128,7 +136,7 @@ def _ingest(step: _Step) -> dict[str, Any]:
 
 
 def _validate(step: _Step) -> dict[str, Any]:
-    params = step.params
+    params = cast(ValidateParams, step.params)
     df, meta = read_dataset(step.input("dataset"))
     df, report = validate_frame(
         df,
@@ -191,7 +199,7 @@ def _evaluate(step: _Step) -> dict[str, Any]:
 
 
 def _gate(step: _Step) -> dict[str, Any]:
-    params = step.params
+    params = cast(GateParams, step.params)
     metrics = read_record(step.input("metrics"), "metrics")
     production = None
     relative = any(check.get("max_drop") is not None for check in params.get("checks") or [])
@@ -206,7 +214,7 @@ def _gate(step: _Step) -> dict[str, Any]:
 
 
 def _register(step: _Step) -> dict[str, Any]:
-    params = step.params
+    params = cast(RegisterParams, step.params)
     decisions = step.decisions()
     bundle = read_model(step.input("model"))
     metrics = read_record(step.input("metrics"), "metrics")
@@ -268,7 +276,7 @@ def _kserve(step: _Step) -> dict[str, Any]:
 
 
 def _monitor(step: _Step) -> dict[str, Any]:
-    params = step.params
+    params = cast(MonitorParams, step.params)
     root, _ = step.project_path("registry")
     log_dir = None
     window = (params.get("current") or {}).get("prediction_log")
