@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from mlcompile import expressions
+from mlcompile.featureops import OPS, Reads
 from mlcompile.spec.checks.context import Context, identifiers
 from mlcompile.spec.models import Feature
 from mlcompile.spec.yaml_loader import KeyPath
@@ -39,16 +40,12 @@ def expression(ctx: Context, expr: str, path: KeyPath) -> None:
 
 
 def feature_inputs(feature: Feature) -> list[str]:
-    if feature.expr is not None:
-        return identifiers(feature.expr)
-    for op in ("column", "log", "impute", "encode", "scale"):
-        value = getattr(feature, op)
-        if value is not None:
-            return [value if isinstance(value, str) else value.column]
-    if feature.date_part is not None:
-        return [feature.date_part.column]
-    if feature.bucket is not None:
-        return [feature.bucket.column]
+    """The names a feature reads: columns, or features defined before it."""
+    reads = OPS[feature.op].reads
+    if reads is Reads.EXPR:
+        return identifiers(str(feature.expr))
+    if reads is Reads.COLUMN:
+        return [str(feature.params()["column"])]
     return []
 
 
