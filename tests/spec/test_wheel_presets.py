@@ -24,6 +24,7 @@ models:
   m: {data: rows, target: y, features: [x]}
 """
 
+PIP_WHEEL = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q"]
 COMPOSE = """\
 import json, sys
 from pathlib import Path
@@ -44,17 +45,14 @@ def test_the_repository_keeps_the_presets_at_the_top_level() -> None:
 def test_an_installed_wheel_composes_with_its_own_presets(tmp_path: Path) -> None:
     wheels = tmp_path / "wheels"
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q"]
-        + ["-w", str(wheels), str(REPO)],
+        [*PIP_WHEEL, "-w", str(wheels), str(REPO)],
         check=True,
         capture_output=True,
         timeout=300,
     )
     (wheel,) = wheels.glob("mlcompile-*.whl")
     shipped = {
-        name
-        for name in zipfile.ZipFile(wheel).namelist()
-        if name.startswith("mlcompile/conf/")
+        name for name in zipfile.ZipFile(wheel).namelist() if name.startswith("mlcompile/conf/")
     }
     in_repo = {
         "mlcompile/conf/" + p.relative_to(REPO / "conf").as_posix()

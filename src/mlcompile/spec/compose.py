@@ -19,7 +19,6 @@ from mlcompile.errors import Diagnostic, SourceSpan, SpecError, did_you_mean
 from mlcompile.spec.yaml_loader import KeyPath, Located, load_yaml_file
 
 
-
 def _presets_dir() -> Path:
     """The shipped config groups: `mlcompile/conf` inside an installed wheel (hatch's
     force-include puts the repository's top-level conf/ there), else conf/ of the checkout
@@ -410,7 +409,7 @@ def _hydra_diagnostic(exc: Exception, composed: Composed, search_dirs: list[Path
     if missing:
         group, option = missing.group(1), missing.group(2)
         hint = did_you_mean(option, _available(search_dirs, group))
-        span = _defaults_span(composed, group) or _first_override_span(overrides, group)
+        span = _first_override_span(overrides, group) or _defaults_span(composed, group)
         return Diagnostic(
             "E402",
             f"no config '{option}' in group '{group}'",
