@@ -331,7 +331,7 @@ class Model(Frozen):
     """A LightGBM model trained on one source."""
 
     task: Task = Field(
-        description="binary, multiclass or regression: the LightGBM objective and the metrics computed (docs/metrics.md). Usually set by a model_preset."
+        description="binary, multiclass or regression: the LightGBM objective and the metrics computed (docs/data-and-models.md). Usually set by a model_preset."
     )
     data: Name = Field(description="The source the model trains on.")
     target: Name = Field(description="The column of the data source the model predicts.")
