@@ -14,6 +14,7 @@ from typing import ClassVar
 
 from pydantic import BaseModel, Field
 
+from mlcompile import paths
 from mlcompile.backends.base import ArtifactSet, BackendSettings, RunOptions, RunResult
 from mlcompile.backends.executors import Executor
 from mlcompile.errors import Diagnostic
@@ -27,7 +28,7 @@ class LocalSettings(BackendSettings):
     store: ProjectPath | None = Field(
         None, description="Artifact cache folder; default settings.store."
     )
-    runs: ProjectPath = Field(".mlcompile/runs", description="Folder for run records.")
+    runs: ProjectPath = Field(paths.RUNS, description="Folder for run records.")
 
 
 def local_folders(settings: BaseModel, plan: Plan, project_root: Path) -> tuple[Path, Path]:
@@ -69,12 +70,15 @@ class LocalBackend:
             found.append(Executor(node, node, tuple(invokes)))
         return found
 
+    def run_folders(self, settings: BaseModel, plan: Plan, project_root: Path) -> tuple[Path, Path]:
+        return local_folders(settings, plan, project_root)
+
     def run(
         self, built_dir: Path, plan: Plan, settings: BaseModel, options: RunOptions
     ) -> RunResult:
         from mlcompile.runtime.executor import Executor
 
-        store_dir, runs_dir = local_folders(settings, plan, options.project_root)
+        store_dir, runs_dir = self.run_folders(settings, plan, options.project_root)
         execution = Executor(
             plan,
             project_root=options.project_root,

@@ -23,7 +23,7 @@ from fastapi import FastAPI, Request, Response
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from mlcompile import __version__
+from mlcompile import __version__, paths
 from mlcompile.errors import MlcompileError, UsageError
 
 from .domain import per_row
@@ -109,7 +109,7 @@ def _plain(column: Any) -> list[Any]:
 
 
 def default_log_dir(name: str) -> Path:
-    return Path(".mlcompile") / "predictions" / name
+    return Path(paths.PREDICTIONS) / name
 
 
 def create_app(

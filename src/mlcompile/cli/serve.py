@@ -6,11 +6,12 @@ from pathlib import Path
 
 import click
 
-from mlcompile.cli import Output, cli, handles_errors, trust_options
-from mlcompile.cli.run_commands import registry_option
+from mlcompile import paths
+from mlcompile.cli.output import Output, handles_errors
+from mlcompile.cli.params import registry_option, trust_options
 
 
-@cli.command()
+@click.command()
 @click.argument("ref")
 @registry_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
@@ -19,7 +20,7 @@ from mlcompile.cli.run_commands import registry_option
     "--log-dir",
     type=click.Path(path_type=Path, file_okay=False),
     default=None,
-    help="Prediction log folder (default .mlcompile/predictions/<model>).",
+    help=f"Prediction log folder (default {paths.PREDICTIONS}/<model>).",
 )
 @click.option(
     "--flush-rows",
