@@ -14,7 +14,18 @@ from mlcompile.cli.params import registry_option, trust_options
 @click.command()
 @click.argument("ref")
 @registry_option
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on; any other than 127.0.0.1 requires --token-env.",
+)
+@click.option(
+    "--token-env",
+    metavar="NAME",
+    default=None,
+    help="Environment variable holding the bearer token every request but /health must send.",
+)
 @click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
 @click.option(
     "--log-dir",
@@ -63,6 +74,7 @@ def serve(
     ref: str,
     registry: Path,
     host: str,
+    token_env: str | None,
     port: int,
     log_dir: Path | None,
     flush_rows: int,
@@ -78,9 +90,11 @@ def serve(
     # FastAPI, uvicorn and pandas load only here, so other commands start fast
     from mlcompile.serving import server
     from mlcompile.serving.app import MIB, Limits, create_app
+    from mlcompile.serving.auth import token_from
     from mlcompile.serving.model import split_ref
 
     name, which = split_ref(ref)
+    token = token_from(host, token_env)
     limits = Limits(max_body_mb * MIB, max_rows, max_buffered_rows)
     app = create_app(
         registry,
@@ -90,5 +104,6 @@ def serve(
         flush_rows=flush_rows,
         flush_seconds=flush_seconds,
         limits=limits,
+        token=token,
     )
     server.run(app, host, port)

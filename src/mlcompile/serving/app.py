@@ -26,6 +26,7 @@ from starlette.concurrency import run_in_threadpool
 from mlcompile import __version__, paths
 from mlcompile.errors import MlcompileError, UsageError
 
+from .auth import BearerToken
 from .domain import per_row
 from .inputs import read_rows
 from .limits import BodyLimit
@@ -121,6 +122,7 @@ def create_app(
     flush_rows: int = 1000,
     flush_seconds: float = 5.0,
     limits: Limits = Limits(),
+    token: str | None = None,
 ) -> FastAPI:
     """An app serving `name@ref` (an alias or a version number) from the registry at
     `registry_root`, logging predictions under `log_dir` (default
@@ -156,6 +158,8 @@ def create_app(
     )
     app.state.prediction_log = log
     app.add_middleware(BodyLimit, max_bytes=limits.max_body_bytes)
+    if token is not None:  # added last, so it runs first: no body is read for a stranger
+        app.add_middleware(BearerToken, token=token)
 
     @app.exception_handler(Refused)
     async def _refused(_: Request, exc: Refused) -> Response:
