@@ -68,6 +68,18 @@ from mlcompile.cli.params import registry_option, trust_options
     show_default=True,
     help="Most rows held in memory while the log cannot be written; then /predict answers 503.",
 )
+@click.option(
+    "--canary",
+    metavar="ALIAS=PERCENT",
+    default=None,
+    help="Answer PERCENT of requests with the version at ALIAS (sticky by X-Routing-Key).",
+)
+@click.option(
+    "--shadow",
+    metavar="ALIAS",
+    default=None,
+    help="The version at ALIAS scores every request too; logged, never returned.",
+)
 @trust_options
 @handles_errors
 def serve(
@@ -82,6 +94,8 @@ def serve(
     max_body_mb: int,
     max_rows: int,
     max_buffered_rows: int,
+    canary: str | None,
+    shadow: str | None,
     output: Output,
 ) -> None:
     """Serve MODEL, MODEL@ALIAS or MODEL@VERSION over HTTP (a bare MODEL means
@@ -92,9 +106,13 @@ def serve(
     from mlcompile.serving.app import MIB, Limits, create_app
     from mlcompile.serving.auth import token_from
     from mlcompile.serving.model import split_ref
+    from mlcompile.serving.rollout import check_alias, parse_canary
 
     name, which = split_ref(ref)
     token = token_from(host, token_env)
+    split = parse_canary(canary) if canary else None
+    if shadow:
+        check_alias(shadow, "--shadow")
     limits = Limits(max_body_mb * MIB, max_rows, max_buffered_rows)
     app = create_app(
         registry,
@@ -105,5 +123,7 @@ def serve(
         flush_seconds=flush_seconds,
         limits=limits,
         token=token,
+        canary=split,
+        shadow=shadow,
     )
     server.run(app, host, port)

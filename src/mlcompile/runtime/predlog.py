@@ -2,7 +2,9 @@
 
 `mlcompile serve` appends rows; `mlcompile monitor` reads them as a current window. A row is
 the request's columns (`LOG_COLUMNS`; `warnings` counts the row's values outside the training
-domain, and is absent from logs older than it), the model's inputs, and its predictions. An input named
+domain, `answered_by` the alias that answered; both absent from older logs), the model's
+inputs, and its predictions (with a shadow, also `shadow_version` and its `shadow_<column>`
+predictions). An input named
 like a request or prediction column is stored as `input_<name>`, so no column hides another.
 """
 
@@ -16,7 +18,7 @@ import pandas as pd  # type: ignore[import-untyped]
 
 from mlcompile.errors import StepError
 
-LOG_COLUMNS = ("request_id", "received_at", "model_version", "warnings")
+LOG_COLUMNS = ("request_id", "received_at", "model_version", "warnings", "answered_by")
 PART_GLOB = "part-*.parquet"
 
 

@@ -11,6 +11,7 @@ rows are in the prediction log's buffer.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -34,7 +35,9 @@ from .model import Loaded, ServedModel
 from .predlog import Entry, LogFull, PredictionLog
 from .problems import Refused, capped, error_body, refused
 from .request import parse_rows
+from .rollout import ROUTING_HEADER, Canary
 
+logger = logging.getLogger("mlcompile.serving")
 MIB = 1024 * 1024
 INLINE_BYTES = 16 * 1024  # about 30 rows of the flights model
 
@@ -123,6 +126,8 @@ def create_app(
     flush_seconds: float = 5.0,
     limits: Limits = Limits(),
     token: str | None = None,
+    canary: Canary | None = None,
+    shadow: str | None = None,
 ) -> FastAPI:
     """An app serving `name@ref` (an alias or a version number) from the registry at
     `registry_root`, logging predictions under `log_dir` (default
@@ -134,6 +139,8 @@ def create_app(
             f"({limits.max_rows:,}), or the log could never take a full request"
         )
     served = ServedModel(registry_root, name, ref)
+    canary_model = ServedModel(registry_root, name, canary.alias) if canary else None
+    shadow_model = ServedModel(registry_root, name, shadow) if shadow else None
     log = PredictionLog(
         log_dir or default_log_dir(name),
         flush_rows=flush_rows,
@@ -165,15 +172,37 @@ def create_app(
     async def _refused(_: Request, exc: Refused) -> Response:
         return Response(error_body(exc.problems), exc.status, media_type="application/json")
 
-    def current() -> Loaded:
+    def current(which: ServedModel = served) -> Loaded:
         try:
-            return served.current()
+            return which.current()
         except MlcompileError as exc:
             raise refused(503, "unavailable", exc.message) from None
 
-    def answer(body: bytes, received_at: dt.datetime) -> Response:
+    def shadowed(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
+        """The shadow's prediction columns, or only its version when it cannot score."""
+        if shadow_model is None:
+            return {}
+        try:
+            model = shadow_model.current()
+        except MlcompileError as exc:
+            logger.warning("shadow %s: %s", shadow, exc.message)
+            return {}
+        found: dict[str, list[Any]] = {"shadow_version": [model.version] * len(rows)}
+        try:
+            predicted = model.predict(read_rows(rows, model.inputs), len(rows))
+        except (MlcompileError, Refused) as exc:
+            logger.warning(
+                "shadow %s version %d could not score a request: %s", shadow, model.version, exc
+            )
+            return found
+        found.update({f"shadow_{k}": _plain(v) for k, v in predicted.items()})
+        return found
+
+    def answer(body: bytes, received_at: dt.datetime, key: str | None) -> Response:
         rows = parse_rows(body, limits.max_rows)
         model = current()
+        if canary_model is not None and canary is not None and canary.takes(key):
+            model = current(canary_model)
         values = read_rows(rows, model.inputs)
         outside = model.domain.problems(values, len(rows))
         if outside and model.on_invalid == "reject":
@@ -193,6 +222,8 @@ def create_app(
             columns,
             len(rows),
             per_row(outside, len(rows)),
+            model.alias or str(model.version),
+            shadowed(rows),
         )
         try:
             log.append(entry)
@@ -215,11 +246,12 @@ def create_app(
     async def predict(request: Request) -> Response:
         received_at = dt.datetime.now(dt.UTC)
         body = await request.body()  # at most --max-body-mb, which BodyLimit enforces
+        key = request.headers.get(ROUTING_HEADER)
         if len(body) <= INLINE_BYTES:
             # a few rows take less than a thread pool's hand-off: answered on the loop
-            return answer(body, received_at)
+            return answer(body, received_at, key)
         # parsing, NumPy and LightGBM block: off the event loop, in the thread pool
-        return await run_in_threadpool(answer, body, received_at)
+        return await run_in_threadpool(answer, body, received_at, key)
 
     @app.get("/health")
     def health(response: Response) -> Health:

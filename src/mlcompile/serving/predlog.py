@@ -62,6 +62,8 @@ class Entry:
     predictions: dict[str, list[Any]]
     rows: int
     warnings: list[int]  # per row: values outside the training domain
+    answered_by: str  # the alias (or version number) that answered
+    shadow: dict[str, list[Any]]  # the shadow's version and prediction columns, if one ran
 
     def __len__(self) -> int:
         return self.rows
@@ -72,6 +74,7 @@ class Entry:
         return (
             self.version == other.version
             and self.inputs is other.inputs
+            and self.shadow.keys() == other.shadow.keys()
             and self._kinds() == other._kinds()
         )
 
@@ -93,8 +96,11 @@ def _merged(run: list[Entry]) -> pd.DataFrame:
         "received_at": [e.received_at for e in run for _ in range(e.rows)],
         "model_version": [e.version for e in run for _ in range(e.rows)],
         "warnings": [n for e in run for n in e.warnings],
+        "answered_by": [e.answered_by for e in run for _ in range(e.rows)],
     }
-    return log_frame(meta, columns_frame(values, first.inputs), pd.DataFrame(predictions))
+    shadow = {k: [v for e in run for v in e.shadow[k]] for k in first.shadow}
+    predicted = pd.DataFrame({**predictions, **shadow})
+    return log_frame(meta, columns_frame(values, first.inputs), predicted)
 
 
 def _frames(items: list[Item]) -> list[pd.DataFrame]:
