@@ -104,6 +104,7 @@ class KServeParams(TypedDict):
     output: str
     resources: dict[str, Any]
     outside_project: NotRequired[bool]
+    canary_traffic_percent: NotRequired[int]
 
 
 class MonitorParams(TypedDict):

@@ -87,7 +87,8 @@ class Entry:
 Item = Any  # a pd.DataFrame (pandas has no types) or an Entry
 
 
-def _merged(run: list[Entry]) -> pd.DataFrame:
+def entries_frame(run: list[Entry]) -> pd.DataFrame:
+    """The log rows of joinable entries, as one frame."""
     first = run[0]
     values = {c.name: [v for e in run for v in e.values[c.name]] for c in first.inputs}
     predictions = {k: [v for e in run for v in e.predictions[k]] for k in first.predictions}
@@ -109,7 +110,7 @@ def _frames(items: list[Item]) -> list[pd.DataFrame]:
     run: list[Entry] = []
     for item in [*items, None]:
         if run and not (isinstance(item, Entry) and run[-1].joins(item)):
-            frames.append(_merged(run))
+            frames.append(entries_frame(run))
             run = []
         if isinstance(item, Entry):
             run.append(item)

@@ -459,6 +459,13 @@ class KServeDeployment(Frozen):
         default_factory=Resources,
         description="CPU and memory of the predictor (written as both requests and limits).",
     )
+    canary_traffic_percent: int | None = Field(
+        None,
+        ge=0,
+        le=100,
+        description="Roll a new version out as a canary: KServe's canaryTrafficPercent, the "
+        "share of traffic the new version takes while the previous one keeps the rest.",
+    )
 
 
 Deployment = Annotated[
