@@ -2,7 +2,7 @@
 
 - `--canary ALIAS=PERCENT`: PERCENT of the requests are answered by the version at ALIAS,
   the rest by the served one. A request that sends `X-Routing-Key` (a user or session id)
-  goes to the same side every time: the key's SHA-256 picks its bucket of 100, so the split
+  goes to the same side every time: the key's SHA-256 picks one of 10,000 buckets, so the split
   holds for any set of keys and needs no state. Without the header, each request draws.
 - `--shadow ALIAS`: the version at ALIAS scores every request as well; its predictions are
   logged (`shadow_*` columns, `shadow_version`) and never returned. A shadow that fails on a
