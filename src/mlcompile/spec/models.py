@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from mlcompile import paths
 from mlcompile.expressions import MAX_LENGTH as MAX_EXPR_LENGTH
 from mlcompile.featureops import OPS
 from mlcompile.names import ALIAS_MAX_LENGTH, ALIAS_PATTERN
@@ -62,12 +63,8 @@ class Settings(Frozen):
     """Project-wide knobs. Paths are relative to the spec's folder."""
 
     seed: Seed = Field(42, description="Seed for splits and training unless a model sets its own.")
-    registry: ProjectPath = Field(
-        ".mlcompile/registry", description="Folder of the local model registry."
-    )
-    store: ProjectPath = Field(
-        ".mlcompile/store", description="Folder of the local artifact cache."
-    )
+    registry: ProjectPath = Field(paths.REGISTRY, description="Folder of the local model registry.")
+    store: ProjectPath = Field(paths.STORE, description="Folder of the local artifact cache.")
     custom_modules: list[str] = Field(
         default_factory=list,
         description="Deprecated, and grants nothing: trust never comes from the spec. Custom "
@@ -543,7 +540,7 @@ class Monitor(Frozen):
     report: ProjectPath | None = Field(
         None,
         description="Where each run writes the drift report (JSON), relative to the spec; "
-        "default .mlcompile/monitoring/<monitor>.json.",
+        f"default {paths.MONITORING}/<monitor>.json.",
     )
 
 
