@@ -21,7 +21,7 @@ from mlcompile.cli import (
 from mlcompile.compiler import (
     Compiled,
     Rendered,
-    compile_spec,
+    compile_cached,
     emitted_files,
     render,
     stale,
@@ -44,9 +44,21 @@ def _with_texts(spec: Path, overrides: tuple[str, ...], output: Output, work: Ca
         raise
 
 
-def compile_with_texts(spec: Path, overrides: tuple[str, ...], output: Output) -> Compiled:
-    compiled = _with_texts(spec, overrides, output, lambda: compile_spec(spec, list(overrides)))
-    output.texts.update(compiled.loaded.composed.texts())
+def compile_with_texts(
+    spec: Path, overrides: tuple[str, ...], output: Output, check_backends: bool = False
+) -> Compiled:
+    """The compiled spec (from the plan cache when its inputs did not change)."""
+
+    def remember(compiled: Compiled) -> None:
+        output.texts.update(compiled.texts())
+
+    compiled = _with_texts(
+        spec,
+        overrides,
+        output,
+        lambda: compile_cached(spec, list(overrides), check_backends, remember),
+    )
+    remember(compiled)
     return compiled
 
 
@@ -57,7 +69,7 @@ def compile_and_render(
     compiled = compile_with_texts(spec, overrides, output)
     rendered = render(compiled, backend)
     if output.fmt == "human":
-        output.diagnostics([*compiled.loaded.warnings, *rendered.warnings])
+        output.diagnostics([*compiled.warnings, *rendered.warnings])
     return compiled, rendered, out if out is not None else spec.parent / "build"
 
 
@@ -76,23 +88,16 @@ def _remember_sources(spec: Path, output: Output) -> None:
 @handles_errors
 def validate(spec: Path, overrides: tuple[str, ...], fmt: str, output: Output) -> None:
     """Check a spec: composition, types, references, paths. Reports every error at once."""
-    from mlcompile.spec import load_spec
-
-    loaded = _with_texts(spec, overrides, output, lambda: load_spec(spec, list(overrides)))
-    output.texts.update(loaded.composed.texts())
-    if loaded.resolved.spec.backends:
-        # the backends' own settings models: loaded only when the spec has such sections
-        from mlcompile.compiler import check_backend_sections
-
-        check_backend_sections(loaded)
-    output.diagnostics(loaded.warnings)
+    # the backends' own settings models check their sections (loaded only for such sections)
+    compiled = compile_with_texts(spec, overrides, output, check_backends=True)
+    output.diagnostics(compiled.warnings)
     if fmt != "human":
         return
-    counts = loaded.resolved.spec
+    counts = compiled.counts
     click.echo(
-        f"{spec}: ok ({len(counts.sources)} sources, {len(counts.features)} features, "
-        f"{len(counts.models)} models, {len(counts.gates)} gates, "
-        f"{len(counts.deployments)} deployments, {len(counts.monitoring)} monitors)"
+        f"{spec}: ok ({counts['sources']} sources, {counts['features']} features, "
+        f"{counts['models']} models, {counts['gates']} gates, "
+        f"{counts['deployments']} deployments, {counts['monitoring']} monitors)"
     )
 
 
