@@ -297,17 +297,21 @@ def build_lineage_cached(compiled: Compiled) -> dict[str, str]:
 
 
 def write(out_dir: Path, trees: dict[str, dict[str, str]]) -> list[str]:
-    from mlcompile.backends.emit import write_text_atomic, write_tree
+    """Put `trees` on disk; files already there as they should be are left alone (a no-op
+    run then writes, and syncs, nothing here)."""
+    from mlcompile.backends.emit import stale_files, write_text_atomic, write_tree
 
     written = []
     try:
         for folder, files in trees.items():
             if folder == ".":
                 for rel, text in files.items():
-                    write_text_atomic(out_dir / rel, text)
+                    if not _same(out_dir / rel, text):
+                        write_text_atomic(out_dir / rel, text)
                     written.append(rel)
             else:
-                write_tree(out_dir / folder, files)
+                if stale_files(out_dir / folder, files):
+                    write_tree(out_dir / folder, files)
                 written += [f"{folder}/{rel}" for rel in files]
     except OSError as exc:
         # the error names a temporary file; the user chose the folder
@@ -330,4 +334,7 @@ def stale(out_dir: Path, trees: dict[str, dict[str, str]]) -> list[str]:
 
 
 def _same(path: Path, text: str) -> bool:
-    return path.is_file() and path.read_text(encoding="utf-8") == text
+    try:
+        return path.is_file() and path.read_text(encoding="utf-8") == text
+    except (OSError, UnicodeDecodeError):
+        return False
