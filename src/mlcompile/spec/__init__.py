@@ -7,12 +7,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mlcompile.errors import Diagnostic, SpecError
+from mlcompile.spec.compose import Composed, compose
+from mlcompile.spec.resolved import GateCheck, Resolved
 
 if TYPE_CHECKING:
     from pydantic import ValidationError
-
-    from mlcompile.spec.compose import Composed
-    from mlcompile.spec.resolve import GateCheck, Resolved
 
 
 @dataclass
@@ -26,7 +25,6 @@ def load_spec(path: Path, overrides: list[str] | tuple[str, ...] = ()) -> Loaded
     """Compose and validate; raise SpecError listing every error found."""
     from pydantic import ValidationError
 
-    from mlcompile.spec.compose import compose
     from mlcompile.spec.diagnose import diagnostics_from_validation
     from mlcompile.spec.models import Spec
     from mlcompile.spec.resolve import resolve
@@ -77,16 +75,6 @@ def _in_file_order(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
         return (span.file, span.line, span.column) if span is not None else ("", 0, 0)
 
     return sorted(diagnostics, key=where)
-
-
-def __getattr__(name: str) -> object:
-    # the resolver (and with it pydantic and every spec model) loads only when asked for:
-    # a command answered from the plan cache (mlcompile.plancache) never needs it
-    if name in ("GateCheck", "Resolved"):
-        from mlcompile.spec import resolve
-
-        return getattr(resolve, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = ["GateCheck", "LoadedSpec", "Resolved", "load_spec"]

@@ -1,86 +1,19 @@
-"""validate, build, graph and schema: the compiler's commands."""
+"""validate, build, graph, schema and backends: the compiler's commands."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
 
 import click
 
-from mlcompile.cli import (
-    Output,
-    cli,
-    format_option,
-    handles_errors,
-    overrides_argument,
-    spec_argument,
-    trust_options,
-)
-from mlcompile.compiler import (
-    Compiled,
-    Rendered,
-    compile_cached,
-    emitted_files,
-    render,
-    stale,
-    write,
-)
-from mlcompile.errors import ExitCode, SpecError
-
-T = TypeVar("T")
+from mlcompile.cli.compiling import compile_and_render, compile_with_texts
+from mlcompile.cli.output import Output, handles_errors
+from mlcompile.cli.params import format_option, overrides_argument, spec_argument, trust_options
+from mlcompile.compiler import emitted_files, stale, write
+from mlcompile.errors import ExitCode
 
 
-def _with_texts(spec: Path, overrides: tuple[str, ...], output: Output, work: Callable[[], T]) -> T:
-    """Run `work`, keeping the source texts so diagnostics can quote the offending line."""
-    from mlcompile.spec.compose import COMMAND_LINE
-
-    output.texts[COMMAND_LINE] = " ".join(overrides)
-    try:
-        return work()
-    except SpecError:
-        _remember_sources(spec, output)
-        raise
-
-
-def compile_with_texts(
-    spec: Path, overrides: tuple[str, ...], output: Output, check_backends: bool = False
-) -> Compiled:
-    """The compiled spec (from the plan cache when its inputs did not change)."""
-
-    def remember(compiled: Compiled) -> None:
-        output.texts.update(compiled.texts())
-
-    compiled = _with_texts(
-        spec,
-        overrides,
-        output,
-        lambda: compile_cached(spec, list(overrides), check_backends, remember),
-    )
-    remember(compiled)
-    return compiled
-
-
-def compile_and_render(
-    spec: Path, overrides: tuple[str, ...], backend: str, out: Path | None, output: Output
-) -> tuple[Compiled, Rendered, Path]:
-    """What `build` and `run` share: the plan, the backend's files, and where they go."""
-    compiled = compile_with_texts(spec, overrides, output)
-    rendered = render(compiled, backend)
-    if output.fmt == "human":
-        output.diagnostics([*compiled.warnings, *rendered.warnings])
-    return compiled, rendered, out if out is not None else spec.parent / "build"
-
-
-def _remember_sources(spec: Path, output: Output) -> None:
-    from mlcompile.spec.compose import display_path
-
-    with contextlib.suppress(OSError, UnicodeDecodeError):
-        output.texts[display_path(spec)] = spec.read_text(encoding="utf-8")
-
-
-@cli.command()
+@click.command()
 @spec_argument
 @overrides_argument
 @format_option
@@ -101,7 +34,7 @@ def validate(spec: Path, overrides: tuple[str, ...], fmt: str, output: Output) -
     )
 
 
-@cli.command()
+@click.command()
 @spec_argument
 @overrides_argument
 @click.option("--backend", "-b", default="local", show_default=True, help="Backend to emit for.")
@@ -152,7 +85,7 @@ def build(
     )
 
 
-@cli.command()
+@click.command()
 @spec_argument
 @overrides_argument
 @click.option(
@@ -178,7 +111,7 @@ def graph(
     click.echo(text, nl=False)
 
 
-@cli.command()
+@click.command()
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False), help="Write to a file.")
 @click.option("--markdown", is_flag=True, help="The spec reference as Markdown instead.")
 def schema(out: Path | None, markdown: bool) -> None:
@@ -192,7 +125,7 @@ def schema(out: Path | None, markdown: bool) -> None:
         out.write_text(text, encoding="utf-8")
 
 
-@cli.command("backends")
+@click.command("backends")
 def list_backends() -> None:
     """List installed backends."""
     from mlcompile.backends import available_backends
