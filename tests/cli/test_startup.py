@@ -93,21 +93,29 @@ def test_warm_validate_and_no_op_run_import_no_heavy_library(flights_project: Pa
 # ---- the plan cache --------------------------------------------------------------------
 
 
-Compile = Callable[..., compiler.Compiled]
+class Counted:
+    """compile_cached on the copy of the example, counting how often it really compiled."""
+
+    def __init__(self, project: Path) -> None:
+        self.spec = project / "mlcompile.yaml"
+        self.calls = 0
+
+    def __call__(self, overrides: list[str] | None = None) -> compiler.Compiled:
+        return compiler.compile_cached(self.spec, overrides or [])
 
 
 @pytest.fixture
-def counted(monkeypatch: pytest.MonkeyPatch) -> tuple[Compile, list[int]]:
-    """compile_cached, and how many times it really compiled."""
-    calls: list[int] = []
+def counted(flights_project: Path, monkeypatch: pytest.MonkeyPatch) -> Counted:
+    counter = Counted(flights_project)
     real = compiler.compile_spec
 
     def compile_spec(spec_path: Path, overrides: list[str]) -> compiler.Compiled:
-        calls.append(1)
+        counter.calls += 1
         return real(spec_path, overrides)
 
     monkeypatch.setattr(compiler, "compile_spec", compile_spec)
-    return compiler.compile_cached, calls
+    monkeypatch.chdir(flights_project)
+    return counter
 
 
 def _edit(path: Path, old: str, new: str) -> None:
@@ -165,26 +173,19 @@ def _presets_copy(project: Path) -> Path:
 
 @pytest.mark.parametrize("change", sorted(CHANGES))
 def test_each_input_of_the_plan_rebuilds_it(
-    change: str,
-    flights_project: Path,
-    counted: tuple[Compile, list[int]],
-    monkeypatch: pytest.MonkeyPatch,
+    change: str, flights_project: Path, counted: Counted, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    compile_cached, calls = counted
-    monkeypatch.chdir(flights_project)
-    spec = flights_project / "mlcompile.yaml"
-    fresh = compile_cached(spec, [])
-    again = compile_cached(spec, [])
-    assert len(calls) == 1, "an unchanged spec must come from the cache"
+    fresh, again = counted(), counted()
+    assert counted.calls == 1, "an unchanged spec must come from the cache"
     assert again.plan.to_json() == fresh.plan.to_json()
-    assert again.counts == fresh.counts
+    assert (again.counts, again.warnings) == (fresh.counts, fresh.warnings)
 
     overrides: list[str] = []
     CHANGES[change](flights_project, monkeypatch, overrides)
-    compile_cached(spec, overrides)
-    assert len(calls) == 2, f"changing the {change} must rebuild the plan"
-    compile_cached(spec, overrides)
-    assert len(calls) == 2, "and the rebuilt plan is cached in turn"
+    counted(overrides)
+    assert counted.calls == 2, f"changing the {change} must rebuild the plan"
+    counted(overrides)
+    assert counted.calls == 2, "and the rebuilt plan is cached in turn"
 
 
 def _entry(project: Path) -> Path:
@@ -213,44 +214,31 @@ def _without(text: str, field: str) -> str:
 
 @pytest.mark.parametrize("damage", sorted(DAMAGE))
 def test_a_damaged_entry_is_ignored_and_replaced(
-    damage: str,
-    flights_project: Path,
-    counted: tuple[Compile, list[int]],
-    monkeypatch: pytest.MonkeyPatch,
+    damage: str, flights_project: Path, counted: Counted
 ) -> None:
-    compile_cached, calls = counted
-    monkeypatch.chdir(flights_project)
-    spec = flights_project / "mlcompile.yaml"
-    fresh = compile_cached(spec, [])
+    fresh = counted()
     entry = _entry(flights_project)
     entry.write_text(DAMAGE[damage](entry.read_text(encoding="utf-8")), encoding="utf-8")
 
-    rebuilt = compile_cached(spec, [])
-    assert len(calls) == 2
+    rebuilt = counted()
+    assert counted.calls == 2
     assert rebuilt.plan.to_json() == fresh.plan.to_json()
     # the entry was written again, whole, and no temporary file is left beside it
     assert plancache.load(flights_project, entry.stem) is not None
     assert [p.name for p in entry.parent.iterdir()] == [entry.name]
 
 
-def test_a_failing_spec_is_never_cached(
-    flights_project: Path, counted: tuple[Compile, list[int]], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    compile_cached, calls = counted
-    monkeypatch.chdir(flights_project)
-    spec = flights_project / "mlcompile.yaml"
+def test_a_failing_spec_is_never_cached(flights_project: Path, counted: Counted) -> None:
     for _ in range(2):
         with pytest.raises(SpecError):
-            compile_cached(spec, ["gates.delayed_quality.model=nothing"])
-    assert len(calls) == 2
+            counted(["gates.delayed_quality.model=nothing"])
+    assert counted.calls == 2
     assert not (flights_project / plancache.CACHE_DIR).exists()
 
 
 def test_a_resolver_in_the_spec_is_never_cached(
-    flights_project: Path, counted: tuple[Compile, list[int]], monkeypatch: pytest.MonkeyPatch
+    flights_project: Path, counted: Counted, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    compile_cached, calls = counted
-    monkeypatch.chdir(flights_project)
     monkeypatch.setenv("FLIGHTS_DESCRIPTION", "from the environment")
     _edit(
         flights_project / "mlcompile.yaml",
@@ -258,8 +246,8 @@ def test_a_resolver_in_the_spec_is_never_cached(
         "description: ${oc.env:FLIGHTS_DESCRIPTION} Departure",
     )
     for _ in range(2):
-        compile_cached(flights_project / "mlcompile.yaml", [])
-    assert len(calls) == 2
+        counted()
+    assert counted.calls == 2
 
 
 def test_the_cached_path_prints_the_same_warnings(flights_project: Path) -> None:
