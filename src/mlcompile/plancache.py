@@ -10,14 +10,13 @@ over everything that can change the result:
 - the operator's trust: the grant variables of the environment and the project's
   pyproject.toml (`mlcompile.trust`);
 - mlcompile's version and its code (size and modification time of each module), and the
-  interpreter;
-- when the spec has `backends:` sections, the installed backends and their versions (their
-  settings models check those sections).
+  interpreter.
 
 Files the spec names as inputs — data files, schema files, custom feature modules — are
 not in the key (the key is known before the spec is parsed): the entry lists them with
 their identity (size, modification time, inode, or absence), and an entry whose files
-changed is not used. An entry holds its own digest: a corrupted or partial one is ignored,
+changed is not used. So it is with the installed backends, for a spec with `backends:`
+sections: their settings models checked those sections. An entry holds its own digest: a corrupted or partial one is ignored,
 never trusted, and writes are atomic. A spec whose interpolations call a resolver
 (`${oc.env:...}`) depends on more than its files and is never cached.
 """
@@ -94,7 +93,6 @@ def cache_key(spec_path: Path, overrides: list[str]) -> str | None:
         str(root),
         hashlib.sha256(grants_file).hexdigest(),
         [os.environ.get(name) for name in _GRANT_VARIABLES],
-        _installed_backends() if "\nbackends:" in f"\n{spec_text}" else None,
     ]
     return sha256_text(canonical_json(parts))
 
@@ -108,6 +106,8 @@ def load(project_root: Path, key: str) -> Entry | None:
         if stored["digest"] != sha256_text(canonical_json(body)) or body["key"] != key:
             return None
         if body["files"] != file_identities(project_root, list(body["files"])):
+            return None
+        if body["backends"] and body["installed"] != installed_backends():
             return None
         return Entry(
             plan=Plan.from_dict(body["plan"]),
@@ -138,6 +138,8 @@ def store(project_root: Path, key: str, entry: Entry, files: list[str]) -> None:
         "groups": entry.groups,
         "backends_checked": entry.backends_checked,
         "files": file_identities(project_root, files),
+        # the models that checked the `backends:` sections (looked up only for such a spec)
+        "installed": installed_backends() if entry.backends else None,
     }
     text = json.dumps({"digest": sha256_text(canonical_json(body)), "body": body})
     with contextlib.suppress(OSError):
@@ -185,7 +187,8 @@ def _code_identity() -> str:
     return sha256_text("\n".join(stats))
 
 
-def _installed_backends() -> list[list[str]]:
+def installed_backends() -> list[list[str]]:
+    """The installed backends: name, entry point and version."""
     from importlib.metadata import entry_points
 
     from mlcompile.backends.base import ENTRY_POINT_GROUP

@@ -265,3 +265,15 @@ def test_the_cached_path_prints_the_same_warnings(flights_project: Path) -> None
             fresh.stdout,
             fresh.stderr,
         )
+
+
+def test_installed_backends_matter_to_a_spec_with_backend_sections(
+    flights_project: Path, counted: Counted, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _edit(flights_project / "mlcompile.yaml", "\nsettings:", "\nbackends:\n  local: {}\nsettings:")
+    counted()
+    counted()
+    assert counted.calls == 1
+    monkeypatch.setattr(plancache, "installed_backends", lambda: [["local", "elsewhere", "9"]])
+    counted()
+    assert counted.calls == 2
