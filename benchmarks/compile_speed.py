@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from common import MLCOMPILE, REPO, peak_of, table
@@ -157,6 +158,7 @@ def main() -> str:
             "",
             "### Start-up on the flights example",
             "",
+            f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC. "
             f"{ROUNDS} rounds, each running every command below once in a fresh process, in a "
             "copy of the example whose caches a first `run` and `validate` filled (so `validate` "
             "and the no-op `run` answer from the plan cache, .mlcompile/cache/plan); bytecode "
