@@ -32,14 +32,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlcompile import __version__
+from mlcompile import __version__, paths
 from mlcompile.errors import Diagnostic, SourceSpan
 from mlcompile.plan import Plan, canonical_json, sha256_text
 
 if TYPE_CHECKING:
     from mlcompile.spec import LoadedSpec
 
-CACHE_DIR = Path(".mlcompile") / "cache" / "plan"
+CACHE_DIR = Path(paths.cache_dir("plan"))
 ENTRY_FORMAT = "mlcompile.plancache/v1"
 _PACKAGE_DIR = Path(__file__).resolve().parent
 _GRANT_VARIABLES = ("MLCOMPILE_ALLOW_MODULES", "MLCOMPILE_ALLOW_PATHS_OUTSIDE_PROJECT")
