@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -27,10 +26,6 @@ def peak_of(cmd: list[str], cwd: Path | None = None) -> tuple[float, float]:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
     seconds, kib = done.stdout.strip().splitlines()[-1].split()
     return float(seconds), int(kib) / 1024
-
-
-def median_of(runs: int, cmd: list[str], cwd: Path | None = None) -> float:
-    return statistics.median(peak_of(cmd, cwd)[0] for _ in range(runs))
 
 
 def table(header: list[str], rows: list[list[str]]) -> str:

@@ -6,32 +6,60 @@ The CLI, the backend conformance kit and any program embedding mlcompile go thro
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-
-from pydantic import BaseModel, ValidationError
+from typing import TYPE_CHECKING, Any
 
 from mlcompile import paths
-from mlcompile.backends import ArtifactSet, Backend, get_backend
-from mlcompile.backends.emit import stale_files, with_index, write_text_atomic, write_tree
 from mlcompile.errors import WRITE_ERRNOS, Diagnostic, SpecError, UsageError, WriteError
 from mlcompile.plan import Plan
-from mlcompile.spec import LoadedSpec, load_spec
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from mlcompile.backends import ArtifactSet, Backend
+    from mlcompile.spec import LoadedSpec
 
 MONITORING_DIR = "monitoring"
 
 
 @dataclass
 class Compiled:
-    loaded: LoadedSpec
+    """A compiled spec: its plans, and what the commands after compiling read of the spec.
+
+    Compiled from the spec, or read from the plan cache (`mlcompile.plancache`); the
+    composed and validated spec itself (`loaded`) is then composed again only when asked
+    for, which a run that goes well never does."""
+
     plan: Plan
     spec_path: Path
+    overrides: list[str]
     # the monitoring job: its own plan, built and emitted beside the training pipeline
-    monitor_plan: Plan | None = None
+    monitor_plan: Plan | None
+    warnings: list[Diagnostic]
+    # the spec's `backends:` sections and its `tracking.mlflow` section, as validated
+    backends: dict[str, Any]
+    tracking: dict[str, Any] | None
+    # how many sources, features, models, gates, deployments and monitors the spec has
+    counts: dict[str, int]
+    # display name -> path of the config-group files composed into the spec
+    groups: dict[str, str] = field(default_factory=dict)
+    # whether `validate`'s check of every `backends:` section passed (`run` checks only its own)
+    backends_checked: bool = False
+    _loaded: LoadedSpec | None = field(default=None, repr=False)
+
+    @property
+    def loaded(self) -> LoadedSpec:
+        if self._loaded is None:
+            from mlcompile.spec import load_spec
+
+            self._loaded = load_spec(self.spec_path, self.overrides)
+        return self._loaded
 
     @property
     def project_root(self) -> Path:
-        return self.loaded.resolved.project_root
+        return self.spec_path.resolve().parent
 
     def monitoring(self) -> Plan:
         """The monitoring job, for commands that need one."""
@@ -44,24 +72,112 @@ class Compiled:
         """The spec's path relative to its project, as lineage records it."""
         return self.spec_path.resolve().relative_to(self.project_root).as_posix()
 
+    def texts(self) -> dict[str, str]:
+        """File contents by display name, for snippets under diagnostics."""
+        from mlcompile.spec.compose import COMMAND_LINE, display_path
+
+        if self._loaded is not None:
+            return self._loaded.composed.texts()
+        texts = {COMMAND_LINE: " ".join(self.overrides)}
+        for display, path in [(display_path(self.spec_path), self.spec_path), *_paths(self)]:
+            with contextlib.suppress(OSError, UnicodeDecodeError):
+                texts[display] = Path(path).read_text(encoding="utf-8")
+        return texts
+
+
+def _paths(compiled: Compiled) -> list[tuple[str, Path]]:
+    return [(display, Path(path)) for display, path in sorted(compiled.groups.items())]
+
 
 def compile_spec(spec_path: Path, overrides: list[str]) -> Compiled:
+    """Compose, validate and plan the spec."""
     from mlcompile.plan.build import build_monitor_plan, build_plan
+    from mlcompile.spec import load_spec
 
     loaded = load_spec(spec_path, overrides)
     plan = build_plan(loaded.resolved, loaded.composed.data)
     monitor_plan = build_monitor_plan(loaded.resolved, loaded.composed.data)
-    return Compiled(loaded, plan, spec_path, monitor_plan)
+    spec = loaded.resolved.spec
+    mlflow = spec.tracking.mlflow
+    return Compiled(
+        plan,
+        spec_path,
+        list(overrides),
+        monitor_plan,
+        loaded.warnings,
+        dict(spec.backends),
+        mlflow.model_dump() if mlflow is not None else None,
+        {section: len(getattr(spec, section)) for section in SECTIONS},
+        {g.display: str(g.path) for g in loaded.composed.groups},
+        _loaded=loaded,
+    )
+
+
+# the sections `validate` counts
+SECTIONS = ("sources", "features", "models", "gates", "deployments", "monitoring")
+
+
+def compile_cached(
+    spec_path: Path,
+    overrides: list[str],
+    check_backends: bool = False,
+    compiled_hook: Callable[[Compiled], None] | None = None,
+) -> Compiled:
+    """`compile_spec`, answered from the plan cache when nothing it depends on changed.
+    `check_backends`: also check every `backends:` section, as `validate` does;
+    `compiled_hook` sees the compiled spec before that check (for the texts its errors
+    quote)."""
+    from mlcompile import plancache
+
+    key = plancache.cache_key(spec_path, overrides)
+    root = spec_path.resolve().parent
+    entry = plancache.load(root, key) if key is not None else None
+    if entry is not None and (entry.backends_checked or not check_backends):
+        return Compiled(spec_path=spec_path, overrides=list(overrides), **vars(entry))
+    compiled = compile_spec(spec_path, overrides)
+    if compiled_hook is not None:
+        compiled_hook(compiled)
+    if check_backends:
+        check_backend_sections(compiled.loaded)
+        compiled.backends_checked = True
+    if key is not None:
+        kept = plancache.Entry(**{f: getattr(compiled, f) for f in plancache.ENTRY_FIELDS})
+        plancache.store(root, key, kept, plancache.input_files(compiled.loaded))
+    return compiled
 
 
 def backend_settings(compiled: Compiled, backend: Backend) -> BaseModel:
     """The spec's `backends.<name>` section, validated by the backend's own model."""
+    if compiled._loaded is None:
+        # from the plan cache: the section passed before; should it fail now (the backend
+        # changed), the spec is composed again for located errors
+        settings = _valid_settings(compiled, backend)
+        if settings is not None:
+            return settings
     return validated_backend_settings(compiled.loaded, backend)
+
+
+def _valid_settings(compiled: Compiled, backend: Backend) -> BaseModel | None:
+    from pydantic import ValidationError
+
+    from mlcompile.spec.paths import PathChecker
+
+    try:
+        settings = backend.settings_model.model_validate(compiled.backends.get(backend.name, {}))
+    except ValidationError:
+        return None
+    found: list[str] = []
+    PathChecker(compiled.project_root).check(
+        settings, ("backends", backend.name), lambda code, *_: found.append(code)
+    )
+    return None if found else settings
 
 
 def validated_backend_settings(loaded: LoadedSpec, backend: Backend) -> BaseModel:
     """A backend's settings from the spec, with their paths (the fields the model marks as
     project paths) checked by the rule every path of the spec follows."""
+    from pydantic import ValidationError
+
     from mlcompile.spec.diagnose import diagnostics_from_validation
     from mlcompile.spec.paths import PathChecker
     from mlcompile.spec.yaml_loader import KeyPath
@@ -89,8 +205,10 @@ def validated_backend_settings(loaded: LoadedSpec, backend: Backend) -> BaseMode
 def check_backend_sections(loaded: LoadedSpec) -> None:
     """`validate`'s check of the spec's `backends:` sections, for the backends installed
     here (a section for one that is not may be meant for another machine)."""
-    from mlcompile.backends import available_backends
+    from mlcompile.backends import available_backends, get_backend
 
+    if not loaded.resolved.spec.backends:
+        return
     installed = available_backends()
     found: list[Diagnostic] = []
     for name in loaded.resolved.spec.backends:
@@ -114,6 +232,8 @@ class Rendered:
 
 
 def render(compiled: Compiled, backend_name: str) -> Rendered:
+    from mlcompile.backends import get_backend
+
     backend = get_backend(backend_name)
     settings = backend_settings(compiled, backend)
     plans = [p for p in (compiled.plan, compiled.monitor_plan) if p is not None]
@@ -135,6 +255,8 @@ def emitted_files(compiled: Compiled, rendered: Rendered) -> dict[str, dict[str,
     """Folder (relative to the output dir) -> files, exactly as `write` puts them on disk.
 
     The monitoring job goes to monitoring/: its plan.json and monitoring/<backend>/."""
+    from mlcompile.backends.emit import with_index
+
     trees = {
         ".": {"plan.json": compiled.plan.to_json()},
         "lineage": build_lineage_cached(compiled),
@@ -153,6 +275,7 @@ def build_lineage_cached(compiled: Compiled) -> dict[str, str]:
     import os
 
     from mlcompile import __version__
+    from mlcompile.backends.emit import write_text_atomic
     from mlcompile.plan import canonical_json, sha256_text
 
     plan_text = compiled.plan.to_json()
@@ -175,15 +298,21 @@ def build_lineage_cached(compiled: Compiled) -> dict[str, str]:
 
 
 def write(out_dir: Path, trees: dict[str, dict[str, str]]) -> list[str]:
+    """Put `trees` on disk; files already there as they should be are left alone (a no-op
+    run then writes, and syncs, nothing here)."""
+    from mlcompile.backends.emit import stale_files, write_text_atomic, write_tree
+
     written = []
     try:
         for folder, files in trees.items():
             if folder == ".":
                 for rel, text in files.items():
-                    write_text_atomic(out_dir / rel, text)
+                    if not _same(out_dir / rel, text):
+                        write_text_atomic(out_dir / rel, text)
                     written.append(rel)
             else:
-                write_tree(out_dir / folder, files)
+                if stale_files(out_dir / folder, files):
+                    write_tree(out_dir / folder, files)
                 written += [f"{folder}/{rel}" for rel in files]
     except OSError as exc:
         # the error names a temporary file; the user chose the folder
@@ -194,6 +323,8 @@ def write(out_dir: Path, trees: dict[str, dict[str, str]]) -> list[str]:
 
 
 def stale(out_dir: Path, trees: dict[str, dict[str, str]]) -> list[str]:
+    from mlcompile.backends.emit import stale_files
+
     found = []
     for folder, files in trees.items():
         if folder == ".":
@@ -204,4 +335,7 @@ def stale(out_dir: Path, trees: dict[str, dict[str, str]]) -> list[str]:
 
 
 def _same(path: Path, text: str) -> bool:
-    return path.is_file() and path.read_text(encoding="utf-8") == text
+    try:
+        return path.is_file() and path.read_text(encoding="utf-8") == text
+    except (OSError, UnicodeDecodeError):
+        return False

@@ -24,7 +24,8 @@ ENTRY_POINT_GROUP = "mlcompile.backends"
 class BackendSettings(BaseModel):
     """Base for backend settings: frozen, unknown keys are errors."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # built on first use: a command loads only the settings model of the backend it uses
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 class ArtifactSet(Mapping[str, str]):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from mlcompile.cli.compiling import compile_and_render, compile_with_texts, with_texts
+from mlcompile.cli.compiling import compile_and_render, compile_with_texts
 from mlcompile.cli.output import Output, handles_errors
 from mlcompile.cli.params import format_option, overrides_argument, spec_argument, trust_options
 from mlcompile.compiler import emitted_files, stale, write
@@ -21,23 +21,16 @@ from mlcompile.errors import ExitCode
 @handles_errors
 def validate(spec: Path, overrides: tuple[str, ...], fmt: str, output: Output) -> None:
     """Check a spec: composition, types, references, paths. Reports every error at once."""
-    from mlcompile.spec import load_spec
-
-    loaded = with_texts(spec, overrides, output, lambda: load_spec(spec, list(overrides)))
-    output.texts.update(loaded.composed.texts())
-    if loaded.resolved.spec.backends:
-        # the backends' own settings models: loaded only when the spec has such sections
-        from mlcompile.compiler import check_backend_sections
-
-        check_backend_sections(loaded)
-    output.diagnostics(loaded.warnings)
+    # the backends' own settings models check their sections (loaded only for such sections)
+    compiled = compile_with_texts(spec, overrides, output, check_backends=True)
+    output.diagnostics(compiled.warnings)
     if fmt != "human":
         return
-    counts = loaded.resolved.spec
+    counts = compiled.counts
     click.echo(
-        f"{spec}: ok ({len(counts.sources)} sources, {len(counts.features)} features, "
-        f"{len(counts.models)} models, {len(counts.gates)} gates, "
-        f"{len(counts.deployments)} deployments, {len(counts.monitoring)} monitors)"
+        f"{spec}: ok ({counts['sources']} sources, {counts['features']} features, "
+        f"{counts['models']} models, {counts['gates']} gates, "
+        f"{counts['deployments']} deployments, {counts['monitoring']} monitors)"
     )
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from mlcompile.cli.output import Output
-from mlcompile.compiler import Compiled, Rendered, compile_spec, render
+from mlcompile.compiler import Compiled, Rendered, compile_cached, render
 from mlcompile.errors import SpecError
 
 T = TypeVar("T")
@@ -27,9 +27,21 @@ def with_texts(spec: Path, overrides: tuple[str, ...], output: Output, work: Cal
         raise
 
 
-def compile_with_texts(spec: Path, overrides: tuple[str, ...], output: Output) -> Compiled:
-    compiled = with_texts(spec, overrides, output, lambda: compile_spec(spec, list(overrides)))
-    output.texts.update(compiled.loaded.composed.texts())
+def compile_with_texts(
+    spec: Path, overrides: tuple[str, ...], output: Output, check_backends: bool = False
+) -> Compiled:
+    """The compiled spec (from the plan cache when its inputs did not change)."""
+
+    def remember(compiled: Compiled) -> None:
+        output.texts.update(compiled.texts())
+
+    compiled = with_texts(
+        spec,
+        overrides,
+        output,
+        lambda: compile_cached(spec, list(overrides), check_backends, remember),
+    )
+    remember(compiled)
     return compiled
 
 
@@ -40,7 +52,7 @@ def compile_and_render(
     compiled = compile_with_texts(spec, overrides, output)
     rendered = render(compiled, backend)
     if output.fmt == "human":
-        output.diagnostics([*compiled.loaded.warnings, *rendered.warnings])
+        output.diagnostics([*compiled.warnings, *rendered.warnings])
     return compiled, rendered, out if out is not None else spec.parent / "build"
 
 

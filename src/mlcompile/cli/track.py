@@ -24,9 +24,7 @@ def tracking_config(compiled: Compiled) -> MlflowConfig | None:
     missing extra is a usage error rather than a run nobody can see."""
     from mlcompile.tracking import mlflow_config
 
-    section = compiled.loaded.resolved.spec.tracking.mlflow
-    dumped = section.model_dump() if section is not None else None
-    config = mlflow_config(dumped, os.environ, compiled.plan.name)
+    config = mlflow_config(compiled.tracking, os.environ, compiled.plan.name)
     if config is not None and importlib.util.find_spec("mlflow") is None:
         raise UsageError(
             "MLflow tracking is configured but mlflow is not installed: "

@@ -39,6 +39,7 @@ class Store:
         self.root = root
         self._lock = threading.Lock()
         self._hashes: dict[str, Any] | None = None
+        self._hashes_changed = False  # a run that hashed nothing new writes nothing
 
     def entry(self, key: str) -> Path:
         return self.root / "entries" / key[:2] / key
@@ -92,6 +93,7 @@ class Store:
         digest = sha256_file(path)
         with self._lock:
             self._load_hashes()[str(path)] = {"stamp": stamp, "sha256": digest}
+            self._hashes_changed = True
         return digest
 
     def _load_hashes(self) -> dict[str, Any]:
@@ -103,7 +105,8 @@ class Store:
         return self._hashes
 
     def save_hashes(self) -> None:
-        if self._hashes is None:
+        if self._hashes is None or not self._hashes_changed:
             return
         data = json.dumps(self._hashes, indent=1, sort_keys=True).encode("utf-8")
         atomic_write_bytes(self.root / _HASHES, data)
+        self._hashes_changed = False

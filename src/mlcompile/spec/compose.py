@@ -253,7 +253,7 @@ def _kind(value: Any) -> str:
 def _compose_cached(composed: Composed) -> None:
     from mlcompile.spec import cache
 
-    root, search_dirs = composed.project_root, _search_dirs(composed.project_root)
+    root, search_dirs = composed.project_root, config_dirs(composed.project_root)
     key = cache.cache_key(composed.spec.text, composed.overrides, search_dirs)
     entry = cache.load(root, key) if key else None
     if entry is not None:
@@ -271,7 +271,7 @@ def _compose_cached(composed: Composed) -> None:
         cache.store(root, key, {"data": composed.data, "groups": groups})
 
 
-def _search_dirs(project_root: Path) -> list[Path]:
+def config_dirs(project_root: Path) -> list[Path]:
     dirs = [project_root / "conf"]
     return [d for d in dirs if d.is_dir()] + [PRESETS_DIR]
 
@@ -293,7 +293,7 @@ def _compose_with_hydra(composed: Composed) -> dict[str, Any]:
     from omegaconf import DictConfig, OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
-    search_dirs = _search_dirs(composed.project_root)
+    search_dirs = config_dirs(composed.project_root)
     search_path = create_config_search_path(None)
     for index, folder in reversed(list(enumerate(search_dirs))):
         search_path.prepend(f"mlcompile-{index}", folder.as_uri())

@@ -45,7 +45,9 @@ CUSTOM_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][
 
 
 class Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    # defer_build: validators are built on first use, not at import, so a command that
+    # imports these models without validating a spec does not pay for thirty validators
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True, defer_build=True)
 
 
 def _exactly_one(model: BaseModel, fields: tuple[str, ...], what: str) -> None:

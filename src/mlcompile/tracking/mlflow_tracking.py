@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import logging
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -80,6 +79,8 @@ class TrackedRun:
 def _quiet() -> Iterator[None]:
     """MLflow prints links and progress on stdout and stderr; a command's output is its own
     (failures still raise)."""
+    import logging  # only when logging a run: every `run` imports this module
+
     logger = logging.getLogger("mlflow")
     level = logger.level
     logger.setLevel(logging.WARNING)
