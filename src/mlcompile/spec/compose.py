@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mlcompile import codes
 from mlcompile.errors import Diagnostic, SourceSpan, SpecError, did_you_mean
 from mlcompile.spec.yaml_loader import KeyPath, Located, load_yaml_file
 
@@ -155,7 +156,7 @@ def compose(spec_path: Path, overrides: list[str]) -> Composed:
         raise SpecError(
             [
                 Diagnostic(
-                    "E103",
+                    codes.NOT_PLAIN_DATA,
                     "a spec must be a mapping of sections",
                     spec.spans.get(()),
                     "start with 'name:' and sections such as 'sources:' and 'models:'",
@@ -170,7 +171,7 @@ def compose(spec_path: Path, overrides: list[str]) -> Composed:
         raise SpecError(
             [
                 Diagnostic(
-                    "E201",
+                    codes.UNKNOWN_KEY,
                     "'hydra' is reserved: mlcompile configures Hydra itself",
                     spec.key_spans.get(("hydra",)),
                     "remove the 'hydra' section",
@@ -200,7 +201,7 @@ def _defaults_problems(spec: Located) -> list[Diagnostic]:
     if not isinstance(defaults, list):
         return [
             Diagnostic(
-                "E404",
+                codes.BAD_DEFAULTS,
                 f"'defaults' must be a list, not {_kind(defaults)}",
                 spec.spans.get(("defaults",)),
                 _DEFAULTS_HINT,
@@ -211,7 +212,11 @@ def _defaults_problems(spec: Located) -> list[Diagnostic]:
         problem = _entry_problem(entry)
         if problem:
             span = spec.spans.get(("defaults", index)) or spec.spans.get(("defaults",))
-            found.append(Diagnostic("E404", f"defaults[{index}]: {problem}", span, _DEFAULTS_HINT))
+            found.append(
+                Diagnostic(
+                    codes.BAD_DEFAULTS, f"defaults[{index}]: {problem}", span, _DEFAULTS_HINT
+                )
+            )
     return found
 
 
@@ -345,13 +350,13 @@ def _value_error_diagnostic(exc: ValueError, composed: Composed) -> Diagnostic:
             parser.parse_overrides(overrides=_add_or_override([text], []))
         except Exception:  # the one that fails to parse on its own is the culprit
             return Diagnostic(
-                "E401",
+                codes.BAD_OVERRIDE,
                 f"cannot apply override '{text[:80]}': {message}",
                 override_span(composed.overrides, index),
                 "integers must fit in 64 bits; quote text that is not a number",
             )
     return Diagnostic(
-        "E400",
+        codes.COMPOSE_FAILED,
         f"cannot compose the spec: {message}",
         composed.spec.spans.get(("defaults",)) or SourceSpan(composed.spec.file, 1, 1),
         _DEFAULTS_HINT,
@@ -400,7 +405,7 @@ def _hydra_diagnostic(exc: Exception, composed: Composed, search_dirs: list[Path
         hint = did_you_mean(option, _available(search_dirs, group))
         span = _defaults_span(composed, group) or _first_override_span(overrides, group)
         return Diagnostic(
-            "E402",
+            codes.UNKNOWN_CONFIG,
             f"no config '{option}' in group '{group}'",
             span,
             hint or _groups_hint(search_dirs),
@@ -410,7 +415,7 @@ def _hydra_diagnostic(exc: Exception, composed: Composed, search_dirs: list[Path
         key = text.split("=", 1)[0].lstrip("+~")
         if key and (f"'{key}'" in str(exc) or f"'{text}'" in str(exc) or key in message):
             return Diagnostic(
-                "E401",
+                codes.BAD_OVERRIDE,
                 f"cannot apply override '{text}': {message}",
                 override_span(overrides, index),
                 _override_hint(composed, key, str(exc)),
@@ -418,14 +423,18 @@ def _hydra_diagnostic(exc: Exception, composed: Composed, search_dirs: list[Path
 
     if type(exc).__name__ in ("OverrideParseException", "GrammarParseError") and overrides:
         return Diagnostic(
-            "E401",
+            codes.BAD_OVERRIDE,
             f"cannot parse the overrides: {message}",
             override_span(overrides, 0),
             "overrides are key=value, +key=value to add, ~key to delete, group=option",
         )
 
     path: KeyPath = tuple(str(full_key).split(".")) if full_key else ()
-    code = "E403" if "nterpolation" in type(exc).__name__ or "${" in message else "E400"
+    code = (
+        codes.BAD_INTERPOLATION
+        if "nterpolation" in type(exc).__name__ or "${" in message
+        else codes.COMPOSE_FAILED
+    )
     return Diagnostic(
         code, message, composed.span(path) if path else SourceSpan(composed.spec.file)
     )

@@ -12,6 +12,7 @@ from mlcompile.backends import ArtifactSet, RunOptions, RunResult
 from mlcompile.backends.executors import Executor
 from mlcompile.errors import Diagnostic
 from mlcompile.plan import STEP_KINDS, Plan
+from mlcompile_kfp import codes
 from mlcompile_kfp.settings import KfpSettings, check_settings
 
 SUPPORTED_KINDS = frozenset(STEP_KINDS)
@@ -27,7 +28,8 @@ class KfpBackend:
             if node.kind not in SUPPORTED_KINDS:
                 found.append(
                     Diagnostic(
-                        "K110", f"step {node.id!r}: the kfp backend has no '{node.kind}' step"
+                        codes.UNKNOWN_STEP_KIND,
+                        f"step {node.id!r}: the kfp backend has no '{node.kind}' step",
                     )
                 )
         return found

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from mlcompile import codes
 from mlcompile.errors import Diagnostic
 from mlcompile.spec.checks.context import Context
 from mlcompile.spec.models import BatchDeployment, KServeDeployment, RegistryDeployment
@@ -21,24 +22,25 @@ def check(ctx: Context) -> None:
             # Not an error: some teams deploy ungated models to staging. Say so loudly.
             ctx.diagnostics.append(
                 Diagnostic(
-                    "W101",
+                    codes.UNGATED_DEPLOYMENT,
                     f"deployment '{name}' has no gate on model '{deployment.model}'",
                     ctx.composed.span((*at, "model")),
                     "add a gate so a bad model cannot deploy",
-                    severity="warning",
                 )
             )
         if isinstance(deployment, BatchDeployment):
             ctx.ref(deployment.source, spec.sources, "source", (*at, "source"))
             if Path(deployment.output).suffix.lower() not in (".parquet", ".csv"):
-                ctx.error("E203", "the output must end in .parquet or .csv", (*at, "output"))
+                ctx.error(
+                    codes.INVALID_VALUE, "the output must end in .parquet or .csv", (*at, "output")
+                )
         elif (
             isinstance(deployment, KServeDeployment)
             and deployment.model not in registered
             and not ctx.broken.get("deployments")
         ):
             ctx.error(
-                "E301",
+                codes.UNKNOWN_NAME,
                 f"KServe deployment '{name}' needs a registry deployment of model '{deployment.model}'",
                 (*at, "model"),
                 "add a deployment with kind: registry for that model",

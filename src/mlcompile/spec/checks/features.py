@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mlcompile import expressions
+from mlcompile import codes, expressions
 from mlcompile.featureops import OPS, Reads
 from mlcompile.spec.checks.context import Context, identifiers
 from mlcompile.spec.models import Feature
@@ -17,7 +17,12 @@ def check(ctx: Context) -> None:
         if feature.custom is not None:
             source = module_source(feature.custom.split(":", 1)[0], ctx.root)
             if source.refusal is not None:
-                ctx.error("E308", source.refusal, ("features", name, "custom"), source.hint)
+                ctx.error(
+                    codes.UNTRUSTED_MODULE,
+                    source.refusal,
+                    ("features", name, "custom"),
+                    source.hint,
+                )
         if feature.expr is not None:
             expression(ctx, feature.expr, ("features", name, "expr"))
     ctx.cycles(ctx.out.feature_inputs, "features", "feature")
@@ -31,7 +36,7 @@ def expression(ctx: Context, expr: str, path: KeyPath) -> None:
         expressions.remember(ctx.root, expr)
         return
     ctx.error(
-        "E310",
+        codes.NOT_A_ROW_EXPRESSION,
         f"the expression is not one value computed from its row: {problem}",
         path,
         "write one SQL expression over the row's columns, e.g. 'sched_dep_time // 100'; "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from mlcompile import codes
 from mlcompile.errors import did_you_mean
 from mlcompile.spec.checks.context import Context
 from mlcompile.spec.checks.features import raw_inputs
@@ -27,14 +28,14 @@ def check(ctx: Context) -> None:
                 and feature not in ctx.broken.get("features", ())
             ):
                 ctx.error(
-                    "E301",
+                    codes.UNKNOWN_NAME,
                     f"unknown feature '{feature}': not in features, nor a column of source '{model.data}'",
                     (*at, "features", index),
                     did_you_mean(feature, [*spec.features, *columns]),
                 )
         if model.target in model.features:
             ctx.error(
-                "E309",
+                codes.TARGET_IS_FEATURE,
                 f"the target '{model.target}' is also a feature of model '{name}'",
                 (*at, "target"),
                 "a model that sees its target learns nothing useful; remove it from features",
@@ -48,7 +49,7 @@ def check(ctx: Context) -> None:
         for index, metric in enumerate(model.metrics or []):
             if metric not in produced:
                 ctx.error(
-                    "E303",
+                    codes.UNKNOWN_METRIC,
                     f"a {model.task} model does not produce '{metric}'",
                     (*at, "metrics", index),
                     did_you_mean(metric, produced),
