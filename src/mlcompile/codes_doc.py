@@ -7,7 +7,6 @@ from pathlib import Path
 
 from mlcompile.codes import catalogues
 
-
 _DOC_HEAD = """# Diagnostic codes
 
 Generated from the catalogues (`mlcompile.codes` and each installed plugin's) by
