@@ -4,7 +4,7 @@ A code is `<prefix><three digits>`; the prefix says who reports it: `E` (errors)
 (warnings) belong to mlcompile itself, and each plugin has its own letter (K for the
 Kubeflow Pipelines backend, Z for ZenML). A plugin declares its codes in a `Catalogue` of
 its own and registers it under the `mlcompile.diagnostics` entry point group, so that
-docs/diagnostics.md and SARIF output know them (docs/internals/diagnostics.md).
+docs/diagnostics.md and SARIF output know them (docs/diagnostics.md says how).
 
 Source code reports a code through its constant (`codes.UNKNOWN_NAME`), never a literal:
 a test finds any quoted code outside a catalogue.
