@@ -186,6 +186,18 @@ NOT_A_ROW_EXPRESSION = _c(
     "An expression is not one value computed from its row.",
     "features: {f: {expr: 'avg(dep_delay) OVER ()'}}",
 )
+SQL_ERROR = _c(
+    "E311",
+    "sql-error",
+    "DuckDB cannot parse a source's SQL or an expression, or bind it to its inputs' columns.",
+    "sources: {late: {sql: 'SELECT * FROM raws'}}   # the source is 'raw'",
+)
+TYPE_MISMATCH = _c(
+    "E312",
+    "type-mismatch",
+    "A column's type (read from the file or bound by DuckDB) does not fit its use.",
+    "features: {f: {scale: carrier}}   # carrier is text",
+)
 
 # ---- E4xx: composition and overrides -----------------------------------------------------------
 COMPOSE_FAILED = _c(

@@ -19,6 +19,7 @@ from mlcompile.spec.checks import (
     paths,
     settings,
     sources,
+    tables,
 )
 from mlcompile.spec.checks.context import Context
 
@@ -26,6 +27,7 @@ SECTIONS: tuple[Callable[[Context], None], ...] = (
     settings.check,
     paths.check,
     sources.check,
+    tables.check,
     features.check,
     models.check,
     gates.check,

@@ -11,6 +11,7 @@ from mlcompile.spec.compose import Composed
 from mlcompile.spec.models import Spec
 from mlcompile.spec.paths import PathChecker
 from mlcompile.spec.resolved import Resolved
+from mlcompile.spec.tables import TableType
 from mlcompile.spec.yaml_loader import KeyPath
 
 _IDENT = re.compile(r'"((?:[^"]|"")+)"|([A-Za-z_][A-Za-z0-9_]*)')
@@ -39,6 +40,8 @@ class Context:
         self.out = Resolved(spec=spec, project_root=self.root)
         self.paths = PathChecker(self.root)
         self.diagnostics: list[Diagnostic] = []
+        # each source's table type (spec/tables.py), None where only a run can tell
+        self.tables: dict[str, TableType | None] = {}
 
     def error(
         self,
