@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from mlcompile.spec.checks import (
+    columns,
     deployments,
     features,
     gates,
@@ -30,6 +31,7 @@ SECTIONS: tuple[Callable[[Context], None], ...] = (
     tables.check,
     features.check,
     models.check,
+    columns.check,
     gates.check,
     deployments.check,
     monitoring.check,

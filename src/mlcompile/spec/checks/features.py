@@ -52,21 +52,3 @@ def feature_inputs(feature: Feature) -> list[str]:
     if reads is Reads.COLUMN:
         return [str(feature.params()["column"])]
     return []
-
-
-def raw_inputs(ctx: Context, feature: str, seen: set[str] | None = None) -> list[str]:
-    """Raw columns a feature reads, through the features it builds on."""
-    seen = seen if seen is not None else set()
-    if feature in seen:
-        return []
-    seen.add(feature)
-    out: list[str] = []
-    definition = ctx.spec.features[feature]
-    if definition.expr is not None or definition.custom is not None:
-        return out
-    for column in feature_inputs(definition):
-        if column in ctx.spec.features and column != feature:
-            out += raw_inputs(ctx, column, seen)
-        else:
-            out.append(column)
-    return out

@@ -5,7 +5,6 @@ from __future__ import annotations
 from mlcompile import codes
 from mlcompile.errors import did_you_mean
 from mlcompile.spec.checks.context import Context
-from mlcompile.spec.checks.features import raw_inputs
 from mlcompile.spec.models import TASK_METRICS
 from mlcompile.spec.yaml_loader import KeyPath
 
@@ -18,12 +17,9 @@ def check(ctx: Context) -> None:
             continue
         columns = ctx.columns_of(model.data)
         for index, feature in enumerate(model.features):
-            if feature in spec.features:
-                for column in raw_inputs(ctx, feature):
-                    ctx.raw_column(column, model.data, ("features", feature), "column")
-                continue
             if (
-                columns is not None
+                feature not in spec.features
+                and columns is not None
                 and feature not in columns
                 and feature not in ctx.broken.get("features", ())
             ):

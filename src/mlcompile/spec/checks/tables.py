@@ -110,21 +110,21 @@ def _sql_problem(ctx: Context, name: str, bound: Bound, inputs: dict[str, TableT
     message = bound.problem.splitlines()[0]
     all_typed = all(kind is not Kind.UNKNOWN for t in inputs.values() for _, kind in t.values())
     hint = None
-    if bound.kind == "Catalog":
+    word = re.search(r'syntax error at or near "([^"]+)"|cannot contain (\w+)', message)
+    reserved = next((w for w in (word.groups() if word else ()) if w), "")
+    if reserved.lower() in _RESERVED:
+        hint = f"'{reserved.lower()}' is a reserved word in SQL: quote the column as \"{reserved.lower()}\""
+    elif bound.kind == "Catalog":
         table = re.search(r"Table with name (\S+) does not exist", message)
         if table:
             hint = did_you_mean(table[1], ctx.spec.sources)
-    elif bound.kind == "Parser":
-        word = re.search(r'syntax error at or near "([^"]+)"', message)
-        if word and word[1].lower() in _RESERVED:
-            hint = f"'{word[1]}' is a reserved word in SQL: quote the column as \"{word[1]}\""
     elif bound.kind == "Binder":
         column = re.search(r'Referenced column "([^"]+)" not found', message)
         if column is None and not all_typed:
             return  # a column of unknown type may be what does not bind: only a run can tell
         columns = [c for t in inputs.values() for c in t]
         hint = did_you_mean(column[1], columns) if column else None
-    else:
+    elif bound.kind != "Parser":
         return  # conversions and the like depend on values, which a run sees
     ctx.error(
         codes.SQL_ERROR,
