@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from mlcompile.errors import Diagnostic, SpecError
 from mlcompile.spec import load_spec
@@ -239,3 +241,33 @@ def test_a_warm_validate_imports_no_data_library(tmp_path: Path) -> None:
     ]
     assert "duckdb" in runs[0].stdout
     assert runs[1].stdout.strip() == "[]"
+
+
+_REFERENCES = ("encode: carrier", "impute: temp", "column: time_hour", "target: late")
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    reference=st.sampled_from(_REFERENCES),
+    typo=st.text(alphabet="abcdefghijklmnopqrstuvwxyz_0123456789", min_size=1, max_size=12),
+)
+def test_a_typo_in_any_column_reference_is_located(
+    tmp_path: Path, reference: str, typo: str
+) -> None:
+    key, column = reference.split(": ")
+    base = FEATURES + MODEL
+    text = "name: typed\n" + SOURCES + base.replace(reference, f"{key}: {column}{typo}")
+    spec = _project(tmp_path, text)
+    try:
+        load_spec(spec)
+    except SpecError as caught:
+        errors = [d for d in caught.diagnostics if d.severity == "error"]
+        assert errors and all(d.span is not None and d.span.line > 0 for d in errors)
+        assert any(
+            d.span is not None and d.span.line == int(_at(text, column + typo).split(":")[0])
+            for d in errors
+        )
+    else:
+        pytest.fail(f"'{column}{typo}' is not a column, yet the spec validated")
