@@ -87,6 +87,7 @@ def _type_features(
     the feature that reads it."""
     row = dict(table)
     raw_read: dict[str, str] = {}
+    computed: set[str] = set()  # features computed so far: a name here is no longer raw
 
     def report(code: str, message: str, path: KeyPath, hint: str | None) -> None:
         if (message, path) not in reported:
@@ -115,8 +116,9 @@ def _type_features(
                     did_you_mean(column, row),
                 )
                 row[name] = _UNKNOWN
+                computed.add(name)
                 continue
-            if column in table and column not in ctx.spec.features:
+            if column not in computed:
                 raw_read.setdefault(column, name)
             kind, needs = row[column][1], op.takes(params)
             if kind is not Kind.UNKNOWN and needs in _FITS and kind not in _FITS[needs]:
@@ -132,11 +134,12 @@ def _type_features(
         elif op.reads is Reads.EXPR:
             expr = str(params["expr"])
             for column in identifiers(expr):
-                if column in table and column not in ctx.spec.features:
+                if column in table and column not in computed:
                     raw_read.setdefault(column, name)
             row[name] = _bind_expr(ctx, expr, row, path, report)
         else:
             row[name] = _UNKNOWN
+        computed.add(name)
     return raw_read
 
 
