@@ -271,3 +271,22 @@ def test_a_typo_in_any_column_reference_is_located(
         )
     else:
         pytest.fail(f"'{column}{typo}' is not a column, yet the spec validated")
+
+
+def test_csv_kinds_follow_pandas_not_the_sniffer(tmp_path: Path) -> None:
+    """pandas reads 'inf' as a number, which DuckDB's sniffer takes for text: an `impute`
+    on such a column is no type error."""
+    spec = _project(
+        tmp_path,
+        "name: typed\nsources:\n  weather: {path: data/weather.csv}\n"
+        "features:\n  t: {impute: {column: temp, strategy: median}}\n"
+        "models:\n  m: {task: regression, data: weather, target: humid, features: [t]}\n",
+    )
+    lines = (tmp_path / "data" / "weather.csv").read_text().splitlines()
+    column = lines[0].split(",").index("temp")
+    for number in range(1, 41):
+        cells = lines[number].split(",")
+        cells[column] = "inf"
+        lines[number] = ",".join(cells)
+    (tmp_path / "data" / "weather.csv").write_text("\n".join(lines) + "\n")
+    load_spec(spec)

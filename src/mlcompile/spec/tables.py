@@ -128,24 +128,38 @@ def _read(path: Path, fmt: str) -> TableType | None:
     try:
         if fmt == "parquet":
             relation = con.sql("SELECT * FROM read_parquet($path)", params={"path": str(path)})
-        else:
-            relation = con.sql(
-                "SELECT * FROM read_csv($path, sample_size = $rows, nullstr = $na, "
-                "auto_type_candidates = ['BOOLEAN', 'BIGINT', 'DOUBLE', 'DATE', 'TIMESTAMP', "
-                "'VARCHAR'])",
-                params={"path": str(path), "rows": CSV_SAMPLE_ROWS, "na": list(PANDAS_NA)},
+            return {
+                n: (str(t), kind_of(str(t)))
+                for n, t in zip(relation.columns, relation.types, strict=True)
+            }
+        read = (
+            # pandas' defaults, which ingest's read_csv uses: a header row, commas, double
+            # quotes; a row pandas would refuse makes DuckDB refuse the sample too
+            "read_csv($path, sample_size = $rows, nullstr = $na, header = true, delim = ',', "
+            "quote = '\"', escape = '\"', strict_mode = true{})"
+        )
+        params = {"path": str(path), "rows": CSV_SAMPLE_ROWS, "na": list(PANDAS_NA)}
+        relation = con.sql(f"SELECT * FROM {read.format('')}", params=params)
+        table: TableType = {}
+        for name, sql in zip(relation.columns, map(str, relation.types), strict=True):
+            # pandas keeps dates in a CSV as text; the runtime parses ISO 8601 text as times
+            kind = kind_of(sql)
+            table[name] = ("VARCHAR", kind) if kind is Kind.TEMPORAL else (sql, kind)
+        text = [name for name, (sql, _) in table.items() if sql == "VARCHAR"]
+        if text:
+            # DuckDB's sniffer reads 'inf' or '1e400' as text where pandas reads numbers
+            checks = ", ".join(
+                f"bool_and(TRY_CAST({_quoted(n)} AS DOUBLE) IS NOT NULL OR {_quoted(n)} IS NULL)"
+                for n in text
             )
-        names, types = relation.columns, [str(t) for t in relation.types]
+            sample = f"(SELECT * FROM {read.format(', all_varchar = true')} LIMIT $rows)"
+            numeric = con.execute(f"SELECT {checks} FROM {sample}", params).fetchone() or ()
+            for name, is_number in zip(text, numeric, strict=True):
+                if is_number:
+                    table[name] = ("DOUBLE", Kind.NUMERIC)
+        return table
     finally:
         con.close()
-    table: TableType = {}
-    for name, sql in zip(names, types, strict=True):
-        if fmt == "csv" and kind_of(sql) is Kind.TEMPORAL:
-            # pandas keeps dates in a CSV as text; the runtime parses ISO 8601 text as times
-            table[name] = ("VARCHAR", Kind.TEMPORAL)
-        else:
-            table[name] = (sql, kind_of(sql))
-    return table
 
 
 # ---- SQL ----------------------------------------------------------------------------------
