@@ -230,6 +230,12 @@ BAD_DEFAULTS = _c(
     "The 'defaults' list is malformed.",
     "defaults: model",
 )
+OVERRIDE_UNKNOWN_ENTRY = _c(
+    "E405",
+    "override-unknown-entry",
+    "An override sets a key of a named entry (a model, source, ...) the spec does not have.",
+    "mlcompile validate spec.yaml models.delayd.seed=3",
+)
 
 # ---- W1xx: warnings ----------------------------------------------------------------------------
 UNGATED_DEPLOYMENT = _c(
@@ -243,6 +249,18 @@ DEPRECATED_GRANT = _c(
     "deprecated-grant",
     "A setting that once let a spec grant itself trust; ignored.",
     "settings: {custom_modules: [os]}",
+)
+UNREGISTERED_BATCH = _c(
+    "W103",
+    "unregistered-batch",
+    "A batch deployment scores with a model no registry deployment registers.",
+    "deployments: {score: {kind: batch, model: m, source: s, output: out.parquet}}",
+)
+PROFILE_OVERRIDDEN = _c(
+    "W201",
+    "profile-overridden",
+    "A profile sets a key that the spec itself sets, and the spec's value wins.",
+    "defaults: [{profile: prod}, _self_]   # listed before _self_",
 )
 del _c
 

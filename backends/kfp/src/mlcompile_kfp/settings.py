@@ -219,7 +219,7 @@ def check_settings(settings: KfpSettings) -> list[Diagnostic]:
             )
     if not settings.base_image or re.search(r"\s", settings.base_image):
         error(codes.BAD_IMAGE, "base_image", f"invalid image reference {settings.base_image!r}")
-    monitor = settings.kinds.get("monitor")
+    monitor = settings.kinds.get(StepKind.MONITOR)
     if monitor is not None and monitor.caching:
         found.append(
             Diagnostic(
