@@ -10,7 +10,7 @@ import errno
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
-from enum import IntEnum
+from enum import IntEnum, StrEnum
 from typing import Any
 
 
@@ -41,14 +41,55 @@ class SourceSpan:
         return f"{self.file}:{self.line}:{self.column}"
 
 
+class Severity(StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+# Every code declared so far, by code: a reporter's catalogue is imported before it reports.
+_DECLARED: dict[str, Code] = {}
+
+
+class Code(str):
+    """A diagnostic code as a catalogue declares it (mlcompile.codes): compares, prints and
+    serialises as the bare code, and carries what the catalogue says about it."""
+
+    name: str
+    severity: Severity
+    doc: str
+    example: str
+
+    def __new__(cls, code: str, *, name: str, severity: Severity, doc: str, example: str) -> Code:
+        self = super().__new__(cls, code)
+        self.name, self.severity, self.doc, self.example = name, severity, doc, example
+        _DECLARED[code] = self
+        return self
+
+
+def declared(code: str) -> Code | None:
+    """What the catalogue says about `code`, once its catalogue is imported."""
+    return _DECLARED.get(code)
+
+
 @dataclass(frozen=True)
 class Diagnostic:
     code: str
     message: str
     span: SourceSpan | None = None
     hint: str | None = None
-    severity: str = "error"
+    # left out: the code's default severity from its catalogue
+    severity: Severity | None = None
     path: str | None = None  # the dotted key path in the composed spec, when there is one
+
+    def __post_init__(self) -> None:
+        # a plain str, so that records copy, pickle and compare like any other string
+        object.__setattr__(self, "code", str(self.code))
+        if self.severity is None:
+            known = declared(self.code)
+            chosen = known.severity if known is not None else Severity.ERROR
+        else:
+            chosen = Severity(self.severity)
+        object.__setattr__(self, "severity", chosen)
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -215,7 +256,7 @@ def render_github(diagnostics: Sequence[Diagnostic]) -> str:
 
 def render_sarif(diagnostics: Sequence[Diagnostic], tool_version: str) -> str:
     """SARIF 2.1.0, the format code-scanning dashboards ingest."""
-    rules = sorted({d.code for d in diagnostics})
+    rules = [_sarif_rule(code) for code in sorted({d.code for d in diagnostics})]
     results = []
     for d in diagnostics:
         result: dict[str, Any] = {
@@ -243,7 +284,7 @@ def render_sarif(diagnostics: Sequence[Diagnostic], tool_version: str) -> str:
                     "driver": {
                         "name": "mlcompile",
                         "version": tool_version,
-                        "rules": [{"id": r} for r in rules],
+                        "rules": rules,
                     }
                 },
                 "results": results,
@@ -251,3 +292,17 @@ def render_sarif(diagnostics: Sequence[Diagnostic], tool_version: str) -> str:
         ],
     }
     return json.dumps(doc, indent=2, sort_keys=True)
+
+
+def _sarif_rule(code: str) -> dict[str, Any]:
+    known = declared(code)
+    if known is None:
+        return {"id": code}
+    level = "error" if known.severity is Severity.ERROR else "warning"
+    return {
+        "id": code,
+        "name": known.name,
+        "shortDescription": {"text": known.doc},
+        "defaultConfiguration": {"level": level},
+        "help": {"text": f"for example: {known.example}"},
+    }

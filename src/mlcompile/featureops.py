@@ -27,6 +27,8 @@ class Kind(StrEnum):
 
     ANY = "any"
     NUMERIC = "numeric"
+    BOOLEAN = "boolean"
+    STRING = "string"
     TEMPORAL = "temporal"  # a date or time, or text the runtime parses as ISO 8601
     CATEGORY = "category"
     UNKNOWN = "unknown"  # only a run can tell

@@ -28,7 +28,11 @@ def test_makefile_carries_no_spec_text(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_failed_step_reports_its_exit_code(tmp_path: Path) -> None:
     spec = make_project(tmp_path, conformance_spec())
-    (tmp_path / "data" / "cancer.csv").write_text("mean_radius,benign\n-1,3\n")
+    # every column is there (validate reads the header), but the values break the schema
+    data = tmp_path / "data" / "cancer.csv"
+    header, first = data.read_text().splitlines()[:2]
+    row = {**dict(zip(header.split(","), first.split(","), strict=True)), "mean_radius": "-1"}
+    data.write_text(header + "\n" + ",".join({**row, "benign": "3"}.values()) + "\n")
     result = run_on(spec, "make", tmp_path / "build")
     assert result.exit_code == 3
     assert result.steps["validate:raw"]["status"] == "failed"

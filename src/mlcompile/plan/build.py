@@ -6,7 +6,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from mlcompile import __version__, paths
+from mlcompile import __version__, codes, paths
 from mlcompile.errors import Diagnostic, SpecError
 from mlcompile.featureops import OPS
 from mlcompile.plan.kinds import PATH_KINDS, StepKind, make_node_id
@@ -471,7 +471,7 @@ def _fingerprints(nodes: dict[str, Node]) -> tuple[Node, ...]:
         order = list(TopologicalSorter(graph).static_order())
     except CycleError as exc:
         cycle = " -> ".join(exc.args[1])
-        raise SpecError([Diagnostic("E302", f"the plan has a cycle: {cycle}")]) from None
+        raise SpecError([Diagnostic(codes.CYCLE, f"the plan has a cycle: {cycle}")]) from None
     done: dict[str, Node] = {}
     for node_id in order:
         node = nodes[node_id]

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mlcompile import codes
 from mlcompile.errors import Diagnostic, SourceSpan, SpecError, did_you_mean
 from mlcompile.spec.yaml_loader import KeyPath, Located, load_yaml_file
 
@@ -166,7 +167,7 @@ def compose(spec_path: Path, overrides: list[str]) -> Composed:
         raise SpecError(
             [
                 Diagnostic(
-                    "E103",
+                    codes.NOT_PLAIN_DATA,
                     "a spec must be a mapping of sections",
                     spec.spans.get(()),
                     "start with 'name:' and sections such as 'sources:' and 'models:'",
@@ -181,7 +182,7 @@ def compose(spec_path: Path, overrides: list[str]) -> Composed:
         raise SpecError(
             [
                 Diagnostic(
-                    "E201",
+                    codes.UNKNOWN_KEY,
                     "'hydra' is reserved: mlcompile configures Hydra itself",
                     spec.key_spans.get(("hydra",)),
                     "remove the 'hydra' section",
@@ -211,7 +212,7 @@ def _defaults_problems(spec: Located) -> list[Diagnostic]:
     if not isinstance(defaults, list):
         return [
             Diagnostic(
-                "E404",
+                codes.BAD_DEFAULTS,
                 f"'defaults' must be a list, not {_kind(defaults)}",
                 spec.spans.get(("defaults",)),
                 _DEFAULTS_HINT,
@@ -222,7 +223,11 @@ def _defaults_problems(spec: Located) -> list[Diagnostic]:
         problem = _entry_problem(entry)
         if problem:
             span = spec.spans.get(("defaults", index)) or spec.spans.get(("defaults",))
-            found.append(Diagnostic("E404", f"defaults[{index}]: {problem}", span, _DEFAULTS_HINT))
+            found.append(
+                Diagnostic(
+                    codes.BAD_DEFAULTS, f"defaults[{index}]: {problem}", span, _DEFAULTS_HINT
+                )
+            )
     return found
 
 
@@ -356,13 +361,13 @@ def _value_error_diagnostic(exc: ValueError, composed: Composed) -> Diagnostic:
             parser.parse_overrides(overrides=_add_or_override([text], []))
         except Exception:  # the one that fails to parse on its own is the culprit
             return Diagnostic(
-                "E401",
+                codes.BAD_OVERRIDE,
                 f"cannot apply override '{text[:80]}': {message}",
                 override_span(composed.overrides, index),
                 "integers must fit in 64 bits; quote text that is not a number",
             )
     return Diagnostic(
-        "E400",
+        codes.COMPOSE_FAILED,
         f"cannot compose the spec: {message}",
         composed.spec.spans.get(("defaults",)) or SourceSpan(composed.spec.file, 1, 1),
         _DEFAULTS_HINT,
@@ -411,7 +416,7 @@ def _hydra_diagnostic(exc: Exception, composed: Composed, search_dirs: list[Path
         hint = did_you_mean(option, _available(search_dirs, group))
         span = _first_override_span(overrides, group) or _defaults_span(composed, group)
         return Diagnostic(
-            "E402",
+            codes.UNKNOWN_CONFIG,
             f"no config '{option}' in group '{group}'",
             span,
             hint or _groups_hint(search_dirs),
@@ -421,7 +426,7 @@ def _hydra_diagnostic(exc: Exception, composed: Composed, search_dirs: list[Path
         key = text.split("=", 1)[0].lstrip("+~")
         if key and (f"'{key}'" in str(exc) or f"'{text}'" in str(exc) or key in message):
             return Diagnostic(
-                "E401",
+                codes.BAD_OVERRIDE,
                 f"cannot apply override '{text}': {message}",
                 override_span(overrides, index),
                 _group_hint(key, text, search_dirs) or _override_hint(composed, key, str(exc)),
@@ -429,14 +434,18 @@ def _hydra_diagnostic(exc: Exception, composed: Composed, search_dirs: list[Path
 
     if type(exc).__name__ in ("OverrideParseException", "GrammarParseError") and overrides:
         return Diagnostic(
-            "E401",
+            codes.BAD_OVERRIDE,
             f"cannot parse the overrides: {message}",
             override_span(overrides, 0),
             "overrides are key=value, +key=value to add, ~key to delete, group=option",
         )
 
     path: KeyPath = tuple(str(full_key).split(".")) if full_key else ()
-    code = "E403" if "nterpolation" in type(exc).__name__ or "${" in message else "E400"
+    code = (
+        codes.BAD_INTERPOLATION
+        if "nterpolation" in type(exc).__name__ or "${" in message
+        else codes.COMPOSE_FAILED
+    )
     return Diagnostic(
         code, message, composed.span(path) if path else SourceSpan(composed.spec.file)
     )

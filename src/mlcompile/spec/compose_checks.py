@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mlcompile import codes
 from mlcompile.errors import Diagnostic, did_you_mean, printable
 from mlcompile.spec.compose import Composed, override_span
 from mlcompile.spec.yaml_loader import KeyPath
@@ -60,7 +61,7 @@ def unknown_entries(composed: Composed) -> list[Diagnostic]:
         close = suggestion is not None and suggestion.startswith("did you mean")
         found.append(
             Diagnostic(
-                "E405",
+                codes.OVERRIDE_UNKNOWN_ENTRY,
                 f"no {noun} '{printable(name)}'" + (f" ({suggestion})" if close else ""),
                 override_span(composed.overrides, index),
                 (f"{section} of the spec: " + ", ".join(map(printable, sorted(known))))
@@ -114,23 +115,21 @@ def overridden_profiles(composed: Composed) -> list[Diagnostic]:
             hint = "list the profile after '_self_' in 'defaults' so that it wins (docs/presets.md)"
             found.append(
                 Diagnostic(
-                    "W201",
+                    codes.PROFILE_OVERRIDDEN,
                     f"'{dotted}' is {spec_value!r} here, so profile '{profile}' (which sets "
                     f"{value!r}) has no effect on it",
                     composed.spec.key_spans.get(path) or composed.spec.spans.get(path),
                     hint,
-                    severity="warning",
                     path=dotted,
                 )
             )
             found.append(
                 Diagnostic(
-                    "W201",
+                    codes.PROFILE_OVERRIDDEN,
                     f"profile '{profile}' sets '{dotted}' to {value!r}, but the spec sets "
                     f"{spec_value!r}, which wins",
                     located.key_spans.get(rest) or located.spans.get(rest),
                     hint,
-                    severity="warning",
                     path=dotted,
                 )
             )

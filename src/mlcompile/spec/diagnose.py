@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from mlcompile import codes
 from mlcompile.errors import Diagnostic, did_you_mean
 from mlcompile.names import ALIAS_PATTERN, ALIAS_RULE
 from mlcompile.spec.compose import Composed
@@ -121,7 +122,7 @@ def _one(
         parent, key = path[:-1], str(path[-1])
         allowed = _fields_at(root, parent[skip:]) or []
         return Diagnostic(
-            "E201",
+            codes.UNKNOWN_KEY,
             f"unknown key '{key}' in {_dotted(parent)}",
             composed.key_span(path),
             did_you_mean(key, allowed),
@@ -130,7 +131,7 @@ def _one(
     if kind == "missing":
         parent, key = path[:-1], str(path[-1])
         return Diagnostic(
-            "E202",
+            codes.MISSING_KEY,
             f"missing required key '{key}' in {_dotted(parent)}",
             composed.span(parent),
             f"add '{key}:'",
@@ -142,7 +143,9 @@ def _one(
     hint = _PATTERN_HINTS.get(pattern) or _TYPE_HINTS.get(
         kind, "see docs/spec-reference.md for this key's type"
     )
-    return Diagnostic("E203", f"{dotted}: {message}{shown}", composed.span(path), hint, path=dotted)
+    return Diagnostic(
+        codes.INVALID_VALUE, f"{dotted}: {message}{shown}", composed.span(path), hint, path=dotted
+    )
 
 
 # The rules behind the patterns a key must match, in words.

@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from mlcompile import codes
 from mlcompile.spec.yaml_loader import KeyPath
 from mlcompile.trust import HOW_TO_ALLOW_PATHS, PROJECT_PATH, grants
 
@@ -83,4 +84,4 @@ class PathChecker:
             found = self.problem(value)
             if found is not None:
                 message, hint = found
-                report("E306", message, path, hint)
+                report(codes.PATH_OUTSIDE_PROJECT, message, path, hint)

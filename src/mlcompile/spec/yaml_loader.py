@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mlcompile import codes
 from mlcompile.errors import Diagnostic, SourceSpan
 
 KeyPath = tuple[str | int, ...]
@@ -63,7 +64,7 @@ class _Builder:
                 self.too_big = True
                 what = "nests too deeply" if depth > MAX_DEPTH else "expands to too many values"
                 self.error(
-                    "E105",
+                    codes.TOO_LARGE,
                     f"the document {what} (limits: depth {MAX_DEPTH}, {MAX_NODES} values)",
                     node,
                     "anchors and aliases that multiply each other are refused",
@@ -73,7 +74,7 @@ class _Builder:
         tag = str(node.tag)
         if tag not in _SAFE_TAGS:
             self.error(
-                "E104",
+                codes.UNSAFE_TAG,
                 f"the YAML tag '{tag}' is not allowed",
                 node,
                 "a spec holds plain data: mappings, lists, strings, numbers, booleans and null",
@@ -99,7 +100,7 @@ class _Builder:
             else f"{node.value[:20]}... ({len(node.value)} characters)"
         )
         self.error(
-            "E106",
+            codes.INTEGER_RANGE,
             f"the integer {shown} is out of range",
             node,
             "integers in a spec fit in 64 bits (at most 9223372036854775807)",
@@ -116,14 +117,17 @@ class _Builder:
                 continue
             if key_node.id != "scalar":
                 self.error(
-                    "E103", "mapping keys must be plain strings", key_node, "write the key as text"
+                    codes.NOT_PLAIN_DATA,
+                    "mapping keys must be plain strings",
+                    key_node,
+                    "write the key as text",
                 )
                 continue
             key = str(self.scalar(key_node))
             if key in first_seen:
                 line = first_seen[key].start_mark.line + 1
                 self.error(
-                    "E102",
+                    codes.DUPLICATE_KEY,
                     f"duplicate key '{key}' (first defined on line {line})",
                     key_node,
                     "YAML keeps only one of them; remove or rename the other",
@@ -146,7 +150,9 @@ class _Builder:
                     merged.setdefault(key, item)
             else:
                 self.error(
-                    "E103", "a merge key ('<<') takes a mapping or a list of mappings", source
+                    codes.NOT_PLAIN_DATA,
+                    "a merge key ('<<') takes a mapping or a list of mappings",
+                    source,
                 )
         return merged
 
@@ -182,7 +188,7 @@ def parse_yaml(text: str, file: str) -> Located:
             )
         out.diagnostics.append(
             Diagnostic(
-                "E101",
+                codes.YAML_SYNTAX,
                 f"YAML syntax error: {problem}",
                 span,
                 "check indentation, colons, quotes and brackets at or just before this point",
@@ -195,7 +201,7 @@ def parse_yaml(text: str, file: str) -> Located:
         char = exc.character if isinstance(exc.character, str) else chr(exc.character)
         out.diagnostics.append(
             Diagnostic(
-                "E101",
+                codes.YAML_SYNTAX,
                 f"the character U+{ord(char):04X} is not allowed in YAML",
                 SourceSpan(file, line, column),
                 "remove control characters from the file",
@@ -206,7 +212,7 @@ def parse_yaml(text: str, file: str) -> Located:
         first = str(exc).splitlines()[0]
         out.diagnostics.append(
             Diagnostic(
-                "E101",
+                codes.YAML_SYNTAX,
                 f"YAML error: {first}",
                 SourceSpan(file, 1, 1),
                 "save the file as plain YAML",
@@ -216,7 +222,10 @@ def parse_yaml(text: str, file: str) -> Located:
     if root is None:
         out.diagnostics.append(
             Diagnostic(
-                "E103", "the file is empty", SourceSpan(file, 1, 1), "a spec needs at least 'name'"
+                codes.NOT_PLAIN_DATA,
+                "the file is empty",
+                SourceSpan(file, 1, 1),
+                "a spec needs at least 'name'",
             )
         )
         return out
@@ -232,7 +241,9 @@ def load_yaml_file(path: Path, display: str) -> Located:
         located = Located(data=None, file=display, text="")
         reason = exc.strerror or str(exc)
         located.diagnostics.append(
-            Diagnostic("E100", f"cannot read the file: {reason}", SourceSpan(display))
+            Diagnostic(
+                codes.FILE_UNREADABLE, f"cannot read the file: {reason}", SourceSpan(display)
+            )
         )
         return located
     try:
@@ -243,7 +254,7 @@ def load_yaml_file(path: Path, display: str) -> Located:
         located = Located(data=None, file=display, text="")
         located.diagnostics.append(
             Diagnostic(
-                "E101",
+                codes.YAML_SYNTAX,
                 f"the file is not valid UTF-8 (byte 0x{raw[exc.start]:02x})",
                 SourceSpan(display, line, column),
                 "save the file as UTF-8",

@@ -113,7 +113,7 @@ def test_options_are_judged_against_the_plan_that_has_the_kind(monitor_plan: Pla
         assert ZenmlBackend().check(plan, settings) == []
     cached = ZenmlSettings.model_validate({"steps": {"monitor": {"enable_cache": True}}})
     [warning] = ZenmlBackend().check(monitor_plan, cached)
-    assert (warning.code, warning.severity) == ("W702", "warning")
+    assert (warning.code, warning.severity) == ("Z112", "warning")
     assert "registry alias" in warning.message
 
 

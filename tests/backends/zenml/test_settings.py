@@ -73,13 +73,13 @@ def test_valid_settings_check_clean(plan: Plan) -> None:
 
 
 def test_run_config_keys_the_backend_writes_are_errors(plan: Plan) -> None:
-    assert codes(plan, {"run_config": {"enable_cache": False, "steps": {}}}) == ["E701", "E701"]
+    assert codes(plan, {"run_config": {"enable_cache": False, "steps": {}}}) == ["Z101", "Z101"]
 
 
 def test_unknown_run_config_keys_are_errors_with_a_hint(plan: Plan) -> None:
     settings = ZenmlSettings.model_validate({"run_config": {"enviroment": {"A": "1"}}})
     (diagnostic,) = ZenmlBackend().check(plan, settings)
-    assert diagnostic.code == "E702"
+    assert diagnostic.code == "Z102"
     assert diagnostic.hint == "did you mean 'environment'?"
     assert diagnostic.path == "backends.zenml.run_config.enviroment"
 
@@ -88,7 +88,7 @@ def test_options_for_absent_kinds_and_cached_gates_warn(plan: Plan) -> None:
     found = ZenmlBackend().check(
         plan, ZenmlSettings.model_validate({"steps": {"gate": {"enable_cache": True}}})
     )
-    assert [(d.code, d.severity) for d in found] == [("W702", "warning")]
+    assert [(d.code, d.severity) for d in found] == [("Z112", "warning")]
 
 
 def test_zenml_model_names_must_stay_distinct(plan: Plan) -> None:
@@ -100,10 +100,10 @@ def test_zenml_model_names_must_stay_distinct(plan: Plan) -> None:
             params["registered_name"] = renamed[params["registered_name"]]
         nodes.append(replace(node, params=params))
     clashing = replace(plan, nodes=tuple(nodes), _by_id={})
-    assert codes(clashing, {}) == ["E703"]
+    assert codes(clashing, {}) == ["Z103"]
     assert codes(clashing, {"model": {"enabled": False}}) == []
 
 
 @pytest.mark.parametrize("home", ["/abs/zenml", "../outside", ""])
 def test_zenml_home_must_be_inside_the_project(plan: Plan, home: str) -> None:
-    assert codes(plan, {"zenml_home": home}) == ["E704"]
+    assert codes(plan, {"zenml_home": home}) == ["Z104"]

@@ -12,6 +12,7 @@ from mlcompile.backends import ArtifactSet, RunOptions, RunResult
 from mlcompile.backends.executors import Executor
 from mlcompile.errors import Diagnostic
 from mlcompile.plan import Plan, StepKind
+from mlcompile_kfp import codes
 from mlcompile_kfp.settings import KfpSettings, check_settings
 
 # The kinds this backend has been checked to compile and run: listed, not derived from
@@ -61,7 +62,9 @@ class KfpBackend:
 
 def unsupported_steps(plan: Plan, supported: frozenset[StepKind]) -> list[Diagnostic]:
     return [
-        Diagnostic("K110", f"step {node.id!r}: the kfp backend has no '{node.kind}' step")
+        Diagnostic(
+            codes.UNKNOWN_STEP_KIND, f"step {node.id!r}: the kfp backend has no '{node.kind}' step"
+        )
         for node in sorted(plan.nodes, key=lambda n: n.id)
         if node.kind not in supported
     ]

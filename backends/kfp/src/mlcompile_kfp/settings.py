@@ -12,6 +12,7 @@ from mlcompile.backends import BackendSettings
 from mlcompile.errors import Diagnostic
 from mlcompile.plan import StepKind
 from mlcompile.trust import ProjectPath
+from mlcompile_kfp import codes
 
 # The same patterns the KFP SDK enforces when a task's resources are set; checking them here
 # reports every bad value with its key path instead of one ValueError from inside the compiler.
@@ -158,7 +159,7 @@ def check_settings(settings: KfpSettings) -> list[Diagnostic]:
             value = getattr(res, field)
             if value is not None and not pattern.match(value):
                 error(
-                    "K101",
+                    codes.BAD_QUANTITY,
                     f"{where}.{field}",
                     f"invalid Kubernetes quantity {value!r}",
                     f"write it like {example}",
@@ -168,46 +169,65 @@ def check_settings(settings: KfpSettings) -> list[Diagnostic]:
     ]
     for where, res in effective:
         if _quantity(res.cpu_request, _cpu) > _quantity(res.cpu_limit, _cpu):
-            error("K102", where, f"cpu_request {res.cpu_request} exceeds cpu_limit {res.cpu_limit}")
+            error(
+                codes.REQUEST_OVER_LIMIT,
+                where,
+                f"cpu_request {res.cpu_request} exceeds cpu_limit {res.cpu_limit}",
+            )
         if _quantity(res.memory_request, _memory) > _quantity(res.memory_limit, _memory):
             error(
-                "K102",
+                codes.REQUEST_OVER_LIMIT,
                 where,
                 f"memory_request {res.memory_request} exceeds memory_limit {res.memory_limit}",
             )
     for key, value in sorted(settings.node_selector.items()):
         if not _LABEL_KEY.match(key) or not _LABEL_VALUE.match(value):
-            error("K103", f"node_selector.{key}", f"invalid node selector label {key!r}: {value!r}")
+            error(
+                codes.BAD_NODE_SELECTOR,
+                f"node_selector.{key}",
+                f"invalid node selector label {key!r}: {value!r}",
+            )
     for i, secret in enumerate(settings.secrets):
         if not _K8S_NAME.match(secret.secret_name):
-            error("K104", f"secrets.{i}.secret_name", f"invalid Secret name {secret.secret_name!r}")
+            error(
+                codes.BAD_SECRET_NAME,
+                f"secrets.{i}.secret_name",
+                f"invalid Secret name {secret.secret_name!r}",
+            )
         for env, key in sorted(secret.env.items()):
             if not _ENV_NAME.match(env):
-                error("K105", f"secrets.{i}.env.{env}", f"invalid environment variable {env!r}")
+                error(
+                    codes.BAD_SECRET_ENV,
+                    f"secrets.{i}.env.{env}",
+                    f"invalid environment variable {env!r}",
+                )
             if not _SECRET_KEY.match(key):
-                error("K105", f"secrets.{i}.env.{env}", f"invalid Secret key {key!r}")
+                error(codes.BAD_SECRET_ENV, f"secrets.{i}.env.{env}", f"invalid Secret key {key!r}")
     if not settings.project_root.startswith("/"):
-        error("K106", "project_root", "project_root must be an absolute path inside the container")
+        error(
+            codes.RELATIVE_PROJECT_ROOT,
+            "project_root",
+            "project_root must be an absolute path inside the container",
+        )
     for i, requirement in enumerate(settings.packages_to_install):
         if not requirement.strip() or _UNSAFE_REQUIREMENT.search(requirement):
             error(
-                "K108",
+                codes.UNSAFE_REQUIREMENT,
                 f"packages_to_install.{i}",
                 f"unsafe pip requirement {requirement!r}",
                 "quotes, $, backticks, backslashes and control characters are not allowed",
             )
     if not settings.base_image or re.search(r"\s", settings.base_image):
-        error("K107", "base_image", f"invalid image reference {settings.base_image!r}")
+        error(codes.BAD_IMAGE, "base_image", f"invalid image reference {settings.base_image!r}")
     monitor = settings.kinds.get(StepKind.MONITOR)
     if monitor is not None and monitor.caching:
         found.append(
             Diagnostic(
-                "K111",
+                codes.CACHED_MONITOR,
                 "a cached monitor step reports the verdict of an earlier run and writes no "
                 "report: KFP's cache key sees neither the model version at the registry alias "
                 "nor a prediction log outside the pipeline",
                 hint="leave it unset: monitor steps run again on every run",
-                severity="warning",
                 path="backends.kfp.kinds.monitor.caching",
             )
         )

@@ -16,6 +16,7 @@ from mlcompile.backends import ArtifactSet, RunOptions, RunResult
 from mlcompile.backends.executors import Executor
 from mlcompile.errors import Diagnostic, did_you_mean
 from mlcompile.plan import Plan
+from mlcompile_zenml import codes
 from mlcompile_zenml import render as rendering
 from mlcompile_zenml.runner import run_pipeline
 from mlcompile_zenml.settings import UNCACHED_KINDS, ZenmlSettings
@@ -61,7 +62,7 @@ RUN_CONFIG_KEYS = frozenset(
 )
 
 
-# What a step of an uncached kind depends on outside the pipeline, for W702.
+# What a step of an uncached kind depends on outside the pipeline, for Z112 (CACHED_EFFECT).
 _UNSEEN = {
     "gate": "the registry's current model",
     "monitor": "the model version at the registry alias, a prediction log, the report it wrote",
@@ -104,7 +105,7 @@ def _run_config_diagnostics(settings: ZenmlSettings) -> list[Diagnostic]:
         if key in GENERATED_KEYS:
             found.append(
                 Diagnostic(
-                    "E701",
+                    codes.GENERATED_KEY,
                     f"{path}: mlcompile writes '{key}' into run_config.yaml itself",
                     hint=f"set {GENERATED_KEYS[key]}",
                     path=path,
@@ -113,7 +114,7 @@ def _run_config_diagnostics(settings: ZenmlSettings) -> list[Diagnostic]:
         elif key not in RUN_CONFIG_KEYS:
             found.append(
                 Diagnostic(
-                    "E702",
+                    codes.UNKNOWN_RUN_CONFIG_KEY,
                     f"{path}: '{key}' is not a ZenML run configuration key",
                     hint=did_you_mean(key, RUN_CONFIG_KEYS | set(GENERATED_KEYS)),
                     path=path,
@@ -133,21 +134,19 @@ def _step_diagnostics(plan: Plan, settings: ZenmlSettings) -> list[Diagnostic]:
         if judged and kind != "monitor" and kind not in kinds:
             found.append(
                 Diagnostic(
-                    "W701",
+                    codes.OPTIONS_FOR_NO_STEP,
                     f"{path}: this plan has no '{kind}' step, so these options do nothing",
-                    severity="warning",
                     path=path,
                 )
             )
         if options.enable_cache and kind in UNCACHED_KINDS:
             found.append(
                 Diagnostic(
-                    "W702",
+                    codes.CACHED_EFFECT,
                     f"{path}.enable_cache: a cached '{kind}' step is not run again, and ZenML "
                     "cannot see what it depends on outside the pipeline "
                     f"({_UNSEEN.get(kind, 'a registry entry or a file it wrote may be gone')})",
                     hint="leave it unset: these steps re-run on every run",
-                    severity="warning",
                     path=f"{path}.enable_cache",
                 )
             )
@@ -163,7 +162,7 @@ def _model_diagnostics(plan: Plan, settings: ZenmlSettings) -> list[Diagnostic]:
         by_zenml_name.setdefault(name, []).append(registered)
     return [
         Diagnostic(
-            "E703",
+            codes.MODEL_NAME_CLASH,
             f"{SECTION}.model: the registered models {', '.join(repr(r) for r in clashing)} "
             f"would share the ZenML Model '{name}' (ZenML names keep letters, digits and _.:-)",
             hint="rename one of the models or deployments",
@@ -183,7 +182,7 @@ def _home_diagnostics(settings: ZenmlSettings) -> list[Diagnostic]:
         return []
     return [
         Diagnostic(
-            "E704",
+            codes.ZENML_HOME_OUTSIDE,
             f"{SECTION}.zenml_home: {home!r} must be a folder inside the project, "
             "given relative to it",
             hint='for example ".mlcompile/zenml"; null uses your own ZenML configuration',

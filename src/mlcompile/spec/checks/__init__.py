@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from mlcompile.spec.checks import (
+    columns,
     deployments,
     features,
     gates,
@@ -19,6 +20,7 @@ from mlcompile.spec.checks import (
     paths,
     settings,
     sources,
+    tables,
 )
 from mlcompile.spec.checks.context import Context
 
@@ -26,8 +28,10 @@ SECTIONS: tuple[Callable[[Context], None], ...] = (
     settings.check,
     paths.check,
     sources.check,
+    tables.check,
     features.check,
     models.check,
+    columns.check,
     gates.check,
     deployments.check,
     monitoring.check,

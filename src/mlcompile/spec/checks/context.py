@@ -5,11 +5,13 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+from mlcompile import codes
 from mlcompile.errors import Diagnostic, did_you_mean
 from mlcompile.spec.compose import Composed
 from mlcompile.spec.models import Spec
 from mlcompile.spec.paths import PathChecker
 from mlcompile.spec.resolved import Resolved
+from mlcompile.spec.tables import TableType
 from mlcompile.spec.yaml_loader import KeyPath
 
 _IDENT = re.compile(r'"((?:[^"]|"")+)"|([A-Za-z_][A-Za-z0-9_]*)')
@@ -38,6 +40,8 @@ class Context:
         self.out = Resolved(spec=spec, project_root=self.root)
         self.paths = PathChecker(self.root)
         self.diagnostics: list[Diagnostic] = []
+        # each source's table type (spec/tables.py), None where only a run can tell
+        self.tables: dict[str, TableType | None] = {}
 
     def error(
         self,
@@ -45,11 +49,10 @@ class Context:
         message: str,
         path: KeyPath,
         hint: str | None = None,
-        severity: str = "error",
     ) -> None:
         span = self.composed.span(path)
         dotted = ".".join(str(p) for p in path)
-        self.diagnostics.append(Diagnostic(code, message, span, hint, severity, path=dotted))
+        self.diagnostics.append(Diagnostic(code, message, span, hint, path=dotted))
 
     def ref(self, name: str, known: Mapping[str, object], what: str, path: KeyPath) -> bool:
         if name in known:
@@ -61,7 +64,7 @@ class Context:
             did_you_mean(name, [*known, *left_out])
             or f"no {what}s are defined; add one under '{what}s:'"
         )
-        self.error("E301", f"unknown {what} '{name}'", path, hint)
+        self.error(codes.UNKNOWN_NAME, f"unknown {what} '{name}'", path, hint)
         return False
 
     def file_exists(self, value: str, path: KeyPath) -> None:
@@ -72,7 +75,10 @@ class Context:
         if not target.is_file():
             siblings = [p.name for p in target.parent.iterdir()] if target.parent.is_dir() else []
             self.error(
-                "E305", f"no such file: '{value}'", path, did_you_mean(target.name, siblings)
+                codes.NO_SUCH_FILE,
+                f"no such file: '{value}'",
+                path,
+                did_you_mean(target.name, siblings),
             )
 
     def columns_of(self, source: str) -> list[str] | None:
@@ -82,7 +88,7 @@ class Context:
         columns = self.columns_of(source)
         if columns is not None and column not in columns:
             self.error(
-                "E301",
+                codes.UNKNOWN_NAME,
                 f"unknown {what} '{column}': not a column of source '{source}'",
                 path,
                 did_you_mean(column, columns),
@@ -104,7 +110,7 @@ class Context:
                         reported.add(key)
                         chain = " -> ".join([*loop, nxt])
                         self.error(
-                            "E302",
+                            codes.CYCLE,
                             f"{what}s form a cycle: {chain}",
                             (section, nxt),
                             f"a {what} cannot depend on itself through other {what}s",

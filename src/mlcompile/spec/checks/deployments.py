@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from mlcompile import codes
 from mlcompile.errors import Diagnostic
 from mlcompile.spec.checks.context import Context
 from mlcompile.spec.models import BatchDeployment, KServeDeployment, RegistryDeployment
@@ -21,11 +22,10 @@ def check(ctx: Context) -> None:
             # Not an error: some teams deploy ungated models to staging. Say so loudly.
             ctx.diagnostics.append(
                 Diagnostic(
-                    "W101",
+                    codes.UNGATED_DEPLOYMENT,
                     f"deployment '{name}' has no gate on model '{deployment.model}'",
                     ctx.composed.span((*at, "model")),
                     "add a gate so a bad model cannot deploy",
-                    severity="warning",
                 )
             )
         if isinstance(deployment, BatchDeployment):
@@ -33,14 +33,16 @@ def check(ctx: Context) -> None:
                 _unregistered_batch(ctx, name, deployment.model, at)
             ctx.ref(deployment.source, spec.sources, "source", (*at, "source"))
             if Path(deployment.output).suffix.lower() not in (".parquet", ".csv"):
-                ctx.error("E203", "the output must end in .parquet or .csv", (*at, "output"))
+                ctx.error(
+                    codes.INVALID_VALUE, "the output must end in .parquet or .csv", (*at, "output")
+                )
         elif (
             isinstance(deployment, KServeDeployment)
             and deployment.model not in registered
             and not ctx.broken.get("deployments")
         ):
             ctx.error(
-                "E301",
+                codes.UNKNOWN_NAME,
                 f"KServe deployment '{name}' needs a registry deployment of model '{deployment.model}'",
                 (*at, "model"),
                 "add a deployment with kind: registry for that model",
@@ -52,12 +54,11 @@ def _unregistered_batch(ctx: Context, name: str, model: str, at: KeyPath) -> Non
     from whatever the run trained, with no version anyone can promote, roll back or audit."""
     ctx.diagnostics.append(
         Diagnostic(
-            "W103",
+            codes.UNREGISTERED_BATCH,
             f"batch deployment '{name}' scores with model '{model}', which no registry "
             "deployment registers",
             ctx.composed.span((*at, "model")),
             f"add a deployment with kind: registry for model '{model}', so the scores come "
             "from a registered version",
-            severity="warning",
         )
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mlcompile import expressions
+from mlcompile import codes, expressions
 from mlcompile.featureops import OPS, Reads
 from mlcompile.spec.checks.context import Context, identifiers
 from mlcompile.spec.models import Feature
@@ -17,7 +17,12 @@ def check(ctx: Context) -> None:
         if feature.custom is not None:
             source = module_source(feature.custom.split(":", 1)[0], ctx.root)
             if source.refusal is not None:
-                ctx.error("E308", source.refusal, ("features", name, "custom"), source.hint)
+                ctx.error(
+                    codes.UNTRUSTED_MODULE,
+                    source.refusal,
+                    ("features", name, "custom"),
+                    source.hint,
+                )
         if feature.expr is not None:
             expression(ctx, feature.expr, ("features", name, "expr"))
     ctx.cycles(ctx.out.feature_inputs, "features", "feature")
@@ -31,7 +36,7 @@ def expression(ctx: Context, expr: str, path: KeyPath) -> None:
         expressions.remember(ctx.root, expr)
         return
     ctx.error(
-        "E310",
+        codes.NOT_A_ROW_EXPRESSION,
         f"the expression is not one value computed from its row: {problem}",
         path,
         "write one SQL expression over the row's columns, e.g. 'sched_dep_time // 100'; "
@@ -47,21 +52,3 @@ def feature_inputs(feature: Feature) -> list[str]:
     if reads is Reads.COLUMN:
         return [str(feature.params()["column"])]
     return []
-
-
-def raw_inputs(ctx: Context, feature: str, seen: set[str] | None = None) -> list[str]:
-    """Raw columns a feature reads, through the features it builds on."""
-    seen = seen if seen is not None else set()
-    if feature in seen:
-        return []
-    seen.add(feature)
-    out: list[str] = []
-    definition = ctx.spec.features[feature]
-    if definition.expr is not None or definition.custom is not None:
-        return out
-    for column in feature_inputs(definition):
-        if column in ctx.spec.features and column != feature:
-            out += raw_inputs(ctx, column, seen)
-        else:
-            out.append(column)
-    return out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from mlcompile import codes
 from mlcompile.spec import metric_names
 from mlcompile.spec.checks.context import Context
 from mlcompile.spec.models import LOWER_IS_BETTER, MAX_CHECK_LENGTH, Check
@@ -52,7 +53,7 @@ def check(ctx: Context) -> None:
                 continue
             if parsed.metric not in produced:
                 ctx.error(
-                    "E303",
+                    codes.UNKNOWN_METRIC,
                     f"model '{gate.model}' ({model.task}) does not produce '{parsed.metric}'",
                     where,
                     metric_names.metric_hint(parsed.metric, produced),
@@ -60,7 +61,7 @@ def check(ctx: Context) -> None:
                 continue
             if parsed.slice is not None and parsed.slice not in model.slices:
                 ctx.error(
-                    "E303",
+                    codes.UNKNOWN_METRIC,
                     f"model '{gate.model}' reports no slice '{parsed.slice}'",
                     where,
                     f"add '{parsed.slice}' to models.{gate.model}.slices",
@@ -83,7 +84,7 @@ def gate_check(ctx: Context, check: str | Check, where: KeyPath) -> GateCheck | 
     parsed = parse_check(check)
     if parsed is None:
         ctx.error(
-            "E204",
+            codes.UNREADABLE_CHECK,
             f"cannot read the check '{check}'",
             where,
             "write 'metric >= 0.8', 'metric[slice_column] >= 0.7' or 'metric >= production - 0.02'",
@@ -91,7 +92,7 @@ def gate_check(ctx: Context, check: str | Check, where: KeyPath) -> GateCheck | 
         return None
     if parsed.value is None and parsed.max_drop is None:
         ctx.error(
-            "E204",
+            codes.UNREADABLE_CHECK,
             f"the check '{check}' compares in the wrong direction for '{parsed.metric}'",
             where,
             "higher-is-better metrics: 'm >= production - d'; lower-is-better: 'm <= production + d'",

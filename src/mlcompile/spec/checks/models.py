@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from mlcompile import codes
 from mlcompile.errors import did_you_mean
 from mlcompile.spec.checks.context import Context
-from mlcompile.spec.checks.features import raw_inputs
 from mlcompile.spec.metric_names import metric_hint
 from mlcompile.spec.models import TASK_METRICS
 from mlcompile.spec.yaml_loader import KeyPath
@@ -18,24 +18,21 @@ def check(ctx: Context) -> None:
             continue
         columns = ctx.columns_of(model.data)
         for index, feature in enumerate(model.features):
-            if feature in spec.features:
-                for column in raw_inputs(ctx, feature):
-                    ctx.raw_column(column, model.data, ("features", feature), "column")
-                continue
             if (
-                columns is not None
+                feature not in spec.features
+                and columns is not None
                 and feature not in columns
                 and feature not in ctx.broken.get("features", ())
             ):
                 ctx.error(
-                    "E301",
+                    codes.UNKNOWN_NAME,
                     f"unknown feature '{feature}': not in features, nor a column of source '{model.data}'",
                     (*at, "features", index),
                     did_you_mean(feature, [*spec.features, *columns]),
                 )
         if model.target in model.features:
             ctx.error(
-                "E309",
+                codes.TARGET_IS_FEATURE,
                 f"the target '{model.target}' is also a feature of model '{name}'",
                 (*at, "target"),
                 "a model that sees its target learns nothing useful; remove it from features",
@@ -49,7 +46,7 @@ def check(ctx: Context) -> None:
         for index, metric in enumerate(model.metrics or []):
             if metric not in produced:
                 ctx.error(
-                    "E303",
+                    codes.UNKNOWN_METRIC,
                     f"a {model.task} model does not produce '{metric}'",
                     (*at, "metrics", index),
                     metric_hint(metric, produced),

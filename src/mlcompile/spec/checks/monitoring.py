@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from mlcompile import codes
 from mlcompile.errors import did_you_mean
 from mlcompile.spec import metric_names
 from mlcompile.spec.checks.context import Context
@@ -24,7 +25,7 @@ def check(ctx: Context) -> None:
             for d in spec.deployments.values()
         ):
             ctx.error(
-                "E301",
+                codes.UNKNOWN_NAME,
                 f"monitor '{name}' watches model '{monitor.model}', which nothing registers",
                 (*at, "model"),
                 "add a deployment with kind: registry for that model",
@@ -66,7 +67,7 @@ def check(ctx: Context) -> None:
 
 def _drift_is_absolute(ctx: Context, check: GateCheck, where: KeyPath) -> None:
     ctx.error(
-        "E204",
+        codes.UNREADABLE_CHECK,
         f"'{check.text}': drift has no production value to compare with",
         where,
         f"bound it outright, as in '{check.metric} <= 0.2'",
@@ -86,7 +87,7 @@ def _monitor_check(
         inputs = [*definition.features, PREDICTION]
         if check.slice is not None and check.slice not in inputs:
             ctx.error(
-                "E303",
+                codes.UNKNOWN_METRIC,
                 f"'{check.slice}' is not an input of model '{model}', nor '{PREDICTION}'",
                 where,
                 did_you_mean(check.slice, inputs),
@@ -95,7 +96,7 @@ def _monitor_check(
         return True
     if check.metric not in produced:
         ctx.error(
-            "E303",
+            codes.UNKNOWN_METRIC,
             f"'{check.metric}' is neither a drift measure nor a metric of model '{model}'",
             where,
             metric_names.metric_hint(check.metric, [*DRIFT_METRICS, *produced])
@@ -104,7 +105,7 @@ def _monitor_check(
         return False
     if not labelled:
         ctx.error(
-            "E303",
+            codes.UNKNOWN_METRIC,
             f"'{check.text}' needs outcomes to measure performance",
             where,
             "add 'labels: {source: ..., key: [...]}' to the monitor",
@@ -112,7 +113,7 @@ def _monitor_check(
         return False
     if check.slice is not None and check.slice not in definition.slices:
         ctx.error(
-            "E303",
+            codes.UNKNOWN_METRIC,
             f"model '{model}' reports no slice '{check.slice}'",
             where,
             f"add '{check.slice}' to models.{model}.slices",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from mlcompile import codes
 from mlcompile.spec.checks.context import Context
 from mlcompile.spec.yaml_loader import load_yaml_file
 
@@ -16,7 +17,7 @@ def schema_columns(ctx: Context, schema_name: str) -> list[str] | None:
     target = ctx.root / schema.file
     if not target.is_file():
         ctx.error(
-            "E305",
+            codes.NO_SUCH_FILE,
             f"no such file: '{schema.file}'",
             ("schemas", schema_name, "file"),
             "paths are relative to the spec's folder",
@@ -26,7 +27,7 @@ def schema_columns(ctx: Context, schema_name: str) -> list[str] | None:
     columns = located.data.get("columns") if isinstance(located.data, dict) else None
     if located.diagnostics or not isinstance(columns, dict):
         ctx.error(
-            "E307",
+            codes.NOT_A_SCHEMA,
             f"'{schema.file}' is not a pandera YAML schema with 'columns'",
             ("schemas", schema_name, "file"),
         )

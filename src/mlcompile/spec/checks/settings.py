@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from mlcompile import codes
 from mlcompile.spec.checks.context import Context
 
 
@@ -11,21 +12,19 @@ def check(ctx: Context) -> None:
     written = settings.model_fields_set
     if "custom_modules" in written and settings.custom_modules:
         ctx.error(
-            "W102",
+            codes.DEPRECATED_GRANT,
             "settings.custom_modules is deprecated and allows nothing: trust never comes "
             "from the spec",
             ("settings", "custom_modules"),
             "remove it; project modules need no grant, and whoever runs mlcompile allows "
             "others with --allow-module NAME (see docs/trust-model.md)",
-            severity="warning",
         )
     if "allow_paths_outside_project" in written and settings.allow_paths_outside_project:
         ctx.error(
-            "W102",
+            codes.DEPRECATED_GRANT,
             "settings.allow_paths_outside_project is deprecated and allows nothing: trust "
             "never comes from the spec",
             ("settings", "allow_paths_outside_project"),
             "remove it; whoever runs mlcompile allows paths outside the project with "
             "--allow-paths-outside-project (see docs/trust-model.md)",
-            severity="warning",
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from mlcompile import codes
 from mlcompile.spec.checks.context import Context, identifiers
 from mlcompile.spec.checks.schemas import schema_columns
 from mlcompile.spec.yaml_loader import KeyPath
@@ -21,7 +22,7 @@ def check(ctx: Context) -> None:
                 ".pq",
             ):
                 ctx.error(
-                    "E203",
+                    codes.INVALID_VALUE,
                     f"cannot tell the format of '{source.path}' from its name",
                     (*at, "path"),
                     "add 'format: csv' or 'format: parquet'",
@@ -40,7 +41,7 @@ def check(ctx: Context) -> None:
                 left_out = ctx.broken.get("sources", set())
                 if not mentioned and not left_out & set(identifiers(source.sql)):
                     ctx.error(
-                        "E301",
+                        codes.UNKNOWN_NAME,
                         f"the SQL of source '{name}' reads no other source",
                         (*at, "sql"),
                         "name other sources as tables, or list them under 'inputs'",

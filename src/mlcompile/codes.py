@@ -1,0 +1,284 @@
+"""The catalogue of diagnostic codes: every code mlcompile reports, declared here once.
+
+A code is `<prefix><three digits>`; the prefix says who reports it: `E` (errors) and `W`
+(warnings) belong to mlcompile itself, and each plugin has its own letter (K for the
+Kubeflow Pipelines backend, Z for ZenML). A plugin declares its codes in a `Catalogue` of
+its own and registers it under the `mlcompile.diagnostics` entry point group, so that
+docs/diagnostics.md and SARIF output know them (docs/diagnostics.md says how).
+
+Source code reports a code through its constant (`codes.UNKNOWN_NAME`), never a literal:
+a test finds any quoted code outside a catalogue.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from mlcompile.errors import Code, Severity
+
+_SHAPE = re.compile(r"[A-Z][0-9]{3}")
+# Prefixes taken by mlcompile; a plugin's catalogue may not use them.
+CORE_PREFIXES = ("E", "W")
+
+
+@dataclass
+class Catalogue:
+    """The codes of one reporter: mlcompile itself or one plugin."""
+
+    owner: str
+    prefixes: tuple[str, ...]
+    title: str = ""
+
+    def __post_init__(self) -> None:
+        self._codes: dict[str, Code] = {}
+
+    def code(
+        self, code: str, name: str, doc: str, example: str, severity: Severity | None = None
+    ) -> Code:
+        """Declare a code. Its default severity follows its prefix when `W`; say it
+        otherwise (a plugin's warnings)."""
+        if not _SHAPE.fullmatch(code) or code[0] not in self.prefixes:
+            raise ValueError(f"{self.owner}: '{code}' is not a code with prefix {self.prefixes}")
+        if code in self._codes:
+            raise ValueError(f"{self.owner}: '{code}' is declared twice")
+        chosen = severity or (Severity.WARNING if code[0] == "W" else Severity.ERROR)
+        declared = Code(code, name=name, severity=chosen, doc=doc, example=example)
+        self._codes[code] = declared
+        return declared
+
+    def __iter__(self) -> Iterator[Code]:
+        return iter(sorted(self._codes.values()))
+
+    def __getitem__(self, code: str) -> Code:
+        return self._codes[code]
+
+    def __contains__(self, code: object) -> bool:
+        return code in self._codes
+
+
+CORE = Catalogue("mlcompile", CORE_PREFIXES, "mlcompile")
+_c = CORE.code
+
+# ---- E1xx: reading YAML -------------------------------------------------------------------
+FILE_UNREADABLE = _c(
+    "E100",
+    "file-unreadable",
+    "A spec or config file cannot be read, or is not UTF-8.",
+    "mlcompile validate missing.yaml",
+)
+YAML_SYNTAX = _c(
+    "E101",
+    "yaml-syntax",
+    "The file is not valid YAML (or holds control characters).",
+    "models: {flights: [",
+)
+DUPLICATE_KEY = _c(
+    "E102",
+    "duplicate-key",
+    "A mapping names the same key twice; YAML would keep one.",
+    "name: a\nname: b",
+)
+NOT_PLAIN_DATA = _c(
+    "E103",
+    "not-a-mapping",
+    "The document, a key or a merge is not the plain data a spec holds.",
+    "- just\n- a list",
+)
+UNSAFE_TAG = _c(
+    "E104",
+    "yaml-tag",
+    "A YAML tag other than the plain ones: specs hold data, never objects.",
+    "name: !!python/object:os.system ls",
+)
+TOO_LARGE = _c(
+    "E105",
+    "too-large",
+    "Anchors and aliases expand the document past the depth or size limit.",
+    "a: &a [*a, *a]",
+)
+INTEGER_RANGE = _c(
+    "E106",
+    "integer-range",
+    "An integer does not fit in 64 bits.",
+    "seed: 99999999999999999999",
+)
+
+# ---- E2xx: the shape of the spec ------------------------------------------------------------
+UNKNOWN_KEY = _c(
+    "E201",
+    "unknown-key",
+    "A key the spec's section does not have (or the reserved 'hydra').",
+    "models: {m: {taget: arr_delay}}",
+)
+MISSING_KEY = _c(
+    "E202",
+    "missing-key",
+    "A required key is missing.",
+    "models: {m: {data: flights}}   # no target",
+)
+INVALID_VALUE = _c(
+    "E203",
+    "invalid-value",
+    "A value has the wrong type, is out of range or has no meaning here.",
+    "split: {test_size: 1.5}",
+)
+UNREADABLE_CHECK = _c(
+    "E204",
+    "unreadable-check",
+    "A gate or monitor check written as text cannot be read.",
+    "checks: ['roc_auc => 0.7']",
+)
+
+# ---- E3xx: references between sections --------------------------------------------------------
+UNKNOWN_NAME = _c(
+    "E301",
+    "unknown-name",
+    "A name (source, schema, feature, model, column) is not defined.",
+    "models: {m: {data: flight}}   # the source is 'flights'",
+)
+CYCLE = _c(
+    "E302",
+    "cycle",
+    "Sources or features depend on themselves through others.",
+    "features: {a: {expr: b + 1}, b: {expr: a + 1}}",
+)
+UNKNOWN_METRIC = _c(
+    "E303",
+    "unknown-metric",
+    "A metric or slice the model does not produce.",
+    "gates: {g: {model: m, checks: ['rmse <= 3']}}   # m is binary",
+)
+NO_SUCH_FILE = _c(
+    "E305",
+    "no-such-file",
+    "A file the spec names does not exist.",
+    "sources: {raw: {path: data/fligths.csv}}",
+)
+PATH_OUTSIDE_PROJECT = _c(
+    "E306",
+    "path-outside-project",
+    "A path leaves the project folder (or is the folder itself).",
+    "sources: {raw: {path: ../../etc/passwd}}",
+)
+NOT_A_SCHEMA = _c(
+    "E307",
+    "not-a-schema",
+    "A schema file is not a pandera YAML schema with 'columns'.",
+    "schemas: {s: {file: notes.yaml}}",
+)
+UNTRUSTED_MODULE = _c(
+    "E308",
+    "untrusted-module",
+    "A custom function's module is not the project's nor allowed.",
+    "features: {f: {custom: 'os:system'}}",
+)
+TARGET_IS_FEATURE = _c(
+    "E309",
+    "target-is-feature",
+    "A model's target is also one of its features.",
+    "models: {m: {target: arr_delay, features: [arr_delay]}}",
+)
+NOT_A_ROW_EXPRESSION = _c(
+    "E310",
+    "not-a-row-expression",
+    "An expression is not one value computed from its row.",
+    "features: {f: {expr: 'avg(dep_delay) OVER ()'}}",
+)
+SQL_ERROR = _c(
+    "E311",
+    "sql-error",
+    "DuckDB cannot parse a source's SQL or an expression, or bind it to its inputs' columns.",
+    "sources: {late: {sql: 'SELECT * FROM raws'}}   # the source is 'raw'",
+)
+TYPE_MISMATCH = _c(
+    "E312",
+    "type-mismatch",
+    "A column's type (read from the file or bound by DuckDB) does not fit its use.",
+    "features: {f: {scale: carrier}}   # carrier is text",
+)
+
+# ---- E4xx: composition and overrides -----------------------------------------------------------
+COMPOSE_FAILED = _c(
+    "E400",
+    "compose-failed",
+    "Hydra cannot compose the spec.",
+    "defaults: [model: lgbm, model: lgbm]",
+)
+BAD_OVERRIDE = _c(
+    "E401",
+    "bad-override",
+    "A command-line override cannot be parsed or applied.",
+    "mlcompile validate spec.yaml models.m.seed=abc",
+)
+UNKNOWN_CONFIG = _c(
+    "E402",
+    "unknown-config",
+    "A defaults entry or override names no config of its group.",
+    "defaults: [{model: lgbm_larg}]",
+)
+BAD_INTERPOLATION = _c(
+    "E403",
+    "bad-interpolation",
+    "An interpolation `${...}` cannot be resolved.",
+    "name: ${nowhere.key}",
+)
+BAD_DEFAULTS = _c(
+    "E404",
+    "bad-defaults",
+    "The 'defaults' list is malformed.",
+    "defaults: model",
+)
+OVERRIDE_UNKNOWN_ENTRY = _c(
+    "E405",
+    "override-unknown-entry",
+    "An override sets a key of a named entry (a model, source, ...) the spec does not have.",
+    "mlcompile validate spec.yaml models.delayd.seed=3",
+)
+
+# ---- W1xx: warnings ----------------------------------------------------------------------------
+UNGATED_DEPLOYMENT = _c(
+    "W101",
+    "ungated-deployment",
+    "A deployment's model has no gate.",
+    "deployments: {d: {kind: registry, model: m}}   # no gate on m",
+)
+DEPRECATED_GRANT = _c(
+    "W102",
+    "deprecated-grant",
+    "A setting that once let a spec grant itself trust; ignored.",
+    "settings: {custom_modules: [os]}",
+)
+UNREGISTERED_BATCH = _c(
+    "W103",
+    "unregistered-batch",
+    "A batch deployment scores with a model no registry deployment registers.",
+    "deployments: {score: {kind: batch, model: m, source: s, output: out.parquet}}",
+)
+PROFILE_OVERRIDDEN = _c(
+    "W201",
+    "profile-overridden",
+    "A profile sets a key that the spec itself sets, and the spec's value wins.",
+    "defaults: [{profile: prod}, _self_]   # listed before _self_",
+)
+del _c
+
+
+def catalogues() -> list[Catalogue]:
+    """mlcompile's catalogue and every installed plugin's, checked against each other."""
+    from importlib.metadata import entry_points
+
+    found = [CORE]
+    for entry in sorted(entry_points(group="mlcompile.diagnostics"), key=lambda e: e.name):
+        catalogue = entry.load()
+        if not isinstance(catalogue, Catalogue):
+            raise TypeError(f"entry point {entry.name!r} is not a mlcompile.codes.Catalogue")
+        taken = {p: c.owner for c in found for p in c.prefixes}
+        clash = [p for p in catalogue.prefixes if p in taken]
+        if clash:
+            raise ValueError(
+                f"{catalogue.owner}: prefix {clash[0]!r} is taken by {taken[clash[0]]}"
+            )
+        found.append(catalogue)
+    return found

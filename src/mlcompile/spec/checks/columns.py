@@ -1,0 +1,192 @@
+"""Every column a model's features, split, target and batch scoring read is checked
+against the typed source, with the type each operation takes and gives.
+
+Features are typed in the order the runtime computes them, over a working row that starts
+as the source's columns: an operation's input must exist and be of a kind it takes, its
+output gets the kind it gives, and an `expr` is bound by DuckDB against that row.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+
+from mlcompile import codes
+from mlcompile.errors import did_you_mean
+from mlcompile.expressions import TABLE, wrap
+from mlcompile.featureops import OPS, Kind, Reads
+from mlcompile.spec.checks.context import Context, identifiers
+from mlcompile.spec.models import BatchDeployment
+from mlcompile.spec.tables import Column, TableType, sql_type
+from mlcompile.spec.yaml_loader import KeyPath
+
+_UNKNOWN: Column = (None, Kind.UNKNOWN)
+_FITS = {
+    Kind.NUMERIC: {Kind.NUMERIC, Kind.BOOLEAN},
+    Kind.TEMPORAL: {Kind.TEMPORAL},
+}
+Report = Callable[[str, str, KeyPath, str | None], None]
+_SQL_OF = {Kind.NUMERIC: "DOUBLE", Kind.CATEGORY: "VARCHAR"}
+
+
+def check(ctx: Context) -> None:
+    reported: set[tuple[str, KeyPath]] = set()
+    for name, model in ctx.spec.models.items():
+        table = ctx.tables.get(model.data)
+        if table is None:
+            continue
+        raw_read = _type_features(ctx, model.data, table, list(model.features), reported)
+        at: KeyPath = ("models", name)
+        target = table.get(model.target)
+        if model.task == "regression" and target is not None and target[1] is Kind.STRING:
+            ctx.error(
+                codes.TYPE_MISMATCH,
+                f"a regression needs a numeric target; '{model.target}' holds text",
+                (*at, "target"),
+                "use task: binary or multiclass, or a numeric column",
+            )
+        split = model.split
+        column = table.get(split.column) if split.column else None
+        if split.method == "time" and column is not None and column[1] is Kind.STRING:
+            ctx.error(
+                codes.TYPE_MISMATCH,
+                f"a time split needs times or numbers; '{split.column}' holds text that is "
+                "not ISO 8601",
+                (*at, "split", "column"),
+                "split on a date/time or numeric column, or parse it in the source's SQL",
+            )
+        for deployment_name, deployment in ctx.spec.deployments.items():
+            if isinstance(deployment, BatchDeployment) and deployment.model == name:
+                _scoring_source(ctx, deployment_name, deployment, raw_read)
+
+
+def _needed(ctx: Context, wanted: list[str]) -> Iterator[str]:
+    """The features and raw columns `wanted` computes from, dependencies first."""
+    seen: set[str] = set()
+
+    def visit(name: str) -> Iterator[str]:
+        if name in seen:
+            return
+        seen.add(name)
+        for dep in ctx.out.feature_inputs.get(name, []):
+            yield from visit(dep)
+        yield name
+
+    for name in wanted:
+        yield from visit(name)
+
+
+def _type_features(
+    ctx: Context,
+    source: str,
+    table: TableType,
+    wanted: list[str],
+    reported: set[tuple[str, KeyPath]],
+) -> dict[str, str]:
+    """Type the features over the source's row; returns the raw columns read, each with
+    the feature that reads it."""
+    row = dict(table)
+    raw_read: dict[str, str] = {}
+    computed: set[str] = set()  # features computed so far: a name here is no longer raw
+
+    def report(code: str, message: str, path: KeyPath, hint: str | None) -> None:
+        if (message, path) not in reported:
+            reported.add((message, path))
+            ctx.error(code, message, path, hint)
+
+    for name in _needed(ctx, wanted):
+        definition = ctx.spec.features.get(name)
+        if definition is None:
+            if name in table:
+                raw_read.setdefault(name, name)
+            continue  # an unknown raw column is reported with the model's features
+        op = OPS[definition.op]
+        params = definition.params()
+        path: KeyPath = ("features", name, definition.op)
+        if op.reads is Reads.COLUMN:
+            column = str(params["column"])
+            where = (
+                path if isinstance(getattr(definition, definition.op), str) else (*path, "column")
+            )
+            if column not in row:
+                report(
+                    codes.UNKNOWN_NAME,
+                    f"unknown column '{column}': not a column of source '{source}', nor a feature",
+                    where,
+                    did_you_mean(column, row),
+                )
+                row[name] = _UNKNOWN
+                computed.add(name)
+                continue
+            if column not in computed:
+                raw_read.setdefault(column, name)
+            kind, needs = row[column][1], op.takes(params)
+            if kind is not Kind.UNKNOWN and needs in _FITS and kind not in _FITS[needs]:
+                report(
+                    codes.TYPE_MISMATCH,
+                    f"'{definition.op}' needs a {needs.value} column; '{column}' of source "
+                    f"'{source}' is {kind.value} ({row[column][0]})",
+                    where,
+                    "encode text first, or use an operation that takes it",
+                )
+            gives = op.gives(params)
+            row[name] = row[column] if gives is Kind.ANY else (_SQL_OF.get(gives), gives)
+        elif op.reads is Reads.EXPR:
+            expr = str(params["expr"])
+            for column in identifiers(expr):
+                if column in table and column not in computed:
+                    raw_read.setdefault(column, name)
+            row[name] = _bind_expr(ctx, expr, row, path, report)
+        else:
+            row[name] = _UNKNOWN
+        computed.add(name)
+    return raw_read
+
+
+def _bind_expr(ctx: Context, expr: str, row: TableType, path: KeyPath, report: Report) -> Column:
+    bound = sql_type(ctx.root, wrap(expr), {TABLE: row})
+    if bound.table is not None:
+        return next(iter(bound.table.values()), _UNKNOWN)
+    message = (bound.problem or "").splitlines()[0]
+    missing = _referenced_column(message)
+    typed = all(kind is not Kind.UNKNOWN for _, kind in row.values())
+    if bound.kind == "Binder" and (missing is not None or typed):
+        report(
+            codes.SQL_ERROR,
+            f"the expression does not bind: {message}",
+            path,
+            did_you_mean(missing, row) if missing else None,
+        )
+    return _UNKNOWN
+
+
+def _referenced_column(message: str) -> str | None:
+    found = re.search(r'Referenced column "([^"]+)" not found', message)
+    return found[1] if found else None
+
+
+def _scoring_source(
+    ctx: Context, name: str, deployment: BatchDeployment, raw_read: dict[str, str]
+) -> None:
+    table = ctx.tables.get(deployment.source)
+    if table is None:
+        return
+    at: KeyPath = ("deployments", name)
+    for column, feature in raw_read.items():
+        if column not in table:
+            by = f"feature '{feature}'" if feature != column else "as a feature"
+            ctx.error(
+                codes.UNKNOWN_NAME,
+                f"source '{deployment.source}' lacks column '{column}', which model "
+                f"'{deployment.model}' reads ({by})",
+                (*at, "source"),
+                did_you_mean(column, table),
+            )
+    for index, column in enumerate(deployment.id_columns):
+        if column not in table:
+            ctx.error(
+                codes.UNKNOWN_NAME,
+                f"unknown id column '{column}': not a column of source '{deployment.source}'",
+                (*at, "id_columns", index),
+                did_you_mean(column, table),
+            )

@@ -1,0 +1,208 @@
+"""Static table types of sources: what `validate` knows of the data without loading it.
+
+A type is, per column in file order, its DuckDB type name (None when unknown) and its
+logical kind (`featureops.Kind`). Parquet files give theirs in the footer; CSV files from a
+bounded prefix, read with pandas' own missing-value markers so that the kinds are the ones
+`ingest` (pandas' `read_csv`) ends up with. DuckDB reads both, binding a read without
+running it; SQL
+sources by binding the query with DuckDB over empty tables of their inputs' types, which
+plans it without running it.
+
+Every answer is cached under `.mlcompile/cache/tables/`, keyed by the file's identity
+(path, size, modification time, inode) or by the SQL text and its inputs' types, so an
+unchanged project validates without importing duckdb.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlcompile import __version__
+from mlcompile.featureops import Kind
+
+CACHE_DIR = Path(".mlcompile") / "cache" / "tables"
+# DuckDB's sniffer reads this many rows of a CSV for its header and the kinds of its
+# columns; no file is read whole.
+CSV_SAMPLE_ROWS = 20_480
+# pandas' default missing-value markers (pandas.io.parsers.STR_NA_VALUES), so a column
+# pandas reads as numbers with gaps is numeric here too.
+PANDAS_NA = (
+    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND",
+    "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
+)  # fmt: skip
+
+Column = tuple[str | None, Kind]  # (DuckDB type, logical kind)
+TableType = dict[str, Column]
+
+
+@dataclass(frozen=True)
+class Bound:
+    """A SQL source's type, or DuckDB's reason it does not bind."""
+
+    table: TableType | None
+    problem: str | None = None
+    kind: str | None = None  # DuckDB's error class: Parser, Catalog, Binder, ...
+
+
+def kind_of(sql_type: str | None) -> Kind:
+    if sql_type is None:
+        return Kind.UNKNOWN
+    name = sql_type.upper()
+    if name == "BOOLEAN":
+        return Kind.BOOLEAN
+    if any(t in name for t in ("INT", "DOUBLE", "FLOAT", "DECIMAL", "REAL", "NUMERIC")):
+        return Kind.NUMERIC
+    if any(t in name for t in ("TIMESTAMP", "DATE", "TIME")):
+        return Kind.TEMPORAL
+    if name in ("VARCHAR", "ENUM") or name.startswith("ENUM("):
+        return Kind.STRING
+    return Kind.UNKNOWN
+
+
+# ---- the cache ---------------------------------------------------------------------------
+
+
+def _key(*parts: Any) -> str:
+    return hashlib.sha256(json.dumps([__version__, *parts], default=str).encode()).hexdigest()
+
+
+def _load(root: Path, key: str) -> Any:
+    with contextlib.suppress(OSError, ValueError):
+        return json.loads((root / CACHE_DIR / f"{key}.json").read_text(encoding="utf-8"))
+    return None
+
+
+def _store(root: Path, key: str, entry: Any) -> None:
+    folder = root / CACHE_DIR
+    with contextlib.suppress(OSError):  # best effort: a read-only project infers every time
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f".{key}.{os.getpid()}"
+        tmp.write_text(json.dumps(entry, sort_keys=True), encoding="utf-8")
+        os.replace(tmp, folder / f"{key}.json")
+
+
+def _as_table(entry: Any) -> TableType | None:
+    if entry is None:
+        return None
+    return {name: (sql, Kind(kind)) for name, sql, kind in entry}
+
+
+def _as_entry(table: TableType | None) -> Any:
+    return None if table is None else [[n, sql, kind.value] for n, (sql, kind) in table.items()]
+
+
+# ---- files --------------------------------------------------------------------------------
+
+
+def file_type(root: Path, path: Path, fmt: str) -> TableType | None:
+    """The file's table type, or None when it cannot be read (the run reports why)."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    key = _key("file", str(path.resolve()), fmt, stat.st_size, stat.st_mtime_ns, stat.st_ino)
+    cached = _load(root, key)
+    if cached is not None:
+        return _as_table(cached["table"])
+    if stat.st_size == 0:
+        return None
+    try:
+        table = _read(path, fmt)
+    except Exception:  # any unreadable file: a run gives the reader's own error
+        table = None
+    _store(root, key, {"table": _as_entry(table)})
+    return table
+
+
+def _read(path: Path, fmt: str) -> TableType | None:
+    """The file's columns as DuckDB binds a read of it: a Parquet footer, a CSV prefix."""
+    import duckdb
+
+    con = duckdb.connect(":memory:")
+    try:
+        if fmt == "parquet":
+            relation = con.sql("SELECT * FROM read_parquet($path)", params={"path": str(path)})
+            return {
+                n: (str(t), kind_of(str(t)))
+                for n, t in zip(relation.columns, relation.types, strict=True)
+            }
+        read = (
+            # pandas' defaults, which ingest's read_csv uses: a header row, commas, double
+            # quotes; a row pandas would refuse makes DuckDB refuse the sample too
+            "read_csv($path, sample_size = $rows, nullstr = $na, header = true, delim = ',', "
+            "quote = '\"', escape = '\"', strict_mode = true{})"
+        )
+        params = {"path": str(path), "rows": CSV_SAMPLE_ROWS, "na": list(PANDAS_NA)}
+        relation = con.sql(f"SELECT * FROM {read.format('')}", params=params)
+        table: TableType = {}
+        for name, sql in zip(relation.columns, map(str, relation.types), strict=True):
+            # pandas keeps dates in a CSV as text; the runtime parses ISO 8601 text as times
+            kind = kind_of(sql)
+            table[name] = ("VARCHAR", kind) if kind is Kind.TEMPORAL else (sql, kind)
+        text = [name for name, (sql, _) in table.items() if sql == "VARCHAR"]
+        if text:
+            # DuckDB's sniffer reads 'inf' or '1e400' as text where pandas reads numbers
+            checks = ", ".join(
+                f"bool_and(TRY_CAST({_quoted(n)} AS DOUBLE) IS NOT NULL OR {_quoted(n)} IS NULL)"
+                for n in text
+            )
+            sample = f"(SELECT * FROM {read.format(', all_varchar = true')} LIMIT $rows)"
+            numeric = con.execute(f"SELECT {checks} FROM {sample}", params).fetchone() or ()
+            for name, is_number in zip(text, numeric, strict=True):
+                if is_number:
+                    table[name] = ("DOUBLE", Kind.NUMERIC)
+        return table
+    finally:
+        con.close()
+
+
+# ---- SQL ----------------------------------------------------------------------------------
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def sql_type(root: Path, sql: str, inputs: dict[str, TableType]) -> Bound:
+    """The SQL's result type over inputs of the given types, found by binding it."""
+    key = _key("sql", sql, {n: _as_entry(t) for n, t in sorted(inputs.items())})
+    cached = _load(root, key)
+    if cached is not None:
+        return Bound(_as_table(cached["table"]), cached["problem"], cached["kind"])
+    bound = _bind(sql, inputs)
+    _store(
+        root, key, {"table": _as_entry(bound.table), "problem": bound.problem, "kind": bound.kind}
+    )
+    return bound
+
+
+def _bind(sql: str, inputs: dict[str, TableType]) -> Bound:
+    import duckdb
+
+    con = duckdb.connect(":memory:")
+    try:
+        for name, table in inputs.items():
+            # a column of unknown type is VARCHAR here; _bind's caller ignores type errors then
+            columns = ", ".join(f"{_quoted(c)} {sql or 'VARCHAR'}" for c, (sql, _) in table.items())
+            con.execute(f"CREATE TABLE {_quoted(name)} ({columns or 'unknown_ INTEGER'})")
+        con.execute("SET enable_external_access = false")
+        con.execute("SET lock_configuration = true")
+        statements = duckdb.extract_statements(sql)
+        if len(statements) != 1 or statements[0].type not in (
+            duckdb.StatementType.SELECT,
+            duckdb.StatementType.MULTI,
+        ):
+            return Bound(None, "the SQL must be a single query (SELECT ...)", "Parser")
+        relation = con.sql(sql)
+        names, types = relation.columns, [str(t) for t in relation.types]
+    except duckdb.Error as exc:
+        return Bound(None, str(exc), type(exc).__name__.removesuffix("Exception"))
+    finally:
+        con.close()
+    return Bound({n: (t, kind_of(t)) for n, t in zip(names, types, strict=True)})
