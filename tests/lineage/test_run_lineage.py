@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from mlcompile.lineage import append_run_events, run_events
-from mlcompile.lineage.records import load_runs
+from mlcompile.runtime.trail.records import load_runs
 from mlcompile.plan import Plan
 from tests.browser import check_page
 from tests.lineage.conftest import TRIM, invoke, shared_project
@@ -176,7 +176,7 @@ def test_cached_steps_are_reported_as_cached(ran: Ran) -> None:
 
 
 def test_failed_ingest_reports_the_file_on_disk(ran: Ran) -> None:
-    from mlcompile.lineage.records import sha256_file
+    from mlcompile.runtime.trail.records import sha256_file
 
     steps = {**ran.first["steps"], "ingest:flights": {"status": "failed", "error": "boom"}}
     record = {**ran.first, "steps": steps}

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlcompile.lineage.records import load_runs
+from mlcompile.runtime.trail.records import load_runs
 from mlcompile.plan import Plan
 from mlcompile.runtime.artifacts import read_model
 from mlcompile.runtime.train import model_inputs

@@ -11,6 +11,7 @@ from mlcompile.backends.base import (
 )
 from mlcompile.backends.discovery import available_backends, get_backend
 from mlcompile.backends.executors import Executor, ExecutorMap
+from mlcompile.runtime.runrecord import RunStatus, StepOutcome, StepStatus
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -21,7 +22,10 @@ __all__ = [
     "ExecutorMap",
     "RunOptions",
     "RunResult",
+    "RunStatus",
     "Runner",
+    "StepOutcome",
+    "StepStatus",
     "available_backends",
     "get_backend",
 ]

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict
 
 from mlcompile.errors import BackendError, Diagnostic
 from mlcompile.plan import Plan
+from mlcompile.runtime.runrecord import RunStatus, StepOutcome
 
 ENTRY_POINT_GROUP = "mlcompile.backends"
 
@@ -70,8 +71,8 @@ class RunOptions:
 
 @dataclass
 class RunResult:
-    status: str  # "succeeded" | "failed" | "interrupted"
-    steps: dict[str, dict[str, Any]] = field(default_factory=dict)
+    status: RunStatus
+    steps: dict[str, StepOutcome] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     decisions: dict[str, Any] = field(default_factory=dict)
     exit_code: int = 0

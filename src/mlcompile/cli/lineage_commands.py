@@ -189,8 +189,8 @@ def _from_spec(
     from mlcompile.backends.local import local_folders
     from mlcompile.cli.commands import compile_with_texts
     from mlcompile.compiler import backend_settings
-    from mlcompile.lineage.records import load_runs
     from mlcompile.lineage.trace import plan_for_run
+    from mlcompile.runtime.trail.records import load_runs
 
     compiled = compile_with_texts(spec, overrides, output)
     plan, root = compiled.plan, compiled.project_root

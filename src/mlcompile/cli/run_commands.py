@@ -24,7 +24,7 @@ from mlcompile.cli.commands import compile_and_render
 from mlcompile.cli.track import track_run, tracking_config
 from mlcompile.compiler import emitted_files, write
 from mlcompile.errors import UsageError
-from mlcompile.lineage.records import load_runs
+from mlcompile.runtime.trail.records import load_runs
 
 if TYPE_CHECKING:
     from pydantic import BaseModel

@@ -18,17 +18,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlcompile import __version__
-from mlcompile.lineage.names import safe
 from mlcompile.lineage.pictures import model_pictures
-from mlcompile.lineage.records import (
+from mlcompile.lineage.trace import params_summary, registry_history
+from mlcompile.plan import Node, Plan
+from mlcompile.runtime.trail.names import safe
+from mlcompile.runtime.trail.records import (
     artifact_facts,
     data_checks,
     output_dir,
     read_artifact,
     read_json,
 )
-from mlcompile.lineage.trace import params_summary, registry_history
-from mlcompile.plan import Node, Plan
 from mlcompile.tasks import PREDICTION
 
 if TYPE_CHECKING:

@@ -21,7 +21,14 @@ from typing import ClassVar
 
 from pydantic import BaseModel, Field
 
-from mlcompile.backends import ArtifactSet, BackendSettings, RunOptions, RunResult
+from mlcompile.backends import (
+    ArtifactSet,
+    BackendSettings,
+    RunOptions,
+    RunResult,
+    RunStatus,
+    StepStatus,
+)
 from mlcompile.backends.executors import Executor
 from mlcompile.backends.templating import check_generated
 from mlcompile.errors import BackendError, Diagnostic, ExitCode
@@ -156,20 +163,20 @@ class MakeBackend:
 
 def _collect(built_dir: Path, plan: Plan, returncode: int, stderr: str) -> RunResult:
     """Statuses, metrics and gate decisions, read back from the artifact folders."""
-    result = RunResult(status="succeeded" if returncode == 0 else "failed")
+    result = RunResult(status=RunStatus.SUCCEEDED if returncode == 0 else RunStatus.FAILED)
     for index, node in enumerate(plan.nodes):
         folder = built_dir / ARTIFACTS / f"n{index}"
         if (folder / ".done").exists():
-            result.steps[node.id] = {"status": "ran"}
+            result.steps[node.id] = {"status": StepStatus.RAN}
         elif (folder / "exit_code").exists():
             code = int((folder / "exit_code").read_text().strip() or ExitCode.BACKEND_FAILED)
             message = (folder / "step.err").read_text(errors="replace").strip().splitlines()
-            result.steps[node.id] = {"status": "failed", "exit_code": code}
+            result.steps[node.id] = {"status": StepStatus.FAILED, "exit_code": code}
             if result.exit_code == 0:
                 result.exit_code = code
                 result.error = f"{node.id}: {message[-1] if message else 'failed'}"
         else:
-            result.steps[node.id] = {"status": "not run"}
+            result.steps[node.id] = {"status": StepStatus.NOT_RUN}
         for kinds, output, target in (
             ({"evaluate"}, "metrics", result.metrics),
             (DECISION_KINDS, "decision", result.decisions),
