@@ -19,10 +19,9 @@ from typing import Any
 import pytest
 from markupsafe import escape
 
-from mlcompile.cli import monitor_commands  # noqa: F401  (registers `monitor` for invoke)
-from mlcompile.runtime.trail.records import load_runs, output_dir
 from mlcompile.lineage.report import PIC_LABEL, drift_picture, render_report
 from mlcompile.plan import Plan
+from mlcompile.runtime.trail.records import load_runs, output_dir
 from tests.lineage.conftest import TRIM, invoke, shared_project
 
 # Only the delayed model's gate is relaxed: it must reach production for the monitor to

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from mlcompile.lineage import run_events
-from mlcompile.runtime.trail.records import load_runs
 from mlcompile.lineage.report import report_data
 from mlcompile.plan import Plan
+from mlcompile.runtime.trail.records import load_runs
 from tests.lineage.conftest import TRIM, copy_example, invoke
 
 pytestmark = pytest.mark.slow

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 
 from mlcompile.lineage import append_run_events, run_events
-from mlcompile.runtime.trail.records import load_runs
 from mlcompile.plan import Plan
+from mlcompile.runtime.trail.records import load_runs
 from tests.browser import check_page
 from tests.lineage.conftest import TRIM, invoke, shared_project
 

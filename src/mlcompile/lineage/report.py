@@ -255,6 +255,11 @@ def report_data(
     if registry_dir is not None:
         for name in sorted(registered):
             history += [{"model": name, **e} for e in registry_history(registry_dir, name)]
+    # an old run's report shows the registry as it stood when the run ended, not what
+    # happened to those models since
+    if record.get("finished_at"):
+        ended = _moment(record["finished_at"])
+        history = [e for e in history if _moment(e.get("timestamp")) <= ended]
     history.sort(key=lambda e: str(e.get("timestamp")))
     return {
         "plan": plan.name,

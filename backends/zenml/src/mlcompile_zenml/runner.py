@@ -20,7 +20,9 @@ from typing import Any
 from mlcompile.backends import RunOptions, RunResult, RunStatus, StepOutcome, StepStatus
 from mlcompile.errors import ExitCode
 from mlcompile.plan import DECISION_KINDS, Plan
-from mlcompile.runtime.runrecord import typed_outcome
+from mlcompile.runtime.runrecord import RunError, typed_outcome
+from mlcompile.runtime.trail.events import PipelineRun
+from mlcompile.runtime.trail.run import RunTrail
 from mlcompile_zenml.settings import ZenmlSettings
 
 # Variables that would point the run at another ZenML store, stack or project.
@@ -100,7 +102,14 @@ def run_pipeline(
             exit_code=int(ExitCode.BACKEND_FAILED),
             error=f"the ZenML pipeline exited with {done.returncode} and no summary:\n{output}",
         )
-    return result_from_summary(plan, summary, options)
+    result = result_from_summary(plan, summary, options)
+    if result.run_id:
+        # the steps that ran sent their own events; the run's end is known here
+        run = PipelineRun(plan.name, result.run_id, "zenml", summary.get("run_uuid"))
+        error: RunError | None = {"node": None, "message": result.error} if result.error else None
+        trail = RunTrail(run, root, hold=False)
+        trail.finished(result.status, result.exit_code, error, plan.spec_sha256)
+    return result
 
 
 def _read(path: Path) -> dict[str, Any] | None:
