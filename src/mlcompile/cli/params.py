@@ -122,16 +122,19 @@ def in_project(func: F) -> F:
 
     @wraps(func)
     def wrapper(*args: Any, project: Path | None, **kwargs: Any) -> Any:
+        given = {n: Path(kwargs[n]) for n in _FOLDERS if kwargs.get(n) is not None}
+        kwargs.update(given)
         root = project_root(project) if project is not None else None
-        for name, relative in _FOLDERS.items():
-            if name in kwargs and kwargs[name] is not None:
-                kwargs[name] = Path(kwargs[name])
-            elif name in kwargs:
-                root = root or project_root(None)
-                kwargs[name] = root / relative
+        if root is None:
+            # a folder given explicitly belongs to the project around it, if any
+            root = next(filter(None, map(find_project, given.values())), None)
+        missing = [n for n in _FOLDERS if n in kwargs and n not in given]
+        if root is None and (missing or (wants_project and not given)):
+            root = project_root(None)
+        for name in missing:
+            kwargs[name] = root / _FOLDERS[name]  # type: ignore[operator]
         if wants_project:
-            given = [kwargs[n] for n in _FOLDERS if n in kwargs]
-            kwargs["project"] = root or (find_project(given[0]) if given else project_root(None))
+            kwargs["project"] = root
         return func(*args, **kwargs)
 
     return project_option(wrapper)  # type: ignore[return-value]
