@@ -29,7 +29,11 @@ def summary_text(payload: dict[str, Any]) -> str:
         if not decision:
             continue
         verdict = "PASSED" if decision.get("passed") else "FAILED"
-        lines.append(f"gate {gate}: {verdict}")
+        step = payload["steps"].get(f"{decision.get('kind', 'gate')}:{gate}") or {}
+        # a cached decision was made by an earlier run, against the registry as it was then
+        # (a re-run after registering compares the model with itself: the same decision)
+        reused = " (reused from the cache: decided by an earlier run)"
+        lines.append(f"gate {gate}: {verdict}{reused if step.get('status') == 'cached' else ''}")
         for check in decision.get("checks", []):
             mark = "ok " if check.get("passed") else "FAIL"
             text = str(check.get("check"))
@@ -45,6 +49,8 @@ def summary_text(payload: dict[str, Any]) -> str:
                 if isinstance(value, float) and isinstance(bound, float)
                 else (check.get("note") or "")
             )
+            if step.get("status") == "cached" and numbers.startswith("no production model"):
+                numbers += " when it was decided"
             lines.append(f"  {mark} {text}{where}: {numbers}")
     for logged in payload.get("mlflow") or []:
         version = logged["model_version"]
