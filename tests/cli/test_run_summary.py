@@ -25,7 +25,7 @@ def test_a_cached_gate_says_its_decision_is_an_earlier_runs() -> None:
     assert f"{_NOTE} when it was decided" in cached
     fresh = summary_text(_payload("ran"))
     assert "gate quality: PASSED\n" in fresh and "when it was decided" not in fresh
-    assert "1 ran, 0 cached, 0 failed, 0 skipped" in fresh
+    assert "2 ran, 0 cached, 0 failed, 0 skipped" in fresh
 
 
 def test_errors_and_registry_events_read_as_text() -> None:
