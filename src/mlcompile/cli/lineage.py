@@ -92,7 +92,7 @@ def _lineage_text(found: Mapping[str, Any]) -> str:
     for gate in found["gates"]:
         lines.append(f"gate {gate.get('gate')}: {'PASSED' if gate.get('passed') else 'FAILED'}")
         for check in gate.get("checks", []):
-            mark = "ok  " if check.get("passed") else "FAIL"
+            mark = "skip" if check.get("skipped") else "ok  " if check.get("passed") else "FAIL"
             detail = (
                 check.get("note")
                 or f"value {_num(check.get('value'))} bound {_num(check.get('bound'))}"

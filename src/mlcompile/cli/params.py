@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from mlcompile import paths
 from mlcompile.cli.output import FORMATS, F
 
 
@@ -98,7 +99,8 @@ runs_dir_option = click.option(
     "--runs-dir",
     type=click.Path(path_type=Path, file_okay=False),
     default=None,
-    help="Run records folder (default: the project's .mlcompile/runs).",
+    help=f"Run records folder (default: backends.local.runs of the project's spec, else "
+    f"{paths.RUNS}).",
 )
 
 registry_option = click.option(
@@ -108,7 +110,7 @@ registry_option = click.option(
     help="Registry folder (default: $MLCOMPILE_REGISTRY, else the project's .mlcompile/registry).",
 )
 
-_FOLDERS = {"runs_dir": ".mlcompile/runs", "registry": ".mlcompile/registry"}
+_FOLDERS = {"runs_dir": paths.RUNS, "registry": paths.REGISTRY}
 
 
 def in_project(func: F) -> F:
@@ -116,7 +118,7 @@ def in_project(func: F) -> F:
     project's, found from the current folder up like git's (`cli/project.py`); a command
     with a `project` parameter gets the project's folder too (None outside one, when every
     folder it reads was given)."""
-    from mlcompile.cli.project import find_project, project_option, project_root
+    from mlcompile.cli.project import find_project, project_option, project_root, runs_folder
 
     wants_project = "project" in inspect.signature(func).parameters
 
@@ -132,7 +134,8 @@ def in_project(func: F) -> F:
         if root is None and (missing or (wants_project and not given)):
             root = project_root(None)
         for name in missing:
-            kwargs[name] = root / _FOLDERS[name]  # type: ignore[operator]
+            assert root is not None
+            kwargs[name] = runs_folder(root) if name == "runs_dir" else root / _FOLDERS[name]
         if wants_project:
             kwargs["project"] = root
         return func(*args, **kwargs)

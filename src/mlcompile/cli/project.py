@@ -1,10 +1,13 @@
-"""Which project a command works on, found the way git finds its repository.
+"""Which project a command works on, found the way git finds its repository, and where that
+project keeps its records.
 
-Commands that read a project's records (registry, lineage, runs, report, serve, monitor)
-work from any folder inside the project: the nearest folder, from the current one up, that
-holds a `.mlcompile` folder or a spec file. `--project DIR` names it instead. Outside any
-project they stop with exit 2 and say how to point at one, rather than report an empty
-registry of a folder that was never a project.
+Commands that read a project's records (registry, lineage, runs, report, serve) work from
+any folder inside the project: the nearest folder, from the current one up, that holds a
+`.mlcompile` folder or a spec file. `--project DIR` names it instead. Outside any project
+they stop with exit 2 and say how to point at one, rather than report an empty registry of
+a folder that was never a project. An option naming a folder (`--runs-dir`, `--registry`)
+wins over the project's; the project's run records are where its spec keeps them
+(backends.local.runs), else in mlcompile.paths' default.
 """
 
 from __future__ import annotations
@@ -13,23 +16,24 @@ from pathlib import Path
 
 import click
 
+from mlcompile import paths
 from mlcompile.errors import UsageError
 
-STATE_DIR = ".mlcompile"
-SPEC_FILES = ("mlcompile.yaml", "mlcompile.yml")
+SPEC_FILE = "mlcompile.yaml"
+SPEC_FILES = (SPEC_FILE, "mlcompile.yml")
 
 project_option = click.option(
     "--project",
     "project",
     type=click.Path(path_type=Path, file_okay=False),
     default=None,
-    help="The project folder (default: the nearest folder, from here up, holding .mlcompile "
-    "or mlcompile.yaml).",
+    help=f"The project folder (default: the nearest folder, from here up, holding "
+    f"{paths.PROJECT_DIR}/ or {SPEC_FILE}).",
 )
 
 
 def is_project(folder: Path) -> bool:
-    return (folder / STATE_DIR).is_dir() or any((folder / f).is_file() for f in SPEC_FILES)
+    return (folder / paths.PROJECT_DIR).is_dir() or any((folder / f).is_file() for f in SPEC_FILES)
 
 
 def find_project(start: Path) -> Path | None:
@@ -42,25 +46,31 @@ def project_root(given: Path | None) -> Path:
     if given is not None:
         if not is_project(given):
             raise UsageError(
-                f"{given} is not an mlcompile project: it holds neither {STATE_DIR}/ nor "
-                f"{SPEC_FILES[0]}"
+                f"{given} is not an mlcompile project: it holds neither {paths.PROJECT_DIR}/ "
+                f"nor {SPEC_FILE}"
             )
         return given.resolve()
     found = find_project(Path.cwd())
     if found is None:
         raise UsageError(
-            f"not inside an mlcompile project: no {STATE_DIR}/ folder or {SPEC_FILES[0]} here "
-            "or in any folder above; run this from inside a project, or pass --project DIR"
+            f"not inside an mlcompile project: no {paths.PROJECT_DIR}/ folder or {SPEC_FILE} "
+            "here or in any folder above; run this from inside a project, or pass --project DIR"
         )
     return found
 
 
-def project_folder(
-    given: Path | None, project: Path | None, relative: str
-) -> tuple[Path, Path | None]:
-    """A records folder a command reads: as given (an explicit --runs-dir or --registry works
-    anywhere), else `relative` in the project. Also the project, when there is one."""
-    if given is not None:
-        return given, project.resolve() if project is not None else find_project(given)
-    root = project_root(project)
-    return root / relative, root
+def runs_folder(root: Path) -> Path:
+    """Where the local runner keeps the project's run records: backends.local.runs of its
+    spec, else the default. A spec that does not load is an error here, as it would be for
+    `run`: a wrong folder would list someone else's runs without a word."""
+    spec = root / SPEC_FILE
+    if not spec.is_file():
+        return root / paths.RUNS
+    from mlcompile.backends import get_backend
+    from mlcompile.backends.local import LocalSettings
+    from mlcompile.compiler import validated_backend_settings
+    from mlcompile.spec import load_spec
+
+    settings = validated_backend_settings(load_spec(spec, []), get_backend("local"))
+    assert isinstance(settings, LocalSettings)
+    return root / settings.runs

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from mlcompile import paths
 from mlcompile.cli.output import Output, handles_errors
 from mlcompile.cli.params import format_option, in_project, runs_dir_option
 from mlcompile.cli.summary import summary_text
@@ -165,7 +166,7 @@ def _compare_report(plan_a: Plan, a: RunRecord, plan_b: Plan, b: RunRecord, out:
 
     root = Path(str(b.get("project_root", ".")))
     baseline = Baseline(f"run {a['id']}", run_diagnoses(plan_a, a, store(plan_a, a)))
-    registry = root / str(plan_b.settings.get("registry", ".mlcompile/registry"))
+    registry = root / str(plan_b.settings.get("registry", paths.REGISTRY))
     html = render_report(plan_b, b, store(plan_b, b), registry, baseline)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(html, encoding="utf-8")

@@ -35,7 +35,7 @@ def summary_text(payload: dict[str, Any]) -> str:
         reused = " (reused from the cache: decided by an earlier run)"
         lines.append(f"gate {gate}: {verdict}{reused if step.get('status') == 'cached' else ''}")
         for check in decision.get("checks", []):
-            mark = "ok " if check.get("passed") else "FAIL"
+            mark = "skip" if check.get("skipped") else "ok " if check.get("passed") else "FAIL"
             text = str(check.get("check"))
             slice_value = check.get("slice_value")
             where = (

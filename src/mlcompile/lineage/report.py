@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from mlcompile import __version__
 from mlcompile.lineage.pictures import model_pictures
 from mlcompile.lineage.trace import params_summary, registry_history
-from mlcompile.plan import Node, Plan
+from mlcompile.plan import Node, Plan, StepKind, make_node_id
 from mlcompile.runtime.trail.names import safe
 from mlcompile.runtime.trail.records import (
     artifact_facts,
@@ -147,7 +147,9 @@ def production_baseline(
     folder = registry_dir / name / "versions" / str(version)
     diagnosis = read_json(folder / "diagnosis.json")
     registration = read_json(folder / "registration.json") or {}
-    trained = artifact_facts(output_dir(record, f"train:{model}", "model", store_dir), "model")
+    trained = artifact_facts(
+        output_dir(record, make_node_id(StepKind.TRAIN, model), "model", store_dir), "model"
+    )
     if not isinstance(diagnosis, dict) or registration.get("model_sha256") == trained.get("sha256"):
         return None
     return f"{alias} v{version}", diagnosis

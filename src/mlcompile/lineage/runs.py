@@ -5,7 +5,7 @@ FAIL event, and the pipeline-level events of the runs driven from this machine. 
 name their pipeline run in the ParentRunFacet; grouping by it gives one `RunRecord` per run,
 in the run record's shape, so `runs`, `report` and `lineage` read a kfp or ZenML run the way
 they read a local one. A local run also has its run.json, which knows more (cache keys, the
-store): where both exist, run.json is the record.
+store): a local run is read from its run.json only.
 
 A run whose pipeline sent no end event and has steps started but not ended is unfinished: it
 is still going, or its process was killed. A last line cut by a kill is skipped.
@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from mlcompile.plan import parse_node_id
 from mlcompile.runtime.runrecord import (
     RUN_FORMAT,
     RunError,
@@ -65,10 +66,10 @@ def runs_from_events(events: Iterable[Mapping[str, Any]]) -> list[RunRecord]:
 
 def all_runs(runs_dir: Path, project_root: Path) -> list[RunRecord]:
     """The run records in `runs_dir`, and the runs known only from events, oldest first."""
+    # a local run's record is its run.json, wherever --runs-dir or the spec put it
     recorded = load_runs(runs_dir)
-    known = {r["id"] for r in recorded}
     found = recorded + [
-        r for r in runs_from_events(read_events(project_root)) if r["id"] not in known
+        r for r in runs_from_events(read_events(project_root)) if r["backend"] != "local"
     ]
     return sorted(found, key=lambda r: str(r["started_at"] or r["id"]))
 
@@ -101,7 +102,8 @@ class _Run:
         self.backend = str(step.get("backend") or self.backend)
         self.plan = self.plan or str(facets["parent"]["job"]["name"])
         node = str(event["job"]["name"])
-        kind = str(step.get("kind") or node.partition(":")[0])
+        parsed = parse_node_id(node)
+        kind, name = (str(parsed[0]), parsed[1]) if parsed else (str(step.get("kind")), node)
         try:
             status = StepStatus(str(step.get("status")))
         except ValueError:
@@ -122,7 +124,6 @@ class _Run:
             if checks is not None:
                 outcome["checks"] = checks
         self.steps[node] = outcome
-        name = node.partition(":")[2]
         if "mlcompile_metrics" in facets:
             metrics = dict(facets["mlcompile_metrics"])
             self.metrics[name] = {k: metrics.get(k) for k in ("task", "rows", "overall", "slices")}

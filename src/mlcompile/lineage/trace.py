@@ -20,7 +20,7 @@ from typing import Any
 
 from mlcompile.errors import UsageError
 from mlcompile.lineage.runs import all_runs
-from mlcompile.plan import Node, Plan
+from mlcompile.plan import Node, Plan, parse_node_id
 from mlcompile.runtime.registry import EVENTS_FILE, replay_aliases
 from mlcompile.runtime.runrecord import RunRecord
 from mlcompile.runtime.trail.records import (
@@ -251,7 +251,7 @@ def trace_model(
     }
     plan, found["plan_source"] = plan_for_run(record, runs_dir, root)
     if plan is not None:
-        nodes = [
+        nodes: list[tuple[str, str, dict[str, Any], dict[str, str]]] = [
             (n.id, n.kind, dict(n.params), dict(n.outputs)) for n in ancestors(plan, register_id)
         ]
         paths = {
@@ -357,7 +357,8 @@ def _step(
             found["metrics"] = document
         elif artifact_type == "decision" and document is not None:
             found["decision"] = document
-    name = node_id.partition(":")[2]
+    parsed = parse_node_id(node_id)
+    name = parsed[1] if parsed else node_id
     if "checks" not in found and step.get("checks") is not None:
         found["checks"] = step["checks"]
     if "metrics" in outputs.values() and "metrics" not in found:

@@ -156,16 +156,21 @@ def metrics_of(found: Predictions, params: Mapping[str, Any]) -> dict[str, Any]:
     rows, y, scores = found.rows, found.labels, found.scores
     min_rows = int(params.get("min_slice_rows") or 1)
     by_slice: dict[str, dict[str, dict[str, float]]] = {}
+    skipped: dict[str, dict[str, int]] = {}  # too few rows to judge: gates say so
     for column in params.get("slices") or []:
         by_slice[column] = {}
         for value, index in rows.groupby(column, sort=True).indices.items():
             if len(index) >= min_rows:
                 entry = _score(metrics, y[index], scores[index])
                 by_slice[column][str(json_scalar(value))] = {**entry, "rows": len(index)}
-    result = {
+            else:
+                skipped.setdefault(column, {})[str(json_scalar(value))] = len(index)
+    result: dict[str, Any] = {
         "task": found.task,
         "rows": len(y),
         "overall": _score(metrics, y, scores),
         "slices": by_slice,
     }
+    if skipped:
+        result.update(skipped_slices=skipped, min_slice_rows=min_rows)
     return dict(json_safe(result))

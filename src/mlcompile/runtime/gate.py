@@ -105,6 +105,27 @@ def _scopes(
     return [(v, current[v], previous.get(v, {})) for v in sorted(current)]
 
 
+def _skipped(
+    check: _Check, alias: str, metrics: Mapping[str, Any], has_production: bool
+) -> list[dict[str, Any]]:
+    """Slice values with fewer rows than min_slice_rows: not judged, but listed, so that a
+    value does not drop out of a gate without a word."""
+    if check.slice is None:
+        return []
+    few = (metrics.get("skipped_slices") or {}).get(check.slice) or {}
+    entries = []
+    for value, rows in sorted(few.items()):
+        entry = check.judge(alias, value, None, None, has_production)
+        entry.update(
+            passed=True,
+            skipped=True,
+            rows=rows,
+            note=f"skipped: {rows} rows, fewer than min_slice_rows ({metrics['min_slice_rows']})",
+        )
+        entries.append(entry)
+    return entries
+
+
 def evaluate_gate(
     metrics: Mapping[str, Any],
     params: Mapping[str, Any],
@@ -131,6 +152,7 @@ def evaluate_gate(
                     has_production,
                 )
             )
+        entries += _skipped(check, alias, metrics, has_production)
     return {
         "gate": params.get("gate"),
         "model": params.get("model"),

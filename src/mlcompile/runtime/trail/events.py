@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlcompile.plan import InputRef, Node
+from mlcompile.plan import InputRef, Node, StepKind
 from mlcompile.runtime.artifacts import sha256_file
 from mlcompile.runtime.runrecord import StepStatus
 from mlcompile.runtime.trail import names
@@ -70,7 +70,7 @@ class StepTrail:
 
     def plan_node(self, kind: str, params: Mapping[str, Any]) -> Node:
         refs = {k: InputRef(*ref) for k, ref in self.inputs.items()}
-        return Node(self.node, kind, self.name, params, refs, self.outputs)
+        return Node(self.node, StepKind(kind), self.name, params, refs, self.outputs)
 
 
 def run_uuid(plan_name: str, record_id: str) -> str:

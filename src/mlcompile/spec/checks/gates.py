@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 
-from mlcompile.errors import did_you_mean
+from mlcompile.spec import metric_names
 from mlcompile.spec.checks.context import Context
-from mlcompile.spec.models import LOWER_IS_BETTER, MAX_CHECK_LENGTH, TASK_METRICS, Check
+from mlcompile.spec.models import LOWER_IS_BETTER, MAX_CHECK_LENGTH, Check
 from mlcompile.spec.resolved import GateCheck
 from mlcompile.spec.yaml_loader import KeyPath
 
@@ -43,7 +43,7 @@ def check(ctx: Context) -> None:
         model = spec.models.get(gate.model)
         if not ctx.ref(gate.model, spec.models, "model", (*at, "model")) or model is None:
             continue
-        produced = model.metrics or list(TASK_METRICS[model.task])
+        produced = metric_names.produced(model)
         normal: list[GateCheck] = []
         for index, written in enumerate(gate.checks):
             where = (*at, "checks", index)
@@ -55,7 +55,7 @@ def check(ctx: Context) -> None:
                     "E303",
                     f"model '{gate.model}' ({model.task}) does not produce '{parsed.metric}'",
                     where,
-                    did_you_mean(parsed.metric, produced),
+                    metric_names.metric_hint(parsed.metric, produced),
                 )
                 continue
             if parsed.slice is not None and parsed.slice not in model.slices:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from mlcompile.errors import did_you_mean
 from mlcompile.spec.checks.context import Context
 from mlcompile.spec.checks.features import raw_inputs
+from mlcompile.spec.metric_names import metric_hint
 from mlcompile.spec.models import TASK_METRICS
 from mlcompile.spec.yaml_loader import KeyPath
 
@@ -51,5 +52,5 @@ def check(ctx: Context) -> None:
                     "E303",
                     f"a {model.task} model does not produce '{metric}'",
                     (*at, "metrics", index),
-                    did_you_mean(metric, produced),
+                    metric_hint(metric, produced),
                 )
