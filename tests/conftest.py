@@ -3,7 +3,9 @@ running it with a folder it cannot write to."""
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
+import json
 import os
 import shutil
 import subprocess
@@ -11,6 +13,8 @@ import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
 
 import pytest
 from click.testing import CliRunner, Result
@@ -162,3 +166,48 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_sep("-", "screenshots of the report (tests/browser.py)")
         for shot in shots:
             terminalreporter.write_line(str(shot.relative_to(REPO)))
+
+
+# The OpenLineage spec's JSON schema, version 2-0-2, vendored from the OpenLineage repository
+# (spec/OpenLineage.json): the openlineage-python distribution ships no schema file.
+OPENLINEAGE_SCHEMA = Path(__file__).parent / "lineage" / "openlineage-2-0-2.schema.json"
+
+
+def _date_time(value: object) -> bool:
+    if not isinstance(value, str) or "T" not in value:
+        return False
+    try:
+        dt.datetime.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _uri(value: object) -> bool:
+    return isinstance(value, str) and bool(urlparse(value).scheme)
+
+
+@pytest.fixture(scope="session")
+def openlineage() -> Callable[[str, dict[str, Any]], list[str]]:
+    """validate("RunEvent" | "JobEvent", event) -> the schema errors (empty when valid)."""
+    import jsonschema
+
+    document = json.loads(OPENLINEAGE_SCHEMA.read_text(encoding="utf-8"))
+    checker = jsonschema.FormatChecker()
+    # jsonschema checks these two formats only with optional packages: check them here.
+    checker.checks("date-time")(_date_time)
+    checker.checks("uri")(_uri)
+    validators = {
+        name: jsonschema.Draft202012Validator(
+            {"$defs": document["$defs"], "$ref": f"#/$defs/{name}"}, format_checker=checker
+        )
+        for name in ("RunEvent", "JobEvent")
+    }
+
+    def validate(kind: str, event: dict[str, Any]) -> list[str]:
+        return [
+            f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
+            for e in validators[kind].iter_errors(event)
+        ]
+
+    return validate

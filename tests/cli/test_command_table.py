@@ -40,14 +40,3 @@ def test_a_command_imports_only_its_own_module() -> None:
         "assert not heavy, heavy\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
-
-
-def test_lineage_is_recorded_by_the_runners_that_can() -> None:
-    """The command line records lineage after a run on a runner with that capability, not
-    on a backend of some name: the local runner has it, the plugins' runners do not."""
-    from mlcompile.backends import RecordsLineage, Runner, get_backend
-
-    local, kfp, zenml = (get_backend(name) for name in ("local", "kfp", "zenml"))
-    assert all(isinstance(backend, Runner) for backend in (local, kfp, zenml))
-    assert isinstance(local, RecordsLineage)
-    assert not isinstance(kfp, RecordsLineage) and not isinstance(zenml, RecordsLineage)

@@ -33,10 +33,15 @@ def test_runs_commands_read_the_folder_the_spec_names(cli: Cli, tmp_path: Path) 
     assert elsewhere.output.startswith("no runs in")
 
 
-def test_without_a_spec_the_default_folder(cli: Cli, tmp_path: Path) -> None:
+def test_outside_a_project_it_says_how_to_point_at_one(cli: Cli, tmp_path: Path) -> None:
     listed = cli("runs", "list", cwd=tmp_path)
-    assert listed.exit_code == 0
-    assert listed.output.strip() == f"no runs in {paths.RUNS}"
+    assert listed.exit_code == 2
+    assert "not inside an mlcompile project" in listed.output
+    assert "pass --project DIR" in listed.output
+    (tmp_path / paths.PROJECT_DIR).mkdir()
+    inside = cli("runs", "list", cwd=tmp_path)
+    assert inside.exit_code == 0
+    assert inside.output.strip() == f"no runs in {tmp_path.resolve() / paths.RUNS}"
 
 
 def test_a_spec_that_does_not_load_is_reported(cli: Cli, tmp_path: Path) -> None:

@@ -58,3 +58,18 @@ def test_executor_check_sees_a_wrong_index_and_a_stray_line(tmp_path: Path) -> N
     problems = executor_mismatches(backend, {"Makefile": stray}, compiled.plan)
     assert len(problems) == len(nodes)
     assert all("the line 'X := $(shell id)'" in problem for problem in problems)
+
+
+@pytest.mark.slow
+def test_make_runs_are_in_the_trail(tmp_path: Path) -> None:
+    """Each `mlcompile step` the Makefile runs sends its events under the run's id."""
+    import json
+
+    from tests.trail import check_trail, cli
+
+    spec = make_project(tmp_path, conformance_spec())
+    done = cli(tmp_path, "run", spec, "-b", "make", "-q", "--format", "json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    run_id = json.loads(done.stdout)["run_id"]
+    [model] = [p.name for p in (tmp_path / ".mlcompile" / "registry").iterdir()]
+    check_trail(tmp_path, spec, run_id, "make", model)

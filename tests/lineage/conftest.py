@@ -3,22 +3,17 @@ OpenLineage validator that needs no network."""
 
 from __future__ import annotations
 
-import datetime as dt
 import fcntl
-import json
 import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlparse
 
 import pytest
 from click.testing import CliRunner, Result
 
 from tests.conftest import EXAMPLE
 
-SCHEMA = Path(__file__).with_name("openlineage-2-0-2.schema.json")
 # A small, fast run of the example: sampled sources and few boosting rounds.
 TRIM = ["+profile=dev", "models.delayed.num_boost_round=30", "models.arrival.num_boost_round=30"]
 
@@ -59,43 +54,3 @@ def invoke(*args: str | Path, cwd: Path | None = None) -> Result:
         return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
     finally:
         os.chdir(old)
-
-
-def _date_time(value: object) -> bool:
-    if not isinstance(value, str) or "T" not in value:
-        return False
-    try:
-        dt.datetime.fromisoformat(value)
-    except ValueError:
-        return False
-    return True
-
-
-def _uri(value: object) -> bool:
-    return isinstance(value, str) and bool(urlparse(value).scheme)
-
-
-@pytest.fixture(scope="session")
-def openlineage() -> Callable[[str, dict[str, Any]], list[str]]:
-    """validate("RunEvent" | "JobEvent", event) -> the schema errors (empty when valid)."""
-    import jsonschema
-
-    document = json.loads(SCHEMA.read_text(encoding="utf-8"))
-    checker = jsonschema.FormatChecker()
-    # jsonschema checks these two formats only with optional packages: check them here.
-    checker.checks("date-time")(_date_time)
-    checker.checks("uri")(_uri)
-    validators = {
-        name: jsonschema.Draft202012Validator(
-            {"$defs": document["$defs"], "$ref": f"#/$defs/{name}"}, format_checker=checker
-        )
-        for name in ("RunEvent", "JobEvent")
-    }
-
-    def validate(kind: str, event: dict[str, Any]) -> list[str]:
-        return [
-            f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
-            for e in validators[kind].iter_errors(event)
-        ]
-
-    return validate

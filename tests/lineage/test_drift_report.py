@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 from markupsafe import escape
 
-from mlcompile.lineage.records import load_runs, output_dir
 from mlcompile.lineage.report import PIC_LABEL, drift_picture, render_report
 from mlcompile.plan import Plan
+from mlcompile.runtime.trail.records import load_runs, output_dir
 from tests.lineage.conftest import TRIM, invoke, shared_project
 
 # Only the delayed model's gate is relaxed: it must reach production for the monitor to
@@ -109,6 +109,9 @@ def test_monitor_run_report_shows_the_monitor(watched: Watched, tmp_path: Path) 
     decision, drift = watched.document("decision"), watched.document("drift")
 
     assert page.count('<h2 id="monitoring">') == 1
+    # the run ended (exit 0); the monitor's verdict is what `mlcompile monitor` exits with
+    top = page.split("</header>", 1)[0]
+    assert "monitor checks failed: <code>mlcompile monitor</code> exits 7" in top
     section = page.split('<h2 id="monitoring">', 1)[1].split('<h2 id="gates">', 1)[0]
     assert 'data-monitor="delayed_drift"' in section
     header = section.split('<p class="verdict">', 1)[1].split("</p>", 1)[0]

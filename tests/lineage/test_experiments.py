@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from mlcompile.lineage.records import load_runs
+from mlcompile.runtime.trail.records import load_runs
 from tests.browser import check_page
 from tests.lineage.conftest import TRIM, invoke, shared_project
 

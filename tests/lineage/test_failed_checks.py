@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from mlcompile.lineage import run_events
-from mlcompile.lineage.records import load_runs
 from mlcompile.lineage.report import report_data
 from mlcompile.plan import Plan
+from mlcompile.runtime.trail.records import load_runs
 from tests.lineage.conftest import TRIM, copy_example, invoke
+from tests.trail import events_of
 
 pytestmark = pytest.mark.slow
 
@@ -33,7 +32,7 @@ def test_failed_validation_is_reported(
     plan = Plan.from_json((project / "build" / "plan.json").read_text(encoding="utf-8"))
     store = project / ".mlcompile" / "store"
 
-    events = [json.loads(e) for e in run_events(plan, record, store, project)]
+    events = events_of(project, record["id"])  # what the steps sent as they ran
     assert all(openlineage("RunEvent", e) == [] for e in events)
     failed = [e for e in events if e["job"]["name"] == "validate:planes"][-1]
     assert failed["eventType"] == "FAIL"

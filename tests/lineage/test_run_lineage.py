@@ -18,11 +18,12 @@ from typing import Any
 
 import pytest
 
-from mlcompile.lineage import append_run_events, run_events
-from mlcompile.lineage.records import load_runs
 from mlcompile.plan import Plan
+from mlcompile.runtime.trail.events import run_uuid
+from mlcompile.runtime.trail.records import load_runs
 from tests.browser import check_page
 from tests.lineage.conftest import TRIM, invoke, shared_project
+from tests.trail import events_of
 
 pytestmark = pytest.mark.slow
 
@@ -62,10 +63,9 @@ def ran(tmp_path_factory: pytest.TempPathFactory) -> Ran:
     return Ran(project, plan, first, second)
 
 
-def _by_job(events: list[str]) -> dict[str, list[dict[str, Any]]]:
+def _by_job(events: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     found: dict[str, list[dict[str, Any]]] = {}
-    for text in events:
-        event = json.loads(text)
+    for event in events:
         found.setdefault(event["job"]["name"], []).append(event)
     return found
 
@@ -73,9 +73,9 @@ def _by_job(events: list[str]) -> dict[str, list[dict[str, Any]]]:
 def test_run_events_are_valid_and_complete(
     ran: Ran, openlineage: Callable[[str, dict[str, Any]], list[str]]
 ) -> None:
-    events = run_events(ran.plan, ran.first, ran.store, ran.project)
-    for text in events:
-        assert openlineage("RunEvent", json.loads(text)) == [], text[:200]
+    events = events_of(ran.project, ran.first["id"])
+    for event in events:
+        assert openlineage("RunEvent", event) == [], event["job"]["name"]
     jobs = _by_job(events)
     executed = [n for n, s in ran.first["steps"].items() if s["status"] in ("ran", "failed")]
     assert set(jobs) == {*executed, "flights"}  # skipped steps have no events
@@ -90,12 +90,12 @@ def test_run_events_are_valid_and_complete(
         assert pair[0]["run"]["runId"] == pair[1]["run"]["runId"]
         if name != "flights":
             assert pair[1]["run"]["facets"]["parent"]["run"]["runId"] == pipeline_run
-    # Same record, same events: ids are derived, not random.
-    assert run_events(ran.plan, ran.first, ran.store, ran.project) == events
+    # Step run ids derive from the pipeline run's: every process names a step the same way.
+    assert pipeline_run == run_uuid(ran.plan.name, ran.first["id"])
 
 
 def test_hashes_link_raw_files_to_the_model(ran: Ran) -> None:
-    jobs = _by_job(run_events(ran.plan, ran.first, ran.store, ran.project))
+    jobs = _by_job(events_of(ran.project, ran.first["id"]))
     raw_hash = json.loads(
         (ran.project / ".mlcompile" / "registry" / "flights.arrival" / "versions" / "1")
         .joinpath("registration.json")
@@ -123,7 +123,7 @@ def test_hashes_link_raw_files_to_the_model(ran: Ran) -> None:
 
 
 def test_checks_metrics_gates_and_registration_facets(ran: Ran) -> None:
-    jobs = _by_job(run_events(ran.plan, ran.first, ran.store, ran.project))
+    jobs = _by_job(events_of(ran.project, ran.first["id"]))
     start, done = jobs["validate:flights"]
     assert "dataQualityAssertions" not in start["inputs"][0]["inputFacets"]
     assertions = done["inputs"][0]["inputFacets"]["dataQualityAssertions"]["assertions"]
@@ -155,54 +155,59 @@ def test_checks_metrics_gates_and_registration_facets(ran: Ran) -> None:
 
 
 def test_cached_steps_are_reported_as_cached(ran: Ran) -> None:
-    # A cached step as the executor records it. (The second run of the fixture has real
-    # ones, unless the runtime's source changed between the two runs: the tree is shared.)
-    trained = ran.first["steps"]["train:delayed"]
-    cached = {
-        "status": "cached",
-        "seconds": 0.0,
-        "key": trained["key"],
-        "summary": trained["summary"],
-    }
-    record = {**ran.first, "steps": {**ran.first["steps"], "train:delayed": cached}}
-    jobs = _by_job(run_events(ran.plan, record, ran.store, ran.project))
-    start, done = jobs["train:delayed"]
-    assert done["eventType"] == "COMPLETE"
+    # The second run found every step but the failed gate in the cache, and sent their
+    # events when the gate ran again.
+    cached = ran.second["steps"]["train:delayed"]
+    assert cached["status"] == "cached"
+    start, done = _by_job(events_of(ran.project, ran.second["id"]))["train:delayed"]
+    assert (start["eventType"], done["eventType"]) == ("START", "COMPLETE")
     step = done["run"]["facets"]["mlcompile_step"]
-    assert (step["status"], step["cacheKey"]) == ("cached", trained["key"])
-    assert start["eventTime"] == done["eventTime"] == jobs["flights"][0]["eventTime"]
+    assert (step["status"], step["cacheKey"], step["backend"]) == ("cached", cached["key"], "local")
     model = done["outputs"][0]["facets"]["version"]["datasetVersion"]
-    assert model == trained["summary"]["model_sha256"]
+    assert model == cached["summary"]["model_sha256"]
 
 
-def test_failed_ingest_reports_the_file_on_disk(ran: Ran) -> None:
-    from mlcompile.lineage.records import sha256_file
+def test_failed_ingest_reports_the_file_on_disk(ran: Ran, tmp_path: Path) -> None:
+    from openlineage.client.serde import Serde
 
-    steps = {**ran.first["steps"], "ingest:flights": {"status": "failed", "error": "boom"}}
-    record = {**ran.first, "steps": steps}
-    jobs = _by_job(run_events(ran.plan, record, ran.store, ran.project))
-    start, fail = jobs["ingest:flights"]
+    from mlcompile.runtime.runrecord import StepStatus
+    from mlcompile.runtime.trail.events import PipelineRun, StepEvents, StepTrail
+    from mlcompile.runtime.trail.records import sha256_file
+
+    node = ran.plan.node("ingest:flights")
+    trail = StepTrail.of(PipelineRun(ran.plan.name, "r1", "local"), node)
+    # the step failed before writing its output: the file on disk is the witness
+    events = StepEvents(trail, node, ran.project, {}, {"dataset": tmp_path / "nothing"})
+    start = Serde.to_dict(events.start())
+    fail = Serde.to_dict(events.end(StepStatus.FAILED, {"error": "boom", "exit_code": 5}))
     assert (start["eventType"], fail["eventType"]) == ("START", "FAIL")
     assert fail["run"]["facets"]["errorMessage"]["message"] == "boom"
+    assert fail["run"]["facets"]["mlcompile_step"]["exitCode"] == 5
     (raw,) = fail["inputs"]
     on_disk = sha256_file(ran.project / "data" / "flights.parquet")
     assert raw["facets"]["version"]["datasetVersion"] == on_disk
-    assert fail["outputs"] == [{"name": "artifacts/ingest:flights/dataset", "namespace": "mlcompile://flights", "facets": {}, "outputFacets": {}}]  # fmt: skip
+    (written,) = fail["outputs"]
+    assert written["name"] == "artifacts/ingest:flights/dataset"
+    assert "version" not in written.get("facets", {})  # it wrote nothing
 
 
-def test_append_writes_whole_lines_under_concurrency(ran: Ran, tmp_path: Path) -> None:
-    events = run_events(ran.plan, ran.first, ran.store, ran.project)
-    threads = [
-        threading.Thread(target=append_run_events, args=(tmp_path, events)) for _ in range(8)
-    ]
+def test_append_writes_whole_lines_under_concurrency(tmp_path: Path) -> None:
+    from mlcompile.runtime.trail.sink import append_line
+
+    line = json.dumps({"event": "x" * 5000})  # longer than a pipe's atomic write
+    log = tmp_path / "runs.jsonl"
+
+    def write() -> None:
+        for _ in range(50):
+            append_line(log, line)
+
+    threads = [threading.Thread(target=write) for _ in range(8)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    lines = (tmp_path / "runs.jsonl").read_text(encoding="utf-8").splitlines()
-    assert len(lines) == 8 * len(events)
-    parsed = [json.loads(line) for line in lines]  # no torn line
-    assert sum(1 for e in parsed if e["job"]["name"] == "flights") == 16
+    lines = log.read_text(encoding="utf-8").splitlines()
+    assert lines == [line] * 400  # no torn or interleaved line
 
 
 def test_lineage_command_walks_back_to_raw_files(ran: Ran) -> None:

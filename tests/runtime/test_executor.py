@@ -141,6 +141,9 @@ def test_runs_commands_show_the_record(cli: Cli, flights_project: Path) -> None:
     rows = {(r["model"], r["metric"]): r for r in json.loads(compared.stdout)["metrics"]}
     assert rows[("delayed", "roc_auc")]["delta"] == 0.0
     assert rows[("arrival", "rmse")]["delta"] != 0.0
+    text = cli("runs", "compare", ids[0], ids[1], "--runs-dir", runs_dir).output
+    assert f"{ids[0]} {ids[1]}" in text.splitlines()[0]  # the whole ids, not one short
+    assert "(latest" not in shown.output and "'" not in shown.output.split("\n", 1)[0]
 
 
 def test_no_cache_neither_reads_nor_writes_the_cache(cli: Cli, flights_project: Path) -> None:

@@ -212,7 +212,7 @@ def test_a_killed_run_is_listed_as_interrupted_with_the_steps_it_finished(
 
     listed = mlcompile(flights_project, "runs", "list")
     assert listed.returncode == 0, listed.stderr
-    assert f"{run_dir.name}  interrupted" in listed.stdout
+    assert f"{run_dir.name}  local  interrupted" in listed.stdout
     shown = mlcompile(flights_project, "runs", "show", run_dir.name, "--format", "json")
     record = json.loads(shown.stdout)
     assert record["status"] == "interrupted" and record["exit_code"] is None
@@ -225,7 +225,7 @@ def test_a_killed_run_is_listed_as_interrupted_with_the_steps_it_finished(
     assert {s["status"] for s in steps.values()} <= {"ran", "interrupted", "not run"}
     assert any(s["status"] == "not run" for s in steps.values())
     human = mlcompile(flights_project, "runs", "show", run_dir.name)
-    assert f"({record['plan']}): interrupted, exit -" in human.stdout
+    assert f"({record['plan']}, local): interrupted, exit -" in human.stdout
     assert f"ran      {trained['node']}" in human.stdout
 
     # the next run reuses what the killed one finished, and the killed run stays interrupted
@@ -233,7 +233,7 @@ def test_a_killed_run_is_listed_as_interrupted_with_the_steps_it_finished(
     assert code == 0, payload["error"]
     assert payload["steps"][trained["node"]]["status"] == "cached"
     statuses = [
-        line.split()[1] for line in mlcompile(flights_project, "runs", "list").stdout.splitlines()
+        line.split()[2] for line in mlcompile(flights_project, "runs", "list").stdout.splitlines()
     ]
     assert statuses == ["interrupted", "succeeded"]
 

@@ -20,7 +20,8 @@ from pathlib import Path
 from mlcompile.runtime.runrecord import RunLog
 
 plan = '{"nodes": [{"id": "ingest:a"}, {"id": "train:m"}, {"id": "register:m"}]}'
-record = {"id": "r1", "plan": "p", "status": "running", "exit_code": None, "seconds": 0.0,
+record = {"format": "mlcompile.run/v1", "backend": "local", "id": "r1", "plan": "p",
+          "status": "running", "exit_code": None, "seconds": 0.0,
           "pid": 0, "steps": {}, "metrics": {}, "decisions": {}, "error": None}
 with RunLog(Path(sys.argv[1])) as log:
     log.start(record, plan)
@@ -31,7 +32,7 @@ with RunLog(Path(sys.argv[1])) as log:
     if sys.argv[2:] == ["hang"]:
         time.sleep(60)
     log.step("train:m", {"status": "ran", "key": "k2", "seconds": 0.2, "summary": {}})
-    log.finish({**record, "status": "succeeded", "exit_code": 0, "steps": {"x": {}}})
+    log.finish({**record, "status": "succeeded", "exit_code": 0, "steps": {"x": {"status": "ran"}}})
 """
 
 

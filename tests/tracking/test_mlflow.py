@@ -20,9 +20,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlcompile.lineage.records import load_runs
 from mlcompile.plan import Plan
 from mlcompile.runtime.artifacts import read_model
+from mlcompile.runtime.trail.records import load_runs
 from mlcompile.runtime.train import model_inputs
 from mlcompile.tracking import mlflow_config
 from tests.lineage.conftest import TRIM, copy_example, invoke

@@ -5,13 +5,13 @@ from mlcompile.backends.base import (
     ArtifactSet,
     Backend,
     BackendSettings,
-    RecordsLineage,
     Runner,
     RunOptions,
     RunResult,
 )
 from mlcompile.backends.discovery import available_backends, get_backend
 from mlcompile.backends.executors import Executor, ExecutorMap
+from mlcompile.runtime.runrecord import RunStatus, StepOutcome, StepStatus
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -20,10 +20,12 @@ __all__ = [
     "BackendSettings",
     "Executor",
     "ExecutorMap",
-    "RecordsLineage",
     "RunOptions",
     "RunResult",
+    "RunStatus",
     "Runner",
+    "StepOutcome",
+    "StepStatus",
     "available_backends",
     "get_backend",
 ]

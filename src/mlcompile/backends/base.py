@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict
 
 from mlcompile.errors import BackendError, Diagnostic
 from mlcompile.plan import Plan
+from mlcompile.runtime.runrecord import RunStatus, StepOutcome
 
 ENTRY_POINT_GROUP = "mlcompile.backends"
 
@@ -71,8 +72,8 @@ class RunOptions:
 
 @dataclass
 class RunResult:
-    status: str  # "succeeded" | "failed" | "interrupted"
-    steps: dict[str, dict[str, Any]] = field(default_factory=dict)
+    status: RunStatus
+    steps: dict[str, StepOutcome] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     decisions: dict[str, Any] = field(default_factory=dict)
     exit_code: int = 0
@@ -95,14 +96,3 @@ class Runner(Protocol):
     def run(
         self, built_dir: Path, plan: Plan, settings: BaseModel, options: RunOptions
     ) -> RunResult: ...
-
-
-@runtime_checkable
-class RecordsLineage(Protocol):
-    """A runner whose run records the command line turns into OpenLineage events after a
-    run: it keeps them on this machine and says where (the artifact store, the run records).
-    A runner without this capability leaves lineage to its orchestrator."""
-
-    def run_folders(
-        self, settings: BaseModel, plan: Plan, project_root: Path
-    ) -> tuple[Path, Path]: ...

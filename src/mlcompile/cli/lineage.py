@@ -9,8 +9,8 @@ from typing import Any
 import click
 
 from mlcompile.cli.output import Output, handles_errors
-from mlcompile.cli.params import registry_option, runs_dir_option, text_or_json
-from mlcompile.cli.project import runs_folder
+from mlcompile.cli.params import in_project, registry_option, runs_dir_option, text_or_json
+from mlcompile.cli.summary import registry_event_text
 
 
 @click.command("lineage")
@@ -25,8 +25,15 @@ from mlcompile.cli.project import runs_folder
 )
 @text_or_json
 @handles_errors
+@in_project
 def lineage(
-    ref: str, registry: Path, runs_dir: Path | None, store: Path | None, fmt: str, output: Output
+    ref: str,
+    registry: Path,
+    runs_dir: Path,
+    store: Path | None,
+    project: Path | None,
+    fmt: str,
+    output: Output,
 ) -> None:
     """Trace a registered model back to its run, steps, checks, gates and raw files.
 
@@ -35,7 +42,7 @@ def lineage(
     """
     from mlcompile.lineage.trace import trace_model
 
-    found = trace_model(registry, runs_folder(runs_dir), ref, store)
+    found = trace_model(registry, runs_dir, ref, store, project)
     output.result(found, _lineage_text(found))
 
 
@@ -47,7 +54,10 @@ def _lineage_text(found: Mapping[str, Any]) -> str:
     ]
     run = found["run"]
     if run is None:
-        lines.append("  no run record produced this version (records deleted, or another machine)")
+        lines.append(
+            "  no run record or lineage event names the run that produced this version "
+            "(records deleted, or another machine's)"
+        )
     else:
         where = {"run": "stored with the run", "build": "build/plan.json", "none": "no plan found"}
         lines.append(
@@ -90,14 +100,7 @@ def _lineage_text(found: Mapping[str, Any]) -> str:
             lines.append(f"  {mark} {check.get('check')}: {detail}")
     if found["history"]:
         lines.append("registry history:")
-    for event in found["history"]:
-        what = event.get("event")
-        if "to_version" in event:
-            start = event.get("from_version")
-            what += f" {event.get('alias')}: {'v' + str(start) if start else '-'} -> v{event['to_version']}"
-        else:
-            what += f" v{event.get('version')}"
-        lines.append(f"  {event.get('timestamp')} {event.get('user')}: {what}")
+    lines += [f"  {registry_event_text(event)}" for event in found["history"]]
     return "\n".join(lines)
 
 

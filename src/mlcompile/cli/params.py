@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 from functools import wraps
 from pathlib import Path
@@ -98,15 +99,49 @@ runs_dir_option = click.option(
     "--runs-dir",
     type=click.Path(path_type=Path, file_okay=False),
     default=None,
-    help=f"Run records folder (default: backends.local.runs of ./mlcompile.yaml, else {paths.RUNS}).",
+    help=f"Run records folder (default: backends.local.runs of the project's spec, else "
+    f"{paths.RUNS}).",
 )
 
 registry_option = click.option(
     "--registry",
     type=click.Path(path_type=Path, file_okay=False),
-    default=lambda: Path(os.environ.get("MLCOMPILE_REGISTRY", paths.REGISTRY)),
-    help=f"Registry folder (default {paths.REGISTRY}, or $MLCOMPILE_REGISTRY).",
+    default=lambda: os.environ.get("MLCOMPILE_REGISTRY") or None,
+    help="Registry folder (default: $MLCOMPILE_REGISTRY, else the project's .mlcompile/registry).",
 )
+
+_FOLDERS = {"runs_dir": paths.RUNS, "registry": paths.REGISTRY}
+
+
+def in_project(func: F) -> F:
+    """Adds --project: the command's --runs-dir and --registry, when not given, are the
+    project's, found from the current folder up like git's (`cli/project.py`); a command
+    with a `project` parameter gets the project's folder too (None outside one, when every
+    folder it reads was given)."""
+    from mlcompile.cli.project import find_project, project_option, project_root, runs_folder
+
+    wants_project = "project" in inspect.signature(func).parameters
+
+    @wraps(func)
+    def wrapper(*args: Any, project: Path | None, **kwargs: Any) -> Any:
+        given = {n: Path(kwargs[n]) for n in _FOLDERS if kwargs.get(n) is not None}
+        kwargs.update(given)
+        root = project_root(project) if project is not None else None
+        if root is None:
+            # a folder given explicitly belongs to the project around it, if any
+            root = next(filter(None, map(find_project, given.values())), None)
+        missing = [n for n in _FOLDERS if n in kwargs and n not in given]
+        if root is None and (missing or (wants_project and not given)):
+            root = project_root(None)
+        for name in missing:
+            assert root is not None
+            kwargs[name] = runs_folder(root) if name == "runs_dir" else root / _FOLDERS[name]
+        if wants_project:
+            kwargs["project"] = root
+        return func(*args, **kwargs)
+
+    return project_option(wrapper)  # type: ignore[return-value]
+
 
 text_or_json = click.option(
     "--format",

@@ -1,24 +1,71 @@
-"""The project's folders for the commands that read them without compiling a spec: an
-option given wins, then the spec in the current folder, then mlcompile.paths' defaults."""
+"""Which project a command works on, found the way git finds its repository, and where that
+project keeps its records.
+
+Commands that read a project's records (registry, lineage, runs, report, serve) work from
+any folder inside the project: the nearest folder, from the current one up, that holds a
+`.mlcompile` folder or a spec file. `--project DIR` names it instead. Outside any project
+they stop with exit 2 and say how to point at one, rather than report an empty registry of
+a folder that was never a project. An option naming a folder (`--runs-dir`, `--registry`)
+wins over the project's; the project's run records are where its spec keeps them
+(backends.local.runs), else in mlcompile.paths' default.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import click
+
 from mlcompile import paths
+from mlcompile.errors import UsageError
 
 SPEC_FILE = "mlcompile.yaml"
+SPEC_FILES = (SPEC_FILE, "mlcompile.yml")
+
+project_option = click.option(
+    "--project",
+    "project",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help=f"The project folder (default: the nearest folder, from here up, holding "
+    f"{paths.PROJECT_DIR}/ or {SPEC_FILE}).",
+)
 
 
-def runs_folder(given: Path | None) -> Path:
-    """Where the local runner keeps run records: `--runs-dir`, else backends.local.runs of
-    ./mlcompile.yaml, else the default. A spec that does not load is an error here, as it
-    would be for `run`: a wrong folder would list someone else's runs without a word."""
+def is_project(folder: Path) -> bool:
+    return (folder / paths.PROJECT_DIR).is_dir() or any((folder / f).is_file() for f in SPEC_FILES)
+
+
+def find_project(start: Path) -> Path | None:
+    start = start.resolve()
+    return next((folder for folder in (start, *start.parents) if is_project(folder)), None)
+
+
+def project_root(given: Path | None) -> Path:
+    """The project a command works on: `given` (checked), else the one around the cwd."""
     if given is not None:
-        return given
-    spec = Path(SPEC_FILE)
+        if not is_project(given):
+            raise UsageError(
+                f"{given} is not an mlcompile project: it holds neither {paths.PROJECT_DIR}/ "
+                f"nor {SPEC_FILE}"
+            )
+        return given.resolve()
+    found = find_project(Path.cwd())
+    if found is None:
+        raise UsageError(
+            f"not inside an mlcompile project: no {paths.PROJECT_DIR}/ folder or {SPEC_FILE} "
+            "here or in any folder above; run this from inside a project, or pass --project DIR"
+        )
+    return found
+
+
+def runs_folder(root: Path) -> Path:
+    """Where the local runner keeps the project's run records: backends.local.runs of its
+    spec, else the default. A spec that does not load is an error here, as it would be for
+    `run`: a wrong folder would list someone else's runs without a word."""
+    spec = root / SPEC_FILE
     if not spec.is_file():
-        return Path(paths.RUNS)
+        return root / paths.RUNS
     from mlcompile.backends import get_backend
     from mlcompile.backends.local import LocalSettings
     from mlcompile.compiler import validated_backend_settings
@@ -26,4 +73,4 @@ def runs_folder(given: Path | None) -> Path:
 
     settings = validated_backend_settings(load_spec(spec, []), get_backend("local"))
     assert isinstance(settings, LocalSettings)
-    return Path(settings.runs)
+    return root / settings.runs

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from mlcompile.cli.output import Output, handles_errors
-from mlcompile.cli.params import format_option, registry_option
+from mlcompile.cli.params import format_option, in_project, registry_option
+from mlcompile.cli.summary import registry_event_text
 from mlcompile.errors import UsageError
 
 if TYPE_CHECKING:
@@ -38,6 +39,7 @@ def _split_ref(ref: str) -> tuple[str, str | None]:
 @registry_option
 @format_option
 @handles_errors
+@in_project
 def registry_list(registry: Path, fmt: str, output: Output) -> None:
     from mlcompile.runtime.registry import Registry
 
@@ -57,6 +59,7 @@ def registry_list(registry: Path, fmt: str, output: Output) -> None:
 @registry_option
 @format_option
 @handles_errors
+@in_project
 def registry_show(ref: str, registry: Path, fmt: str, output: Output) -> None:
     """MODEL or MODEL@VERSION or MODEL@ALIAS."""
     from mlcompile.runtime.registry import Registry
@@ -70,7 +73,7 @@ def registry_show(ref: str, registry: Path, fmt: str, output: Output) -> None:
             tags = [a for a, n in info["aliases"].items() if n == v["version"]]
             lines.append(f"  v{v['version']} {v.get('created_at', '')} {' '.join(tags)}")
         for event in reg.history(name)[-10:]:
-            lines.append(f"  event {event}")
+            lines.append(f"  {registry_event_text(event)}")
         output.result(info, "\n".join(lines))
         return
     entry = reg.get(name, version)
@@ -84,6 +87,7 @@ def registry_show(ref: str, registry: Path, fmt: str, output: Output) -> None:
 @registry_option
 @format_option
 @handles_errors
+@in_project
 def registry_promote(ref: str, alias: str, registry: Path, fmt: str, output: Output) -> None:
     """Point ALIAS at MODEL@VERSION."""
     from mlcompile.runtime.registry import Registry
@@ -103,6 +107,7 @@ def registry_promote(ref: str, alias: str, registry: Path, fmt: str, output: Out
 @registry_option
 @format_option
 @handles_errors
+@in_project
 def registry_rollback(name: str, alias: str, registry: Path, fmt: str, output: Output) -> None:
     """Move ALIAS back to the version it pointed at before."""
     from mlcompile.runtime.registry import Registry

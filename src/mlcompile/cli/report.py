@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -14,6 +14,7 @@ from mlcompile.errors import UsageError
 
 if TYPE_CHECKING:
     from mlcompile.plan import Plan
+    from mlcompile.runtime.runrecord import RunRecord
 
 
 @click.command("report")
@@ -56,7 +57,7 @@ def report(
     click.echo(f"wrote {out} (run {record['id']}, {len(plan.nodes)} steps)")
 
 
-def _from_run_dir(run_dir: Path) -> tuple[Plan, dict[str, Any], Path]:
+def _from_run_dir(run_dir: Path) -> tuple[Plan, RunRecord, Path]:
     from mlcompile.lineage.trace import plan_for_run
     from mlcompile.runtime.runrecord import read_run
 
@@ -75,12 +76,12 @@ def _from_run_dir(run_dir: Path) -> tuple[Plan, dict[str, Any], Path]:
 
 def _from_spec(
     spec: Path, overrides: tuple[str, ...], run_id: str | None, output: Output
-) -> tuple[Plan, dict[str, Any], Path]:
+) -> tuple[Plan, RunRecord, Path]:
     from mlcompile.backends import get_backend
     from mlcompile.backends.local import local_folders
     from mlcompile.cli.compiling import compile_with_texts
     from mlcompile.compiler import backend_settings
-    from mlcompile.lineage.records import load_runs
+    from mlcompile.lineage.runs import all_runs
     from mlcompile.lineage.trace import plan_for_run
 
     compiled = compile_with_texts(spec, overrides, output)
@@ -89,7 +90,8 @@ def _from_spec(
     store, runs_dir = local_folders(backend_settings(compiled, get_backend("local")), plan, root)
     # --run may name a run of the spec's monitoring job as well as one of its training plan
     plans = {p.name: p for p in (plan, compiled.monitor_plan) if p is not None}
-    records = [r for r in load_runs(runs_dir) if r.get("plan") in plans]
+    # runs on any backend: a kfp or ZenML run is known from its steps' events
+    records = [r for r in all_runs(runs_dir, root) if r.get("plan") in plans]
     if run_id is not None:
         records = [r for r in records if str(r["id"]).startswith(run_id)]
     else:
@@ -104,6 +106,8 @@ def _from_spec(
             + (f" matching '{run_id}'" if run_id else " (run it first, or pass --run)")
         )
     record = records[-1]
+    if record["project_root"] is None:
+        record = {**record, "project_root": str(root)}
     # The plan the run stored is the one it executed; the spec may have changed since.
-    executed, _ = plan_for_run(record, runs_dir)
+    executed, _ = plan_for_run(record, runs_dir, root)
     return executed or plans[str(record["plan"])], record, store

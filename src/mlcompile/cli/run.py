@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from mlcompile import paths
 from mlcompile.cli.compiling import compile_and_render
 from mlcompile.cli.output import Output, handles_errors
 from mlcompile.cli.params import format_option, runner_options
@@ -19,9 +17,7 @@ from mlcompile.compiler import emitted_files, write
 from mlcompile.errors import UsageError
 
 if TYPE_CHECKING:
-    from pydantic import BaseModel
-
-    from mlcompile.backends import RecordsLineage, RunOptions, RunResult
+    from mlcompile.backends import RunOptions, RunResult
     from mlcompile.compiler import Compiled, Rendered
     from mlcompile.plan import Plan
 
@@ -94,9 +90,9 @@ def run_plan(
     options: RunOptions,
     quiet: bool,
 ) -> RunResult:
-    """Run one built plan on the rendered backend's runner, with progress, and record the
-    lineage of a local run that executed anything."""
-    from mlcompile.backends import RecordsLineage, Runner
+    """Run one built plan on the rendered backend's runner, with progress. Its steps send
+    their own lineage events, wherever they run."""
+    from mlcompile.backends import Runner
     from mlcompile.cli.progress import make_progress
 
     runner = rendered.backend
@@ -110,11 +106,6 @@ def run_plan(
     finally:
         if progress is not None:
             progress.close()
-    executed = any(step.get("status") != "cached" for step in result.steps.values())
-    if isinstance(runner, RecordsLineage) and result.run_id and executed:
-        # a run served wholly from the cache read and wrote nothing new: its run record is
-        # kept, but it adds no lineage (and skips importing the OpenLineage client)
-        _record_lineage(runner, compiled, plan, rendered.settings, result.run_id)
     return result
 
 
@@ -128,20 +119,3 @@ def result_payload(result: RunResult) -> dict[str, Any]:
         "decisions": result.decisions,
         "steps": result.steps,
     }
-
-
-def _record_lineage(
-    runner: RecordsLineage, compiled: Compiled, plan: Plan, settings: BaseModel, run_id: str
-) -> None:
-    """Append the run's OpenLineage events to .mlcompile/lineage/runs.jsonl. Lineage is a
-    record of the run, never a reason for it to fail: an unwritable folder is reported."""
-    from mlcompile.lineage import append_run_events, run_events
-
-    root = compiled.project_root
-    store, runs_dir = runner.run_folders(settings, plan, root)
-    try:
-        record = json.loads((runs_dir / run_id / "run.json").read_text(encoding="utf-8"))
-        events = run_events(plan, record, Path(record.get("store", store)), root)
-        append_run_events(root / paths.LINEAGE, events)
-    except OSError as exc:
-        click.echo(f"mlcompile: warning: lineage not recorded: {exc}", err=True)

@@ -9,11 +9,11 @@ import click
 
 from mlcompile import paths
 from mlcompile.cli.output import Output, handles_errors
-from mlcompile.cli.params import format_option, runs_dir_option
-from mlcompile.cli.project import runs_folder
+from mlcompile.cli.params import format_option, in_project, runs_dir_option
 from mlcompile.cli.summary import summary_text
 from mlcompile.errors import UsageError
-from mlcompile.lineage.records import load_runs
+from mlcompile.runtime.runrecord import RunRecord, RunStatus, StepStatus
+from mlcompile.runtime.trail.records import load_runs
 
 if TYPE_CHECKING:
     from mlcompile.plan import Plan
@@ -21,11 +21,17 @@ if TYPE_CHECKING:
 
 @click.group()
 def runs() -> None:
-    """Run records: what ran, what was cached, metrics and gate decisions."""
+    """Run records: what ran, what was cached, metrics and gate decisions, on any backend."""
 
 
-def _find_run(runs_dir: Path, run_id: str) -> dict[str, Any]:
-    records = load_runs(runs_dir)
+def _records(runs_dir: Path, project: Path | None) -> list[RunRecord]:
+    from mlcompile.lineage.runs import all_runs
+
+    return all_runs(runs_dir, project) if project is not None else load_runs(runs_dir)
+
+
+def _find_run(runs_dir: Path, project: Path | None, run_id: str) -> RunRecord:
+    records = _records(runs_dir, project)
     if run_id == "latest" and records:
         return records[-1]
     matches = [r for r in records if r["id"].startswith(run_id)]
@@ -39,15 +45,18 @@ def _find_run(runs_dir: Path, run_id: str) -> dict[str, Any]:
 @runs_dir_option
 @format_option
 @handles_errors
-def runs_list(runs_dir: Path | None, fmt: str, output: Output) -> None:
-    runs_dir = runs_folder(runs_dir)
-    records = load_runs(runs_dir)
+@in_project
+def runs_list(runs_dir: Path, project: Path | None, fmt: str, output: Output) -> None:
+    """Every run of the project, oldest first, whichever backend ran it."""
+    records = _records(runs_dir, project)
+    width = max((len(r["id"]) for r in records), default=0)
     rows = []
     for r in records:
-        statuses = [s.get("status") for s in r["steps"].values()]
+        statuses = [s["status"] for s in r["steps"].values()]
         rows.append(
-            f"{r['id']}  {r['status']:<11} {r['plan']:<20} {r['seconds']:>8.1f}s  "
-            f"ran {statuses.count('ran')}, cached {statuses.count('cached')}"
+            f"{r['id']:<{width}}  {r.get('backend', 'local'):<6} {r['status']:<11} "
+            f"{r['plan']:<20} {r['seconds']:>8.1f}s  "
+            f"ran {statuses.count(StepStatus.RAN)}, cached {statuses.count(StepStatus.CACHED)}"
         )
     output.result({"runs": records}, "\n".join(rows) or f"no runs in {runs_dir}")
 
@@ -57,17 +66,24 @@ def runs_list(runs_dir: Path | None, fmt: str, output: Output) -> None:
 @runs_dir_option
 @format_option
 @handles_errors
-def runs_show(run_id: str, runs_dir: Path | None, fmt: str, output: Output) -> None:
-    record = _find_run(runs_folder(runs_dir), run_id)
+@in_project
+def runs_show(run_id: str, runs_dir: Path, project: Path | None, fmt: str, output: Output) -> None:
+    record = _find_run(runs_dir, project, run_id)
     # a run still going, or whose process died, has no exit code
     code = record["exit_code"] if record["exit_code"] is not None else "-"
-    human = [f"run {record['id']} ({record['plan']}): {record['status']}, exit {code}"]
+    backend = record.get("backend", "local")
+    human = [f"run {record['id']} ({record['plan']}, {backend}): {record['status']}, exit {code}"]
+    if record["status"] == RunStatus.UNFINISHED:
+        human.append(
+            "  unfinished: steps started and never ended; the run is still going, or its "
+            "processes were killed"
+        )
     for node, step in record["steps"].items():
         seconds = step.get("seconds")
         timing = f" {seconds:.2f}s" if isinstance(seconds, float) else ""
-        human.append(f"  {step.get('status', '?'):<8} {node}{timing}")
-    human.append(summary_text({**record, "run_id": None, "steps": {}}))
-    output.result(record, "\n".join(human))
+        human.append(f"  {step['status']:<8} {node}{timing}")
+    human.append(summary_text({**record, "run_id": None}))
+    output.result(dict(record), "\n".join(human))
 
 
 @runs.command("compare")
@@ -83,10 +99,12 @@ def runs_show(run_id: str, runs_dir: Path | None, fmt: str, output: Output) -> N
 )
 @format_option
 @handles_errors
+@in_project
 def runs_compare(
     first: str,
     second: str,
-    runs_dir: Path | None,
+    runs_dir: Path,
+    project: Path | None,
     report_file: Path | None,
     fmt: str,
     output: Output,
@@ -95,24 +113,28 @@ def runs_compare(
     from mlcompile.lineage.compare import metric_differences, param_differences
     from mlcompile.lineage.trace import plan_for_run
 
-    runs_dir = runs_folder(runs_dir)
-    a, b = _find_run(runs_dir, first), _find_run(runs_dir, second)
-    plan_a, plan_b = plan_for_run(a, runs_dir)[0], plan_for_run(b, runs_dir)[0]
+    a, b = _find_run(runs_dir, project, first), _find_run(runs_dir, project, second)
+    plan_a = plan_for_run(a, runs_dir, project)[0]
+    plan_b = plan_for_run(b, runs_dir, project)[0]
     params = param_differences(plan_a, plan_b)
     metrics = metric_differences(a, b)
-    head = f"{a['id'][:22]:>22} {b['id'][:22]:>22}"
+    # run ids in full: two runs of one second differ in their last characters only
+    width = max(22, len(a["id"]), len(b["id"]))
+    head = f"{a['id']:>{width}} {b['id']:>{width}}"
     rows = [f"{'parameter':<48} {head}"]
     if plan_a is None or plan_b is None:
         rows.append("  (a run's plan.json is missing: parameters not compared)")
     for item in params:
-        rows.append(f"{item['param']:<48} {_shown(item['first']):>22} {_shown(item['second']):>22}")
+        first_value, second_value = _shown(item["first"]), _shown(item["second"])
+        rows.append(f"{item['param']:<48} {first_value:>{width}} {second_value:>{width}}")
     if len(rows) == 1:
         rows.append("  (same parameters)")
     rows.append(f"{'model.metric':<48} {head} {'delta':>10}")
     for item in metrics:
         fd = f"{item['delta']:+.4f}" if item["delta"] is not None else "-"
         name = f"{item['model']}.{item['metric']}"
-        rows.append(f"{name:<48} {_shown(item['first']):>22} {_shown(item['second']):>22} {fd:>10}")
+        first_value, second_value = _shown(item["first"]), _shown(item["second"])
+        rows.append(f"{name:<48} {first_value:>{width}} {second_value:>{width}} {fd:>10}")
     payload: dict[str, Any] = {
         "first": a["id"],
         "second": b["id"],
@@ -135,12 +157,10 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 22 else text[:21] + "…"
 
 
-def _compare_report(
-    plan_a: Plan, a: dict[str, Any], plan_b: Plan, b: dict[str, Any], out: Path
-) -> None:
+def _compare_report(plan_a: Plan, a: RunRecord, plan_b: Plan, b: RunRecord, out: Path) -> None:
     from mlcompile.lineage.report import Baseline, render_report, run_diagnoses
 
-    def store(plan: Plan, record: dict[str, Any]) -> Path:
+    def store(plan: Plan, record: RunRecord) -> Path:
         root = Path(str(record.get("project_root", ".")))
         return Path(str(record.get("store") or root / str(plan.settings.get("store"))))
 

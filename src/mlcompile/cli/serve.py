@@ -8,7 +8,7 @@ import click
 
 from mlcompile import paths
 from mlcompile.cli.output import Output, handles_errors
-from mlcompile.cli.params import registry_option, trust_options
+from mlcompile.cli.params import in_project, registry_option, trust_options
 
 
 @click.command()
@@ -82,6 +82,7 @@ from mlcompile.cli.params import registry_option, trust_options
 )
 @trust_options
 @handles_errors
+@in_project
 def serve(
     ref: str,
     registry: Path,

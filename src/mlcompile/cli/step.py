@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -34,6 +35,20 @@ def _pairs(values: tuple[str, ...], what: str) -> dict[str, Path]:
 )
 @click.option("--project-root", type=click.Path(path_type=Path, file_okay=False), default=Path("."))
 @click.option("--threads", type=int, default=1, show_default=True)
+@click.option(
+    "--run",
+    "run_id",
+    default=None,
+    help="The pipeline run this step belongs to: its lineage events and any model it "
+    "registers name it (default: $MLCOMPILE_RUN_ID; without either, no events are sent).",
+)
+@click.option(
+    "--backend",
+    "backend_name",
+    default="step",
+    show_default=True,
+    help="The backend the run's records name.",
+)
 @format_option
 @trust_options
 @handles_errors
@@ -46,6 +61,8 @@ def step(
     artifacts: Path | None,
     project_root: Path,
     threads: int,
+    run_id: str | None,
+    backend_name: str,
     fmt: str,
     output: Output,
 ) -> None:
@@ -79,11 +96,18 @@ def step(
             f"node '{node.id}' reads {sorted(node.inputs)} and writes {sorted(node.outputs)}; "
             f"got --in {sorted(given_in)} --out {sorted(given_out)}"
         )
-    result = run_step(
-        node.kind,
-        dict(node.params),
-        given_in,
-        given_out,
-        StepContext(project_root.resolve(), num_threads=threads, fingerprint=node.fingerprint),
+    run_id = run_id or os.environ.get("MLCOMPILE_RUN_ID") or None
+    trail = None
+    if run_id:
+        from mlcompile.runtime.trail.events import PipelineRun, StepTrail
+
+        trail = StepTrail.of(PipelineRun(plan.name, run_id, backend_name), node)
+    context = StepContext(
+        project_root.resolve(),
+        num_threads=threads,
+        fingerprint=node.fingerprint,
+        run_id=run_id,
+        trail=trail,
     )
+    result = run_step(node.kind, dict(node.params), given_in, given_out, context)
     output.result({"node": node.id, "summary": result.summary}, f"{node.id}: done")

@@ -29,7 +29,11 @@ def summary_text(payload: dict[str, Any]) -> str:
         if not decision:
             continue
         verdict = "PASSED" if decision.get("passed") else "FAILED"
-        lines.append(f"gate {gate}: {verdict}")
+        step = payload["steps"].get(f"{decision.get('kind', 'gate')}:{gate}") or {}
+        # a cached decision was made by an earlier run, against the registry as it was then
+        # (a re-run after registering compares the model with itself: the same decision)
+        reused = " (reused from the cache: decided by an earlier run)"
+        lines.append(f"gate {gate}: {verdict}{reused if step.get('status') == 'cached' else ''}")
         for check in decision.get("checks", []):
             mark = "skip" if check.get("skipped") else "ok " if check.get("passed") else "FAIL"
             text = str(check.get("check"))
@@ -45,6 +49,8 @@ def summary_text(payload: dict[str, Any]) -> str:
                 if isinstance(value, float) and isinstance(bound, float)
                 else (check.get("note") or "")
             )
+            if step.get("status") == "cached" and numbers.startswith("no production model"):
+                numbers += " when it was decided"
             lines.append(f"  {mark} {text}{where}: {numbers}")
     for logged in payload.get("mlflow") or []:
         version = logged["model_version"]
@@ -53,7 +59,27 @@ def summary_text(payload: dict[str, Any]) -> str:
     if payload.get("deploy") is False:
         lines.append("experiment: no deployment ran (settings.deploy is false)")
     if payload["error"]:
-        lines.append(f"error: {payload['error']}")
+        lines.append(f"error: {error_text(payload['error'])}")
     if payload["run_id"]:
         lines.append(f"run {payload['run_id']}: {payload['status']}")
     return "\n".join(lines)
+
+
+def error_text(error: Any) -> str:
+    """A run's error, as a run record holds it ({node, message}) or as a runner reports it."""
+    if isinstance(error, dict):
+        node = error.get("node")
+        return f"{node}: {error.get('message')}" if node else str(error.get("message"))
+    return str(error)
+
+
+def registry_event_text(event: dict[str, Any]) -> str:
+    """One line of a registered model's history: when, who, what."""
+    what = str(event.get("event"))
+    if "to_version" in event:
+        start = event.get("from_version")
+        moved = f"{'v' + str(start) if start else '-'} -> v{event['to_version']}"
+        what += f" {event.get('alias')}: {moved}"
+    else:
+        what += f" v{event.get('version')}"
+    return f"{event.get('timestamp')} {event.get('user')}: {what}"

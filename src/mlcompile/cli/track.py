@@ -51,7 +51,7 @@ def track_run(
 
 
 def _tracked(compiled: Compiled, rendered: Rendered, result: RunResult) -> TrackedRun:
-    from mlcompile.lineage.build import git_commit
+    from mlcompile.runtime.trail.git import git_commit
     from mlcompile.tracking import TrackedRun
 
     plan, root = compiled.plan, compiled.project_root
@@ -68,8 +68,8 @@ def _tracked(compiled: Compiled, rendered: Rendered, result: RunResult) -> Track
         # the metrics the runner reported are what there is to log
         return TrackedRun(metrics=result.metrics, locate=lambda node, output: None, **common)
     from mlcompile.backends.local import local_folders
-    from mlcompile.lineage.records import output_dir
     from mlcompile.lineage.report import render_report
+    from mlcompile.runtime.trail.records import output_dir
 
     store, runs_dir = local_folders(rendered.settings, plan, root)
     record = json.loads((runs_dir / str(result.run_id) / "run.json").read_text(encoding="utf-8"))

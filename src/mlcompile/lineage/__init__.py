@@ -5,7 +5,15 @@ entries, the registry) as plain JSON; never imports the spec layer. The OpenLine
 is imported inside the functions that build events.
 """
 
-from mlcompile.lineage.build import build_event_time, build_lineage, git_commit
-from mlcompile.lineage.runs import append_run_events, run_events
+from mlcompile.lineage.build import build_event_time, build_lineage
+from mlcompile.lineage.runs import all_runs, read_events, runs_from_events
+from mlcompile.runtime.trail.git import git_commit
 
-__all__ = ["append_run_events", "build_event_time", "build_lineage", "git_commit", "run_events"]
+__all__ = [
+    "all_runs",
+    "build_event_time",
+    "build_lineage",
+    "git_commit",
+    "read_events",
+    "runs_from_events",
+]

@@ -11,37 +11,16 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import subprocess
 from collections.abc import Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlcompile import __version__
-from mlcompile.lineage import names
 from mlcompile.plan import Node, Plan
+from mlcompile.runtime.trail import names
 
 if TYPE_CHECKING:
     from openlineage.client.event_v2 import InputDataset
     from openlineage.client.facet_v2 import DatasetFacet
-
-
-def git_commit(path: Path) -> str | None:
-    """The commit checked out in the repository holding `path`; None outside a repository,
-    without git, or when git fails for any reason: lineage never breaks a build."""
-    folder = path if path.is_dir() else path.parent
-    try:
-        done = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=folder,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    commit = done.stdout.strip()
-    return commit if done.returncode == 0 and len(commit) == 40 else None
 
 
 def build_event_time(epoch: int | None = None) -> str:
@@ -71,7 +50,7 @@ def build_lineage(
     from openlineage.client.facet_v2 import documentation_job, job_type_job, sql_job
     from openlineage.client.serde import Serde
 
-    from mlcompile.lineage.facets import PRODUCER, MlcompileJobFacet
+    from mlcompile.runtime.trail.facets import PRODUCER, MlcompileJobFacet
 
     when = build_event_time(epoch)
     schemas = names.declared_schemas(plan)
@@ -166,7 +145,7 @@ def _pipeline(
     from openlineage.client.facet_v2 import dataset_version_dataset, documentation_job
     from openlineage.client.serde import Serde
 
-    from mlcompile.lineage.facets import PRODUCER, MlcompileArtifactFacet, MlcompileJobFacet
+    from mlcompile.runtime.trail.facets import PRODUCER, MlcompileArtifactFacet, MlcompileJobFacet
 
     space = names.namespace(plan.name)
     spec = InputDataset(
@@ -242,7 +221,7 @@ def _declared_facets(
     """The facets the plan alone knows for a dataset: its type and declared columns."""
     from openlineage.client.facet_v2 import dataset_type_dataset, schema_dataset
 
-    from mlcompile.lineage.facets import PRODUCER, MlcompileArtifactFacet
+    from mlcompile.runtime.trail.facets import PRODUCER, MlcompileArtifactFacet
 
     facets: dict[str, DatasetFacet] = {
         "datasetType": dataset_type_dataset.DatasetTypeDatasetFacet(

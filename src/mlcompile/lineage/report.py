@@ -18,17 +18,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlcompile import __version__
-from mlcompile.lineage.names import safe
 from mlcompile.lineage.pictures import model_pictures
-from mlcompile.lineage.records import (
+from mlcompile.lineage.trace import params_summary, registry_history
+from mlcompile.plan import Node, Plan, StepKind, make_node_id
+from mlcompile.runtime.trail.names import safe
+from mlcompile.runtime.trail.records import (
     artifact_facts,
     data_checks,
     output_dir,
     read_artifact,
     read_json,
 )
-from mlcompile.lineage.trace import params_summary, registry_history
-from mlcompile.plan import Node, Plan, StepKind, make_node_id
 from mlcompile.tasks import PREDICTION
 
 if TYPE_CHECKING:
@@ -257,6 +257,11 @@ def report_data(
     if registry_dir is not None:
         for name in sorted(registered):
             history += [{"model": name, **e} for e in registry_history(registry_dir, name)]
+    # an old run's report shows the registry as it stood when the run ended, not what
+    # happened to those models since
+    if record.get("finished_at"):
+        ended = _moment(record["finished_at"])
+        history = [e for e in history if _moment(e.get("timestamp")) <= ended]
     history.sort(key=lambda e: str(e.get("timestamp")))
     return {
         "plan": plan.name,

@@ -19,16 +19,17 @@ from pathlib import Path
 from typing import Any
 
 from mlcompile.errors import UsageError
-from mlcompile.lineage.records import (
+from mlcompile.lineage.runs import all_runs
+from mlcompile.plan import Node, Plan, parse_node_id
+from mlcompile.runtime.registry import EVENTS_FILE, replay_aliases
+from mlcompile.runtime.runrecord import RunRecord
+from mlcompile.runtime.trail.records import (
     artifact_facts,
     data_checks,
-    load_runs,
     output_dir,
     read_artifact,
     read_json,
 )
-from mlcompile.plan import Node, Plan
-from mlcompile.runtime.registry import EVENTS_FILE, replay_aliases
 
 
 def split_ref(ref: str) -> tuple[str, str | None]:
@@ -79,19 +80,23 @@ def registry_history(registry: Path, name: str) -> list[dict[str, Any]]:
 
 
 def producing_run(
-    runs_dir: Path, store: Path, name: str, version: int, registration: Mapping[str, Any]
-) -> tuple[dict[str, Any], str] | None:
+    records: list[RunRecord],
+    runs_dir: Path,
+    store: Path,
+    name: str,
+    version: int,
+    registration: Mapping[str, Any],
+) -> tuple[RunRecord, str] | None:
     """The run whose register step produced `name` v`version`, and that step's id.
 
     The version's registration names the run that created it: that run and no other, even
-    when it was killed before it finished (and None when its record is gone). Versions
-    registered without a run id (by an orchestrator's run, or an older mlcompile) are
-    matched by the runs' register steps: one that created the version wins over later runs
+    when it was killed before it finished (and None when its record is gone). A version
+    registered without a run id (by an older mlcompile) is matched by the runs' register
+    steps: one that created the version wins over later runs
     that found it cached or already registered. Runs registering into another registry (a CI
     profile's) can report the same name and version: the registered model's hash, where the
     store still has it, tells them apart.
     """
-    records = load_runs(runs_dir)
     creator = registration.get("run_id")
     if creator:
         for record in records:
@@ -134,16 +139,21 @@ def _register_node(record: Mapping[str, Any], runs_dir: Path, name: str) -> str 
     return None
 
 
-def plan_for_run(record: Mapping[str, Any], runs_dir: Path) -> tuple[Plan | None, str]:
-    """The plan a run executed, and where it was found ("run", "build" or "none")."""
+def plan_for_run(
+    record: Mapping[str, Any], runs_dir: Path, project_root: Path | None = None
+) -> tuple[Plan | None, str]:
+    """The plan a run executed, and where it was found ("run", "build" or "none"). A run
+    known from events only has no folder: its plan is the build's, if it is the same."""
     stored = runs_dir / str(record.get("id")) / "plan.json"
     if stored.is_file():
         return Plan.from_json(stored.read_text(encoding="utf-8")), "run"
-    built = Path(str(record.get("project_root", "."))) / "build" / "plan.json"
+    root = record.get("project_root") or project_root or "."
+    built = Path(str(root)) / "build" / "plan.json"
     data = read_json(built)
     if isinstance(data, dict) and data.get("spec_sha256") == record.get("spec_sha256"):
         plan = Plan.from_dict(data)
-        if plan.name == record.get("plan") and {n.id for n in plan.nodes} == set(record["steps"]):
+        # a run known from events lists the steps that started only
+        if plan.name == record.get("plan") and set(record["steps"]) <= {n.id for n in plan.nodes}:
             return plan, "build"
     return None, "none"
 
@@ -190,9 +200,14 @@ def params_summary(kind: str, params: Mapping[str, Any]) -> str:
 
 
 def trace_model(
-    registry: Path, runs_dir: Path, ref: str, store_dir: Path | None = None
+    registry: Path,
+    runs_dir: Path,
+    ref: str,
+    store_dir: Path | None = None,
+    project_root: Path | None = None,
 ) -> dict[str, Any]:
-    """Everything known about how MODEL[@version|alias] came to be, as plain JSON data."""
+    """Everything known about how MODEL[@version|alias] came to be, as plain JSON data: from
+    the run records and the events of whichever backend ran it."""
     name, asked = split_ref(ref)
     version = resolve_version(registry, name, asked)
     folder = registry / name / "versions" / str(version)
@@ -225,14 +240,16 @@ def trace_model(
         ],
     }
     store = store_dir or runs_dir.parent / "store"
-    produced = producing_run(runs_dir, store, name, version, registration)
+    root = project_root or runs_dir.parent.parent
+    produced = producing_run(all_runs(runs_dir, root), runs_dir, store, name, version, registration)
     if produced is None:
         return found
     record, register_id = produced
     found["run"] = {
-        k: record.get(k) for k in ("id", "status", "started_at", "spec_sha256", "project_root")
+        k: record.get(k)
+        for k in ("id", "backend", "status", "started_at", "spec_sha256", "project_root")
     }
-    plan, found["plan_source"] = plan_for_run(record, runs_dir)
+    plan, found["plan_source"] = plan_for_run(record, runs_dir, root)
     if plan is not None:
         nodes: list[tuple[str, str, dict[str, Any], dict[str, str]]] = [
             (n.id, n.kind, dict(n.params), dict(n.outputs)) for n in ancestors(plan, register_id)
@@ -327,9 +344,11 @@ def _step(
         "summary": step.get("summary"),
         "outputs": {},
     }
+    # what the step's events said it wrote, for a run whose artifacts are not on this machine
+    sent = step.get("datasets") or {}
     for output, artifact_type in sorted(outputs.items()):
         where = output_dir(record, node_id, output, store)
-        facts = artifact_facts(where, artifact_type)
+        facts = artifact_facts(where, artifact_type) or sent.get(output, {})
         found["outputs"][output] = {k: facts[k] for k in ("sha256", "rows") if k in facts}
         document = read_artifact(where, artifact_type)
         if artifact_type == "report" and document is not None:
@@ -338,4 +357,12 @@ def _step(
             found["metrics"] = document
         elif artifact_type == "decision" and document is not None:
             found["decision"] = document
-    return found
+    parsed = parse_node_id(node_id)
+    name = parsed[1] if parsed else node_id
+    if "checks" not in found and step.get("checks") is not None:
+        found["checks"] = step["checks"]
+    if "metrics" in outputs.values() and "metrics" not in found:
+        found["metrics"] = (record.get("metrics") or {}).get(name)
+    if "decision" in outputs.values() and "decision" not in found:
+        found["decision"] = (record.get("decisions") or {}).get(name)
+    return {k: v for k, v in found.items() if v is not None or k in ("params", "summary", "status")}

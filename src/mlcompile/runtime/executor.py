@@ -41,8 +41,19 @@ from mlcompile.plan import (
 )
 from mlcompile.runtime.artifacts import sha256_file
 from mlcompile.runtime.locking import project_lock
-from mlcompile.runtime.runrecord import RunLog
+from mlcompile.runtime.runrecord import (
+    DONE,
+    RUN_FORMAT,
+    Failure,
+    RunLog,
+    RunRecord,
+    RunStatus,
+    StepOutcome,
+    StepStatus,
+)
 from mlcompile.runtime.store import Store, code_version
+from mlcompile.runtime.trail.events import PipelineRun
+from mlcompile.runtime.trail.run import RunTrail
 
 if TYPE_CHECKING:
     from mlcompile.runtime.registry import Registry
@@ -55,7 +66,7 @@ _RUNTIME_DIR = Path(__file__).resolve().parent
 class Execution:
     """What a run did: the run record, also written to runs/<id>/run.json."""
 
-    record: dict[str, Any]
+    record: RunRecord
     exit_code: int
     run_dir: Path
 
@@ -67,11 +78,12 @@ class Execution:
 @dataclass
 class _State:
     log: RunLog
+    trail: RunTrail
     keys: dict[str, str] = field(default_factory=dict)
-    steps: dict[str, dict[str, Any]] = field(default_factory=dict)
-    failure: tuple[str, int, str] | None = None
+    steps: dict[str, StepOutcome] = field(default_factory=dict)
+    failure: Failure | None = None
 
-    def step(self, node_id: str, outcome: dict[str, Any]) -> None:
+    def step(self, node_id: str, outcome: StepOutcome) -> None:
         """Record a step's outcome, in the run record and, at once, in the run's log."""
         self.steps[node_id] = outcome
         self.log.step(node_id, outcome)
@@ -217,7 +229,7 @@ class Executor:
             RunLog(run_dir) as log,
         ):
             started = time.time()
-            state = _State(log)
+            state = _State(log, RunTrail(PipelineRun(self.plan.name, run_id, "local"), self.root))
             # written before any step runs: a run killed at any point leaves its record
             log.start(self._record(run_id, state, started, None), self.plan.to_json())
             self.store.clean_staging()
@@ -229,10 +241,17 @@ class Executor:
             finally:
                 self.store.save_hashes()
             exit_code = (
-                130 if interrupted else state.failure[1] if state.failure else int(ExitCode.OK)
+                130
+                if interrupted
+                else state.failure.exit_code
+                if state.failure
+                else int(ExitCode.OK)
             )
             record = self._record(run_id, state, started, exit_code, interrupted=interrupted)
             log.finish(record)
+            state.trail.finished(
+                record["status"], exit_code, record["error"], self.plan.spec_sha256
+            )
         if interrupted:
             raise KeyboardInterrupt
         return Execution(record, exit_code, run_dir)
@@ -245,7 +264,7 @@ class Executor:
             for dep in deps:
                 users[dep].append(node_id)
         ready = [n.id for n in order if not waiting[n.id]]
-        running: dict[Future[dict[str, Any]], str] = {}
+        running: dict[Future[StepOutcome], str] = {}
         blocked: set[str] = set()
 
         def finish(node_id: str, ok: bool) -> None:
@@ -268,13 +287,14 @@ class Executor:
                         if self._cached(node, key, state):
                             finish(node.id, True)
                             continue
+                        state.trail.started()
                         self.emit({"event": "started", "node": node.id, "kind": node.kind})
-                        state.log.step(node.id, {"status": "started", "key": key})
+                        state.log.step(node.id, {"status": StepStatus.STARTED, "key": key})
                         inputs = {
                             name: self.store.entry(state.keys[ref.node]) / ref.output
                             for name, ref in node.inputs.items()
                         }
-                        future = pool.submit(self._execute, node, key, inputs, run_id)
+                        future = pool.submit(self._execute, node, key, inputs, state)
                         running[future] = node.id
                     if stop:
                         ready.clear()
@@ -285,9 +305,11 @@ class Executor:
                         node_id = running.pop(future)
                         outcome = future.result()
                         state.step(node_id, outcome)
-                        ok = outcome["status"] == "ran"
+                        ok = outcome["status"] == StepStatus.RAN
                         if not ok and state.failure is None:
-                            state.failure = (node_id, outcome["exit_code"], outcome["error"])
+                            state.failure = Failure(
+                                node_id, outcome.get("exit_code", 1), outcome.get("error", "")
+                            )
                         self.emit(
                             {"event": "finished" if ok else "failed", "node": node_id, **outcome}
                         )
@@ -298,7 +320,7 @@ class Executor:
                 raise
         for node in order:
             if node.id not in state.steps:
-                state.step(node.id, {"status": "not run"})
+                state.step(node.id, {"status": StepStatus.NOT_RUN})
 
     def _skip(
         self, node_id: str, state: _State, users: dict[str, list[str]], blocked: set[str]
@@ -306,7 +328,7 @@ class Executor:
         if node_id in blocked:
             return
         blocked.add(node_id)
-        state.step(node_id, {"status": "skipped", "reason": "an upstream step failed"})
+        state.step(node_id, {"status": StepStatus.SKIPPED, "reason": "an upstream step failed"})
         self.emit({"event": "skipped", "node": node_id})
         for user in users[node_id]:
             self._skip(user, state, users, blocked)
@@ -317,22 +339,31 @@ class Executor:
         record = self.store.record(key)
         if not self._effect_in_place(node, key, record):
             return False
-        state.step(
-            node.id, {"status": "cached", "seconds": 0.0, "key": key, "summary": record["summary"]}
-        )
+        outcome: StepOutcome = {
+            "status": StepStatus.CACHED,
+            "seconds": 0.0,
+            "key": key,
+            "summary": record["summary"],
+        }
+        state.step(node.id, outcome)
+        entry = self.store.entry(key)
+        inputs = {
+            name: self.store.entry(state.keys[ref.node]) / ref.output
+            for name, ref in node.inputs.items()
+        }
+        state.trail.cached(node, inputs, {name: entry / name for name in node.outputs}, outcome)
         self.emit({"event": "cached", "node": node.id, "kind": node.kind})
         return True
 
-    def _execute(
-        self, node: Node, key: str, inputs: dict[str, Path], run_id: str
-    ) -> dict[str, Any]:
+    def _execute(self, node: Node, key: str, inputs: dict[str, Path], state: _State) -> StepOutcome:
         from mlcompile.runtime.steps import StepContext, run_step
 
+        run_id = state.trail.run.id
         run_dir = self.runs_dir / run_id
         staged = self.store.staging()
         outputs = {name: staged / name for name in node.outputs}
         started = time.perf_counter()
-        window = {"start": round(started - self.clock, 3)}
+        begun = round(started - self.clock, 3)
         try:
             result = run_step(
                 node.kind,
@@ -344,6 +375,7 @@ class Executor:
                     num_threads=self.threads,
                     fingerprint=node.fingerprint,
                     run_id=run_id,
+                    trail=state.trail.step(node),
                 ),
             )
         except BaseException as exc:
@@ -357,19 +389,25 @@ class Executor:
             else:
                 raise
             return {
-                "status": "failed",
+                "status": StepStatus.FAILED,
                 "seconds": seconds,
                 "key": key,
                 "exit_code": code,
                 "error": message,
                 "artifacts": kept,
-                **window,
+                "start": begun,
             }
         seconds = round(time.perf_counter() - started, 3)
         summary = result.summary
         self.store.commit(key, staged, {"node": node.id, "kind": node.kind, "summary": summary})
-        window["end"] = round(time.perf_counter() - self.clock, 3)
-        return {"status": "ran", "seconds": seconds, "key": key, "summary": summary, **window}
+        return {
+            "status": StepStatus.RAN,
+            "seconds": seconds,
+            "key": key,
+            "summary": summary,
+            "start": begun,
+            "end": round(time.perf_counter() - self.clock, 3),
+        }
 
     def _keep_failed(
         self, node: Node, staged: Path, run_dir: Path, exc: BaseException
@@ -392,25 +430,27 @@ class Executor:
         exit_code: int | None,
         *,
         interrupted: bool = False,
-    ) -> dict[str, Any]:
+    ) -> RunRecord:
         """The run record; with no exit code yet, the one a run starts with (status running)."""
         metrics, decisions = {}, {}
         for node in self.plan.nodes:
-            step = state.steps.get(node.id, {})
-            outputs = self._output_dirs(node, step)
+            step = state.steps.get(node.id)
+            outputs = self._output_dirs(node, step) if step else {}
             if node.kind == "evaluate" and "metrics" in outputs:
                 metrics[node.name] = _read_json(outputs["metrics"] / "metrics.json")
             if node.kind in DECISION_KINDS and "decision" in outputs:
                 decisions[node.name] = _read_json(outputs["decision"] / "decision.json")
         if exit_code is None:
-            status = "running"
+            status = RunStatus.RUNNING
         elif interrupted:
-            status = "interrupted"
+            status = RunStatus.INTERRUPTED
         else:
-            status = "succeeded" if exit_code == 0 else "failed"
+            status = RunStatus.SUCCEEDED if exit_code == 0 else RunStatus.FAILED
         failure = state.failure
         return {
+            "format": RUN_FORMAT,
             "id": run_id,
+            "backend": "local",
             "plan": self.plan.name,
             "spec_sha256": self.plan.spec_sha256,
             "project_root": str(self.root),
@@ -421,7 +461,7 @@ class Executor:
             "seconds": round(time.time() - started, 3),
             "status": status,
             "exit_code": exit_code,
-            "error": {"node": failure[0], "message": failure[2]} if failure else None,
+            "error": {"node": failure.node, "message": failure.message} if failure else None,
             "jobs": self.jobs,
             "store": str(self.store.root),
             "steps": {k: state.steps[k] for k in sorted(state.steps)},
@@ -429,12 +469,13 @@ class Executor:
             "decisions": decisions,
         }
 
-    def _output_dirs(self, node: Node, step: dict[str, Any]) -> dict[str, Path]:
-        if step.get("status") in ("ran", "cached"):
+    def _output_dirs(self, node: Node, step: StepOutcome) -> dict[str, Path]:
+        if step["status"] in DONE:
             entry = self.store.entry(step["key"])
             return {name: entry / name for name in node.outputs}
-        if step.get("status") == "failed" and step.get("artifacts"):
-            return {name: Path(step["artifacts"]) / name for name in node.outputs}
+        kept = step.get("artifacts")
+        if step["status"] == StepStatus.FAILED and kept:
+            return {name: Path(kept) / name for name in node.outputs}
         return {}
 
 

@@ -6,12 +6,13 @@ writes its output artifacts (atomically). A backend never interprets `params`.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
-from mlcompile.errors import UsageError, did_you_mean
+from mlcompile.errors import ExitCode, MlcompileError, UsageError, did_you_mean
 from mlcompile.plan.kinds import STEP_KINDS, StepKind, parse_node_id
 from mlcompile.plan.params import (
     GateParams,
@@ -44,20 +45,27 @@ from .ingest import load_file, run_sql, sample_rows
 from .kserve import render
 from .monitor import monitor, reference_sample
 from .registry import Registry
+from .runrecord import StepStatus
 from .score import output_format, score_frame, write_table
 from .split import split_frame
 from .train import train_model
 from .validate import raise_if_invalid, validate_frame
+
+if TYPE_CHECKING:
+    from .trail.events import StepTrail
 
 
 @dataclass(frozen=True)
 class StepContext:
     project_root: Path
     num_threads: int = 1
-    # the node's plan fingerprint and the run's id, recorded with registered models for
-    # lineage (an orchestrator's run has no mlcompile run record, so no id)
+    # the node's plan fingerprint, recorded with registered models for lineage
     fingerprint: str | None = None
+    # the run's id (a local run record's, or the orchestrator's run): registered versions
+    # name it; None outside a run (tests, a bare `mlcompile step`)
     run_id: str | None = None
+    # how the step names itself in the run's OpenLineage events; None: it sends none
+    trail: StepTrail | None = None
 
 
 @dataclass(frozen=True)
@@ -331,6 +339,34 @@ def run_step(
     if kind not in STEP_KINDS:
         hint = did_you_mean(kind, STEP_KINDS)
         raise UsageError(f"unknown step kind '{kind}'" + (f" ({hint})" if hint else ""))
-    with project(ctx.project_root):
-        summary = STEPS[StepKind(kind)](_Step(kind, params, inputs, outputs, ctx))
-    return StepResult(kind, json_safe(summary))
+    events = None
+    if ctx.trail is not None:
+        from .trail.events import StepEvents
+        from .trail.sink import emit
+
+        node = ctx.trail.plan_node(kind, params)
+        events = StepEvents(ctx.trail, node, ctx.project_root, inputs, outputs)
+        emit(ctx.project_root, events.start())
+    started = time.perf_counter()
+    try:
+        with project(ctx.project_root):
+            summary = json_safe(STEPS[StepKind(kind)](_Step(kind, params, inputs, outputs, ctx)))
+    except Exception as exc:
+        # a kill or Ctrl-C sends nothing: the step's START without an end is the record of
+        # a step that never finished
+        if events is not None:
+            code = exc.exit_code if isinstance(exc, MlcompileError) else ExitCode.BACKEND_FAILED
+            message = (
+                exc.message if isinstance(exc, MlcompileError) else f"{type(exc).__name__}: {exc}"
+            )
+            detail = {"error": message, "exit_code": int(code), "seconds": _since(started)}
+            emit(ctx.project_root, events.end(StepStatus.FAILED, detail))
+        raise
+    if events is not None:
+        detail = {"summary": summary, "seconds": _since(started)}
+        emit(ctx.project_root, events.end(StepStatus.RAN, detail))
+    return StepResult(kind, summary)
+
+
+def _since(started: float) -> float:
+    return round(time.perf_counter() - started, 3)

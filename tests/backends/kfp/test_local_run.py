@@ -51,7 +51,9 @@ def test_kfp_local_gives_the_local_backends_metrics(make_project: Callable[..., 
         e["node"] for e in events if e["event"] == "finished"
     ]
     assert {e["node"] for e in events if e["event"] == "finished"} == set(result.steps)
-    assert result.run_id and (kfp_root / ".mlcompile" / "kfp-local" / result.run_id).is_dir()
+    # the run's id is kfp.local's run name, its outputs folder
+    assert result.run_id
+    assert list((kfp_root / ".mlcompile" / "kfp-local").glob(f"*/outputs/{result.run_id}"))
 
     expected = run(local_root, "local")
     assert expected.status == "succeeded", expected.error

@@ -20,6 +20,7 @@ from mlcompile.backends import Runner, RunOptions, RunResult
 from mlcompile.compiler import compile_spec, emitted_files, render, write
 from mlcompile.plan import Plan
 from tests.backends.zenml.conftest import HOSTILE, MARKER, make_project, small_spec
+from tests.trail import check_trail, events_of
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("zenml")]
 
@@ -161,3 +162,16 @@ def test_force_runs_every_step_again(forced: Run, first: Run) -> None:
     assert forced.result.status == "succeeded", forced.result.error
     assert set(statuses(forced).values()) == {"ran"}
     assert forced.result.metrics == first.result.metrics
+
+
+def test_zenml_runs_are_in_the_trail(forced: Run, first: Run) -> None:
+    """The first run registered the model: its version, the runs list, the report and the
+    lineage all name it, from the events its steps sent."""
+    assert first.result.run_id
+    [model] = [p.name for p in (first.project / ".mlcompile" / "registry").iterdir()]
+    spec = first.project / "mlcompile.yaml"
+    check_trail(first.project, spec, first.result.run_id, "zenml", model)
+    # the forced run's steps all ran again, under its own run
+    assert forced.result.run_id and forced.result.run_id != first.result.run_id
+    sent = {e["job"]["name"] for e in events_of(first.project, forced.result.run_id)}
+    assert set(statuses(forced)) <= sent

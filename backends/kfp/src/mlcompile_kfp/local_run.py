@@ -25,9 +25,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from mlcompile.backends import RunOptions, RunResult
+from mlcompile.backends import RunOptions, RunResult, RunStatus, StepOutcome, StepStatus
 from mlcompile.errors import ExitCode
 from mlcompile.plan import DECISION_KINDS, Node, Plan
+from mlcompile.runtime.runrecord import RunError
+from mlcompile.runtime.trail.events import PipelineRun
+from mlcompile.runtime.trail.run import RunTrail
 from mlcompile_kfp.render import node_params, render_module, task_names
 from mlcompile_kfp.settings import KfpSettings
 
@@ -55,7 +58,7 @@ def run_local(built_dir: Path, plan: Plan, settings: KfpSettings, options: RunOp
     emitted = built_dir / "pipeline.py"
     if not emitted.is_file() or emitted.read_text("utf-8") != render_module(plan, settings):
         return RunResult(
-            status="failed",
+            status=RunStatus.FAILED,
             exit_code=int(ExitCode.BACKEND_FAILED),
             error=f"{emitted} is missing or does not match the plan: build again",
         )
@@ -96,8 +99,16 @@ def run_local(built_dir: Path, plan: Plan, settings: KfpSettings, options: RunOp
         }
     result = collect(plan, run_dir, outcome, progress.exceptions)
     for node_id, step in result.steps.items():
-        step.update(progress.timing.get(node_id, {}))
+        if node_id in progress.timing:
+            step["seconds"] = progress.timing[node_id]
     progress.finish(result)
+    if result.run_id is not None:
+        # The steps sent their own events under kfp.local's run name; the run's end is known
+        # here. kfp.local's run "id" is a random number, not a UUID: the steps and this event
+        # both derive the run's UUID from the name.
+        error: RunError | None = {"node": None, "message": result.error} if result.error else None
+        trail = RunTrail(PipelineRun(plan.name, result.run_id, "kfp"), project_root, hold=False)
+        trail.finished(result.status, result.exit_code, error, plan.spec_sha256)
     return result
 
 
@@ -113,7 +124,7 @@ class _Progress:
         self.nodes = {task: node_id for node_id, task in task_names(plan).items()}
         self.sink = sink
         self.started: dict[str, float] = {}
-        self.timing: dict[str, dict[str, float]] = {}
+        self.timing: dict[str, float] = {}
         self.reported: set[str] = set()
         self.exceptions: dict[str, str] = {}
         self.running: str | None = None
@@ -133,7 +144,7 @@ class _Progress:
             node = self.nodes.get(found.group(1))
             if node is not None and node in self.started:
                 seconds = round(time.monotonic() - self.started[node], 3)
-                self.timing[node] = {"seconds": seconds}
+                self.timing[node] = seconds
                 if found.group(2) == "SUCCESS":
                     self.reported.add(node)
                     self._emit({"event": "finished", "node": node, "seconds": seconds})
@@ -149,7 +160,12 @@ class _Progress:
             self.sink(event)
 
 
-_EVENTS = {"ran": "finished", "failed": "failed", "skipped": "skipped", "not run": "skipped"}
+_EVENTS = {
+    StepStatus.RAN: "finished",
+    StepStatus.FAILED: "failed",
+    StepStatus.SKIPPED: "skipped",
+    StepStatus.NOT_RUN: "skipped",
+}
 
 
 def collect(
@@ -161,9 +177,11 @@ def collect(
     """
     runs = sorted(p for p in (run_dir / OUTPUTS_DIR).glob("*") if p.is_dir())
     pipeline_dir = runs[-1] if runs else run_dir / OUTPUTS_DIR
+    # kfp.local names the run's folder after the run (PIPELINE_JOB_NAME), as the steps do
+    run_name = pipeline_dir.name if runs else None
     tasks = task_names(plan)
     failed_task = outcome.get("failed_task")
-    steps: dict[str, dict[str, Any]] = {}
+    steps: dict[str, StepOutcome] = {}
     metrics: dict[str, Any] = {}
     decisions: dict[str, Any] = {}
     failed_node: Node | None = None
@@ -171,25 +189,27 @@ def collect(
         task_dir = pipeline_dir / tasks[node.id]
         out = {name: task_dir / param for name, param in node_params(node).outputs.items()}
         if (task_dir / "executor_output.json").is_file():
-            status = "ran"
+            status = StepStatus.RAN
         elif tasks[node.id] == failed_task:
-            status, failed_node = "failed", node
+            status, failed_node = StepStatus.FAILED, node
+        elif outcome["status"] != RunStatus.SUCCEEDED:
+            status = StepStatus.SKIPPED
         else:
-            status = "skipped" if outcome["status"] != "succeeded" else "not run"
+            status = StepStatus.NOT_RUN
         steps[node.id] = {"status": status, "task": tasks[node.id], "outputs": str(task_dir)}
-        if node.kind == "evaluate" and status == "ran":
+        if node.kind == "evaluate" and status == StepStatus.RAN:
             metrics[node.name] = _read_json(out["metrics"] / "metrics.json")
-        if node.kind in DECISION_KINDS and status in ("ran", "failed"):
+        if node.kind in DECISION_KINDS and status in (StepStatus.RAN, StepStatus.FAILED):
             decision = _read_json(out["decision"] / "decision.json")
             if decision is not None:
                 decisions[node.name] = decision
-    if outcome["status"] == "succeeded":
+    if outcome["status"] == RunStatus.SUCCEEDED:
         return RunResult(
-            status="succeeded",
+            status=RunStatus.SUCCEEDED,
             steps=steps,
             metrics=metrics,
             decisions=decisions,
-            run_id=run_dir.name,
+            run_id=run_name,
         )
     if failed_node is None:
         code = ExitCode.BACKEND_FAILED
@@ -200,13 +220,13 @@ def collect(
         error = f"step {failed_node.id!r} failed: {reason} (log: {run_dir / LOG_FILE})"
         steps[failed_node.id]["error"] = error
     return RunResult(
-        status="failed",
+        status=RunStatus.FAILED,
         steps=steps,
         metrics=metrics,
         decisions=decisions,
         exit_code=int(code),
         error=error,
-        run_id=run_dir.name,
+        run_id=run_name,
     )
 
 

@@ -55,7 +55,20 @@ _MODULE_NAMES = frozenset(
 )
 # Local names of a component body; its parameters must not shadow them.
 _BODY_NAMES = frozenset(
-    {"Path", "StepContext", "run_step", "json", "math", "report", "metric_name", "metric_value"}
+    {
+        "Path",
+        "PipelineRun",
+        "StepContext",
+        "StepTrail",
+        "run_step",
+        "json",
+        "math",
+        "report",
+        "metric_name",
+        "metric_value",
+        "pipeline_run",
+        "pipeline_run_id",
+    }
 )
 _RESOURCE_SETTERS = (
     ("set_cpu_request", "cpu_request"),
@@ -78,8 +91,12 @@ class Param:
 @dataclass(frozen=True)
 class Step:
     node_id: str
+    name: str
     kind: str
     params: dict[str, Any]
+    # the node's place in the plan, for its lineage events: input -> [node, output, type]
+    reads: dict[str, list[str]]
+    writes: dict[str, str]
     function: str
     task: str
     inputs: tuple[Param, ...]
@@ -201,8 +218,11 @@ def build_steps(plan: Plan, settings: KfpSettings) -> list[Step]:
         steps.append(
             Step(
                 node_id=node.id,
+                name=node.name,
                 kind=node.kind,
                 params=json.loads(canonical_json(node.params)),
+                reads={k: [r.node, r.output, r.type] for k, r in sorted(node.inputs.items())},
+                writes=dict(sorted(node.outputs.items())),
                 function=functions[node.id],
                 task=tasks[node.id],
                 inputs=inputs,
@@ -237,6 +257,7 @@ def render_module(plan: Plan, settings: KfpSettings) -> str:
     env = make_environment(PackageLoader("mlcompile_kfp", "templates"))
     text = env.get_template("pipeline.py.j2").render(
         plan_name=plan.name,
+        plan=plan.name,
         spec_sha256=plan.spec_sha256,
         pipeline_name=pipeline_name(plan),
         description=comment(f"mlcompile plan {plan.name}"),

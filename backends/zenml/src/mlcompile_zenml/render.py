@@ -42,6 +42,8 @@ MODULE_NAMES = frozenset(
         "CachePolicy",
         "NODES",
         "PIPELINE_NAME",
+        "PLAN",
+        "PLAN_NODES",
         "PROJECT_ROOT_ENV",
         "Path",
         "RECORDS",
@@ -231,6 +233,14 @@ def render_module(plan: Plan, views: list[StepView], pipeline: str) -> str:
         spec_sha256=plan.spec_sha256,
         pipeline_name=pipeline,
         steps=views,
+        plan_nodes={
+            node.id: {
+                "name": node.name,
+                "inputs": {k: [r.node, r.output, r.type] for k, r in node.inputs.items()},
+                "outputs": dict(node.outputs),
+            }
+            for node in plan.nodes
+        },
     )
     return check_generated(MODULE_FILE, text)
 

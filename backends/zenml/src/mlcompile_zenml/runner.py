@@ -17,15 +17,23 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from mlcompile.backends import RunOptions, RunResult
+from mlcompile.backends import RunOptions, RunResult, RunStatus, StepOutcome, StepStatus
 from mlcompile.errors import ExitCode
 from mlcompile.plan import DECISION_KINDS, Plan
+from mlcompile.runtime.runrecord import RunError, typed_outcome
+from mlcompile.runtime.trail.events import PipelineRun
+from mlcompile.runtime.trail.run import RunTrail
 from mlcompile_zenml.settings import ZenmlSettings
 
 # Variables that would point the run at another ZenML store, stack or project.
 _FOREIGN_PREFIXES = ("ZENML_STORE_",)
 _FOREIGN = ("ZENML_ACTIVE_STACK_ID", "ZENML_ACTIVE_PROJECT_ID", "ZENML_REPOSITORY_PATH")
-_EVENTS = {"ran": "finished", "cached": "cached", "failed": "failed", "skipped": "skipped"}
+_EVENTS = {
+    StepStatus.RAN: "finished",
+    StepStatus.CACHED: "cached",
+    StepStatus.FAILED: "failed",
+    StepStatus.SKIPPED: "skipped",
+}
 _OUTPUT_TAIL = 4000
 
 
@@ -57,7 +65,7 @@ def run_pipeline(
     module = built_dir / "pipeline.py"
     if not module.is_file():
         return RunResult(
-            "failed",
+            RunStatus.FAILED,
             exit_code=int(ExitCode.BACKEND_FAILED),
             error=f"{module} does not exist: build the plan for zenml first",
         )
@@ -89,12 +97,19 @@ def run_pipeline(
     if summary is None:
         output = (done.stdout + done.stderr)[-_OUTPUT_TAIL:]
         return RunResult(
-            "failed",
-            steps={n.id: {"status": "not run"} for n in plan.topological()},
+            RunStatus.FAILED,
+            steps={n.id: {"status": StepStatus.NOT_RUN} for n in plan.topological()},
             exit_code=int(ExitCode.BACKEND_FAILED),
             error=f"the ZenML pipeline exited with {done.returncode} and no summary:\n{output}",
         )
-    return result_from_summary(plan, summary, options)
+    result = result_from_summary(plan, summary, options)
+    if result.run_id:
+        # the steps that ran sent their own events; the run's end is known here
+        run = PipelineRun(plan.name, result.run_id, "zenml", summary.get("run_uuid"))
+        error: RunError | None = {"node": None, "message": result.error} if result.error else None
+        trail = RunTrail(run, root, hold=False)
+        trail.finished(result.status, result.exit_code, error, plan.spec_sha256)
+    return result
 
 
 def _read(path: Path) -> dict[str, Any] | None:
@@ -111,22 +126,25 @@ def result_from_summary(
     """The local backend's RunResult shape: steps by node id, metrics by model name, gate
     decisions by gate name."""
     reported: dict[str, Any] = summary.get("steps") or {}
-    steps: dict[str, dict[str, Any]] = {}
+    steps: dict[str, StepOutcome] = {}
     metrics: dict[str, Any] = {}
     decisions: dict[str, Any] = {}
     for node in plan.topological():
         entry = reported.get(node.id)
         if entry is None:
             blocked = any(
-                steps[dep]["status"] in ("failed", "skipped") for dep in plan.dependencies(node.id)
+                steps[dep]["status"] in (StepStatus.FAILED, StepStatus.SKIPPED)
+                for dep in plan.dependencies(node.id)
             )
-            steps[node.id] = {"status": "skipped" if blocked else "not run"}
+            steps[node.id] = {"status": StepStatus.SKIPPED if blocked else StepStatus.NOT_RUN}
         else:
-            steps[node.id] = {
-                key: entry[key]
-                for key in ("status", "seconds", "summary", "error", "exit_code", "zenml_step")
-                if key in entry
-            }
+            steps[node.id] = typed_outcome(
+                {
+                    key: entry[key]
+                    for key in ("status", "seconds", "summary", "error", "exit_code", "zenml_step")
+                    if key in entry
+                }
+            )
             records = entry.get("records") or {}
             if node.kind == "evaluate" and "metrics" in records:
                 metrics[node.name] = records["metrics"]
@@ -140,7 +158,7 @@ def result_from_summary(
                 )
     exit_code = int(summary.get("exit_code", ExitCode.BACKEND_FAILED))
     return RunResult(
-        "succeeded" if exit_code == 0 else "failed",
+        RunStatus.SUCCEEDED if exit_code == 0 else RunStatus.FAILED,
         steps=steps,
         metrics=metrics,
         decisions=decisions,

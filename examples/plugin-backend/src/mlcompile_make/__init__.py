@@ -21,11 +21,22 @@ from typing import ClassVar
 
 from pydantic import BaseModel, Field
 
-from mlcompile.backends import ArtifactSet, BackendSettings, RunOptions, RunResult
+from mlcompile.backends import (
+    ArtifactSet,
+    BackendSettings,
+    RunOptions,
+    RunResult,
+    RunStatus,
+    StepStatus,
+)
 from mlcompile.backends.executors import Executor
 from mlcompile.backends.templating import check_generated
 from mlcompile.errors import BackendError, Diagnostic, ExitCode
 from mlcompile.plan import DECISION_KINDS, Plan
+from mlcompile.runtime.executor import new_run_id
+from mlcompile.runtime.runrecord import RunError
+from mlcompile.runtime.trail.events import PipelineRun
+from mlcompile.runtime.trail.run import RunTrail
 
 ARTIFACTS = "artifacts"
 # The Makefile's lines, as `executors` reads them back: a rule for node n<i>, the one
@@ -36,7 +47,7 @@ _RULE = re.compile(rf"{ARTIFACTS}/n(\d+)/\.done: (?:{_DONE}(?: {_DONE})*)?")
 _STEP = re.compile(
     rf"\t@rm -rf {ARTIFACTS}/n(?P<i>\d+) && mkdir -p {ARTIFACTS}/n(?P=i)"
     rf" && \$\(MLCOMPILE\) step \.\./plan\.json --index (?P<index>\d+) --artifacts {ARTIFACTS}"
-    r" --project-root \$\(PROJECT\) --threads \$\(THREADS\) --format json"
+    r" --project-root \$\(PROJECT\) --threads \$\(THREADS\) --backend make --format json"
     rf" > {ARTIFACTS}/n(?P=i)/step\.json 2> {ARTIFACTS}/n(?P=i)/step\.err"
     rf" \|\| \{{ echo \$\$\? > {ARTIFACTS}/n(?P=i)/exit_code; exit 1; \}}"
 )
@@ -72,7 +83,7 @@ def render_makefile(plan: Plan, settings: MakeSettings) -> str:
         lines.append(
             f"\t@rm -rf {ARTIFACTS}/n{index} && mkdir -p {ARTIFACTS}/n{index}"
             f" && $(MLCOMPILE) step ../plan.json --index {index} --artifacts {ARTIFACTS}"
-            " --project-root $(PROJECT) --threads $(THREADS) --format json"
+            " --project-root $(PROJECT) --threads $(THREADS) --backend make --format json"
             f" > {ARTIFACTS}/n{index}/step.json 2> {ARTIFACTS}/n{index}/step.err"
             f" || {{ echo $$? > {ARTIFACTS}/n{index}/exit_code; exit 1; }}"
         )
@@ -145,31 +156,44 @@ class MakeBackend:
         if options.force:
             shutil.rmtree(built_dir / ARTIFACTS, ignore_errors=True)
         variables = [f"PROJECT={options.project_root}", f"MLCOMPILE={mlcompile}"]
+        # every step's `mlcompile step` reads the run's id from the environment, so its
+        # lineage events and registered versions name this run
+        run = PipelineRun(plan.name, new_run_id(), self.name)
+        trail = RunTrail(run, options.project_root)
+        trail.started()
         try:
             done = subprocess.run(
-                [*command, *variables], capture_output=True, text=True, check=False
+                [*command, *variables],
+                capture_output=True,
+                text=True,
+                check=False,
+                env={**os.environ, "MLCOMPILE_RUN_ID": run.id},
             )
         except OSError as exc:
             raise BackendError(f"cannot run {settings.make}: {exc}") from exc
-        return _collect(built_dir, plan, done.returncode, done.stderr)
+        result = _collect(built_dir, plan, done.returncode, done.stderr)
+        result.run_id = run.id
+        error: RunError | None = {"node": None, "message": result.error} if result.error else None
+        trail.finished(result.status, result.exit_code, error, plan.spec_sha256)
+        return result
 
 
 def _collect(built_dir: Path, plan: Plan, returncode: int, stderr: str) -> RunResult:
     """Statuses, metrics and gate decisions, read back from the artifact folders."""
-    result = RunResult(status="succeeded" if returncode == 0 else "failed")
+    result = RunResult(status=RunStatus.SUCCEEDED if returncode == 0 else RunStatus.FAILED)
     for index, node in enumerate(plan.nodes):
         folder = built_dir / ARTIFACTS / f"n{index}"
         if (folder / ".done").exists():
-            result.steps[node.id] = {"status": "ran"}
+            result.steps[node.id] = {"status": StepStatus.RAN}
         elif (folder / "exit_code").exists():
             code = int((folder / "exit_code").read_text().strip() or ExitCode.BACKEND_FAILED)
             message = (folder / "step.err").read_text(errors="replace").strip().splitlines()
-            result.steps[node.id] = {"status": "failed", "exit_code": code}
+            result.steps[node.id] = {"status": StepStatus.FAILED, "exit_code": code}
             if result.exit_code == 0:
                 result.exit_code = code
                 result.error = f"{node.id}: {message[-1] if message else 'failed'}"
         else:
-            result.steps[node.id] = {"status": "not run"}
+            result.steps[node.id] = {"status": StepStatus.NOT_RUN}
         for kinds, output, target in (
             ({"evaluate"}, "metrics", result.metrics),
             (DECISION_KINDS, "decision", result.decisions),

@@ -21,10 +21,13 @@ INSTALL_KFP_PACKAGE = True
 )
 def ingest_december_flights(
     dataset: Output[Dataset],
+    pipeline_run: str,
+    pipeline_run_id: str,
 ):
     from pathlib import Path
 
     from mlcompile.runtime.steps import StepContext, run_step
+    from mlcompile.runtime.trail.events import PipelineRun, StepTrail
 
     run_step(
         'ingest',
@@ -37,7 +40,17 @@ def ingest_december_flights(
         {
             'dataset': Path(dataset.path),
         },
-        StepContext(project_root=Path('/workspace')),
+        StepContext(
+            project_root=Path('/workspace'),
+            run_id=pipeline_run,
+            trail=StepTrail(
+                run=PipelineRun('flights-monitoring', pipeline_run, "kfp", pipeline_run_id),
+                node='ingest:december_flights',
+                name='december_flights',
+                inputs={},
+                outputs={'dataset': 'dataset'},
+            ),
+        ),
     )
 
 
@@ -49,10 +62,13 @@ def ingest_december_flights(
 )
 def ingest_planes(
     dataset: Output[Dataset],
+    pipeline_run: str,
+    pipeline_run_id: str,
 ):
     from pathlib import Path
 
     from mlcompile.runtime.steps import StepContext, run_step
+    from mlcompile.runtime.trail.events import PipelineRun, StepTrail
 
     run_step(
         'ingest',
@@ -65,7 +81,17 @@ def ingest_planes(
         {
             'dataset': Path(dataset.path),
         },
-        StepContext(project_root=Path('/workspace')),
+        StepContext(
+            project_root=Path('/workspace'),
+            run_id=pipeline_run,
+            trail=StepTrail(
+                run=PipelineRun('flights-monitoring', pipeline_run, "kfp", pipeline_run_id),
+                node='ingest:planes',
+                name='planes',
+                inputs={},
+                outputs={'dataset': 'dataset'},
+            ),
+        ),
     )
 
 
@@ -77,10 +103,13 @@ def ingest_planes(
 )
 def ingest_weather(
     dataset: Output[Dataset],
+    pipeline_run: str,
+    pipeline_run_id: str,
 ):
     from pathlib import Path
 
     from mlcompile.runtime.steps import StepContext, run_step
+    from mlcompile.runtime.trail.events import PipelineRun, StepTrail
 
     run_step(
         'ingest',
@@ -93,7 +122,17 @@ def ingest_weather(
         {
             'dataset': Path(dataset.path),
         },
-        StepContext(project_root=Path('/workspace')),
+        StepContext(
+            project_root=Path('/workspace'),
+            run_id=pipeline_run,
+            trail=StepTrail(
+                run=PipelineRun('flights-monitoring', pipeline_run, "kfp", pipeline_run_id),
+                node='ingest:weather',
+                name='weather',
+                inputs={},
+                outputs={'dataset': 'dataset'},
+            ),
+        ),
     )
 
 
@@ -107,10 +146,13 @@ def validate_december_flights(
     dataset: Input[Dataset],
     dataset_2: Output[Dataset],
     report_2: Output[Artifact],
+    pipeline_run: str,
+    pipeline_run_id: str,
 ):
     from pathlib import Path
 
     from mlcompile.runtime.steps import StepContext, run_step
+    from mlcompile.runtime.trail.events import PipelineRun, StepTrail
 
     run_step(
         'validate',
@@ -126,7 +168,17 @@ def validate_december_flights(
             'dataset': Path(dataset_2.path),
             'report': Path(report_2.path),
         },
-        StepContext(project_root=Path('/workspace')),
+        StepContext(
+            project_root=Path('/workspace'),
+            run_id=pipeline_run,
+            trail=StepTrail(
+                run=PipelineRun('flights-monitoring', pipeline_run, "kfp", pipeline_run_id),
+                node='validate:december_flights',
+                name='december_flights',
+                inputs={'dataset': ['ingest:december_flights', 'dataset', 'dataset']},
+                outputs={'dataset': 'dataset', 'report': 'report'},
+            ),
+        ),
     )
 
 
@@ -139,10 +191,13 @@ def validate_december_flights(
 def ingest_december_outcomes(
     december_flights: Input[Dataset],
     dataset: Output[Dataset],
+    pipeline_run: str,
+    pipeline_run_id: str,
 ):
     from pathlib import Path
 
     from mlcompile.runtime.steps import StepContext, run_step
+    from mlcompile.runtime.trail.events import PipelineRun, StepTrail
 
     run_step(
         'ingest',
@@ -158,7 +213,17 @@ def ingest_december_outcomes(
         {
             'dataset': Path(dataset.path),
         },
-        StepContext(project_root=Path('/workspace')),
+        StepContext(
+            project_root=Path('/workspace'),
+            run_id=pipeline_run,
+            trail=StepTrail(
+                run=PipelineRun('flights-monitoring', pipeline_run, "kfp", pipeline_run_id),
+                node='ingest:december_outcomes',
+                name='december_outcomes',
+                inputs={'december_flights': ['validate:december_flights', 'dataset', 'dataset']},
+                outputs={'dataset': 'dataset'},
+            ),
+        ),
     )
 
 
@@ -172,10 +237,13 @@ def validate_planes(
     dataset: Input[Dataset],
     dataset_2: Output[Dataset],
     report_2: Output[Artifact],
+    pipeline_run: str,
+    pipeline_run_id: str,
 ):
     from pathlib import Path
 
     from mlcompile.runtime.steps import StepContext, run_step
+    from mlcompile.runtime.trail.events import PipelineRun, StepTrail
 
     run_step(
         'validate',
@@ -191,7 +259,17 @@ def validate_planes(
             'dataset': Path(dataset_2.path),
             'report': Path(report_2.path),
         },
-        StepContext(project_root=Path('/workspace')),
+        StepContext(
+            project_root=Path('/workspace'),
+            run_id=pipeline_run,
+            trail=StepTrail(
+                run=PipelineRun('flights-monitoring', pipeline_run, "kfp", pipeline_run_id),
+                node='validate:planes',
+                name='planes',
+                inputs={'dataset': ['ingest:planes', 'dataset', 'dataset']},
+                outputs={'dataset': 'dataset', 'report': 'report'},
+            ),
+        ),
     )
 
 
@@ -205,10 +283,13 @@ def validate_weather(
     dataset: Input[Dataset],
     dataset_2: Output[Dataset],
     report_2: Output[Artifact],
+    pipeline_run: str,
+    pipeline_run_id: str,
 ):
     from pathlib import Path
 
     from mlcompile.runtime.steps import StepContext, run_step
+    from mlcompile.runtime.trail.events import PipelineRun, StepTrail
 
     run_step(
         'validate',
@@ -224,7 +305,17 @@ def validate_weather(
             'dataset': Path(dataset_2.path),
             'report': Path(report_2.path),
         },
-        StepContext(project_root=Path('/workspace')),
+        StepContext(
+            project_root=Path('/workspace'),
+            run_id=pipeline_run,
+            trail=StepTrail(
+                run=PipelineRun('flights-monitoring', pipeline_run, "kfp", pipeline_run_id),
+                node='validate:weather',
+                name='weather',
+                inputs={'dataset': ['ingest:weather', 'dataset', 'dataset']},
+                outputs={'dataset': 'dataset', 'report': 'report'},
+            ),
+        ),
     )
 
 
@@ -239,10 +330,13 @@ def ingest_december(
     planes: Input[Dataset],
     weather: Input[Dataset],
     dataset: Output[Dataset],
+    pipeline_run: str,
+    pipeline_run_id: str,
 ):
     from pathlib import Path
 
     from mlcompile.runtime.steps import StepContext, run_step
+    from mlcompile.runtime.trail.events import PipelineRun, StepTrail
 
     run_step(
         'ingest',
@@ -260,7 +354,17 @@ def ingest_december(
         {
             'dataset': Path(dataset.path),
         },
-        StepContext(project_root=Path('/workspace')),
+        StepContext(
+            project_root=Path('/workspace'),
+            run_id=pipeline_run,
+            trail=StepTrail(
+                run=PipelineRun('flights-monitoring', pipeline_run, "kfp", pipeline_run_id),
+                node='ingest:december',
+                name='december',
+                inputs={'december_flights': ['validate:december_flights', 'dataset', 'dataset'], 'planes': ['validate:planes', 'dataset', 'dataset'], 'weather': ['validate:weather', 'dataset', 'dataset']},
+                outputs={'dataset': 'dataset'},
+            ),
+        ),
     )
 
 
@@ -275,10 +379,13 @@ def monitor_delayed_drift(
     labels: Input[Dataset],
     decision: Output[Artifact],
     drift: Output[Artifact],
+    pipeline_run: str,
+    pipeline_run_id: str,
 ):
     from pathlib import Path
 
     from mlcompile.runtime.steps import StepContext, run_step
+    from mlcompile.runtime.trail.events import PipelineRun, StepTrail
 
     run_step(
         'monitor',
@@ -311,7 +418,17 @@ def monitor_delayed_drift(
             'decision': Path(decision.path),
             'drift': Path(drift.path),
         },
-        StepContext(project_root=Path('/workspace')),
+        StepContext(
+            project_root=Path('/workspace'),
+            run_id=pipeline_run,
+            trail=StepTrail(
+                run=PipelineRun('flights-monitoring', pipeline_run, "kfp", pipeline_run_id),
+                node='monitor:delayed_drift',
+                name='delayed_drift',
+                inputs={'current': ['ingest:december', 'dataset', 'dataset'], 'labels': ['ingest:december_outcomes', 'dataset', 'dataset']},
+                outputs={'decision': 'decision', 'drift': 'drift'},
+            ),
+        ),
     )
 
 
@@ -320,21 +437,30 @@ def monitor_delayed_drift(
     description='mlcompile plan flights-monitoring',
 )
 def pipeline():
-    ingest_december_flights_task = ingest_december_flights()
+    ingest_december_flights_task = ingest_december_flights(
+        pipeline_run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+        pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+    )
     ingest_december_flights_task.set_display_name('ingest:december_flights')
     ingest_december_flights_task.set_caching_options(enable_caching=True)
     ingest_december_flights_task.set_cpu_request('500m')
     ingest_december_flights_task.set_cpu_limit('2')
     ingest_december_flights_task.set_memory_request('1G')
     ingest_december_flights_task.set_memory_limit('4G')
-    ingest_planes_task = ingest_planes()
+    ingest_planes_task = ingest_planes(
+        pipeline_run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+        pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+    )
     ingest_planes_task.set_display_name('ingest:planes')
     ingest_planes_task.set_caching_options(enable_caching=True)
     ingest_planes_task.set_cpu_request('500m')
     ingest_planes_task.set_cpu_limit('2')
     ingest_planes_task.set_memory_request('1G')
     ingest_planes_task.set_memory_limit('4G')
-    ingest_weather_task = ingest_weather()
+    ingest_weather_task = ingest_weather(
+        pipeline_run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+        pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+    )
     ingest_weather_task.set_display_name('ingest:weather')
     ingest_weather_task.set_caching_options(enable_caching=True)
     ingest_weather_task.set_cpu_request('500m')
@@ -343,6 +469,8 @@ def pipeline():
     ingest_weather_task.set_memory_limit('4G')
     validate_december_flights_task = validate_december_flights(
         dataset=ingest_december_flights_task.outputs['dataset'],
+        pipeline_run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+        pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
     )
     validate_december_flights_task.set_display_name('validate:december_flights')
     validate_december_flights_task.set_caching_options(enable_caching=True)
@@ -352,6 +480,8 @@ def pipeline():
     validate_december_flights_task.set_memory_limit('4G')
     ingest_december_outcomes_task = ingest_december_outcomes(
         december_flights=validate_december_flights_task.outputs['dataset_2'],
+        pipeline_run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+        pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
     )
     ingest_december_outcomes_task.set_display_name('ingest:december_outcomes')
     ingest_december_outcomes_task.set_caching_options(enable_caching=True)
@@ -361,6 +491,8 @@ def pipeline():
     ingest_december_outcomes_task.set_memory_limit('4G')
     validate_planes_task = validate_planes(
         dataset=ingest_planes_task.outputs['dataset'],
+        pipeline_run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+        pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
     )
     validate_planes_task.set_display_name('validate:planes')
     validate_planes_task.set_caching_options(enable_caching=True)
@@ -370,6 +502,8 @@ def pipeline():
     validate_planes_task.set_memory_limit('4G')
     validate_weather_task = validate_weather(
         dataset=ingest_weather_task.outputs['dataset'],
+        pipeline_run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+        pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
     )
     validate_weather_task.set_display_name('validate:weather')
     validate_weather_task.set_caching_options(enable_caching=True)
@@ -381,6 +515,8 @@ def pipeline():
         december_flights=validate_december_flights_task.outputs['dataset_2'],
         planes=validate_planes_task.outputs['dataset_2'],
         weather=validate_weather_task.outputs['dataset_2'],
+        pipeline_run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+        pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
     )
     ingest_december_task.set_display_name('ingest:december')
     ingest_december_task.set_caching_options(enable_caching=True)
@@ -391,6 +527,8 @@ def pipeline():
     monitor_delayed_drift_task = monitor_delayed_drift(
         current=ingest_december_task.outputs['dataset'],
         labels=ingest_december_outcomes_task.outputs['dataset'],
+        pipeline_run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+        pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
     )
     monitor_delayed_drift_task.set_display_name('monitor:delayed_drift')
     monitor_delayed_drift_task.set_caching_options(enable_caching=False)

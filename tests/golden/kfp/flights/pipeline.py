@@ -21,10 +21,13 @@ INSTALL_KFP_PACKAGE = True
 )
 def ingest_december_flights(
     dataset: Output[Dataset],
+    pipeline_run: str,
+    pipeline_run_id: str,
 ):
     from pathlib import Path
 
     from mlcompile.runtime.steps import StepContext, run_step
+    from mlcompile.runtime.trail.events import PipelineRun, StepTrail
 
     run_step(
         'ingest',
@@ -37,7 +40,17 @@ def ingest_december_flights(
         {
             'dataset': Path(dataset.path),
         },
-        StepContext(project_root=Path('/workspace')),
+        StepContext(
+            project_root=Path('/workspace'),
+            run_id=pipeline_run,
+            trail=StepTrail(
+                run=PipelineRun('flights', pipeline_run, "kfp", pipeline_run_id),
+                node='ingest:december_flights',
+                name='december_flights',
+                inputs={},
+                outputs={'dataset': 'dataset'},
+            ),
+        ),
     )
 
 
@@ -49,10 +62,13 @@ def ingest_december_flights(
 )
 def ingest_flights(
     dataset: Output[Dataset],
+    pipeline_run: str,
+    pipeline_run_id: str,
 ):
     from pathlib import Path
 
     from mlcompile.runtime.steps import StepContext, run_step
+    from mlcompile.runtime.trail.events import PipelineRun, StepTrail
 
     run_step(
         'ingest',
@@ -65,7 +81,17 @@ def ingest_flights(
         {
             'dataset': Path(dataset.path),
         },
-        StepContext(project_root=Path('/workspace')),
+        StepContext(
+            project_root=Path('/workspace'),
+            run_id=pipeline_run,
+            trail=StepTrail(
+                run=PipelineRun('flights', pipeline_run, "kfp", pipeline_run_id),
+                node='ingest:flights',
+                name='flights',
+                inputs={},
+                outputs={'dataset': 'dataset'},
+            ),
+        ),
     )
 
 
@@ -77,10 +103,13 @@ def ingest_flights(
 )
 def ingest_planes(
     dataset: Output[Dataset],
+    pipeline_run: str,
+    pipeline_run_id: str,
 ):
     from pathlib import Path
 
     from mlcompile.runtime.steps import StepContext, run_step
+    from mlcompile.runtime.trail.events import PipelineRun, StepTrail
 
     run_step(
         'ingest',
@@ -93,7 +122,17 @@ def ingest_planes(
         {
             'dataset': Path(dataset.path),
         },
-        StepContext(project_root=Path('/workspace')),
+        StepContext(
+            project_root=Path('/workspace'),
+            run_id=pipeline_run,
+            trail=StepTrail(
+                run=PipelineRun('flights', pipeline_run, "kfp", pipeline_run_id),
+                node='ingest:planes',
+                name='planes',
+                inputs={},
+                outputs={'dataset': 'dataset'},
+            ),
+        ),
     )
 
 
@@ -105,10 +144,13 @@ def ingest_planes(
 )
 def ingest_weather(
     dataset: Output[Dataset],
+    pipeline_run: str,
+    pipeline_run_id: str,
 ):
     from pathlib import Path
 
     from mlcompile.runtime.steps import StepContext, run_step
+    from mlcompile.runtime.trail.events import PipelineRun, StepTrail
 
     run_step(
         'ingest',
@@ -121,7 +163,17 @@ def ingest_weather(
         {
             'dataset': Path(dataset.path),
         },
-        StepContext(project_root=Path('/workspace')),
+        StepContext(
+            project_root=Path('/workspace'),
+            run_id=pipeline_run,
+            trail=StepTrail(
+                run=PipelineRun('flights', pipeline_run, "kfp", pipeline_run_id),
+                node='ingest:weather',
+                name='weather',
+                inputs={},
+                outputs={'dataset': 'dataset'},
+            ),
+        ),
     )
 
 
@@ -135,10 +187,13 @@ def validate_december_flights(
     dataset: Input[Dataset],
     dataset_2: Output[Dataset],
     report_2: Output[Artifact],
+    pipeline_run: str,
+    pipeline_run_id: str,
 ):
     from pathlib import Path
 
     from mlcompile.runtime.steps import StepContext, run_step
+    from mlcompile.runtime.trail.events import PipelineRun, StepTrail
 
     run_step(
         'validate',
@@ -154,7 +209,17 @@ def validate_december_flights(
             'dataset': Path(dataset_2.path),
             'report': Path(report_2.path),
         },
-        StepContext(project_root=Path('/workspace')),
+        StepContext(
+            project_root=Path('/workspace'),
+            run_id=pipeline_run,
+            trail=StepTrail(
+                run=PipelineRun('flights', pipeline_run, "kfp", pipeline_run_id),
+                node='validate:december_flights',
+                name='december_flights',
+                inputs={'dataset': ['ingest:december_flights', 'dataset', 'dataset']},
+                outputs={'dataset': 'dataset', 'report': 'report'},
+            ),
+        ),
     )
 
 
@@ -168,10 +233,13 @@ def validate_flights(
     dataset: Input[Dataset],
     dataset_2: Output[Dataset],
     report_2: Output[Artifact],
+    pipeline_run: str,
+    pipeline_run_id: str,
 ):
     from pathlib import Path
 
     from mlcompile.runtime.steps import StepContext, run_step
+    from mlcompile.runtime.trail.events import PipelineRun, StepTrail
 
     run_step(
         'validate',
@@ -187,7 +255,17 @@ def validate_flights(
             'dataset': Path(dataset_2.path),
             'report': Path(report_2.path),
         },
-        StepContext(project_root=Path('/workspace')),
+        StepContext(
+            project_root=Path('/workspace'),
+            run_id=pipeline_run,
+            trail=StepTrail(
+                run=PipelineRun('flights', pipeline_run, "kfp", pipeline_run_id),
+                node='validate:flights',
+                name='flights',
+                inputs={'dataset': ['ingest:flights', 'dataset', 'dataset']},
+                outputs={'dataset': 'dataset', 'report': 'report'},
+            ),
+        ),
     )
 
 
@@ -201,10 +279,13 @@ def validate_planes(
     dataset: Input[Dataset],
     dataset_2: Output[Dataset],
     report_2: Output[Artifact],
+    pipeline_run: str,
+    pipeline_run_id: str,
 ):
     from pathlib import Path
 
     from mlcompile.runtime.steps import StepContext, run_step
+    from mlcompile.runtime.trail.events import PipelineRun, StepTrail
 
     run_step(
         'validate',
@@ -220,7 +301,17 @@ def validate_planes(
             'dataset': Path(dataset_2.path),
             'report': Path(report_2.path),
         },
-        StepContext(project_root=Path('/workspace')),
+        StepContext(
+            project_root=Path('/workspace'),
+            run_id=pipeline_run,
+            trail=StepTrail(
+                run=PipelineRun('flights', pipeline_run, "kfp", pipeline_run_id),
+                node='validate:planes',
+                name='planes',
+                inputs={'dataset': ['ingest:planes', 'dataset', 'dataset']},
+                outputs={'dataset': 'dataset', 'report': 'report'},
+            ),
+        ),
     )
 
 
@@ -234,10 +325,13 @@ def validate_weather(
     dataset: Input[Dataset],
     dataset_2: Output[Dataset],
     report_2: Output[Artifact],
+    pipeline_run: str,
+    pipeline_run_id: str,
 ):
     from pathlib import Path
 
     from mlcompile.runtime.steps import StepContext, run_step
+    from mlcompile.runtime.trail.events import PipelineRun, StepTrail
 
     run_step(
         'validate',
@@ -253,7 +347,17 @@ def validate_weather(
             'dataset': Path(dataset_2.path),
             'report': Path(report_2.path),
         },
-        StepContext(project_root=Path('/workspace')),
+        StepContext(
+            project_root=Path('/workspace'),
+            run_id=pipeline_run,
+            trail=StepTrail(
+                run=PipelineRun('flights', pipeline_run, "kfp", pipeline_run_id),
+                node='validate:weather',
+                name='weather',
+                inputs={'dataset': ['ingest:weather', 'dataset', 'dataset']},
+                outputs={'dataset': 'dataset', 'report': 'report'},
+            ),
+        ),
     )
 
 
@@ -268,10 +372,13 @@ def ingest_december(
     planes: Input[Dataset],
     weather: Input[Dataset],
     dataset: Output[Dataset],
+    pipeline_run: str,
+    pipeline_run_id: str,
 ):
     from pathlib import Path
 
     from mlcompile.runtime.steps import StepContext, run_step
+    from mlcompile.runtime.trail.events import PipelineRun, StepTrail
 
     run_step(
         'ingest',
@@ -289,7 +396,17 @@ def ingest_december(
         {
             'dataset': Path(dataset.path),
         },
-        StepContext(project_root=Path('/workspace')),
+        StepContext(
+            project_root=Path('/workspace'),
+            run_id=pipeline_run,
+            trail=StepTrail(
+                run=PipelineRun('flights', pipeline_run, "kfp", pipeline_run_id),
+                node='ingest:december',
+                name='december',
+                inputs={'december_flights': ['validate:december_flights', 'dataset', 'dataset'], 'planes': ['validate:planes', 'dataset', 'dataset'], 'weather': ['validate:weather', 'dataset', 'dataset']},
+                outputs={'dataset': 'dataset'},
+            ),
+        ),
     )
 
 
@@ -304,10 +421,13 @@ def ingest_training(
     planes: Input[Dataset],
     weather: Input[Dataset],
     dataset: Output[Dataset],
+    pipeline_run: str,
+    pipeline_run_id: str,
 ):
     from pathlib import Path
 
     from mlcompile.runtime.steps import StepContext, run_step
+    from mlcompile.runtime.trail.events import PipelineRun, StepTrail
 
     run_step(
         'ingest',
@@ -325,7 +445,17 @@ def ingest_training(
         {
             'dataset': Path(dataset.path),
         },
-        StepContext(project_root=Path('/workspace')),
+        StepContext(
+            project_root=Path('/workspace'),
+            run_id=pipeline_run,
+            trail=StepTrail(
+                run=PipelineRun('flights', pipeline_run, "kfp", pipeline_run_id),
+                node='ingest:training',
+                name='training',
+                inputs={'flights': ['validate:flights', 'dataset', 'dataset'], 'planes': ['validate:planes', 'dataset', 'dataset'], 'weather': ['validate:weather', 'dataset', 'dataset']},
+                outputs={'dataset': 'dataset'},
+            ),
+        ),
     )
 
 
@@ -339,10 +469,13 @@ def validate_training(
     dataset: Input[Dataset],
     dataset_2: Output[Dataset],
     report_2: Output[Artifact],
+    pipeline_run: str,
+    pipeline_run_id: str,
 ):
     from pathlib import Path
 
     from mlcompile.runtime.steps import StepContext, run_step
+    from mlcompile.runtime.trail.events import PipelineRun, StepTrail
 
     run_step(
         'validate',
@@ -358,7 +491,17 @@ def validate_training(
             'dataset': Path(dataset_2.path),
             'report': Path(report_2.path),
         },
-        StepContext(project_root=Path('/workspace')),
+        StepContext(
+            project_root=Path('/workspace'),
+            run_id=pipeline_run,
+            trail=StepTrail(
+                run=PipelineRun('flights', pipeline_run, "kfp", pipeline_run_id),
+                node='validate:training',
+                name='training',
+                inputs={'dataset': ['ingest:training', 'dataset', 'dataset']},
+                outputs={'dataset': 'dataset', 'report': 'report'},
+            ),
+        ),
     )
 
 
@@ -372,10 +515,13 @@ def split_arrival(
     dataset: Input[Dataset],
     test: Output[Dataset],
     train: Output[Dataset],
+    pipeline_run: str,
+    pipeline_run_id: str,
 ):
     from pathlib import Path
 
     from mlcompile.runtime.steps import StepContext, run_step
+    from mlcompile.runtime.trail.events import PipelineRun, StepTrail
 
     run_step(
         'split',
@@ -395,7 +541,17 @@ def split_arrival(
             'test': Path(test.path),
             'train': Path(train.path),
         },
-        StepContext(project_root=Path('/workspace')),
+        StepContext(
+            project_root=Path('/workspace'),
+            run_id=pipeline_run,
+            trail=StepTrail(
+                run=PipelineRun('flights', pipeline_run, "kfp", pipeline_run_id),
+                node='split:arrival',
+                name='arrival',
+                inputs={'dataset': ['validate:training', 'dataset', 'dataset']},
+                outputs={'test': 'dataset', 'train': 'dataset'},
+            ),
+        ),
     )
 
 
@@ -409,10 +565,13 @@ def features_arrival(
     train: Input[Dataset],
     train_2: Output[Dataset],
     transformer: Output[Artifact],
+    pipeline_run: str,
+    pipeline_run_id: str,
 ):
     from pathlib import Path
 
     from mlcompile.runtime.steps import StepContext, run_step
+    from mlcompile.runtime.trail.events import PipelineRun, StepTrail
 
     run_step(
         'features',
@@ -431,7 +590,17 @@ def features_arrival(
             'train': Path(train_2.path),
             'transformer': Path(transformer.path),
         },
-        StepContext(project_root=Path('/workspace')),
+        StepContext(
+            project_root=Path('/workspace'),
+            run_id=pipeline_run,
+            trail=StepTrail(
+                run=PipelineRun('flights', pipeline_run, "kfp", pipeline_run_id),
+                node='features:arrival',
+                name='arrival',
+                inputs={'train': ['split:arrival', 'train', 'dataset']},
+                outputs={'train': 'dataset', 'transformer': 'transformer'},
+            ),
+        ),
     )
 
 
@@ -445,10 +614,13 @@ def split_delayed(
     dataset: Input[Dataset],
     test: Output[Dataset],
     train: Output[Dataset],
+    pipeline_run: str,
+    pipeline_run_id: str,
 ):
     from pathlib import Path
 
     from mlcompile.runtime.steps import StepContext, run_step
+    from mlcompile.runtime.trail.events import PipelineRun, StepTrail
 
     run_step(
         'split',
@@ -468,7 +640,17 @@ def split_delayed(
             'test': Path(test.path),
             'train': Path(train.path),
         },
-        StepContext(project_root=Path('/workspace')),
+        StepContext(
+            project_root=Path('/workspace'),
+            run_id=pipeline_run,
+            trail=StepTrail(
+                run=PipelineRun('flights', pipeline_run, "kfp", pipeline_run_id),
+                node='split:delayed',
+                name='delayed',
+                inputs={'dataset': ['validate:training', 'dataset', 'dataset']},
+                outputs={'test': 'dataset', 'train': 'dataset'},
+            ),
+        ),
     )
 
 
@@ -482,10 +664,13 @@ def features_delayed(
     train: Input[Dataset],
     train_2: Output[Dataset],
     transformer: Output[Artifact],
+    pipeline_run: str,
+    pipeline_run_id: str,
 ):
     from pathlib import Path
 
     from mlcompile.runtime.steps import StepContext, run_step
+    from mlcompile.runtime.trail.events import PipelineRun, StepTrail
 
     run_step(
         'features',
@@ -504,7 +689,17 @@ def features_delayed(
             'train': Path(train_2.path),
             'transformer': Path(transformer.path),
         },
-        StepContext(project_root=Path('/workspace')),
+        StepContext(
+            project_root=Path('/workspace'),
+            run_id=pipeline_run,
+            trail=StepTrail(
+                run=PipelineRun('flights', pipeline_run, "kfp", pipeline_run_id),
+                node='features:delayed',
+                name='delayed',
+                inputs={'train': ['split:delayed', 'train', 'dataset']},
+                outputs={'train': 'dataset', 'transformer': 'transformer'},
+            ),
+        ),
     )
 
 
@@ -518,10 +713,13 @@ def train_arrival(
     train: Input[Dataset],
     transformer: Input[Artifact],
     model: Output[Model],
+    pipeline_run: str,
+    pipeline_run_id: str,
 ):
     from pathlib import Path
 
     from mlcompile.runtime.steps import StepContext, run_step
+    from mlcompile.runtime.trail.events import PipelineRun, StepTrail
 
     run_step(
         'train',
@@ -543,7 +741,17 @@ def train_arrival(
         {
             'model': Path(model.path),
         },
-        StepContext(project_root=Path('/workspace')),
+        StepContext(
+            project_root=Path('/workspace'),
+            run_id=pipeline_run,
+            trail=StepTrail(
+                run=PipelineRun('flights', pipeline_run, "kfp", pipeline_run_id),
+                node='train:arrival',
+                name='arrival',
+                inputs={'train': ['features:arrival', 'train', 'dataset'], 'transformer': ['features:arrival', 'transformer', 'transformer']},
+                outputs={'model': 'model'},
+            ),
+        ),
     )
 
 
@@ -559,10 +767,13 @@ def evaluate_arrival(
     diagnosis: Output[Artifact],
     metrics: Output[Metrics],
     ui_metrics: Output[Metrics],
+    pipeline_run: str,
+    pipeline_run_id: str,
 ):
     from pathlib import Path
 
     from mlcompile.runtime.steps import StepContext, run_step
+    from mlcompile.runtime.trail.events import PipelineRun, StepTrail
 
     run_step(
         'evaluate',
@@ -582,7 +793,17 @@ def evaluate_arrival(
             'diagnosis': Path(diagnosis.path),
             'metrics': Path(metrics.path),
         },
-        StepContext(project_root=Path('/workspace')),
+        StepContext(
+            project_root=Path('/workspace'),
+            run_id=pipeline_run,
+            trail=StepTrail(
+                run=PipelineRun('flights', pipeline_run, "kfp", pipeline_run_id),
+                node='evaluate:arrival',
+                name='arrival',
+                inputs={'model': ['train:arrival', 'model', 'model'], 'test': ['split:arrival', 'test', 'dataset']},
+                outputs={'diagnosis': 'diagnosis', 'metrics': 'metrics'},
+            ),
+        ),
     )
     # The runtime's metrics.json is the record; logging its overall numbers on a Metrics
     # artifact as well is what makes the KFP UI show them in its run and compare views.
@@ -604,10 +825,13 @@ def evaluate_arrival(
 def gate_arrival_quality(
     metrics: Input[Metrics],
     decision: Output[Artifact],
+    pipeline_run: str,
+    pipeline_run_id: str,
 ):
     from pathlib import Path
 
     from mlcompile.runtime.steps import StepContext, run_step
+    from mlcompile.runtime.trail.events import PipelineRun, StepTrail
 
     run_step(
         'gate',
@@ -625,7 +849,17 @@ def gate_arrival_quality(
         {
             'decision': Path(decision.path),
         },
-        StepContext(project_root=Path('/workspace')),
+        StepContext(
+            project_root=Path('/workspace'),
+            run_id=pipeline_run,
+            trail=StepTrail(
+                run=PipelineRun('flights', pipeline_run, "kfp", pipeline_run_id),
+                node='gate:arrival_quality',
+                name='arrival_quality',
+                inputs={'metrics': ['evaluate:arrival', 'metrics', 'metrics']},
+                outputs={'decision': 'decision'},
+            ),
+        ),
     )
 
 
@@ -642,10 +876,13 @@ def register_arrival_registry(
     model: Input[Model],
     reference: Input[Dataset],
     registration: Output[Artifact],
+    pipeline_run: str,
+    pipeline_run_id: str,
 ):
     from pathlib import Path
 
     from mlcompile.runtime.steps import StepContext, run_step
+    from mlcompile.runtime.trail.events import PipelineRun, StepTrail
 
     run_step(
         'register',
@@ -666,7 +903,17 @@ def register_arrival_registry(
         {
             'registration': Path(registration.path),
         },
-        StepContext(project_root=Path('/workspace')),
+        StepContext(
+            project_root=Path('/workspace'),
+            run_id=pipeline_run,
+            trail=StepTrail(
+                run=PipelineRun('flights', pipeline_run, "kfp", pipeline_run_id),
+                node='register:arrival_registry',
+                name='arrival_registry',
+                inputs={'diagnosis': ['evaluate:arrival', 'diagnosis', 'diagnosis'], 'gate:arrival_quality': ['gate:arrival_quality', 'decision', 'decision'], 'metrics': ['evaluate:arrival', 'metrics', 'metrics'], 'model': ['train:arrival', 'model', 'model'], 'reference': ['split:arrival', 'train', 'dataset']},
+                outputs={'registration': 'registration'},
+            ),
+        ),
     )
 
 
@@ -680,10 +927,13 @@ def train_delayed(
     train: Input[Dataset],
     transformer: Input[Artifact],
     model: Output[Model],
+    pipeline_run: str,
+    pipeline_run_id: str,
 ):
     from pathlib import Path
 
     from mlcompile.runtime.steps import StepContext, run_step
+    from mlcompile.runtime.trail.events import PipelineRun, StepTrail
 
     run_step(
         'train',
@@ -705,7 +955,17 @@ def train_delayed(
         {
             'model': Path(model.path),
         },
-        StepContext(project_root=Path('/workspace')),
+        StepContext(
+            project_root=Path('/workspace'),
+            run_id=pipeline_run,
+            trail=StepTrail(
+                run=PipelineRun('flights', pipeline_run, "kfp", pipeline_run_id),
+                node='train:delayed',
+                name='delayed',
+                inputs={'train': ['features:delayed', 'train', 'dataset'], 'transformer': ['features:delayed', 'transformer', 'transformer']},
+                outputs={'model': 'model'},
+            ),
+        ),
     )
 
 
@@ -721,10 +981,13 @@ def evaluate_delayed(
     diagnosis: Output[Artifact],
     metrics: Output[Metrics],
     ui_metrics: Output[Metrics],
+    pipeline_run: str,
+    pipeline_run_id: str,
 ):
     from pathlib import Path
 
     from mlcompile.runtime.steps import StepContext, run_step
+    from mlcompile.runtime.trail.events import PipelineRun, StepTrail
 
     run_step(
         'evaluate',
@@ -744,7 +1007,17 @@ def evaluate_delayed(
             'diagnosis': Path(diagnosis.path),
             'metrics': Path(metrics.path),
         },
-        StepContext(project_root=Path('/workspace')),
+        StepContext(
+            project_root=Path('/workspace'),
+            run_id=pipeline_run,
+            trail=StepTrail(
+                run=PipelineRun('flights', pipeline_run, "kfp", pipeline_run_id),
+                node='evaluate:delayed',
+                name='delayed',
+                inputs={'model': ['train:delayed', 'model', 'model'], 'test': ['split:delayed', 'test', 'dataset']},
+                outputs={'diagnosis': 'diagnosis', 'metrics': 'metrics'},
+            ),
+        ),
     )
     # The runtime's metrics.json is the record; logging its overall numbers on a Metrics
     # artifact as well is what makes the KFP UI show them in its run and compare views.
@@ -766,10 +1039,13 @@ def evaluate_delayed(
 def gate_delayed_quality(
     metrics: Input[Metrics],
     decision: Output[Artifact],
+    pipeline_run: str,
+    pipeline_run_id: str,
 ):
     from pathlib import Path
 
     from mlcompile.runtime.steps import StepContext, run_step
+    from mlcompile.runtime.trail.events import PipelineRun, StepTrail
 
     run_step(
         'gate',
@@ -787,7 +1063,17 @@ def gate_delayed_quality(
         {
             'decision': Path(decision.path),
         },
-        StepContext(project_root=Path('/workspace')),
+        StepContext(
+            project_root=Path('/workspace'),
+            run_id=pipeline_run,
+            trail=StepTrail(
+                run=PipelineRun('flights', pipeline_run, "kfp", pipeline_run_id),
+                node='gate:delayed_quality',
+                name='delayed_quality',
+                inputs={'metrics': ['evaluate:delayed', 'metrics', 'metrics']},
+                outputs={'decision': 'decision'},
+            ),
+        ),
     )
 
 
@@ -804,10 +1090,13 @@ def register_delayed_registry(
     model: Input[Model],
     reference: Input[Dataset],
     registration: Output[Artifact],
+    pipeline_run: str,
+    pipeline_run_id: str,
 ):
     from pathlib import Path
 
     from mlcompile.runtime.steps import StepContext, run_step
+    from mlcompile.runtime.trail.events import PipelineRun, StepTrail
 
     run_step(
         'register',
@@ -828,7 +1117,17 @@ def register_delayed_registry(
         {
             'registration': Path(registration.path),
         },
-        StepContext(project_root=Path('/workspace')),
+        StepContext(
+            project_root=Path('/workspace'),
+            run_id=pipeline_run,
+            trail=StepTrail(
+                run=PipelineRun('flights', pipeline_run, "kfp", pipeline_run_id),
+                node='register:delayed_registry',
+                name='delayed_registry',
+                inputs={'diagnosis': ['evaluate:delayed', 'diagnosis', 'diagnosis'], 'gate:delayed_quality': ['gate:delayed_quality', 'decision', 'decision'], 'metrics': ['evaluate:delayed', 'metrics', 'metrics'], 'model': ['train:delayed', 'model', 'model'], 'reference': ['split:delayed', 'train', 'dataset']},
+                outputs={'registration': 'registration'},
+            ),
+        ),
     )
 
 
@@ -841,10 +1140,13 @@ def register_delayed_registry(
 def kserve_delayed_kserve(
     registration: Input[Artifact],
     file: Output[Artifact],
+    pipeline_run: str,
+    pipeline_run_id: str,
 ):
     from pathlib import Path
 
     from mlcompile.runtime.steps import StepContext, run_step
+    from mlcompile.runtime.trail.events import PipelineRun, StepTrail
 
     run_step(
         'kserve',
@@ -863,7 +1165,17 @@ def kserve_delayed_kserve(
         {
             'file': Path(file.path),
         },
-        StepContext(project_root=Path('/workspace')),
+        StepContext(
+            project_root=Path('/workspace'),
+            run_id=pipeline_run,
+            trail=StepTrail(
+                run=PipelineRun('flights', pipeline_run, "kfp", pipeline_run_id),
+                node='kserve:delayed_kserve',
+                name='delayed_kserve',
+                inputs={'registration': ['register:delayed_registry', 'registration', 'registration']},
+                outputs={'file': 'file'},
+            ),
+        ),
     )
 
 
@@ -878,10 +1190,13 @@ def score_december_scores(
     gate_delayed_quality: Input[Artifact],
     model: Input[Model],
     file: Output[Artifact],
+    pipeline_run: str,
+    pipeline_run_id: str,
 ):
     from pathlib import Path
 
     from mlcompile.runtime.steps import StepContext, run_step
+    from mlcompile.runtime.trail.events import PipelineRun, StepTrail
 
     run_step(
         'score',
@@ -900,7 +1215,17 @@ def score_december_scores(
         {
             'file': Path(file.path),
         },
-        StepContext(project_root=Path('/workspace')),
+        StepContext(
+            project_root=Path('/workspace'),
+            run_id=pipeline_run,
+            trail=StepTrail(
+                run=PipelineRun('flights', pipeline_run, "kfp", pipeline_run_id),
+                node='score:december_scores',
+                name='december_scores',
+                inputs={'dataset': ['ingest:december', 'dataset', 'dataset'], 'gate:delayed_quality': ['gate:delayed_quality', 'decision', 'decision'], 'model': ['train:delayed', 'model', 'model']},
+                outputs={'file': 'file'},
+            ),
+        ),
     )
 
 
@@ -909,28 +1234,40 @@ def score_december_scores(
     description='mlcompile plan flights',
 )
 def pipeline():
-    ingest_december_flights_task = ingest_december_flights()
+    ingest_december_flights_task = ingest_december_flights(
+        pipeline_run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+        pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+    )
     ingest_december_flights_task.set_display_name('ingest:december_flights')
     ingest_december_flights_task.set_caching_options(enable_caching=True)
     ingest_december_flights_task.set_cpu_request('500m')
     ingest_december_flights_task.set_cpu_limit('2')
     ingest_december_flights_task.set_memory_request('1G')
     ingest_december_flights_task.set_memory_limit('4G')
-    ingest_flights_task = ingest_flights()
+    ingest_flights_task = ingest_flights(
+        pipeline_run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+        pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+    )
     ingest_flights_task.set_display_name('ingest:flights')
     ingest_flights_task.set_caching_options(enable_caching=True)
     ingest_flights_task.set_cpu_request('500m')
     ingest_flights_task.set_cpu_limit('2')
     ingest_flights_task.set_memory_request('1G')
     ingest_flights_task.set_memory_limit('4G')
-    ingest_planes_task = ingest_planes()
+    ingest_planes_task = ingest_planes(
+        pipeline_run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+        pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+    )
     ingest_planes_task.set_display_name('ingest:planes')
     ingest_planes_task.set_caching_options(enable_caching=True)
     ingest_planes_task.set_cpu_request('500m')
     ingest_planes_task.set_cpu_limit('2')
     ingest_planes_task.set_memory_request('1G')
     ingest_planes_task.set_memory_limit('4G')
-    ingest_weather_task = ingest_weather()
+    ingest_weather_task = ingest_weather(
+        pipeline_run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+        pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+    )
     ingest_weather_task.set_display_name('ingest:weather')
     ingest_weather_task.set_caching_options(enable_caching=True)
     ingest_weather_task.set_cpu_request('500m')
@@ -939,6 +1276,8 @@ def pipeline():
     ingest_weather_task.set_memory_limit('4G')
     validate_december_flights_task = validate_december_flights(
         dataset=ingest_december_flights_task.outputs['dataset'],
+        pipeline_run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+        pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
     )
     validate_december_flights_task.set_display_name('validate:december_flights')
     validate_december_flights_task.set_caching_options(enable_caching=True)
@@ -948,6 +1287,8 @@ def pipeline():
     validate_december_flights_task.set_memory_limit('4G')
     validate_flights_task = validate_flights(
         dataset=ingest_flights_task.outputs['dataset'],
+        pipeline_run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+        pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
     )
     validate_flights_task.set_display_name('validate:flights')
     validate_flights_task.set_caching_options(enable_caching=True)
@@ -957,6 +1298,8 @@ def pipeline():
     validate_flights_task.set_memory_limit('4G')
     validate_planes_task = validate_planes(
         dataset=ingest_planes_task.outputs['dataset'],
+        pipeline_run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+        pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
     )
     validate_planes_task.set_display_name('validate:planes')
     validate_planes_task.set_caching_options(enable_caching=True)
@@ -966,6 +1309,8 @@ def pipeline():
     validate_planes_task.set_memory_limit('4G')
     validate_weather_task = validate_weather(
         dataset=ingest_weather_task.outputs['dataset'],
+        pipeline_run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+        pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
     )
     validate_weather_task.set_display_name('validate:weather')
     validate_weather_task.set_caching_options(enable_caching=True)
@@ -977,6 +1322,8 @@ def pipeline():
         december_flights=validate_december_flights_task.outputs['dataset_2'],
         planes=validate_planes_task.outputs['dataset_2'],
         weather=validate_weather_task.outputs['dataset_2'],
+        pipeline_run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+        pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
     )
     ingest_december_task.set_display_name('ingest:december')
     ingest_december_task.set_caching_options(enable_caching=True)
@@ -988,6 +1335,8 @@ def pipeline():
         flights=validate_flights_task.outputs['dataset_2'],
         planes=validate_planes_task.outputs['dataset_2'],
         weather=validate_weather_task.outputs['dataset_2'],
+        pipeline_run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+        pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
     )
     ingest_training_task.set_display_name('ingest:training')
     ingest_training_task.set_caching_options(enable_caching=True)
@@ -997,6 +1346,8 @@ def pipeline():
     ingest_training_task.set_memory_limit('4G')
     validate_training_task = validate_training(
         dataset=ingest_training_task.outputs['dataset'],
+        pipeline_run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+        pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
     )
     validate_training_task.set_display_name('validate:training')
     validate_training_task.set_caching_options(enable_caching=True)
@@ -1006,6 +1357,8 @@ def pipeline():
     validate_training_task.set_memory_limit('4G')
     split_arrival_task = split_arrival(
         dataset=validate_training_task.outputs['dataset_2'],
+        pipeline_run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+        pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
     )
     split_arrival_task.set_display_name('split:arrival')
     split_arrival_task.set_caching_options(enable_caching=True)
@@ -1015,6 +1368,8 @@ def pipeline():
     split_arrival_task.set_memory_limit('4G')
     features_arrival_task = features_arrival(
         train=split_arrival_task.outputs['train'],
+        pipeline_run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+        pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
     )
     features_arrival_task.set_display_name('features:arrival')
     features_arrival_task.set_caching_options(enable_caching=True)
@@ -1024,6 +1379,8 @@ def pipeline():
     features_arrival_task.set_memory_limit('4G')
     split_delayed_task = split_delayed(
         dataset=validate_training_task.outputs['dataset_2'],
+        pipeline_run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+        pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
     )
     split_delayed_task.set_display_name('split:delayed')
     split_delayed_task.set_caching_options(enable_caching=True)
@@ -1033,6 +1390,8 @@ def pipeline():
     split_delayed_task.set_memory_limit('4G')
     features_delayed_task = features_delayed(
         train=split_delayed_task.outputs['train'],
+        pipeline_run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+        pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
     )
     features_delayed_task.set_display_name('features:delayed')
     features_delayed_task.set_caching_options(enable_caching=True)
@@ -1043,6 +1402,8 @@ def pipeline():
     train_arrival_task = train_arrival(
         train=features_arrival_task.outputs['train_2'],
         transformer=features_arrival_task.outputs['transformer'],
+        pipeline_run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+        pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
     )
     train_arrival_task.set_display_name('train:arrival')
     train_arrival_task.set_caching_options(enable_caching=True)
@@ -1053,6 +1414,8 @@ def pipeline():
     evaluate_arrival_task = evaluate_arrival(
         model=train_arrival_task.outputs['model'],
         test=split_arrival_task.outputs['test'],
+        pipeline_run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+        pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
     )
     evaluate_arrival_task.set_display_name('evaluate:arrival')
     evaluate_arrival_task.set_caching_options(enable_caching=True)
@@ -1062,6 +1425,8 @@ def pipeline():
     evaluate_arrival_task.set_memory_limit('4G')
     gate_arrival_quality_task = gate_arrival_quality(
         metrics=evaluate_arrival_task.outputs['metrics'],
+        pipeline_run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+        pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
     )
     gate_arrival_quality_task.set_display_name('gate:arrival_quality')
     gate_arrival_quality_task.set_caching_options(enable_caching=True)
@@ -1075,6 +1440,8 @@ def pipeline():
         metrics=evaluate_arrival_task.outputs['metrics'],
         model=train_arrival_task.outputs['model'],
         reference=split_arrival_task.outputs['train'],
+        pipeline_run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+        pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
     )
     register_arrival_registry_task.set_display_name('register:arrival_registry')
     register_arrival_registry_task.set_caching_options(enable_caching=True)
@@ -1085,6 +1452,8 @@ def pipeline():
     train_delayed_task = train_delayed(
         train=features_delayed_task.outputs['train_2'],
         transformer=features_delayed_task.outputs['transformer'],
+        pipeline_run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+        pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
     )
     train_delayed_task.set_display_name('train:delayed')
     train_delayed_task.set_caching_options(enable_caching=True)
@@ -1095,6 +1464,8 @@ def pipeline():
     evaluate_delayed_task = evaluate_delayed(
         model=train_delayed_task.outputs['model'],
         test=split_delayed_task.outputs['test'],
+        pipeline_run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+        pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
     )
     evaluate_delayed_task.set_display_name('evaluate:delayed')
     evaluate_delayed_task.set_caching_options(enable_caching=True)
@@ -1104,6 +1475,8 @@ def pipeline():
     evaluate_delayed_task.set_memory_limit('4G')
     gate_delayed_quality_task = gate_delayed_quality(
         metrics=evaluate_delayed_task.outputs['metrics'],
+        pipeline_run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+        pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
     )
     gate_delayed_quality_task.set_display_name('gate:delayed_quality')
     gate_delayed_quality_task.set_caching_options(enable_caching=True)
@@ -1117,6 +1490,8 @@ def pipeline():
         metrics=evaluate_delayed_task.outputs['metrics'],
         model=train_delayed_task.outputs['model'],
         reference=split_delayed_task.outputs['train'],
+        pipeline_run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+        pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
     )
     register_delayed_registry_task.set_display_name('register:delayed_registry')
     register_delayed_registry_task.set_caching_options(enable_caching=True)
@@ -1126,6 +1501,8 @@ def pipeline():
     register_delayed_registry_task.set_memory_limit('4G')
     kserve_delayed_kserve_task = kserve_delayed_kserve(
         registration=register_delayed_registry_task.outputs['registration'],
+        pipeline_run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+        pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
     )
     kserve_delayed_kserve_task.set_display_name('kserve:delayed_kserve')
     kserve_delayed_kserve_task.set_caching_options(enable_caching=True)
@@ -1137,6 +1514,8 @@ def pipeline():
         dataset=ingest_december_task.outputs['dataset'],
         gate_delayed_quality=gate_delayed_quality_task.outputs['decision'],
         model=train_delayed_task.outputs['model'],
+        pipeline_run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+        pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
     )
     score_december_scores_task.set_display_name('score:december_scores')
     score_december_scores_task.set_caching_options(enable_caching=True)

@@ -34,6 +34,7 @@ from zenml.config import CachePolicy
 from zenml.enums import ArtifactType
 
 PIPELINE_NAME = 'flights-monitoring'
+PLAN = 'flights-monitoring'
 PROJECT_ROOT_ENV = "MLCOMPILE_PROJECT_ROOT"
 RECORDS = ("metrics", "decision", "registration")  # small JSON outputs kept as metadata
 
@@ -48,6 +49,55 @@ NODES = {
     'validate_weather': 'validate:weather',
     'ingest_december': 'ingest:december',
     'monitor_delayed_drift': 'monitor:delayed_drift',
+}
+
+# Plan node id -> its name, inputs (upstream node, output, type) and outputs, with which each
+# step names what it read and wrote in the run's lineage events.
+PLAN_NODES = {
+    'ingest:december': {
+        'inputs': {
+            'december_flights': ['validate:december_flights', 'dataset', 'dataset'],
+            'planes': ['validate:planes', 'dataset', 'dataset'],
+            'weather': ['validate:weather', 'dataset', 'dataset'],
+        },
+        'name': 'december',
+        'outputs': {'dataset': 'dataset'},
+    },
+    'ingest:december_flights': {
+        'inputs': {},
+        'name': 'december_flights',
+        'outputs': {'dataset': 'dataset'},
+    },
+    'ingest:december_outcomes': {
+        'inputs': {'december_flights': ['validate:december_flights', 'dataset', 'dataset']},
+        'name': 'december_outcomes',
+        'outputs': {'dataset': 'dataset'},
+    },
+    'ingest:planes': {'inputs': {}, 'name': 'planes', 'outputs': {'dataset': 'dataset'}},
+    'ingest:weather': {'inputs': {}, 'name': 'weather', 'outputs': {'dataset': 'dataset'}},
+    'monitor:delayed_drift': {
+        'inputs': {
+            'current': ['ingest:december', 'dataset', 'dataset'],
+            'labels': ['ingest:december_outcomes', 'dataset', 'dataset'],
+        },
+        'name': 'delayed_drift',
+        'outputs': {'decision': 'decision', 'drift': 'drift'},
+    },
+    'validate:december_flights': {
+        'inputs': {'dataset': ['ingest:december_flights', 'dataset', 'dataset']},
+        'name': 'december_flights',
+        'outputs': {'dataset': 'dataset', 'report': 'report'},
+    },
+    'validate:planes': {
+        'inputs': {'dataset': ['ingest:planes', 'dataset', 'dataset']},
+        'name': 'planes',
+        'outputs': {'dataset': 'dataset', 'report': 'report'},
+    },
+    'validate:weather': {
+        'inputs': {'dataset': ['ingest:weather', 'dataset', 'dataset']},
+        'name': 'weather',
+        'outputs': {'dataset': 'dataset', 'report': 'report'},
+    },
 }
 
 
@@ -115,12 +165,16 @@ def _run(
 ) -> tuple[Path, ...]:
     from mlcompile.errors import MlcompileError
     from mlcompile.runtime.steps import StepContext, run_step
+    from mlcompile.runtime.trail.events import PipelineRun, StepTrail
 
     scratch = Path(tempfile.mkdtemp(prefix="mlcompile-zenml-"))
     # ZenML archives the returned directories after this function returns.
     atexit.register(shutil.rmtree, scratch, ignore_errors=True)
     outputs = {name: scratch / name for name in names}
-    context = StepContext(project_root=_project_root(), num_threads=_threads())
+    run = get_step_context().pipeline_run
+    trail = StepTrail(PipelineRun(PLAN, run.name, "zenml", str(run.id)), node, **PLAN_NODES[node])
+    context = StepContext(project_root=_project_root(), num_threads=_threads(), run_id=run.name,
+                          trail=trail)
     try:
         result = run_step(kind, params, inputs, outputs, context)
     except MlcompileError as exc:
@@ -616,8 +670,8 @@ def _summarize(run_name: str, error: str | None) -> dict[str, Any]:
         error = error or f"the run ended as {run.status}"
     else:
         error = None
-    return {"run": run_name, "status": str(run.status), "exit_code": exit_code,
-            "steps": steps, "error": error}
+    return {"run": run_name, "run_uuid": str(run.id), "status": str(run.status),
+            "exit_code": exit_code, "steps": steps, "error": error}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -34,6 +34,7 @@ from zenml.config import CachePolicy
 from zenml.enums import ArtifactType
 
 PIPELINE_NAME = 'flights'
+PLAN = 'flights'
 PROJECT_ROOT_ENV = "MLCOMPILE_PROJECT_ROOT"
 RECORDS = ("metrics", "decision", "registration")  # small JSON outputs kept as metadata
 
@@ -64,6 +65,160 @@ NODES = {
     'register_delayed_registry': 'register:delayed_registry',
     'kserve_delayed_kserve': 'kserve:delayed_kserve',
     'score_december_scores': 'score:december_scores',
+}
+
+# Plan node id -> its name, inputs (upstream node, output, type) and outputs, with which each
+# step names what it read and wrote in the run's lineage events.
+PLAN_NODES = {
+    'evaluate:arrival': {
+        'inputs': {
+            'model': ['train:arrival', 'model', 'model'],
+            'test': ['split:arrival', 'test', 'dataset'],
+        },
+        'name': 'arrival',
+        'outputs': {'diagnosis': 'diagnosis', 'metrics': 'metrics'},
+    },
+    'evaluate:delayed': {
+        'inputs': {
+            'model': ['train:delayed', 'model', 'model'],
+            'test': ['split:delayed', 'test', 'dataset'],
+        },
+        'name': 'delayed',
+        'outputs': {'diagnosis': 'diagnosis', 'metrics': 'metrics'},
+    },
+    'features:arrival': {
+        'inputs': {'train': ['split:arrival', 'train', 'dataset']},
+        'name': 'arrival',
+        'outputs': {'train': 'dataset', 'transformer': 'transformer'},
+    },
+    'features:delayed': {
+        'inputs': {'train': ['split:delayed', 'train', 'dataset']},
+        'name': 'delayed',
+        'outputs': {'train': 'dataset', 'transformer': 'transformer'},
+    },
+    'gate:arrival_quality': {
+        'inputs': {'metrics': ['evaluate:arrival', 'metrics', 'metrics']},
+        'name': 'arrival_quality',
+        'outputs': {'decision': 'decision'},
+    },
+    'gate:delayed_quality': {
+        'inputs': {'metrics': ['evaluate:delayed', 'metrics', 'metrics']},
+        'name': 'delayed_quality',
+        'outputs': {'decision': 'decision'},
+    },
+    'ingest:december': {
+        'inputs': {
+            'december_flights': ['validate:december_flights', 'dataset', 'dataset'],
+            'planes': ['validate:planes', 'dataset', 'dataset'],
+            'weather': ['validate:weather', 'dataset', 'dataset'],
+        },
+        'name': 'december',
+        'outputs': {'dataset': 'dataset'},
+    },
+    'ingest:december_flights': {
+        'inputs': {},
+        'name': 'december_flights',
+        'outputs': {'dataset': 'dataset'},
+    },
+    'ingest:flights': {'inputs': {}, 'name': 'flights', 'outputs': {'dataset': 'dataset'}},
+    'ingest:planes': {'inputs': {}, 'name': 'planes', 'outputs': {'dataset': 'dataset'}},
+    'ingest:training': {
+        'inputs': {
+            'flights': ['validate:flights', 'dataset', 'dataset'],
+            'planes': ['validate:planes', 'dataset', 'dataset'],
+            'weather': ['validate:weather', 'dataset', 'dataset'],
+        },
+        'name': 'training',
+        'outputs': {'dataset': 'dataset'},
+    },
+    'ingest:weather': {'inputs': {}, 'name': 'weather', 'outputs': {'dataset': 'dataset'}},
+    'kserve:delayed_kserve': {
+        'inputs': {'registration': ['register:delayed_registry', 'registration', 'registration']},
+        'name': 'delayed_kserve',
+        'outputs': {'file': 'file'},
+    },
+    'register:arrival_registry': {
+        'inputs': {
+            'diagnosis': ['evaluate:arrival', 'diagnosis', 'diagnosis'],
+            'gate:arrival_quality': ['gate:arrival_quality', 'decision', 'decision'],
+            'metrics': ['evaluate:arrival', 'metrics', 'metrics'],
+            'model': ['train:arrival', 'model', 'model'],
+            'reference': ['split:arrival', 'train', 'dataset'],
+        },
+        'name': 'arrival_registry',
+        'outputs': {'registration': 'registration'},
+    },
+    'register:delayed_registry': {
+        'inputs': {
+            'diagnosis': ['evaluate:delayed', 'diagnosis', 'diagnosis'],
+            'gate:delayed_quality': ['gate:delayed_quality', 'decision', 'decision'],
+            'metrics': ['evaluate:delayed', 'metrics', 'metrics'],
+            'model': ['train:delayed', 'model', 'model'],
+            'reference': ['split:delayed', 'train', 'dataset'],
+        },
+        'name': 'delayed_registry',
+        'outputs': {'registration': 'registration'},
+    },
+    'score:december_scores': {
+        'inputs': {
+            'dataset': ['ingest:december', 'dataset', 'dataset'],
+            'gate:delayed_quality': ['gate:delayed_quality', 'decision', 'decision'],
+            'model': ['train:delayed', 'model', 'model'],
+        },
+        'name': 'december_scores',
+        'outputs': {'file': 'file'},
+    },
+    'split:arrival': {
+        'inputs': {'dataset': ['validate:training', 'dataset', 'dataset']},
+        'name': 'arrival',
+        'outputs': {'test': 'dataset', 'train': 'dataset'},
+    },
+    'split:delayed': {
+        'inputs': {'dataset': ['validate:training', 'dataset', 'dataset']},
+        'name': 'delayed',
+        'outputs': {'test': 'dataset', 'train': 'dataset'},
+    },
+    'train:arrival': {
+        'inputs': {
+            'train': ['features:arrival', 'train', 'dataset'],
+            'transformer': ['features:arrival', 'transformer', 'transformer'],
+        },
+        'name': 'arrival',
+        'outputs': {'model': 'model'},
+    },
+    'train:delayed': {
+        'inputs': {
+            'train': ['features:delayed', 'train', 'dataset'],
+            'transformer': ['features:delayed', 'transformer', 'transformer'],
+        },
+        'name': 'delayed',
+        'outputs': {'model': 'model'},
+    },
+    'validate:december_flights': {
+        'inputs': {'dataset': ['ingest:december_flights', 'dataset', 'dataset']},
+        'name': 'december_flights',
+        'outputs': {'dataset': 'dataset', 'report': 'report'},
+    },
+    'validate:flights': {
+        'inputs': {'dataset': ['ingest:flights', 'dataset', 'dataset']},
+        'name': 'flights',
+        'outputs': {'dataset': 'dataset', 'report': 'report'},
+    },
+    'validate:planes': {
+        'inputs': {'dataset': ['ingest:planes', 'dataset', 'dataset']},
+        'name': 'planes',
+        'outputs': {'dataset': 'dataset', 'report': 'report'},
+    },
+    'validate:training': {
+        'inputs': {'dataset': ['ingest:training', 'dataset', 'dataset']},
+        'name': 'training',
+        'outputs': {'dataset': 'dataset', 'report': 'report'},
+    },
+    'validate:weather': {
+        'inputs': {'dataset': ['ingest:weather', 'dataset', 'dataset']},
+        'name': 'weather',
+        'outputs': {'dataset': 'dataset', 'report': 'report'},
+    },
 }
 
 
@@ -131,12 +286,16 @@ def _run(
 ) -> tuple[Path, ...]:
     from mlcompile.errors import MlcompileError
     from mlcompile.runtime.steps import StepContext, run_step
+    from mlcompile.runtime.trail.events import PipelineRun, StepTrail
 
     scratch = Path(tempfile.mkdtemp(prefix="mlcompile-zenml-"))
     # ZenML archives the returned directories after this function returns.
     atexit.register(shutil.rmtree, scratch, ignore_errors=True)
     outputs = {name: scratch / name for name in names}
-    context = StepContext(project_root=_project_root(), num_threads=_threads())
+    run = get_step_context().pipeline_run
+    trail = StepTrail(PipelineRun(PLAN, run.name, "zenml", str(run.id)), node, **PLAN_NODES[node])
+    context = StepContext(project_root=_project_root(), num_threads=_threads(), run_id=run.name,
+                          trail=trail)
     try:
         result = run_step(kind, params, inputs, outputs, context)
     except MlcompileError as exc:
@@ -1443,8 +1602,8 @@ def _summarize(run_name: str, error: str | None) -> dict[str, Any]:
         error = error or f"the run ended as {run.status}"
     else:
         error = None
-    return {"run": run_name, "status": str(run.status), "exit_code": exit_code,
-            "steps": steps, "error": error}
+    return {"run": run_name, "run_uuid": str(run.id), "status": str(run.status),
+            "exit_code": exit_code, "steps": steps, "error": error}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -48,6 +48,8 @@ class MlcompileArtifactFacet(DatasetFacet):
     sha256: str | None = None
     rows: int | None = None
     sources: dict[str, str] | None = None
+    # where the step wrote it, as that machine saw the path (an orchestrator's task folder)
+    location: str | None = None
 
     @staticmethod
     def _get_schema() -> str:
@@ -56,13 +58,17 @@ class MlcompileArtifactFacet(DatasetFacet):
 
 @attr.define
 class MlcompileStepRunFacet(RunFacet):
-    """How the executor handled the step: ran or reused from the cache, under which key."""
+    """How the step went: on which backend, in which run, ran or reused from the cache (and
+    under which key), its summary and, when it failed, its exit code."""
 
     status: str
     runRecord: str
+    backend: str | None = None
+    kind: str | None = None
     cacheKey: str | None = None
     seconds: float | None = None
     summary: dict[str, Any] | None = None
+    exitCode: int | None = None
 
     @staticmethod
     def _get_schema() -> str:
@@ -139,9 +145,10 @@ class MlcompilePipelineRunFacet(RunFacet):
     runRecord: str
     status: str
     exitCode: int
-    specSha256: str
+    specSha256: str | None = None
     error: dict[str, Any] | None = None
     gitCommit: str | None = None
+    backend: str | None = None
 
     @staticmethod
     def _get_schema() -> str:

@@ -12,11 +12,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from mlcompile.lineage.names import check_text
-
 # the runtime's artifact layout; its artifacts module imports nothing heavy at load time
 from mlcompile.runtime.artifacts import RECORD_FILES, sha256_file
-from mlcompile.runtime.runrecord import RUN_FILE, read_run
+from mlcompile.runtime.runrecord import DONE, RUN_FILE, RunRecord, StepStatus, read_run
+from mlcompile.runtime.trail.names import check_text
 
 
 def read_json(path: Path) -> Any:
@@ -27,7 +26,7 @@ def read_json(path: Path) -> Any:
         return None
 
 
-def load_runs(runs_dir: Path) -> list[dict[str, Any]]:
+def load_runs(runs_dir: Path) -> list[RunRecord]:
     """Every readable run record, oldest first (run ids start with their UTC time); a run
     whose process died is read as interrupted, with the steps it finished."""
     found = []
@@ -43,10 +42,13 @@ def output_dir(
 ) -> Path | None:
     """Where a step's output lives: its store entry, or what a failed step left behind."""
     step = record.get("steps", {}).get(node_id) or {}
-    if step.get("status") in ("ran", "cached") and step.get("key"):
+    location = ((step.get("datasets") or {}).get(output) or {}).get("location")
+    if location and Path(location).is_dir():
+        return Path(location)  # an orchestrator's task folder, still on this machine
+    if step.get("status") in DONE and step.get("key"):
         key = str(step["key"])
         return store_dir / "entries" / key[:2] / key / output
-    if step.get("status") == "failed" and step.get("artifacts"):
+    if step.get("status") == StepStatus.FAILED and step.get("artifacts"):
         return Path(str(step["artifacts"])) / output
     return None
 
