@@ -6,12 +6,13 @@ The CLI, the backend conformance kit and any program embedding mlcompile go thro
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
 
-from mlcompile.backends import ArtifactSet, Backend, get_backend
+from mlcompile.backends import ArtifactSet, Backend, FileChecks, get_backend
 from mlcompile.backends.emit import stale_files, with_index, write_text_atomic, write_tree
 from mlcompile.errors import WRITE_ERRNOS, Diagnostic, SpecError, UsageError, WriteError
 from mlcompile.plan import Plan
@@ -121,13 +122,27 @@ def render(compiled: Compiled, backend_name: str) -> Rendered:
     if errors:
         raise SpecError(diagnostics)
     monitor = compiled.monitor_plan
-    return Rendered(
+    rendered = Rendered(
         backend,
         settings,
         backend.render(compiled.plan, settings),
         list(dict.fromkeys(diagnostics)),
         backend.render(monitor, settings) if monitor is not None else None,
     )
+    if isinstance(backend, FileChecks):
+        outputs = [f for f in (rendered.files, rendered.monitor_files) if f is not None]
+        found = [_located(compiled, d) for files in outputs for d in backend.check_files(files)]
+        if any(d.severity == "error" for d in found):
+            raise SpecError(found)
+        rendered.warnings += found
+    return rendered
+
+
+def _located(compiled: Compiled, diagnostic: Diagnostic) -> Diagnostic:
+    if diagnostic.span is not None or diagnostic.path is None:
+        return diagnostic
+    span = compiled.loaded.composed.span(tuple(diagnostic.path.split(".")))
+    return dataclasses.replace(diagnostic, span=span)
 
 
 def emitted_files(compiled: Compiled, rendered: Rendered) -> dict[str, dict[str, str]]:
