@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from mlcompile.spec.checks import (
+    credentials,
     deployments,
     features,
     gates,
@@ -23,6 +24,7 @@ from mlcompile.spec.checks import (
 from mlcompile.spec.checks.context import Context
 
 SECTIONS: tuple[Callable[[Context], None], ...] = (
+    credentials.check,
     settings.check,
     paths.check,
     sources.check,
