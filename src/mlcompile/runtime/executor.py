@@ -26,12 +26,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlcompile.errors import ExitCode, MlcompileError
+from mlcompile.errors import ExitCode, MlcompileError, StepError
 from mlcompile.plan import DECISION_KINDS, Node, Plan, canonical_json, sha256_text
 from mlcompile.runtime.artifacts import sha256_file
 from mlcompile.runtime.locking import project_lock
 from mlcompile.runtime.runrecord import RunLog
 from mlcompile.runtime.store import Store, code_version
+from mlcompile.uris import is_uri
 
 if TYPE_CHECKING:
     from mlcompile.runtime.registry import Registry
@@ -112,6 +113,8 @@ class Executor:
     def _outside_state(self, node: Node, keys: dict[str, str]) -> Any:
         """What a step reads that is not in the plan."""
         if node.kind == "ingest" and node.params.get("format") != "sql":
+            if is_uri(str(node.params["path"])):
+                return uri_version(str(node.params["path"]), node.id)
             return self.store.file_hash(self._path(node.params["path"], node))
         if node.kind == "gate":
             return self._baseline(node, keys)
@@ -448,3 +451,13 @@ def _read_json(path: Path) -> Any:
         return json.loads(path.read_text("utf-8"))
     except (OSError, ValueError):
         return None
+
+
+def uri_version(uri: str, what: str) -> str:
+    """The object's ETag (or a streamed hash): a changed object is a cache miss."""
+    from mlcompile import uris
+
+    try:
+        return uris.version(uri)
+    except (OSError, ImportError, ValueError) as exc:
+        raise StepError(f"{what}: cannot read {uri}: {exc}") from None
