@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import yaml
 from click.testing import Result
 from mlcompile_kfp import KfpBackend, KfpSettings
 from mlcompile_kfp.render import function_names, load_module, pipeline_name, task_names
@@ -224,3 +225,26 @@ def test_an_ir_over_the_cluster_limit_fails_the_build_located(
     assert "over the 1.5 MiB a cluster stores" in failed.output
     assert "split the pipeline" in failed.output
     assert not (flights_project / "build2").exists()
+
+
+def test_the_executor_check_reads_each_tasks_step_argument_and_wiring(
+    flights_compiled: Compiled, flights_files: dict[str, str]
+) -> None:
+    """Tasks share their kind's executor, so the check rests on each task's own argument
+    and inputs: another node's params, or an input wired to another model's step, fail it."""
+    from mlcompile.testing import executor_mismatches
+
+    plan, ir = flights_compiled.plan, flights_files["pipeline.yaml"]
+    assert not executor_mismatches(KfpBackend(), flights_files, plan)
+    [spec] = ir_documents(ir)
+    tasks = spec["root"]["dag"]["tasks"]
+    delayed = tasks["evaluate-delayed"]["inputs"]["parameters"]["step"]["runtimeValue"]
+    arrival = tasks["evaluate-arrival"]["inputs"]["parameters"]["step"]["runtimeValue"]
+    delayed["constant"] = arrival["constant"]
+    swapped = yaml.safe_dump(spec)
+    problems = executor_mismatches(KfpBackend(), {**flights_files, "pipeline.yaml": swapped}, plan)
+    assert len(problems) == 1 and "(for 'evaluate:delayed') runs" in problems[0], problems
+    assert "evaluate:arrival" in problems[0]
+    rewired = ir.replace("producerTask: train-arrival", "producerTask: train-delayed", 1)
+    problems = executor_mismatches(KfpBackend(), {**flights_files, "pipeline.yaml": rewired}, plan)
+    assert problems and all("wired to 'train:delayed'" in p for p in problems), problems
