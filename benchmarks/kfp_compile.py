@@ -1,38 +1,43 @@
-"""`mlcompile build --backend kfp` against the same pipeline written by hand in the kfp DSL.
+"""`mlcompile build --backend kfp`: the build before one component per kind, the build now, and
+the same pipeline written by hand in the kfp DSL, side by side in one run.
 
-The issue: compile time of a synthetic spec of 100, 1,000 and 5,000 plan nodes, next to the
-same pipeline written in the kfp DSL and compiled by kfp (which takes about 12 s for 1,000
-simple components and grows faster than linearly). Both sides run in a fresh process.
+The issue's targets (issue 17): IR at most 1 MiB for 1,000 plan nodes, a build of 1,000 nodes
+under 2 s, per-node time flat from 1,000 to 5,000 nodes. "Before" is mlcompile_kfp as it was at
+BASELINE_REF (one component and its source per node), taken from git into a temporary folder
+and put first on the child's path; the rest of mlcompile is the same code for both. Every
+mlcompile side runs in a fresh interpreter: imports, spec -> plan, `KfpBackend().render`
+(pipeline.py and the SDK-compiled IR); the build's size check is not applied, so that sizes
+over the limit are measured too.
 
 The hand-written side has the plan's shape: one ingest and one validate, then per model
 split -> features -> train -> evaluate -> gate -> register with the same artifact types and
 data edges, and the same task settings mlcompile's template emits (display name, caching,
-four resource setters). Deploy steps wait only for their own model's gates, through the data
-edges, on both sides.
+four resource setters).
 """
 
 from __future__ import annotations
 
-import itertools
+import io
 import json
-import math
 import os
+import subprocess
 import sys
+import tarfile
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from common import MLCOMPILE, REPO, peak_of, table
+from common import REPO, peak_of, table
 from compile_speed import NODES_PER_MODEL, synthetic_spec
 
 BENCH_DIR = Path(__file__).resolve().parent
-# Models per synthetic spec: 2 + 6 * M plan nodes = 98, 500, 1,004 and 5,000. 500 is not in the
-# issue; it is there so that the growth of each side is read off three points, not two.
-MODELS = (16, 83, 167, 833)
-# A size whose predicted wall time is above this is not run but extrapolated (the brief: ~4 min).
-BUDGET_S = 240.0
-PROFILE_MODELS = 167  # the 1,000-node size the issue quotes kfp's 12 s for
-PROFILE_TOP = 18
+# Models per synthetic spec: 2 + 6 * M plan nodes = 1,004 and 5,000, the issue's sizes.
+MODELS = (167, 833)
+HAND_MAX_MODELS = 167
+# The last commit with one component and its source per node (before issue 17).
+BASELINE_REF = "8f578a5"
+SIDES = ("now", "before", "hand")
+LABELS = {"before": "mlcompile before", "now": "mlcompile now", "hand": "hand-written kfp"}
 RESOURCES = (
     ("set_cpu_request", "500m"),
     ("set_cpu_limit", "2"),
@@ -185,90 +190,44 @@ def child_handwritten(module_path: str, out_json: str) -> None:
     )
 
 
-def child_mlcompile(spec_path: str, profile: str, out_json: str) -> None:
-    """mlcompile's kfp build split into its steps, with the public functions of render.py.
-
-    Same calls as KfpBackend.render (render_module, then compile_ir = load_module + kfp's
-    Compiler), without the CLI's file writing. With `profile` non-empty, the steps after the
-    imports run under cProfile and the top entries are written instead of the times.
-    """
+def child_mlcompile(spec_path: str, out_json: str) -> None:
+    """Import, spec -> plan, and the kfp backend's render (pipeline.py and its IR)."""
     import time
 
     start = time.perf_counter()
-    from google.protobuf import json_format  # type: ignore[import-untyped]
-    from kfp import compiler
-    from kfp.pipeline_spec import pipeline_spec_pb2  # type: ignore[import-untyped]
-    from mlcompile_kfp.render import _cheap_caller_names, load_module, render_module
-    from mlcompile_kfp.settings import KfpSettings
+    import mlcompile_kfp
+    from kfp import compiler  # type: ignore[import-untyped]  # noqa: F401
 
     from mlcompile.backends import get_backend
     from mlcompile.compiler import backend_settings, compile_spec
 
     imported = time.perf_counter()
-    times: dict[str, float] = {"import": imported - start}
-    target = Path(out_json).with_suffix(".yaml")
-
-    def steps() -> Any:
-        t0 = time.perf_counter()
-        compiled = compile_spec(Path(spec_path), [])
-        backend = get_backend("kfp")
-        settings = backend_settings(compiled, backend)
-        assert isinstance(settings, KfpSettings)  # the kfp backend's settings model
-        backend.check(compiled.plan, settings)
-        t1 = time.perf_counter()
-        text = render_module(compiled.plan, settings)
-        t2 = time.perf_counter()
-        # Executing the module runs every @dsl.component and the @dsl.pipeline decorator; the
-        # latter already builds the PipelineSpec protobuf (GraphComponent.pipeline_spec).
-        # Both run under the same kfp work-around as compile_ir.
-        with _cheap_caller_names():
-            module = load_module(text)
-            t3 = time.perf_counter()
-            compiler.Compiler().compile(module.pipeline, str(target))
-            t4 = time.perf_counter()
-        times.update(plan=t1 - t0, render=t2 - t1, exec=t3 - t2, compile=t4 - t3)
-        return module
-
-    if profile:
-        import cProfile
-        import pstats
-
-        profiler = cProfile.Profile()
-        profiler.runcall(steps)
-        Path(out_json).write_text(json.dumps(_top(pstats.Stats(profiler), times)))
-        return
-    module = steps()
-    # The issue's permitted route builds the IR from kfp-pipeline-spec protobufs directly. Its
-    # floor: constructing the same PipelineSpec message from plain data (ParseDict), and
-    # writing it as YAML the way kfp does (MessageToDict + yaml.dump), which any route pays.
-    import yaml
-
-    plain = json_format.MessageToDict(module.pipeline.pipeline_spec)
-    t0 = time.perf_counter()
-    built = json_format.ParseDict(plain, pipeline_spec_pb2.PipelineSpec())
-    t1 = time.perf_counter()
-    yaml.dump(json_format.MessageToDict(built), sort_keys=True)
-    t2 = time.perf_counter()
-    times.update(proto_build=t1 - t0, proto_write=t2 - t1)
-    times["yaml_mib"] = target.stat().st_size / 2**20
-    Path(out_json).write_text(json.dumps(times))
+    compiled = compile_spec(Path(spec_path), [])
+    backend = get_backend("kfp")
+    settings = backend_settings(compiled, backend)
+    planned = time.perf_counter()
+    files = backend.render(compiled.plan, settings)
+    rendered = time.perf_counter()
+    Path(out_json).write_text(
+        json.dumps(
+            {
+                "import": imported - start,
+                "plan": planned - imported,
+                "render": rendered - planned,
+                "ir_mib": len(files["pipeline.yaml"].encode()) / 2**20,
+                "module": str(Path(mlcompile_kfp.__file__).parent),
+            }
+        )
+    )
 
 
-def _top(stats: Any, times: dict[str, float]) -> dict[str, Any]:
-    rows = []
-    for (path, line, func), (_, calls, tottime, cumtime, _) in stats.stats.items():
-        where = path.split("site-packages/")[-1].replace(str(REPO) + "/", "")
-        rows.append((cumtime, tottime, calls, f"{where}:{line}({func})"))
-    by_cum = sorted(rows, reverse=True)[:PROFILE_TOP]
-    by_tot = sorted(rows, key=lambda r: r[1], reverse=True)[:PROFILE_TOP]
-    return {"times": times, "cumulative": by_cum, "tottime": by_tot}
-
-
-def _run_child(call: str, args: list[str]) -> tuple[float, dict[str, Any]]:
-    """Wall seconds of a fresh interpreter running `call(*args, out_json)`, and its JSON."""
+def _run_child(call: str, args: list[str], path: str = "") -> tuple[float, dict[str, Any]]:
+    """Wall seconds of a fresh interpreter running `call(*args, out_json)`, and its JSON;
+    `path`, when given, goes first on the child's import path."""
     with tempfile.TemporaryDirectory() as tmp:
         out_json = str(Path(tmp) / "times.json")
-        code = f"import sys, kfp_compile; kfp_compile.{call}(*sys.argv[1:])"
+        prefix = f"sys.path.insert(0, {path!r}); " if path else ""
+        code = f"import sys; {prefix}import kfp_compile; kfp_compile.{call}(*sys.argv[1:])"
         seconds, _ = peak_of([sys.executable, "-c", code, *args, out_json], cwd=BENCH_DIR)
         return seconds, json.loads(Path(out_json).read_text())
 
@@ -276,13 +235,17 @@ def _run_child(call: str, args: list[str]) -> tuple[float, dict[str, Any]]:
 # -- driver ----------------------------------------------------------------------------------
 
 
-def _predict(points: list[tuple[int, float]], nodes: int) -> tuple[float, float]:
-    """(predicted seconds, exponent) from a power law through the last two measured points."""
-    if len(points) < 2:
-        return points[-1][1] * nodes / points[-1][0], 1.0
-    (n1, t1), (n2, t2) = points[-2], points[-1]
-    exponent = math.log(t2 / t1) / math.log(n2 / n1)
-    return t2 * (nodes / n2) ** exponent, exponent
+def _baseline(folder: Path) -> Path:
+    """mlcompile_kfp's source at BASELINE_REF, unpacked into `folder`."""
+    archive = subprocess.run(
+        ["git", "archive", BASELINE_REF, "backends/kfp/src/mlcompile_kfp"],
+        cwd=REPO,
+        capture_output=True,
+        check=True,
+    ).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(folder, filter="data")
+    return folder / "backends" / "kfp" / "src"
 
 
 def _load() -> str:
@@ -290,205 +253,108 @@ def _load() -> str:
     return f"{one:.2f}, {five:.2f}, {fifteen:.2f}"
 
 
-def _cell(seconds: float | None, predicted: float | None) -> str:
-    if seconds is not None:
-        return f"{seconds:.1f} s"
-    return f"~{predicted:.0f} s (extrapolated)" if predicted is not None else "n/a"
-
-
 def main() -> str:
     loads = [_load()]
-    sides = ("mlcompile", "hand")
-    measured: dict[str, dict[int, tuple[float, dict[str, Any]]]] = {s: {} for s in sides}
-    predicted: dict[str, dict[int, tuple[float, float]]] = {s: {} for s in sides}
-    profile: dict[str, Any] | None = None
+    measured: dict[str, dict[int, tuple[float, dict[str, Any]]]] = {s: {} for s in SIDES}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
+        before_path = _baseline(folder / "before")
         (folder / "rows.csv").write_text("a,b,c,y\n1.0,2.0,x,0\n")
         for models in MODELS:
-            nodes = plan_nodes(models)
             spec = folder / f"spec{models}.yaml"
             spec.write_text(synthetic_spec(models))
-            for side in sides:
-                points = [(plan_nodes(m), t) for m, (t, _) in sorted(measured[side].items())]
-                if points:
-                    guess = _predict(points, nodes)
-                    if guess[0] > BUDGET_S:
-                        predicted[side][models] = guess
-                        continue
-                if side == "mlcompile":
-                    out = folder / f"out{models}"
-                    build = [MLCOMPILE, "build", str(spec), "--backend", "kfp", "--out", str(out)]
-                    wall, _ = peak_of(build, cwd=folder)
-                    _, phases = _run_child("child_mlcompile", [str(spec), ""])
-                    phases["wall"] = wall
-                    measured[side][models] = (wall, phases)
-                else:
-                    module = folder / f"{side}{models}.py"
+            for side in SIDES:
+                if side == "hand" and models > HAND_MAX_MODELS:
+                    continue
+                if side == "hand":
+                    module = folder / f"hand{models}.py"
                     module.write_text(handwritten_module(models))
-                    wall, phases = _run_child("child_handwritten", [str(module)])
-                    measured[side][models] = (wall, phases)
-            loads.append(_load())
-        if PROFILE_MODELS in measured["mlcompile"]:
-            spec = folder / f"spec{PROFILE_MODELS}.yaml"
-            _, profile = _run_child("child_mlcompile", [str(spec), "1"])
-            loads.append(_load())
-    return _report(measured, predicted, profile, loads)
+                    measured[side][models] = _run_child("child_handwritten", [str(module)])
+                else:
+                    path = str(before_path) if side == "before" else ""
+                    measured[side][models] = _run_child("child_mlcompile", [str(spec)], path)
+                    assert measured[side][models][1]["module"].startswith(path), "wrong module"
+                # progress on stderr: a run cut short still says what it measured
+                print(
+                    side,
+                    plan_nodes(models),
+                    json.dumps(measured[side][models]),
+                    _load(),
+                    file=sys.stderr,
+                    flush=True,
+                )
+                loads.append(_load())
+    return _report(measured, loads)
 
 
-def _report(
-    measured: dict[str, dict[int, tuple[float, dict[str, Any]]]],
-    predicted: dict[str, dict[int, tuple[float, float]]],
-    profile: dict[str, Any] | None,
-    loads: list[str],
-) -> str:
-    def wall(side: str, models: int) -> tuple[float | None, float | None]:
-        if models in measured[side]:
-            return measured[side][models][0], None
-        guess = predicted[side].get(models)
-        return None, guess[0] if guess else None
-
+def _report(measured: dict[str, dict[int, tuple[float, dict[str, Any]]]], loads: list[str]) -> str:
     rows = []
-    for models in MODELS:
-        nodes = plan_nodes(models)
-        ml, ml_guess = wall("mlcompile", models)
-        hand, hand_guess = wall("hand", models)
-        ml_any, hand_any = ml or ml_guess, hand or hand_guess
-        ratio = f"{ml_any / hand_any:.2f}x" if ml_any and hand_any else "n/a"
-        if ml is None or hand is None:
-            ratio += " (est.)"
-        rows.append(
-            [
-                f"{nodes:,}",
-                f"{data_edges(models):,}",
-                _cell(ml, ml_guess),
-                _cell(hand, hand_guess),
-                ratio,
-                f"{ml_any / nodes * 1000:.1f} ms" if ml_any else "n/a",
-                f"{hand_any / nodes * 1000:.1f} ms" if hand_any else "n/a",
-            ]
-        )
-    phase_rows = []
-    for models, (_, p) in sorted(measured["mlcompile"].items()):
-        phase_rows.append(
-            [
-                f"{plan_nodes(models):,}",
-                "mlcompile",
-                f"{p['wall']:.1f}",
-                f"{p['import']:.1f}",
-                f"{p['plan']:.2f}",
-                f"{p['render']:.2f}",
-                f"{p['exec']:.1f}",
-                f"{p['compile']:.1f}",
-                f"{p['yaml_mib']:.1f}",
-                f"{p['proto_build']:.2f} + {p['proto_write']:.1f}",
-            ]
-        )
-    for side, label in (("hand", "hand-written"),):
-        for models, (seconds, p) in sorted(measured[side].items()):
-            phase_rows.append(
+    for side in SIDES:
+        for models, (wall, p) in sorted(measured[side].items()):
+            nodes = plan_nodes(models)
+            mib = p.get("ir_mib", p.get("yaml_mib", 0.0))
+            inner = p["render"] if "render" in p else p["exec"] + p["compile"]
+            rows.append(
                 [
-                    f"{plan_nodes(models):,}",
-                    label,
-                    f"{seconds:.1f}",
-                    f"{p['import']:.1f}",
-                    "",
-                    "",
-                    f"{p['exec']:.1f}",
-                    f"{p['compile']:.1f}",
-                    f"{p['yaml_mib']:.1f}",
-                    "",
+                    LABELS[side],
+                    f"{nodes:,}",
+                    f"{wall:.1f} s",
+                    f"{p['import']:.1f} s",
+                    f"{inner:.1f} s",
+                    f"{wall / nodes * 1000:.1f} ms",
+                    f"{mib:.2f} MiB",
                 ]
             )
-    growth = []
-    for side, label in (
-        ("mlcompile", "mlcompile build"),
-        ("hand", "hand-written kfp DSL"),
-    ):
-        points = [(plan_nodes(m), t) for m, (t, _) in sorted(measured[side].items())]
-        if len(points) >= 2:
-            exponents = [
-                math.log(t2 / t1) / math.log(n2 / n1)
-                for (n1, t1), (n2, t2) in itertools.pairwise(points)
-            ]
-            shape = "linear" if max(exponents) < 1.15 else "faster than linear"
-            steps = ", ".join(f"{e:.2f}" for e in exponents)
-            growth.append(f"- {label}: wall ~ nodes^k with k = {steps} between sizes: **{shape}**.")
-        for models, (t, k) in sorted(predicted[side].items()):
-            growth.append(
-                f"  - {plan_nodes(models):,} nodes not run: predicted {t:.0f} s "
-                f"(k = {k:.2f} from the last two sizes) is over the {BUDGET_S:.0f} s budget."
+    flat = []
+    for side in ("before", "now"):
+        done = sorted(measured[side].items())
+        if len(done) == 2:
+            (m1, (_, p1)), (m2, (_, p2)) = done
+            per1 = p1["render"] / plan_nodes(m1) * 1000
+            per2 = p2["render"] / plan_nodes(m2) * 1000
+            flat.append(
+                f"- {LABELS[side]}: render per node {per1:.2f} ms at {plan_nodes(m1):,} nodes, "
+                f"{per2:.2f} ms at {plan_nodes(m2):,} ({per2 / per1:.2f}x)."
             )
+    targets = []
+    now = measured["now"]
+    if HAND_MAX_MODELS in now:
+        wall, p = now[HAND_MAX_MODELS]
+        met = {True: "met", False: "**not met**"}
+        targets.append(
+            f"- IR at most 1 MiB at 1,004 nodes: {met[p['ir_mib'] <= 1.0]} ({p['ir_mib']:.2f} MiB)."
+        )
+        targets.append(
+            f"- build of 1,004 nodes under 2 s: {met[wall < 2.0]} ({wall:.1f} s wall at the load below)."
+        )
+    if len(now) == 2:
+        (m1, (_, p1)), (m2, (_, p2)) = sorted(now.items())
+        ratio = (p2["render"] / plan_nodes(m2)) / (p1["render"] / plan_nodes(m1))
+        targets.append(
+            f"- render per node flat from 1,004 to 5,000 nodes (within 1.15x): {met[ratio <= 1.15]} ({ratio:.2f}x)."
+        )
     lines = [
-        "## KFP backend: compile time against the hand-written kfp DSL",
+        "## KFP backend: IR size and build time (before, now, hand-written kfp DSL)",
         "",
         "Synthetic spec (`compile_speed.synthetic_spec`: one source, M models, a gate and a",
-        "registry deployment each; 2 + 6M plan nodes). mlcompile column: `mlcompile build SPEC",
-        "--backend kfp --out DIR` (fresh process; renders pipeline.py and has the kfp SDK compile",
-        "it to IR YAML). Hand-written column: a generated kfp DSL module with one `@dsl.component`",
-        "per node and the same data edges and task settings, imported and compiled with",
-        "`kfp.compiler.Compiler().compile` in a fresh process. One run per cell.",
+        "registry deployment each; 2 + 6M plan nodes). Wall = a fresh interpreter: imports, spec",
+        "-> plan, `KfpBackend().render` (pipeline.py + the kfp SDK's compile of the IR); for the",
+        "hand-written module: import kfp, execute the module, `Compiler().compile`. Inner = the",
+        "render (mlcompile) or execute + compile (hand-written). One run per cell; the",
+        f"hand-written module is not run above {plan_nodes(HAND_MAX_MODELS):,} nodes (its time",
+        "grows faster than linearly with the nodes).",
         "",
-        table(
-            [
-                "plan nodes",
-                "data edges",
-                "mlcompile build",
-                "hand-written kfp",
-                "ratio",
-                "mlcompile per node",
-                "hand per node",
-            ],
-            rows,
-        ),
+        table(["side", "plan nodes", "wall", "import", "inner", "wall per node", "IR"], rows),
         "",
-        *growth,
+        *flat,
         "",
-        "Where the time goes (seconds, timed inside a fresh interpreter; mlcompile's `wall` is",
-        "the CLI run above, its steps come from a second run calling the public functions of",
-        "`mlcompile_kfp.render`; `exec` = executing the module: every `@dsl.component`, then",
-        "`@dsl.pipeline`, which already builds the PipelineSpec protobuf; `compile` =",
-        "`Compiler().compile`, which only writes that spec as YAML; `proto` = the floor of the",
-        "issue's route of building the IR from kfp-pipeline-spec protobufs directly: `ParseDict`",
-        "of the same PipelineSpec from plain data, + `MessageToDict` and `yaml.dump`):",
+        "Issue 17's targets:",
         "",
-        table(
-            [
-                "nodes",
-                "side",
-                "wall",
-                "import",
-                "spec->plan",
-                "render",
-                "exec",
-                "compile",
-                "YAML MiB",
-                "proto build + write",
-            ],
-            phase_rows,
-        ),
+        *targets,
+        "",
+        f"Load average (1, 5, 15 min) at the start and after each measurement: {'; '.join(loads)}.",
     ]
-    if profile is not None:
-        lines += [
-            "",
-            f"cProfile of mlcompile's steps after the imports, {plan_nodes(PROFILE_MODELS):,} "
-            "nodes (profiled, so slower than above), top entries by cumulative time:",
-            "",
-            "```",
-            f"{'cumtime':>9} {'tottime':>9} {'calls':>10}  function",
-            *[f"{c:9.2f} {t:9.2f} {n:10d}  {f}" for c, t, n, f in profile["cumulative"]],
-            "```",
-            "",
-            "and by own time:",
-            "",
-            "```",
-            f"{'tottime':>9} {'cumtime':>9} {'calls':>10}  function",
-            *[f"{t:9.2f} {c:9.2f} {n:10d}  {f}" for c, t, n, f in profile["tottime"]],
-            "```",
-        ]
-    lines += ["", "Load average (1, 5, 15 min) before, after each size, after profiling:"]
-    lines += [f"{'; '.join(loads)} (2 cores, shared)."]
-    return "\n".join(lines)
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

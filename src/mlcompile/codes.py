@@ -198,6 +198,13 @@ TYPE_MISMATCH = _c(
     "A column's type (read from the file or bound by DuckDB) does not fit its use.",
     "features: {f: {scale: carrier}}   # carrier is text",
 )
+SECRET_IN_SPEC = _c(
+    "E313",
+    "secret-in-spec",
+    "A spec value looks like a credential (an access key, a token, a password in a URL, any "
+    "value under a key that names one); credentials come only from the environment.",
+    "sources: {raw: {path: 's3://user:hunter2@bucket/raw.csv'}}",
+)
 
 # ---- E4xx: composition and overrides -----------------------------------------------------------
 COMPOSE_FAILED = _c(

@@ -6,6 +6,7 @@ The CLI, the backend conformance kit and any program embedding mlcompile go thro
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -232,7 +233,7 @@ class Rendered:
 
 
 def render(compiled: Compiled, backend_name: str) -> Rendered:
-    from mlcompile.backends import get_backend
+    from mlcompile.backends import FileChecks, get_backend
 
     backend = get_backend(backend_name)
     settings = backend_settings(compiled, backend)
@@ -242,13 +243,27 @@ def render(compiled: Compiled, backend_name: str) -> Rendered:
     if errors:
         raise SpecError(diagnostics)
     monitor = compiled.monitor_plan
-    return Rendered(
+    rendered = Rendered(
         backend,
         settings,
         backend.render(compiled.plan, settings),
         list(dict.fromkeys(diagnostics)),
         backend.render(monitor, settings) if monitor is not None else None,
     )
+    if isinstance(backend, FileChecks):
+        outputs = [f for f in (rendered.files, rendered.monitor_files) if f is not None]
+        found = [_located(compiled, d) for files in outputs for d in backend.check_files(files)]
+        if any(d.severity == "error" for d in found):
+            raise SpecError(found)
+        rendered.warnings += found
+    return rendered
+
+
+def _located(compiled: Compiled, diagnostic: Diagnostic) -> Diagnostic:
+    if diagnostic.span is not None or diagnostic.path is None:
+        return diagnostic
+    span = compiled.loaded.composed.span(tuple(diagnostic.path.split(".")))
+    return dataclasses.replace(diagnostic, span=span)
 
 
 def emitted_files(compiled: Compiled, rendered: Rendered) -> dict[str, dict[str, str]]:

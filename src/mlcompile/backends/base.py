@@ -92,6 +92,16 @@ class Backend(Protocol):
 
 
 @runtime_checkable
+class FileChecks(Protocol):
+    """Optional: what a backend finds wrong with its rendered files (an IR over a size limit).
+
+    Diagnostics carry the spec `path` they concern; the compiler locates them in the spec.
+    """
+
+    def check_files(self, files: ArtifactSet) -> list[Diagnostic]: ...
+
+
+@runtime_checkable
 class Runner(Protocol):
     def run(
         self, built_dir: Path, plan: Plan, settings: BaseModel, options: RunOptions

@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlcompile.errors import ExitCode, MlcompileError
+from mlcompile.errors import ExitCode, MlcompileError, StepError
 from mlcompile.plan import (
     DECISION_KINDS,
     STEP_DEFS,
@@ -54,6 +54,7 @@ from mlcompile.runtime.runrecord import (
 from mlcompile.runtime.store import Store, code_version
 from mlcompile.runtime.trail.events import PipelineRun
 from mlcompile.runtime.trail.run import RunTrail
+from mlcompile.uris import is_uri
 
 if TYPE_CHECKING:
     from mlcompile.runtime.registry import Registry
@@ -139,6 +140,8 @@ class Executor:
     def _data_file(self, node: Node, keys: dict[str, str]) -> str | None:
         if node.params.get("format") == "sql":
             return None  # a query reads other sources, whose own keys this key covers
+        if is_uri(str(node.params["path"])):
+            return uri_version(str(node.params["path"]), node.id)
         return self.store.file_hash(self._path(node.params["path"], node))
 
     def _schema_file(self, node: Node, keys: dict[str, str]) -> str | None:
@@ -521,3 +524,13 @@ def _read_json(path: Path) -> Any:
         return json.loads(path.read_text("utf-8"))
     except (OSError, ValueError):
         return None
+
+
+def uri_version(uri: str, what: str) -> str:
+    """The object's ETag (or a streamed hash): a changed object is a cache miss."""
+    from mlcompile import uris
+
+    try:
+        return uris.version(uri)
+    except (OSError, ImportError, ValueError) as exc:
+        raise StepError(f"{what}: cannot read {uri}: {exc}") from None

@@ -37,6 +37,35 @@ def load_file(path: Path, fmt: str, source: str) -> pd.DataFrame:
         raise StepError(f"source '{source}': cannot read {fmt} file {path}: {exc}") from None
 
 
+def load_uri(uri: str, fmt: str, source: str) -> tuple[pd.DataFrame, str]:
+    """A source in object storage as a DataFrame, with the sha256 of the bytes read."""
+    import io
+
+    from mlcompile import uris
+
+    if fmt not in FORMATS:
+        raise UsageError(f"source '{source}': unknown format '{fmt}' (use csv or parquet)")
+    try:
+        data, digest = uris.read_bytes(uri)
+    except (OSError, ImportError, ValueError) as exc:
+        raise StepError(f"source '{source}': cannot read {uri}: {exc}") from None
+    if not data:
+        raise StepError(f"source '{source}': the object {uri} is empty")
+    try:
+        if fmt == "csv":
+            header = pd.read_csv(io.BytesIO(data), header=None, nrows=1, dtype=str)
+            names = [str(name) for name in header.iloc[0].tolist()] if len(header) else []
+            _refuse_duplicate_columns(names, Path(uri), source)
+            return pd.read_csv(io.BytesIO(data)), digest
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(io.BytesIO(data))
+        _refuse_duplicate_columns(list(table.schema.names), Path(uri), source)
+        return table.to_pandas(), digest
+    except (ValueError, UnicodeDecodeError, pa.ArrowException) as exc:
+        raise StepError(f"source '{source}': cannot read {fmt} object {uri}: {exc}") from None
+
+
 def _column_names(path: Path, fmt: str) -> list[str]:
     """The column names as the file writes them: pandas renames a repeated CSV header
     ('seats', 'seats.1'), and pyarrow refuses to read a repeated Parquet name."""

@@ -21,6 +21,7 @@ from mlcompile.plan.params import (
     RegisterParams,
     ValidateParams,
 )
+from mlcompile.uris import is_uri
 
 from .artifacts import (
     atomic_write_bytes,
@@ -41,7 +42,7 @@ from .diagnosis import diagnose
 from .evaluate import metrics_of, predictions
 from .features import apply_features, fit_features
 from .gate import evaluate_gate, raise_if_failed
-from .ingest import load_file, run_sql, sample_rows
+from .ingest import load_file, load_uri, run_sql, sample_rows
 from .kserve import render
 from .monitor import monitor, reference_sample
 from .registry import Registry
@@ -135,6 +136,9 @@ def _ingest(step: _Step) -> dict[str, Any]:
             frames[table], meta = read_dataset(step.input(table))
             sources.update(meta["sources"])
         df = run_sql(str(params["sql"]), frames, source)
+    elif is_uri(str(params["path"])):
+        df, digest = load_uri(str(params["path"]), str(params.get("format")), source)
+        sources = {source: digest}
     else:
         path, _ = step.project_path("path")
         df = load_file(path, str(params.get("format")), source)

@@ -268,7 +268,10 @@ def _compose_cached(composed: Composed) -> None:
         ]
         return
     composed.data = _compose_with_hydra(composed)
-    if key:
+    from mlcompile.spec.checks.credentials import holds_secret
+
+    # a spec that validate will refuse for a credential must not leave a copy of it on disk
+    if key and not holds_secret(composed.data):
         groups = [
             {"package": list(g.package), "path": str(g.path), "display": g.display}
             for g in composed.groups

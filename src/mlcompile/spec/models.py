@@ -101,7 +101,13 @@ class Settings(Frozen):
 class Source(Frozen):
     """A table: a CSV or Parquet file, or a DuckDB SQL query over other sources."""
 
-    path: ProjectPath | None = Field(None, description="CSV or Parquet file, relative to the spec.")
+    path: ProjectPath | None = Field(
+        None,
+        description=(
+            "CSV or Parquet file, relative to the spec, or a URI: s3://, gs://, az://, file://, "
+            "https:// (read through fsspec; credentials from the environment, never the spec)."
+        ),
+    )
     format: Literal["csv", "parquet"] | None = Field(
         None, description="File format; inferred from the file name when omitted."
     )

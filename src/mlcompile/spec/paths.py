@@ -15,9 +15,10 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from mlcompile import codes
+from mlcompile import codes, uris
 from mlcompile.spec.yaml_loader import KeyPath
 from mlcompile.trust import HOW_TO_ALLOW_PATHS, PROJECT_PATH, grants
+from mlcompile.uris import is_uri
 
 # (code, message, key path, hint): how a checker reports a located error
 Report = Callable[[str, str, KeyPath, str], None]
@@ -81,7 +82,21 @@ class PathChecker:
     def check(self, model: BaseModel, prefix: KeyPath, report: Report) -> None:
         """Report an E306 for every path field of `model` (found at `prefix`) that fails."""
         for path, value in project_paths(model, prefix):
-            found = self.problem(value)
+            found = uri_problem(value, (*prefix, *path)) if is_uri(value) else self.problem(value)
             if found is not None:
                 message, hint = found
                 report(codes.PATH_OUTSIDE_PROJECT, message, path, hint)
+
+
+def uri_problem(value: str, path: KeyPath) -> tuple[str, str] | None:
+    """(message, hint) when the URI `value` may not stand at `path`: sources read object
+    storage; the other paths (registry, outputs, reports) are project paths so far."""
+    unsupported = uris.problem(value)
+    if unsupported is not None:
+        return unsupported, "write s3://bucket/key, gs://, az://, file:// or https://"
+    if path[:1] != ("sources",):
+        return (
+            f"'{value}' is a URI; only sources read object storage so far",
+            "give a path inside the project here",
+        )
+    return None

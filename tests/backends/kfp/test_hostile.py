@@ -91,14 +91,22 @@ def test_hostile_names_render_an_inert_module(
 
     tree = ast.parse(module_text)
     top_level = {type(stmt).__name__ for stmt in tree.body}
-    assert top_level <= {"ImportFrom", "Assign", "FunctionDef"}
+    assert top_level <= {"Import", "ImportFrom", "Assign", "FunctionDef"}
     calls = {
         node.func.id
         for node in ast.walk(tree)
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
     }
     functions = {stmt.name for stmt in tree.body if isinstance(stmt, ast.FunctionDef)}
-    assert calls <= functions | {"Path", "StepContext", "run_step", "sorted", "isinstance"}
+    assert calls <= functions | {
+        "Path",
+        "StepContext",
+        "run_step",
+        "sorted",
+        "isinstance",
+        "dict",
+        "zip",
+    }
     names = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
     attributes = {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)}
     assert not names & {"__import__", "os", "eval", "exec", "cycler", "x"}
@@ -113,7 +121,7 @@ def test_hostile_names_render_an_inert_module(
     assert not (hostile_project / "PWNED").exists()
     assert not Path(os.getcwd(), "PWNED").exists()
 
-    assert repr(HOSTILE[0]) in module_text
+    assert f"set_display_name({'ingest:' + HOSTILE[0]!r})" in module_text
     docs = [d for d in yaml.safe_load_all(files["pipeline.yaml"]) if d]
     assert docs[0]["pipelineInfo"]["name"] == "x-import-os-system-touch-pwned"
 
@@ -157,10 +165,10 @@ def test_nel_payload_builds_executors_that_carry_their_own_component(
 
     # The module spells the character as an escape, in its comment and its literals.
     assert "\x85" not in files["pipeline.py"]
-    assert "# score:december_scores\\x85def f(" in files["pipeline.py"]
+    assert "# score steps: score:december_scores\\x85def f(" in files["pipeline.py"]
     assert not executor_mismatches(KfpBackend(), files, compiled.plan)
     sources = _executor_sources(files["pipeline.yaml"])
-    assert len(sources) == len(compiled.plan.nodes)
+    assert len(sources) == files["pipeline.py"].count("@dsl.component(")
     for label, (function, source) in sources.items():
         tree = ast.parse(source)
         defined = [stmt.name for stmt in tree.body if isinstance(stmt, ast.FunctionDef)]
@@ -195,7 +203,7 @@ def test_the_executor_check_catches_the_old_shift(
     files = render(compiled, "kfp").files
     problems = executor_mismatches(KfpBackend(), files, compiled.plan)
     assert len(problems) == 1
-    assert "is not pipeline.py's score_december_scores_def_f" in problems[0]
+    assert "is not pipeline.py's score" in problems[0]
     assert (
         "top-level code, line 7: def f(x=__import__('os').system('touch PWNED')): pass"
         in (problems[0])

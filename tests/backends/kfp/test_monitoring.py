@@ -58,8 +58,11 @@ def test_monitoring_pipeline_compiles_with_its_monitor_uncached(monitor_plan: Pl
     [spec] = ir_documents(files["pipeline.yaml"])
     monitor = spec["root"]["dag"]["tasks"][TASK]
     assert monitor["taskInfo"]["name"] == MONITOR
-    assert set(monitor["inputs"]["artifacts"]) == {"current", "labels"}
-    outputs = spec["components"]["comp-monitor-delayed-drift"]["outputDefinitions"]["artifacts"]
+    assert set(monitor["inputs"]["artifacts"]) == {"in_0", "in_1"}
+    step = json.loads(monitor["inputs"]["parameters"]["step"]["runtimeValue"]["constant"])
+    assert set(step["inputs"]) == {"current", "labels"}
+    component = monitor["componentRef"]["name"]
+    outputs = spec["components"][component]["outputDefinitions"]["artifacts"]
     assert set(outputs) == {"decision", "drift"}
 
 

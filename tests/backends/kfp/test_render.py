@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import yaml
+from click.testing import Result
 from mlcompile_kfp import KfpBackend, KfpSettings
 from mlcompile_kfp.render import function_names, load_module, pipeline_name, task_names
 
@@ -62,17 +65,20 @@ def test_ir_loads_back_with_the_sdk(
     assert tasks["train-delayed"]["taskInfo"]["name"] == "train:delayed"
 
 
-def test_one_component_per_node_with_typed_artifacts(
+def test_one_component_per_kind_with_typed_artifacts(
     flights_compiled: Compiled, flights_files: dict[str, str]
 ) -> None:
     module_text = flights_files["pipeline.py"]
-    assert module_text.count("@dsl.component(") == len(flights_compiled.plan.nodes)
+    kinds = {node.kind for node in flights_compiled.plan.nodes}
+    # One per kind, and a second ingest: a SQL source reads its inputs, a file source none.
+    assert module_text.count("@dsl.component(") == len(kinds) + 1
+    [spec] = ir_documents(flights_files["pipeline.yaml"])
+    assert len(spec["components"]) == len(spec["deploymentSpec"]["executors"]) == len(kinds) + 1
     evaluate = (
-        "    model: Input[Model],\n    test: Input[Dataset],\n    diagnosis: Output[Artifact],\n"
+        "    in_0: Input[Dataset],\n    in_1: Input[Model],\n    diagnosis: Output[Artifact],\n"
     )
     assert evaluate + "    metrics: Output[Metrics]," in module_text  # a new type is an Artifact
     assert "    decision: Output[Artifact]," in module_text
-    assert "'gate:delayed_quality': Path(gate_delayed_quality.path)," in module_text
     assert "ui_metrics.log_metric(metric_name, metric_value)" in module_text
 
 
@@ -91,8 +97,10 @@ def test_deploys_consume_their_models_gate_decisions(
         assert "gate-delayed-quality" in upstream(task), task
         assert "gate-arrival-quality" not in upstream(task), task
     assert "gate-arrival-quality" in upstream("register-arrival-registry")
-    register = tasks["register-delayed-registry"]["inputs"]["artifacts"]
-    assert register["gate_delayed_quality"]["taskOutputArtifact"] == {
+    register = tasks["register-delayed-registry"]["inputs"]
+    names = json.loads(register["parameters"]["step"]["runtimeValue"]["constant"])["inputs"]
+    slot = f"in_{names.index('gate:delayed_quality')}"
+    assert register["artifacts"][slot]["taskOutputArtifact"] == {
         "outputArtifactKey": "decision",
         "producerTask": "gate-delayed-quality",
     }
@@ -126,7 +134,7 @@ def test_settings_reach_the_ir(flights_compiled: Compiled) -> None:
     spec, platform = ir_documents(files["pipeline.yaml"])
     assert spec["defaultPipelineRoot"] == "s3://bucket/kfp"
     executors = spec["deploymentSpec"]["executors"]
-    train = executors["exec-train-delayed"]["container"]
+    train = executors["exec-train"]["container"]
     assert train["image"] == "registry.example/flights:1.0"
     assert train["resources"]["cpuLimit"] == 4.0
     assert train["resources"]["resourceMemoryLimit"] == "8Gi"
@@ -136,19 +144,17 @@ def test_settings_reach_the_ir(flights_compiled: Compiled) -> None:
     assert tasks["train-delayed"]["retryPolicy"]["maxRetryCount"] == 2
     assert tasks["gate-delayed-quality"]["cachingOptions"].get("enableCache") in (None, False)
     k8s = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
-    assert k8s["exec-train-delayed"]["nodeSelector"]["labels"] == {"pool": "cpu"}
-    assert k8s["exec-train-delayed"]["imagePullPolicy"] == "IfNotPresent"
-    assert "secretAsEnv" not in k8s["exec-train-delayed"]
-    [secret] = k8s["exec-register-delayed-registry"]["secretAsEnv"]
+    assert k8s["exec-train"]["nodeSelector"]["labels"] == {"pool": "cpu"}
+    assert k8s["exec-train"]["imagePullPolicy"] == "IfNotPresent"
+    assert "secretAsEnv" not in k8s["exec-train"]
+    [secret] = k8s["exec-register"]["secretAsEnv"]
     assert secret["secretName"] == "registry-creds"
     assert secret["keyToEnv"] == [{"envVar": "AWS_KEY", "secretKey": "key"}]
 
 
 def test_default_packages_are_installed_at_step_start(flights_files: dict[str, str]) -> None:
     [spec] = ir_documents(flights_files["pipeline.yaml"])
-    command = " ".join(
-        spec["deploymentSpec"]["executors"]["exec-train-delayed"]["container"]["command"]
-    )
+    command = " ".join(spec["deploymentSpec"]["executors"]["exec-train"]["container"]["command"])
     assert "'mlcompile'" in command
     assert "kfp==" in command
 
@@ -192,8 +198,53 @@ def test_colliding_names_get_distinct_identifiers() -> None:
     text = render(plan)["pipeline.py"]
     module = load_module(text)
     assert callable(module.pipeline)
+    # Inputs are slots; the task's step argument names them, spec text staying data.
     assert (
-        "    path_2: Input[Dataset],\n    for_2: Input[Dataset],\n    path_3: Input[Dataset],\n"
-        in text
+        "    in_0: Input[Dataset],\n    in_1: Input[Dataset],\n    in_2: Input[Dataset],\n" in text
     )
-    assert "'Path': Path(path_2.path)," in text
+    assert """step='{"inputs":["Path","for","path"],"params":{}}',""" in text
+    assert "'report': Path(report_2.path)," in text
+
+
+def test_an_ir_over_the_cluster_limit_fails_the_build_located(
+    flights_project: Path, cli: Callable[..., Result], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The flights IR is ~57 KB: with the limits scaled down it is first warned about, then
+    refused with exit 2, a K121 error at the spec's backends.kfp and the hint to split."""
+    from mlcompile_kfp import backend
+
+    spec = flights_project / "mlcompile.yaml"
+    monkeypatch.setattr(backend, "IR_WARN_BYTES", 20_000)
+    warned = cli("build", spec, "--backend", "kfp", "--out", "build", cwd=flights_project)
+    assert warned.exit_code == 0, warned.output
+    assert "K120" in warned.output and "split the pipeline" in warned.output
+    monkeypatch.setattr(backend, "IR_MAX_BYTES", 40_000)
+    failed = cli("build", spec, "--backend", "kfp", "--out", "build2", cwd=flights_project)
+    assert failed.exit_code == 2, failed.output
+    assert re.search(r"mlcompile\.yaml:\d+:\d+.*K121", failed.output), failed.output
+    assert "over the 1.5 MiB a cluster stores" in failed.output
+    assert "split the pipeline" in failed.output
+    assert not (flights_project / "build2").exists()
+
+
+def test_the_executor_check_reads_each_tasks_step_argument_and_wiring(
+    flights_compiled: Compiled, flights_files: dict[str, str]
+) -> None:
+    """Tasks share their kind's executor, so the check rests on each task's own argument
+    and inputs: another node's params, or an input wired to another model's step, fail it."""
+    from mlcompile.testing import executor_mismatches
+
+    plan, ir = flights_compiled.plan, flights_files["pipeline.yaml"]
+    assert not executor_mismatches(KfpBackend(), flights_files, plan)
+    [spec] = ir_documents(ir)
+    tasks = spec["root"]["dag"]["tasks"]
+    delayed = tasks["evaluate-delayed"]["inputs"]["parameters"]["step"]["runtimeValue"]
+    arrival = tasks["evaluate-arrival"]["inputs"]["parameters"]["step"]["runtimeValue"]
+    delayed["constant"] = arrival["constant"]
+    swapped = yaml.safe_dump(spec)
+    problems = executor_mismatches(KfpBackend(), {**flights_files, "pipeline.yaml": swapped}, plan)
+    assert len(problems) == 1 and "(for 'evaluate:delayed') runs" in problems[0], problems
+    assert "evaluate:arrival" in problems[0]
+    rewired = ir.replace("producerTask: train-arrival", "producerTask: train-delayed", 1)
+    problems = executor_mismatches(KfpBackend(), {**flights_files, "pipeline.yaml": rewired}, plan)
+    assert problems and all("wired to 'train:delayed'" in p for p in problems), problems

@@ -32,6 +32,14 @@ SUPPORTED_KINDS = frozenset(
         StepKind.MONITOR,
     }
 )
+# A cluster stores a pipeline in etcd, whose default request limit is 1.5 MiB (kubeflow/
+# pipelines issue 4170): warn with room to spare, refuse what the cluster would refuse.
+IR_WARN_BYTES = 1024 * 1024
+IR_MAX_BYTES = 1536 * 1024
+_SPLIT_HINT = (
+    "split the pipeline: one spec per group of models (composed from shared config groups), "
+    "or move monitors into their own spec"
+)
 
 
 class KfpBackend:
@@ -46,6 +54,29 @@ class KfpBackend:
 
         module = render_module(plan, _settings(settings))
         return ArtifactSet({MODULE_FILE: module, "pipeline.yaml": compile_ir(module)})
+
+    def check_files(self, files: ArtifactSet) -> list[Diagnostic]:
+        size = len(files["pipeline.yaml"].encode("utf-8"))
+        mib = f"{size / 1024 / 1024:.2f} MiB"
+        if size > IR_MAX_BYTES:
+            return [
+                Diagnostic(
+                    codes.IR_TOO_LARGE,
+                    f"the KFP IR is {mib}, over the 1.5 MiB a cluster stores",
+                    hint=_SPLIT_HINT,
+                    path="backends.kfp",
+                )
+            ]
+        if size > IR_WARN_BYTES:
+            return [
+                Diagnostic(
+                    codes.IR_NEAR_LIMIT,
+                    f"the KFP IR is {mib}, near the 1.5 MiB a cluster stores",
+                    hint=_SPLIT_HINT,
+                    path="backends.kfp",
+                )
+            ]
+        return []
 
     def executors(self, files: Mapping[str, str], plan: Plan) -> list[Executor]:
         from mlcompile_kfp.executors import executors

@@ -71,4 +71,17 @@ CACHED_MONITOR = _c(
     "backends: {kfp: {kinds: {monitor: {caching: true}}}}",
     severity=Severity.WARNING,
 )
+IR_NEAR_LIMIT = _c(
+    "K120",
+    "kfp-ir-large",
+    "The compiled IR is over 1 MiB, near the 1.5 MiB a cluster stores in etcd.",
+    "a spec of about 1,300 steps",
+    severity=Severity.WARNING,
+)
+IR_TOO_LARGE = _c(
+    "K121",
+    "kfp-ir-too-large",
+    "The compiled IR is over the 1.5 MiB a cluster stores in etcd (kubeflow/pipelines issue 4170).",
+    "a spec of about 2,000 steps",
+)
 del _c

@@ -1,45 +1,51 @@
-"""What each executor of the compiled IR runs, read back from pipeline.yaml (`ExecutorMap`).
+"""What each task of the compiled IR runs, read back from pipeline.yaml (`ExecutorMap`).
 
 A cluster runs the Python source the KFP compiler embedded in each executor, which it took
-from pipeline.py with `inspect.getsource`. Each executor must carry exactly the component
-function pipeline.py defines for its task's node (located by the compiler's own line
-numbers), after KFP's import lines and nothing else, and that function must call the
-runtime with its own node's step.
+from pipeline.py with `inspect.getsource`, and hands it the task's `step` argument. Tasks of
+one step kind share a component, so what a task runs is the pair: the executor's source must
+be exactly the component function pipeline.py defines (located by the compiler's own line
+numbers) after KFP's import lines and nothing else; that function must call the runtime with
+its kind, the `step` argument's params and input names and its own artifacts, in the one shape
+the template writes; and the task's `step` argument with the component's outputs must name its
+own node, its input slots wired to the very upstream outputs the plan says.
 """
 
 from __future__ import annotations
 
 import ast
+import json
 from collections.abc import Mapping
 from typing import Any
 
 import yaml
 
-from mlcompile.backends.executors import Executor, literal, node_called, statement_text
+from mlcompile.backends.executors import Executor, node_called, statement_text
 from mlcompile.backends.templating import source_lines
 from mlcompile.plan import Plan
-from mlcompile_kfp.render import MODULE_FILE, function_names
+from mlcompile_kfp.render import MODULE_FILE, node_params
 
 IR_FILE = "pipeline.yaml"
 # The modules KFP imports at the top of every component's source.
 _PREAMBLE_MODULES = frozenset({"kfp", "kfp.dsl", "typing"})
+_CALL = "call = json.loads(step)"
+_PARAMS = 'call["params"]'
 
 
 def executors(files: Mapping[str, str], plan: Plan) -> list[Executor]:
     functions = _function_texts(files[MODULE_FILE])
-    names = function_names(plan)
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     ir = next(doc for doc in yaml.load_all(files[IR_FILE], Loader=loader) if doc)
+    tasks = ir["root"]["dag"]["tasks"]
     found = []
-    for _, task in sorted(ir["root"]["dag"]["tasks"].items()):
+    for key, task in sorted(tasks.items()):
         node = str(task["taskInfo"]["name"])
         label = ir["components"][task["componentRef"]["name"]]["executorLabel"]
         container = ir["deploymentSpec"]["executors"][label]["container"]
         args = list(container["args"])
         function = str(args[args.index("--function_to_execute") + 1])
-        expected = functions.get(names.get(node, ""))
-        invokes = _invoked(str(container["command"][-1]), function, expected, plan)
-        found.append(Executor(label, node, tuple(invokes)))
+        source = str(container["command"][-1])
+        invokes = _invoked(source, function, functions.get(function), task, tasks, plan)
+        found.append(Executor(f"{key} ({label})", node, tuple(invokes)))
     return found
 
 
@@ -53,7 +59,14 @@ def _function_texts(module: str) -> dict[str, str]:
     }
 
 
-def _invoked(source: str, function: str, expected: str | None, plan: Plan) -> list[str]:
+def _invoked(
+    source: str,
+    function: str,
+    expected: str | None,
+    task: Mapping[str, Any],
+    tasks: Mapping[str, Any],
+    plan: Plan,
+) -> list[str]:
     problems = []
     if expected is None:
         problems.append(f"{function}: pipeline.py defines no component for this task")
@@ -66,10 +79,90 @@ def _invoked(source: str, function: str, expected: str | None, plan: Plan) -> li
     calls: list[str] = []
     for stmt in tree.body:
         if isinstance(stmt, ast.FunctionDef) and stmt.name == function:
-            calls += [_step_call(call, plan) for call in ast.walk(stmt) if _is_run_step(call)]
+            calls += _component_calls(stmt, task, tasks, plan)
         elif not _is_preamble(stmt):
             problems.append(f"top-level code, {statement_text(stmt)}")
     return calls + problems
+
+
+def _component_calls(
+    func: ast.FunctionDef, task: Mapping[str, Any], tasks: Mapping[str, Any], plan: Plan
+) -> list[str]:
+    """The nodes the component runs for this task: one per `run_step` call in its body."""
+    slots = [arg.arg for arg in func.args.args if _annotation(arg) == "Input"]
+    assigned = [
+        stmt
+        for stmt in ast.walk(func)
+        if isinstance(stmt, ast.Assign | ast.AugAssign | ast.AnnAssign | ast.NamedExpr)
+        and "call" in {t.id for t in ast.walk(stmt) if isinstance(t, ast.Name)}
+    ]
+    if [ast.unparse(stmt) for stmt in assigned] != [_CALL]:
+        return [f"{func.name}: `call` is not just {_CALL!r}"]
+    try:
+        argument = json.loads(task["inputs"]["parameters"]["step"]["runtimeValue"]["constant"])
+        params, inputs = argument["params"], [str(name) for name in argument["inputs"]]
+        named = str(argument["node"])
+    except (KeyError, TypeError, ValueError) as exc:
+        return [f"{func.name}: the task's step argument is not node, params and inputs: {exc}"]
+    found = []
+    for call in ast.walk(func):
+        if _is_run_step(call):
+            found.append(_step_call(call, slots, params, inputs, plan))
+    # the argument's node id names the step in its lineage events: it must be the node run
+    return [
+        _wired(result, slots, inputs, task, tasks, plan)
+        if result == named
+        else f"{result} under the name of {named!r}"
+        for result in found
+    ]
+
+
+def _step_call(call: Any, slots: list[str], params: Any, inputs: list[str], plan: Plan) -> str:
+    """The node a `run_step(kind, params, inputs, outputs, context)` call runs for a task."""
+    paths = ", ".join(f"Path({slot}.path)" for slot in slots)
+    zipped = f'dict(zip(call["inputs"], [{paths}], strict=True))'
+    try:
+        kind = ast.literal_eval(call.args[0])
+        if ast.dump(call.args[1]) != ast.dump(ast.parse(_PARAMS, mode="eval").body):
+            return f"a run_step call whose params are not {_PARAMS}"
+        if ast.dump(call.args[2]) != ast.dump(ast.parse(zipped, mode="eval").body):
+            return f"a run_step call whose inputs are not {zipped}"
+        outputs = [ast.literal_eval(key) for key in call.args[3].keys if key is not None]
+    except (ValueError, TypeError, IndexError, AttributeError) as exc:
+        return f"a run_step call that is not plain data: {exc}"
+    if len(inputs) != len(slots):
+        return f"a task naming {len(inputs)} inputs for {len(slots)} slots"
+    return node_called(plan, kind, params, inputs, outputs)
+
+
+def _wired(
+    node_id: str,
+    slots: list[str],
+    inputs: list[str],
+    task: Mapping[str, Any],
+    tasks: Mapping[str, Any],
+    plan: Plan,
+) -> str:
+    """`node_id` if each input slot of the task gets the upstream output the plan names."""
+    if node_id not in {node.id for node in plan.nodes}:
+        return node_id
+    node = plan.node(node_id)
+    artifacts = task.get("inputs", {}).get("artifacts", {})
+    for slot, name in zip(slots, inputs, strict=True):
+        ref = node.inputs[name]
+        source = artifacts.get(slot, {}).get("taskOutputArtifact", {})
+        producer = tasks.get(source.get("producerTask", ""), {}).get("taskInfo", {}).get("name")
+        wanted = node_params(plan.node(ref.node)).outputs[ref.output]
+        if (producer, source.get("outputArtifactKey")) != (ref.node, wanted):
+            return f"{node_id} with {slot} ({name!r}) wired to {producer!r}"
+    return node_id
+
+
+def _annotation(arg: ast.arg) -> str:
+    annotation = arg.annotation
+    if isinstance(annotation, ast.Subscript) and isinstance(annotation.value, ast.Name):
+        return annotation.value.id
+    return ""
 
 
 def _is_preamble(stmt: ast.stmt) -> bool:
@@ -84,15 +177,3 @@ def _is_run_step(node: ast.AST) -> bool:
         and isinstance(node.func, ast.Name)
         and node.func.id == "run_step"
     )
-
-
-def _step_call(call: Any, plan: Plan) -> str:
-    """The node a `run_step(kind, params, inputs, outputs, context)` call runs."""
-    try:
-        kind, params = literal(call.args[0]), literal(call.args[1])
-        inputs, outputs = (
-            [ast.literal_eval(key) for key in arg.keys if key is not None] for arg in call.args[2:4]
-        )
-    except (ValueError, TypeError, IndexError, AttributeError) as exc:
-        return f"a run_step call that is not plain data: {exc}"
-    return node_called(plan, kind, params, inputs, outputs)

@@ -8,15 +8,11 @@ relies on to find a node's outputs in a kfp.local run.
 
 from __future__ import annotations
 
-import contextlib
-import json
 import keyword
 import linecache
 import re
-import sys
 import tempfile
 import types
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +28,9 @@ from mlcompile.backends.templating import (
 )
 from mlcompile.errors import BackendError
 from mlcompile.plan import Node, Plan, canonical_json, sha256_text
+from mlcompile_kfp.merge import merge_components
 from mlcompile_kfp.settings import KfpSettings, Resources
+from mlcompile_kfp.speedups import kfp_speedups
 
 MODULE_FILE = "pipeline.py"
 KFP_TYPES = {"dataset": "Dataset", "model": "Model", "metrics": "Metrics"}
@@ -51,6 +49,9 @@ _MODULE_NAMES = frozenset(
         "PACKAGES_TO_INSTALL",
         "INSTALL_KFP_PACKAGE",
         "pipeline",
+        "named",
+        "copy",
+        "dataclasses",
     }
 )
 # Local names of a component body; its parameters must not shadow them.
@@ -68,8 +69,12 @@ _BODY_NAMES = frozenset(
         "metric_value",
         "pipeline_run",
         "pipeline_run_id",
+        "step",
+        "call",
     }
 )
+# A component's input artifacts are slots: the task's `step` argument names what each holds.
+INPUT_SLOT = "in_{}"
 _RESOURCE_SETTERS = (
     ("set_cpu_request", "cpu_request"),
     ("set_cpu_limit", "cpu_limit"),
@@ -89,33 +94,36 @@ class Param:
 
 
 @dataclass(frozen=True)
-class Step:
-    node_id: str
-    name: str
+class Component:
+    """The component of one step kind and artifact signature, shared by all its nodes."""
+
     kind: str
-    params: dict[str, Any]
-    # the node's place in the plan, for its lineage events: input -> [node, output, type]
-    reads: dict[str, list[str]]
-    writes: dict[str, str]
     function: str
-    task: str
-    inputs: tuple[Param, ...]
+    inputs: tuple[Param, ...]  # slots: `artifact` is empty, the task's `step` names them
     outputs: tuple[Param, ...]
     ui_metrics: str | None
     metrics_param: str | None
+    nodes: tuple[str, ...]
+
+    @property
+    def params_list(self) -> tuple[Param, ...]:
+        ui = () if self.ui_metrics is None else (Param(self.ui_metrics, "", "Output", "Metrics"),)
+        return self.inputs + self.outputs + ui
+
+
+@dataclass(frozen=True)
+class Step:
+    node_id: str
+    kind: str
+    component: str
+    call: str  # the `step` argument: canonical JSON of the node's params and input names
+    function: str  # the node's own name, which KFP's task name derives from
+    task: str
+    inputs: tuple[Param, ...]
     caching: bool
     retries: int
     resources: tuple[tuple[str, str], ...]
     secrets: tuple[tuple[str, dict[str, str]], ...]
-
-    @property
-    def params_list(self) -> tuple[Param, ...]:
-        return self.inputs + self.outputs + self._ui_param()
-
-    def _ui_param(self) -> tuple[Param, ...]:
-        if self.ui_metrics is None:
-            return ()
-        return (Param(self.ui_metrics, "", "Output", "Metrics"),)
 
 
 def unique(text: str, taken: set[str]) -> str:
@@ -173,7 +181,7 @@ def _resources(res: Resources) -> tuple[tuple[str, str], ...]:
 
 @dataclass(frozen=True)
 class NodeParams:
-    """A node's component parameter names: plan input/output name -> Python name."""
+    """A node's component parameter names: input slots in order, plan output name -> name."""
 
     inputs: dict[str, str]
     outputs: dict[str, str]
@@ -181,14 +189,79 @@ class NodeParams:
 
 
 def node_params(node: Node) -> NodeParams:
-    taken = set(_BODY_NAMES) | {n.lower() for n in _BODY_NAMES}
-    inputs = {name: unique(name, taken) for name in sorted(node.inputs)}
+    # Slots in the order of their types, then names: nodes that differ only in the names of
+    # their inputs (a register step's gate decisions) share one component.
+    ordered = sorted(node.inputs.items(), key=lambda item: (_kfp_type(item[1].type), item[0]))
+    inputs = {name: INPUT_SLOT.format(i) for i, (name, _) in enumerate(ordered)}
+    taken = set(_BODY_NAMES) | {n.lower() for n in _BODY_NAMES} | set(inputs.values())
     outputs = {name: unique(name, taken) for name in sorted(node.outputs)}
     evaluates = node.kind == "evaluate" and "metrics" in node.outputs
     return NodeParams(inputs, outputs, unique("ui_metrics", taken) if evaluates else None)
 
 
-def build_steps(plan: Plan, settings: KfpSettings) -> list[Step]:
+def _signature(node: Node, own: NodeParams) -> tuple[Any, ...]:
+    return (
+        node.kind,
+        tuple(_kfp_type(node.inputs[name].type) for name in own.inputs),
+        tuple((name, own.outputs[name], node.outputs[name]) for name in sorted(node.outputs)),
+        own.ui_metrics,
+    )
+
+
+def build_components(plan: Plan) -> tuple[list[Component], dict[str, str]]:
+    """The components of a plan, in order of first use, and node id -> component function."""
+    taken = {n.lower() for n in _MODULE_NAMES}
+    by_signature: dict[tuple[Any, ...], tuple[str, list[str]]] = {}
+    first: dict[str, Node] = {}
+    for node in plan.topological():
+        key = _signature(node, node_params(node))
+        if key not in by_signature:
+            by_signature[key] = (unique(node.kind, taken), [])
+            first[by_signature[key][0]] = node
+        by_signature[key][1].append(node.id)
+    components, of_node = [], {}
+    for function, nodes in by_signature.values():
+        node = first[function]
+        own = node_params(node)
+        components.append(
+            Component(
+                kind=node.kind,
+                function=function,
+                inputs=tuple(
+                    Param(slot, "", "Input", _kfp_type(node.inputs[name].type))
+                    for name, slot in own.inputs.items()
+                ),
+                outputs=tuple(
+                    Param(own.outputs[name], name, "Output", _kfp_type(artifact_type))
+                    for name, artifact_type in sorted(node.outputs.items())
+                ),
+                ui_metrics=own.ui_metrics,
+                metrics_param=own.outputs["metrics"] if own.ui_metrics else None,
+                nodes=tuple(nodes),
+            )
+        )
+        of_node.update(dict.fromkeys(nodes, function))
+    return components, of_node
+
+
+def step_call(node: Node) -> str:
+    """A node's `step` argument: its params, its input names in slot order, and its place in
+    the plan for its lineage events (node id and name, input -> [node, output, type], output
+    -> type)."""
+    inputs = list(node_params(node).inputs)
+    return canonical_json(
+        {
+            "inputs": inputs,
+            "name": node.name,
+            "node": node.id,
+            "params": node.params,
+            "reads": {k: [r.node, r.output, r.type] for k, r in sorted(node.inputs.items())},
+            "writes": dict(sorted(node.outputs.items())),
+        }
+    )
+
+
+def build_steps(plan: Plan, settings: KfpSettings, components: dict[str, str]) -> list[Step]:
     functions = function_names(plan)
     module_taken = {n.lower() for n in _MODULE_NAMES} | set(functions.values())
     tasks = {
@@ -202,33 +275,24 @@ def build_steps(plan: Plan, settings: KfpSettings) -> list[Step]:
         own = names[node.id]
         inputs = tuple(
             Param(
-                own.inputs[name],
+                slot,
                 name,
                 "Input",
-                _kfp_type(ref.type),
-                tasks[ref.node],
-                names[ref.node].outputs[ref.output],
+                _kfp_type(node.inputs[name].type),
+                tasks[node.inputs[name].node],
+                names[node.inputs[name].node].outputs[node.inputs[name].output],
             )
-            for name, ref in sorted(node.inputs.items())
-        )
-        outputs = tuple(
-            Param(own.outputs[name], name, "Output", _kfp_type(artifact_type))
-            for name, artifact_type in sorted(node.outputs.items())
+            for name, slot in own.inputs.items()
         )
         steps.append(
             Step(
                 node_id=node.id,
-                name=node.name,
                 kind=node.kind,
-                params=json.loads(canonical_json(node.params)),
-                reads={k: [r.node, r.output, r.type] for k, r in sorted(node.inputs.items())},
-                writes=dict(sorted(node.outputs.items())),
+                component=components[node.id],
+                call=step_call(node),
                 function=functions[node.id],
                 task=tasks[node.id],
                 inputs=inputs,
-                outputs=outputs,
-                ui_metrics=own.ui_metrics,
-                metrics_param=own.outputs["metrics"] if own.ui_metrics else None,
                 caching=settings.caching_for(node.kind),
                 retries=settings.retries_for(node.kind),
                 resources=_resources(settings.resources_for(node.kind)),
@@ -249,8 +313,11 @@ def _secrets(settings: KfpSettings, node: Node) -> tuple[tuple[str, dict[str, st
 
 def render_module(plan: Plan, settings: KfpSettings) -> str:
     """The pipeline module's text: pure, the same plan and settings give the same bytes."""
-    steps = build_steps(plan, settings)
-    kfp_types = sorted({p.kfp_type for s in steps for p in s.params_list} | {"Input", "Output"})
+    components, of_node = build_components(plan)
+    steps = build_steps(plan, settings, of_node)
+    kfp_types = sorted(
+        {p.kfp_type for c in components for p in c.params_list} | {"Input", "Output"}
+    )
     uses_kubernetes = bool(
         settings.node_selector or settings.image_pull_policy or any(s.secrets for s in steps)
     )
@@ -270,6 +337,7 @@ def render_module(plan: Plan, settings: KfpSettings) -> str:
         uses_kubernetes=uses_kubernetes,
         node_selector=sorted(settings.node_selector.items()),
         image_pull_policy=settings.image_pull_policy,
+        components=components,
         steps=steps,
     )
     return check_generated(MODULE_FILE, text)
@@ -294,39 +362,6 @@ def load_module(text: str) -> types.ModuleType:
     return module
 
 
-@contextlib.contextmanager
-def _cheap_caller_names() -> Iterator[None]:
-    """While we compile, let kfp name its caller from one frame instead of `inspect.stack()`.
-
-    Every resource setter on a task calls `PipelineTask._ensure_container_spec_exists`, which
-    takes `inspect.stack()` only to name the caller in a possible error message; that reads
-    source context for every frame and made a 1,000-step pipeline take ~100 s instead of ~7 s
-    (docs/benchmarks.md). The check and its message are unchanged; the original method is
-    restored on exit, and nothing is patched if a kfp release renames it.
-    """
-    from kfp.dsl import pipeline_task  # type: ignore[import-untyped]
-
-    task_class = pipeline_task.PipelineTask
-    original = getattr(task_class, "_ensure_container_spec_exists", None)
-    if original is None:
-        yield
-        return
-
-    def ensure(self: Any) -> None:
-        if self.container_spec is None:
-            caller = sys._getframe(1).f_code.co_name
-            raise ValueError(
-                f"{caller} can only be used on single-step components, not pipelines used as "
-                "components, or special components like importers."
-            )
-
-    task_class._ensure_container_spec_exists = ensure
-    try:
-        yield
-    finally:
-        task_class._ensure_container_spec_exists = original
-
-
 def compile_ir(text: str) -> str:
     """The KFP v2 IR YAML of a rendered module, written by the KFP SDK's own compiler.
 
@@ -336,10 +371,12 @@ def compile_ir(text: str) -> str:
     """
     from kfp import compiler  # type: ignore[import-untyped]
 
-    with tempfile.TemporaryDirectory(prefix="mlcompile-kfp-") as tmp, _cheap_caller_names():
+    with tempfile.TemporaryDirectory(prefix="mlcompile-kfp-") as tmp, kfp_speedups():
         target = Path(tmp) / "pipeline.yaml"
         try:
-            compiler.Compiler().compile(load_module(text).pipeline, str(target))
+            pipeline = load_module(text).pipeline
+            merge_components(pipeline.pipeline_spec, pipeline.platform_spec)
+            compiler.Compiler().compile(pipeline, str(target))
         except (ValueError, TypeError, KeyError) as exc:
             # The SDK validates more than `check` does (and more with each release): say
             # which tool refused, not "internal error".

@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from mlcompile.spec.checks import (
     columns,
+    credentials,
     deployments,
     features,
     gates,
@@ -25,6 +26,7 @@ from mlcompile.spec.checks import (
 from mlcompile.spec.checks.context import Context
 
 SECTIONS: tuple[Callable[[Context], None], ...] = (
+    credentials.check,
     settings.check,
     paths.check,
     sources.check,

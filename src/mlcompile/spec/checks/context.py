@@ -13,6 +13,7 @@ from mlcompile.spec.paths import PathChecker
 from mlcompile.spec.resolved import Resolved
 from mlcompile.spec.tables import TableType
 from mlcompile.spec.yaml_loader import KeyPath
+from mlcompile.uris import is_uri
 
 _IDENT = re.compile(r'"((?:[^"]|"")+)"|([A-Za-z_][A-Za-z0-9_]*)')
 _SQL_NOISE = re.compile(r"--[^\n]*|/\*.*?\*/|'(?:[^']|'')*'", re.S)
@@ -68,8 +69,9 @@ class Context:
         return False
 
     def file_exists(self, value: str, path: KeyPath) -> None:
-        """E305 for a missing file, at a path the path check let through."""
-        if self.paths.problem(value) is not None:
+        """E305 for a missing file, at a path the path check let through. Objects behind a
+        URI are looked for when the step reads them: validate stays offline."""
+        if is_uri(value) or self.paths.problem(value) is not None:
             return
         target = (self.root / value).resolve()
         if not target.is_file():
