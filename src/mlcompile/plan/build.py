@@ -15,6 +15,7 @@ from mlcompile.spec.models import (
     BatchDeployment,
     Feature,
     KServeDeployment,
+    Model,
     RegistryDeployment,
 )
 
@@ -202,6 +203,7 @@ class _Builder:
                 "early_stopping_rounds": stopping.rounds if stopping else None,
                 "validation_size": stopping.validation_size if stopping else None,
                 "seed": seed,
+                **_threshold_param(model),
             },
             {
                 "train": _ref(features, "train", "dataset"),
@@ -220,7 +222,12 @@ class _Builder:
                 "slices": list(model.slices),
                 "min_slice_rows": model.min_slice_rows,
             },
-            {"model": _ref(train, "model", "model"), "test": _ref(split, "test", "dataset")},
+            {
+                "model": _ref(train, "model", "model"),
+                "test": _ref(split, "test", "dataset"),
+                # the validation split is the held-out part of the features' train rows
+                "train": _ref(features, "train", "dataset"),
+            },
             {"metrics": "metrics", "diagnosis": "diagnosis"},
         )
 
@@ -509,3 +516,14 @@ def _plan(
         settings=recorded,
         nodes=_fingerprints(builder.nodes),
     )
+
+
+def _threshold_param(model: Model) -> dict[str, Any]:
+    """A binary model's threshold as the train step takes it; nothing when the spec sets
+    none, so plans of specs without one do not change."""
+    chosen = model.threshold
+    if chosen is None:
+        return {}
+    if isinstance(chosen, float | int):
+        return {"threshold": float(chosen)}
+    return {"threshold": chosen.model_dump(exclude_none=True)}

@@ -269,6 +269,19 @@ class EarlyStopping(Frozen):
     validation_size: float = Field(0.1, gt=0, lt=1)
 
 
+class ThresholdRule(Frozen):
+    """A binary model's threshold chosen on the validation split (ties: the highest)."""
+
+    maximize: Literal["f1", "balanced_accuracy", "accuracy"] | None = None
+    min_precision: float | None = Field(None, gt=0, le=1, description="The most recall it allows.")
+    min_recall: float | None = Field(None, gt=0, le=1, description="The most precision it allows.")
+
+    @model_validator(mode="after")
+    def _one_rule(self) -> ThresholdRule:
+        _exactly_one(self, ("maximize", "min_precision", "min_recall"), "a threshold rule")
+        return self
+
+
 class Model(Frozen):
     """A LightGBM model trained on one source."""
 
@@ -284,11 +297,28 @@ class Model(Frozen):
     slices: list[Name] = Field(default_factory=list, description="Columns to report metrics by.")
     min_slice_rows: int = Field(30, ge=1)
     seed: Seed | None = None
+    threshold: Annotated[float, Field(ge=0, le=1)] | ThresholdRule | None = Field(
+        None,
+        description="Binary models: the score from which a row is predicted positive (0.5 when "
+        "omitted), or a rule choosing it on the validation split, as in {maximize: f1} or "
+        "{min_precision: 0.8}. Stored with the model; evaluate, scoring, serve and monitors "
+        "use it.",
+    )
     registered_name: Name | None = Field(
         None,
         pattern=r"^[^./\\\x00][^/\\\x00]*$",
         description="Name in the registry (a folder name); default '<spec name>.<model>'.",
     )
+
+    @model_validator(mode="after")
+    def _threshold_fits(self) -> Model:
+        if self.threshold is not None and self.task != "binary":
+            raise ValueError(f"'threshold' applies to binary models only, not {self.task}")
+        if isinstance(self.threshold, ThresholdRule) and self.early_stopping is None:
+            raise ValueError(
+                "a threshold chosen on the validation split needs one: set early_stopping"
+            )
+        return self
 
 
 # ---- gates ------------------------------------------------------------------------------

@@ -15,8 +15,8 @@ from pathlib import Path
 from mlcompile import expressions
 from mlcompile.errors import Diagnostic, did_you_mean
 from mlcompile.spec.compose import Composed
+from mlcompile.spec.lightgbm_params import check_params
 from mlcompile.spec.models import (
-    LOWER_IS_BETTER,
     MAX_CHECK_LENGTH,
     TASK_METRICS,
     BatchDeployment,
@@ -28,7 +28,13 @@ from mlcompile.spec.models import (
 )
 from mlcompile.spec.paths import PathChecker
 from mlcompile.spec.yaml_loader import KeyPath, load_yaml_file
-from mlcompile.tasks import DRIFT_METRICS, PREDICTION
+from mlcompile.tasks import (
+    DRIFT_METRICS,
+    PREDICTION,
+    lower_is_better,
+    metric_problem,
+    scoped_metric,
+)
 from mlcompile.trust import module_source
 
 _IDENT = re.compile(r'"((?:[^"]|"")+)"|([A-Za-z_][A-Za-z0-9_]*)')
@@ -37,7 +43,7 @@ _SQL_NOISE = re.compile(r"--[^\n]*|/\*.*?\*/|'(?:[^']|'')*'", re.S)
 # match the same characters, so a failing match costs one pass over the text: a run of
 # spaces cannot make it backtrack (it once took 34 s on 40,000 of them).
 _CHECK = re.compile(
-    r"\s*+(?P<metric>[A-Za-z_]\w*+)\s*+(?:\[(?P<slice>[^\]]*+)\])?+\s*+"
+    r"\s*+(?P<metric>[A-Za-z_]\w*+(?:\.[A-Za-z_]\w*+){0,2}+)\s*+(?:\[(?P<slice>[^\]]*+)\])?+\s*+"
     r"(?P<op>>=|<=|>|<)\s*+(?:(?P<prod>production|baseline)\s*+(?P<sign>[+-])\s*+)?+"
     r"(?P<value>[-+]?+(?:\d++(?:\.\d*+)?+|\.\d++)(?:[eE][-+]?+\d++)?+)\s*+"
 )
@@ -82,9 +88,10 @@ def parse_check(text: str) -> GateCheck | None:
     if not match or slice_ == "":
         return None
     metric, op, value = match["metric"], match["op"], float(match["value"])
+    metric, slice_ = scoped_metric(metric, slice_)
     if match["prod"]:
         drop = value if match["sign"] == "-" else -value
-        higher_better = metric not in LOWER_IS_BETTER
+        higher_better = not lower_is_better(metric)
         # 'roc_auc >= production - 0.02' and 'rmse <= production + 0.5' are the sensible forms
         if higher_better != (op in (">=", ">")) or drop * (1 if higher_better else -1) < 0:
             return GateCheck(metric, op, None, None, slice_, text.strip())
@@ -298,6 +305,7 @@ class _Checker:
         spec = self.spec
         for name, model in spec.models.items():
             at: KeyPath = ("models", name)
+            check_params(self.root, name, model.task, model.params, self.error)
             if not self.ref(model.data, spec.sources, "source", (*at, "data")):
                 continue
             columns = self.columns_of(model.data)
@@ -372,13 +380,11 @@ class _Checker:
                 parsed = self.gate_check(check, where)
                 if parsed is None:
                     continue
-                if parsed.metric not in produced:
-                    self.error(
-                        "E303",
-                        f"model '{gate.model}' ({model.task}) does not produce '{parsed.metric}'",
-                        where,
-                        did_you_mean(parsed.metric, produced),
-                    )
+                problem = metric_problem(
+                    parsed.metric, model.task, produced, model.early_stopping is not None
+                )
+                if problem:
+                    self.error("E303", f"model '{gate.model}': {problem[0]}", where, problem[1])
                     continue
                 if parsed.slice is not None and parsed.slice not in model.slices:
                     self.error(
@@ -500,7 +506,7 @@ class _Checker:
                 )
                 return False
             return True
-        if check.metric not in produced:
+        if metric_problem(check.metric, definition.task, produced, has_validation=False):
             self.error(
                 "E303",
                 f"'{check.metric}' is neither a drift measure nor a metric of model '{model}'",

@@ -289,7 +289,7 @@ def monitor_delayed_drift(
             'current': {'source': 'december'},
             'features': ['dep_hour', 'day_of_week', 'day_of_year', 'month', 'log_distance', 'carrier_code', 'origin_code', 'dest_code', 'temp_filled', 'wind', 'visibility', 'precip', 'humidity', 'plane_age', 'seats_bucket'],
             'labels': {'key': ['month', 'day', 'carrier', 'flight'], 'target': 'is_delayed'},
-            'metrics': ['roc_auc', 'pr_auc', 'logloss', 'accuracy', 'f1', 'precision', 'recall'],
+            'metrics': ['roc_auc', 'pr_auc', 'logloss', 'brier', 'accuracy', 'balanced_accuracy', 'f1', 'precision', 'recall'],
             'min_rows': 100,
             'min_slice_rows': 30,
             'model': 'delayed',

@@ -556,6 +556,7 @@ def train_arrival(
 def evaluate_arrival(
     model: Input[Model],
     test: Input[Dataset],
+    train: Input[Dataset],
     diagnosis: Output[Artifact],
     metrics: Output[Metrics],
     ui_metrics: Output[Metrics],
@@ -577,6 +578,7 @@ def evaluate_arrival(
         {
             'model': Path(model.path),
             'test': Path(test.path),
+            'train': Path(train.path),
         },
         {
             'diagnosis': Path(diagnosis.path),
@@ -718,6 +720,7 @@ def train_delayed(
 def evaluate_delayed(
     model: Input[Model],
     test: Input[Dataset],
+    train: Input[Dataset],
     diagnosis: Output[Artifact],
     metrics: Output[Metrics],
     ui_metrics: Output[Metrics],
@@ -729,7 +732,7 @@ def evaluate_delayed(
     run_step(
         'evaluate',
         {
-            'metrics': ['roc_auc', 'pr_auc', 'logloss', 'accuracy', 'f1', 'precision', 'recall'],
+            'metrics': ['roc_auc', 'pr_auc', 'logloss', 'brier', 'accuracy', 'balanced_accuracy', 'f1', 'precision', 'recall'],
             'min_slice_rows': 30,
             'model': 'delayed',
             'slices': ['origin'],
@@ -739,6 +742,7 @@ def evaluate_delayed(
         {
             'model': Path(model.path),
             'test': Path(test.path),
+            'train': Path(train.path),
         },
         {
             'diagnosis': Path(diagnosis.path),
@@ -1053,6 +1057,7 @@ def pipeline():
     evaluate_arrival_task = evaluate_arrival(
         model=train_arrival_task.outputs['model'],
         test=split_arrival_task.outputs['test'],
+        train=features_arrival_task.outputs['train_2'],
     )
     evaluate_arrival_task.set_display_name('evaluate:arrival')
     evaluate_arrival_task.set_caching_options(enable_caching=True)
@@ -1095,6 +1100,7 @@ def pipeline():
     evaluate_delayed_task = evaluate_delayed(
         model=train_delayed_task.outputs['model'],
         test=split_delayed_task.outputs['test'],
+        train=features_delayed_task.outputs['train_2'],
     )
     evaluate_delayed_task.set_display_name('evaluate:delayed')
     evaluate_delayed_task.set_caching_options(enable_caching=True)

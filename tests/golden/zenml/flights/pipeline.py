@@ -1018,6 +1018,7 @@ def train_arrival(
 def evaluate_arrival(
     model: Path,
     test: Path,
+    train: Path,
 ) -> tuple[
     Annotated[Path, 'flights::evaluate_arrival::diagnosis'],
     Annotated[Path, 'flights::evaluate_arrival::metrics'],
@@ -1033,7 +1034,7 @@ def evaluate_arrival(
             'target': 'arr_delay',
             'task': 'regression',
         },
-        {'model': model, 'test': test},
+        {'model': model, 'test': test, 'train': train},
         ['diagnosis', 'metrics'],
     )
     return outputs[0], outputs[1]
@@ -1136,6 +1137,7 @@ def train_delayed(
 def evaluate_delayed(
     model: Path,
     test: Path,
+    train: Path,
 ) -> tuple[
     Annotated[Path, 'flights::evaluate_delayed::diagnosis'],
     Annotated[Path, 'flights::evaluate_delayed::metrics'],
@@ -1144,14 +1146,24 @@ def evaluate_delayed(
         'evaluate:delayed',
         'evaluate',
         {
-            'metrics': ['roc_auc', 'pr_auc', 'logloss', 'accuracy', 'f1', 'precision', 'recall'],
+            'metrics': [
+                'roc_auc',
+                'pr_auc',
+                'logloss',
+                'brier',
+                'accuracy',
+                'balanced_accuracy',
+                'f1',
+                'precision',
+                'recall',
+            ],
             'min_slice_rows': 30,
             'model': 'delayed',
             'slices': ['origin'],
             'target': 'is_delayed',
             'task': 'binary',
         },
-        {'model': model, 'test': test},
+        {'model': model, 'test': test, 'train': train},
         ['diagnosis', 'metrics'],
     )
     return outputs[0], outputs[1]
@@ -1331,6 +1343,7 @@ def mlcompile_pipeline() -> None:
     evaluate_arrival__diagnosis, evaluate_arrival__metrics = evaluate_arrival(
         model=train_arrival__model,
         test=split_arrival__test,
+        train=features_arrival__train,
     )
     gate_arrival_quality__decision = gate_arrival_quality(
         metrics=evaluate_arrival__metrics,
@@ -1349,6 +1362,7 @@ def mlcompile_pipeline() -> None:
     evaluate_delayed__diagnosis, evaluate_delayed__metrics = evaluate_delayed(
         model=train_delayed__model,
         test=split_delayed__test,
+        train=features_delayed__train,
     )
     gate_delayed_quality__decision = gate_delayed_quality(
         metrics=evaluate_delayed__metrics,
