@@ -62,11 +62,6 @@ def flights_project(tmp_path: Path) -> Path:
 @pytest.fixture
 def cli() -> Callable[..., Result]:
     from mlcompile.cli import cli as group
-    from mlcompile.cli import (  # noqa: F401  (registers the commands)
-        commands,
-        monitor_commands,
-        run_commands,
-    )
 
     def invoke(*args: str | Path, cwd: Path | None = None) -> Result:
         runner = CliRunner()

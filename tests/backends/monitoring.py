@@ -14,8 +14,6 @@ from typing import Any
 
 from click.testing import Result
 
-from mlcompile.cli import monitor_commands  # noqa: F401  (registers the command)
-
 # 20,000-row training samples and a registry of the profile's own: the quick way through.
 PROFILE = "+profile=ci"
 MONITOR = "monitor:delayed_drift"

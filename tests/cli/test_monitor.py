@@ -25,7 +25,6 @@ SEASONAL = {"day_of_year", "month", "temp_filled"}
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The flights example after one training run: version 1 of both models in production."""
     from mlcompile.cli import cli as group
-    from mlcompile.cli import run_commands  # noqa: F401  (registers `run`)
     from tests.conftest import EXAMPLE
 
     target = tmp_path_factory.mktemp("trained") / "flights"

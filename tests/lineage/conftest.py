@@ -50,7 +50,7 @@ def shared_project(
 
 
 def invoke(*args: str | Path, cwd: Path | None = None) -> Result:
-    from mlcompile.cli import cli, commands, lineage_commands, run_commands  # noqa: F401
+    from mlcompile.cli import cli
 
     old = Path.cwd()
     if cwd is not None:

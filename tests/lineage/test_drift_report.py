@@ -19,7 +19,6 @@ from typing import Any
 import pytest
 from markupsafe import escape
 
-from mlcompile.cli import monitor_commands  # noqa: F401  (registers `monitor` for invoke)
 from mlcompile.lineage.records import load_runs, output_dir
 from mlcompile.lineage.report import PIC_LABEL, drift_picture, render_report
 from mlcompile.plan import Plan

@@ -90,7 +90,7 @@ def trained_flights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The flights example after `mlcompile run`: flights.delayed version 1 in production."""
     from click.testing import CliRunner
 
-    from mlcompile.cli import cli, run_commands  # noqa: F401  (registers `run`)
+    from mlcompile.cli import cli
     from tests.conftest import EXAMPLE
 
     target = tmp_path_factory.mktemp("flights") / "flights"

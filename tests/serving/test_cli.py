@@ -8,10 +8,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from mlcompile.cli import (
-    cli,
-    serve_commands,  # noqa: F401  (registers the command)
-)
+from mlcompile.cli import cli
 
 
 def test_unknown_model_is_a_usage_error(registry_root: Path) -> None:
@@ -58,7 +55,7 @@ def test_a_buffer_smaller_than_a_request_is_a_usage_error(registry_root: Path) -
 
 def test_command_line_starts_without_fastapi() -> None:
     code = (
-        "import sys; import mlcompile.cli.serve_commands; "
+        "import sys; import mlcompile.cli.serve; "
         "heavy = {'fastapi', 'uvicorn', 'pandas'} & set(sys.modules); "
         "assert not heavy, heavy"
     )

@@ -94,3 +94,14 @@ class Runner(Protocol):
     def run(
         self, built_dir: Path, plan: Plan, settings: BaseModel, options: RunOptions
     ) -> RunResult: ...
+
+
+@runtime_checkable
+class RecordsLineage(Protocol):
+    """A runner whose run records the command line turns into OpenLineage events after a
+    run: it keeps them on this machine and says where (the artifact store, the run records).
+    A runner without this capability leaves lineage to its orchestrator."""
+
+    def run_folders(
+        self, settings: BaseModel, plan: Plan, project_root: Path
+    ) -> tuple[Path, Path]: ...

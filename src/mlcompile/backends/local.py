@@ -69,12 +69,15 @@ class LocalBackend:
             found.append(Executor(node, node, tuple(invokes)))
         return found
 
+    def run_folders(self, settings: BaseModel, plan: Plan, project_root: Path) -> tuple[Path, Path]:
+        return local_folders(settings, plan, project_root)
+
     def run(
         self, built_dir: Path, plan: Plan, settings: BaseModel, options: RunOptions
     ) -> RunResult:
         from mlcompile.runtime.executor import Executor
 
-        store_dir, runs_dir = local_folders(settings, plan, options.project_root)
+        store_dir, runs_dir = self.run_folders(settings, plan, options.project_root)
         execution = Executor(
             plan,
             project_root=options.project_root,

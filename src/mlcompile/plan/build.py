@@ -8,6 +8,7 @@ from typing import Any
 
 from mlcompile import __version__
 from mlcompile.errors import Diagnostic, SpecError
+from mlcompile.featureops import OPS
 from mlcompile.plan.model import InputRef, Node, Plan, canonical_json, sha256_text
 from mlcompile.spec import GateCheck, Resolved
 from mlcompile.spec.models import (
@@ -432,24 +433,7 @@ def _column_rules(rules: dict[str, Any]) -> dict[str, Any]:
 
 
 def _feature_params(name: str, feature: Feature) -> dict[str, Any]:
-    op = feature.op
-    value = getattr(feature, op)
-    if op == "column":
-        return {"name": name, "op": "passthrough", "column": value}
-    if op == "expr":
-        return {"name": name, "op": "expr", "expr": value}
-    if op == "log":
-        return {"name": name, "op": "log", "column": value}
-    if op == "custom":
-        return {"name": name, "op": "custom", "function": value}
-    defaults: dict[str, dict[str, Any]] = {
-        "impute": {"strategy": "median", "value": None},
-        "encode": {"method": "category", "max_categories": None},
-        "scale": {"method": "standard"},
-    }
-    if isinstance(value, str):
-        return {"name": name, "op": op, "column": value, **defaults.get(op, {})}
-    return {"name": name, "op": op, **value.model_dump()}
+    return {"name": name, "op": OPS[feature.op].plan_op, **feature.params()}
 
 
 def _fingerprints(nodes: dict[str, Node]) -> tuple[Node, ...]:

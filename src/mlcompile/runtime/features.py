@@ -33,6 +33,7 @@ import pandas as pd  # type: ignore[import-untyped]
 
 from mlcompile.errors import DataValidationError, StepError, UsageError, did_you_mean
 from mlcompile.expressions import TABLE, expression_problem, wrap
+from mlcompile.featureops import PLAN_OPS, Reads
 
 from .artifacts import json_safe
 from .custom import load_function
@@ -65,6 +66,11 @@ class _Feature:
                 f"model '{self.model}': feature '{self.name}' ({self.op}) needs '{key}'"
             )
         return self.spec[key]
+
+    def option(self, key: str) -> Any:
+        """An option of the operation, or its declared default when the plan leaves it out."""
+        value = self.spec.get(key)
+        return value if value is not None else PLAN_OPS[self.op].defaults[key]
 
     def column(self, work: Frame) -> Any:
         name = self.arg("column")
@@ -182,7 +188,7 @@ def _bucket(feature: _Feature, work: Frame, fitted: Fitted) -> Any:
 
 
 def _fit_impute(feature: _Feature, work: Frame) -> Fitted:
-    strategy = feature.spec.get("strategy") or "median"
+    strategy = feature.option("strategy")
     if strategy == "constant":
         return {"value": feature.arg("value")}
     if strategy == "most_frequent":
@@ -202,7 +208,7 @@ def _impute(feature: _Feature, work: Frame, fitted: Fitted) -> Any:
 
 
 def _fit_encode(feature: _Feature, work: Frame) -> Fitted:
-    method = feature.spec.get("method") or "category"
+    method = feature.option("method")
     series = feature.column(work)
     if method == "frequency":
         counts = series.dropna().value_counts(sort=False) / len(series)
@@ -219,7 +225,7 @@ def _fit_encode(feature: _Feature, work: Frame) -> Fitted:
 
 
 def _encode(feature: _Feature, work: Frame, fitted: Fitted) -> Any:
-    method = feature.spec.get("method") or "category"
+    method = feature.option("method")
     series = feature.column(work)
     if method == "frequency":
         table = {value: freq for value, freq in fitted["frequencies"]}
@@ -236,7 +242,7 @@ def _encode(feature: _Feature, work: Frame, fitted: Fitted) -> Any:
 
 def _fit_scale(feature: _Feature, work: Frame) -> Fitted:
     values = feature.numeric(work)
-    method = feature.spec.get("method") or "standard"
+    method = feature.option("method")
     if method == "standard":
         std = float(values.std(ddof=0))
         # A constant training column carries no scale; dividing by 1 keeps it finite.
@@ -324,19 +330,20 @@ def _custom(feature: _Feature, work: Frame, fitted: Fitted) -> Any:
 class _Op:
     fit: Callable[[_Feature, Frame], Fitted]
     apply: Callable[[_Feature, Frame, Fitted], Any]
-    reads_column: bool = True
 
 
+# How each operation runs, keyed by its plan name; what it reads is declared in
+# mlcompile.featureops (a test checks that both list the same operations).
 OPS: dict[str, _Op] = {
     "passthrough": _Op(_no_fit, _passthrough),
-    "expr": _Op(_no_fit, _expr, reads_column=False),
+    "expr": _Op(_no_fit, _expr),
     "log": _Op(_no_fit, _log),
     "date_part": _Op(_no_fit, _date_part),
     "bucket": _Op(_fit_bucket, _bucket),
     "impute": _Op(_fit_impute, _impute),
     "encode": _Op(_fit_encode, _encode),
     "scale": _Op(_fit_scale, _scale),
-    "custom": _Op(_no_fit, _custom, reads_column=False),
+    "custom": _Op(_no_fit, _custom),
 }
 
 
@@ -370,9 +377,10 @@ def _store(work: Frame, feature: _Feature, output: Any) -> list[str]:
 
 
 def _reads(feature: _Feature, columns: Sequence[str]) -> list[str]:
-    if feature.op == "expr":
+    reads = PLAN_OPS[feature.op].reads
+    if reads is Reads.EXPR:
         return expr_references(str(feature.arg("expr")), columns)
-    if OPS[feature.op].reads_column:
+    if reads is Reads.COLUMN:
         return [str(feature.arg("column"))]
     return []
 

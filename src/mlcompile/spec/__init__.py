@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from mlcompile.errors import Diagnostic, SpecError
 from mlcompile.spec.compose import Composed, compose
-from mlcompile.spec.resolve import GateCheck, Resolved
+from mlcompile.spec.resolved import GateCheck, Resolved
 
 if TYPE_CHECKING:
     from pydantic import ValidationError

@@ -13,6 +13,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 from pydantic_core import PydanticCustomError
 
 from mlcompile.expressions import MAX_LENGTH as MAX_EXPR_LENGTH
+from mlcompile.featureops import OPS
 from mlcompile.names import ALIAS_MAX_LENGTH, ALIAS_PATTERN
 from mlcompile.tasks import LOWER_IS_BETTER, TASK_METRICS
 from mlcompile.trust import ProjectPath
@@ -186,32 +187,24 @@ class Bucket(Frozen):
 
 class Impute(Frozen):
     column: Name
-    strategy: Literal["mean", "median", "most_frequent", "constant"] = "median"
+    strategy: Literal["mean", "median", "most_frequent", "constant"] = OPS["impute"].defaults[
+        "strategy"
+    ]
     value: Fill | None = None
 
 
 class Encode(Frozen):
     column: Name
-    method: Literal["category", "onehot", "ordinal", "frequency"] = "category"
+    method: Literal["category", "onehot", "ordinal", "frequency"] = OPS["encode"].defaults["method"]
     max_categories: int | None = Field(None, ge=1)
 
 
 class Scale(Frozen):
     column: Name
-    method: Literal["standard", "minmax"] = "standard"
+    method: Literal["standard", "minmax"] = OPS["scale"].defaults["method"]
 
 
-FEATURE_OPS = (
-    "column",
-    "expr",
-    "log",
-    "date_part",
-    "bucket",
-    "impute",
-    "encode",
-    "scale",
-    "custom",
-)
+FEATURE_OPS = tuple(OPS)
 
 
 class Feature(Frozen):
@@ -246,6 +239,27 @@ class Feature(Frozen):
     @property
     def op(self) -> str:
         return next(op for op in FEATURE_OPS if getattr(self, op) is not None)
+
+    def params(self) -> dict[str, Any]:
+        """The operation's parameters with every default filled in: a bare column name
+        written for an operation with options means that options object on the column."""
+        value = getattr(self, self.op)
+        if isinstance(value, str):
+            options = _options_model(type(self).model_fields[self.op].annotation)
+            if options is None:
+                return {OPS[self.op].value_key: value}
+            value = options(column=value)
+        return dict(value.model_dump())
+
+
+def _options_model(annotation: Any) -> type[BaseModel] | None:
+    """The options model among the types a feature key accepts, if it has one."""
+    from typing import get_args
+
+    return next(
+        (t for t in get_args(annotation) if isinstance(t, type) and issubclass(t, BaseModel)),
+        None,
+    )
 
 
 # ---- models -----------------------------------------------------------------------------

@@ -1,74 +1,19 @@
-"""validate, build, graph and schema: the compiler's commands."""
+"""validate, build, graph, schema and backends: the compiler's commands."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
 
 import click
 
-from mlcompile.cli import (
-    Output,
-    cli,
-    format_option,
-    handles_errors,
-    overrides_argument,
-    spec_argument,
-    trust_options,
-)
-from mlcompile.compiler import (
-    Compiled,
-    Rendered,
-    compile_spec,
-    emitted_files,
-    render,
-    stale,
-    write,
-)
-from mlcompile.errors import ExitCode, SpecError
-
-T = TypeVar("T")
+from mlcompile.cli.compiling import compile_and_render, compile_with_texts, with_texts
+from mlcompile.cli.output import Output, handles_errors
+from mlcompile.cli.params import format_option, overrides_argument, spec_argument, trust_options
+from mlcompile.compiler import emitted_files, stale, write
+from mlcompile.errors import ExitCode
 
 
-def _with_texts(spec: Path, overrides: tuple[str, ...], output: Output, work: Callable[[], T]) -> T:
-    """Run `work`, keeping the source texts so diagnostics can quote the offending line."""
-    from mlcompile.spec.compose import COMMAND_LINE
-
-    output.texts[COMMAND_LINE] = " ".join(overrides)
-    try:
-        return work()
-    except SpecError:
-        _remember_sources(spec, output)
-        raise
-
-
-def compile_with_texts(spec: Path, overrides: tuple[str, ...], output: Output) -> Compiled:
-    compiled = _with_texts(spec, overrides, output, lambda: compile_spec(spec, list(overrides)))
-    output.texts.update(compiled.loaded.composed.texts())
-    return compiled
-
-
-def compile_and_render(
-    spec: Path, overrides: tuple[str, ...], backend: str, out: Path | None, output: Output
-) -> tuple[Compiled, Rendered, Path]:
-    """What `build` and `run` share: the plan, the backend's files, and where they go."""
-    compiled = compile_with_texts(spec, overrides, output)
-    rendered = render(compiled, backend)
-    if output.fmt == "human":
-        output.diagnostics([*compiled.loaded.warnings, *rendered.warnings])
-    return compiled, rendered, out if out is not None else spec.parent / "build"
-
-
-def _remember_sources(spec: Path, output: Output) -> None:
-    from mlcompile.spec.compose import display_path
-
-    with contextlib.suppress(OSError, UnicodeDecodeError):
-        output.texts[display_path(spec)] = spec.read_text(encoding="utf-8")
-
-
-@cli.command()
+@click.command()
 @spec_argument
 @overrides_argument
 @format_option
@@ -78,7 +23,7 @@ def validate(spec: Path, overrides: tuple[str, ...], fmt: str, output: Output) -
     """Check a spec: composition, types, references, paths. Reports every error at once."""
     from mlcompile.spec import load_spec
 
-    loaded = _with_texts(spec, overrides, output, lambda: load_spec(spec, list(overrides)))
+    loaded = with_texts(spec, overrides, output, lambda: load_spec(spec, list(overrides)))
     output.texts.update(loaded.composed.texts())
     if loaded.resolved.spec.backends:
         # the backends' own settings models: loaded only when the spec has such sections
@@ -96,7 +41,7 @@ def validate(spec: Path, overrides: tuple[str, ...], fmt: str, output: Output) -
     )
 
 
-@cli.command()
+@click.command()
 @spec_argument
 @overrides_argument
 @click.option("--backend", "-b", default="local", show_default=True, help="Backend to emit for.")
@@ -147,7 +92,7 @@ def build(
     )
 
 
-@cli.command()
+@click.command()
 @spec_argument
 @overrides_argument
 @click.option(
@@ -173,7 +118,7 @@ def graph(
     click.echo(text, nl=False)
 
 
-@cli.command()
+@click.command()
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False), help="Write to a file.")
 @click.option("--markdown", is_flag=True, help="The spec reference as Markdown instead.")
 def schema(out: Path | None, markdown: bool) -> None:
@@ -187,7 +132,7 @@ def schema(out: Path | None, markdown: bool) -> None:
         out.write_text(text, encoding="utf-8")
 
 
-@cli.command("backends")
+@click.command("backends")
 def list_backends() -> None:
     """List installed backends."""
     from mlcompile.backends import available_backends

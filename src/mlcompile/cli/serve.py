@@ -6,11 +6,11 @@ from pathlib import Path
 
 import click
 
-from mlcompile.cli import Output, cli, handles_errors, trust_options
-from mlcompile.cli.run_commands import registry_option
+from mlcompile.cli.output import Output, handles_errors
+from mlcompile.cli.params import registry_option, trust_options
 
 
-@cli.command()
+@click.command()
 @click.argument("ref")
 @registry_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")

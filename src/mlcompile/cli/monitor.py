@@ -8,14 +8,11 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from mlcompile.cli import (
-    Output,
-    cli,
-    format_option,
-    handles_errors,
-)
-from mlcompile.cli.commands import compile_and_render
-from mlcompile.cli.run_commands import result_payload, run_plan, runner_options, summary_text
+from mlcompile.cli.compiling import compile_and_render
+from mlcompile.cli.output import Output, handles_errors
+from mlcompile.cli.params import format_option, runner_options
+from mlcompile.cli.run import result_payload, run_plan
+from mlcompile.cli.summary import summary_text
 from mlcompile.compiler import MONITORING_DIR, emitted_files, write
 from mlcompile.errors import ExitCode
 
@@ -25,7 +22,7 @@ if TYPE_CHECKING:
 SHOWN_FAILURES = 8
 
 
-@cli.command()
+@click.command()
 @runner_options
 @click.option("--no-retrain", is_flag=True, help="Report only: never start the training pipeline.")
 @format_option

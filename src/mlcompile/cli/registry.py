@@ -1,0 +1,132 @@
+"""registry: the local model registry's versions and aliases, promote and rollback."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from mlcompile.cli.output import Output, handles_errors
+from mlcompile.cli.params import format_option, registry_option
+from mlcompile.errors import UsageError
+
+if TYPE_CHECKING:
+    from mlcompile.runtime.registry import Registry
+
+
+@click.group()
+def registry() -> None:
+    """The local model registry: versions, aliases, promote and rollback."""
+
+
+def _describe(reg: Registry, name: str) -> dict[str, Any]:
+    return {
+        "versions": [reg.get(name, v).registration for v in reg.versions(name)],
+        "aliases": reg.aliases(name),
+    }
+
+
+def _split_ref(ref: str) -> tuple[str, str | None]:
+    name, _, version = ref.partition("@")
+    return name, version or None
+
+
+@registry.command("list")
+@registry_option
+@format_option
+@handles_errors
+def registry_list(registry: Path, fmt: str, output: Output) -> None:
+    from mlcompile.runtime.registry import Registry
+
+    reg = Registry(registry)
+    models = {name: _describe(reg, name) for name in reg.list_models()}
+    lines = []
+    for name, info in models.items():
+        aliases = (
+            ", ".join(f"{a}->v{v}" for a, v in sorted(info["aliases"].items())) or "no aliases"
+        )
+        lines.append(f"{name}: {len(info['versions'])} versions ({aliases})")
+    output.result({"models": models}, "\n".join(lines) or f"no models in {registry}")
+
+
+@registry.command("show")
+@click.argument("ref")
+@registry_option
+@format_option
+@handles_errors
+def registry_show(ref: str, registry: Path, fmt: str, output: Output) -> None:
+    """MODEL or MODEL@VERSION or MODEL@ALIAS."""
+    from mlcompile.runtime.registry import Registry
+
+    name, version = _split_ref(ref)
+    reg = Registry(registry)
+    if version is None:
+        info = _describe(reg, name)
+        lines = [f"{name}"]
+        for v in info["versions"]:
+            tags = [a for a, n in info["aliases"].items() if n == v["version"]]
+            lines.append(f"  v{v['version']} {v.get('created_at', '')} {' '.join(tags)}")
+        for event in reg.history(name)[-10:]:
+            lines.append(f"  event {event}")
+        output.result(info, "\n".join(lines))
+        return
+    entry = reg.get(name, version)
+    shown = {**entry.registration, "metrics": entry.metrics(), "path": str(entry.path)}
+    output.result(shown, json.dumps(shown, indent=2, sort_keys=True, default=str))
+
+
+@registry.command("promote")
+@click.argument("ref")
+@click.option("--alias", default="production", show_default=True)
+@registry_option
+@format_option
+@handles_errors
+def registry_promote(ref: str, alias: str, registry: Path, fmt: str, output: Output) -> None:
+    """Point ALIAS at MODEL@VERSION."""
+    from mlcompile.runtime.registry import Registry
+
+    name, version = _split_ref(ref)
+    if version is None:
+        raise UsageError("say which version to promote: MODEL@VERSION")
+    reg = Registry(registry)
+    moved = reg.promote(name, version, alias).version
+    _report_repairs(reg)
+    _moved(name, alias, moved, output)
+
+
+@registry.command("rollback")
+@click.argument("name")
+@click.option("--alias", default="production", show_default=True)
+@registry_option
+@format_option
+@handles_errors
+def registry_rollback(name: str, alias: str, registry: Path, fmt: str, output: Output) -> None:
+    """Move ALIAS back to the version it pointed at before."""
+    from mlcompile.runtime.registry import Registry
+
+    reg = Registry(registry)
+    moved = reg.rollback(name, alias).version
+    _report_repairs(reg)
+    _moved(name, alias, moved, output)
+
+
+def _moved(name: str, alias: str, version: int, output: Output) -> None:
+    """Report an alias move, mirrored to MLflow's registry when MLFLOW_TRACKING_URI is set."""
+    payload: dict[str, Any] = {"model": name, "alias": alias, "version": version}
+    lines = [f"{name}: {alias} -> v{version}"]
+    uri = os.environ.get("MLFLOW_TRACKING_URI")
+    if uri:
+        from mlcompile.cli.track import mirror
+
+        payload["mlflow_version"], note = mirror(uri, name, alias, version)
+        lines.append(note)
+    output.result(payload, "\n".join(lines))
+
+
+def _report_repairs(reg: Registry) -> None:
+    """What the change had to repair first (a change an earlier process did not finish)."""
+    for note in reg.repairs:
+        click.echo(f"mlcompile: repaired the registry {reg.root} first: {note}", err=True)

@@ -1,0 +1,45 @@
+"""Deployments: the model exists and is gated, batch outputs and KServe prerequisites."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mlcompile.errors import Diagnostic
+from mlcompile.spec.checks.context import Context
+from mlcompile.spec.models import BatchDeployment, KServeDeployment, RegistryDeployment
+from mlcompile.spec.yaml_loader import KeyPath
+
+
+def check(ctx: Context) -> None:
+    spec = ctx.spec
+    registered = {d.model for d in spec.deployments.values() if isinstance(d, RegistryDeployment)}
+    for name, deployment in spec.deployments.items():
+        at: KeyPath = ("deployments", name)
+        if not ctx.ref(deployment.model, spec.models, "model", (*at, "model")):
+            continue
+        if not any(g.model == deployment.model for g in spec.gates.values()):
+            # Not an error: some teams deploy ungated models to staging. Say so loudly.
+            ctx.diagnostics.append(
+                Diagnostic(
+                    "W101",
+                    f"deployment '{name}' has no gate on model '{deployment.model}'",
+                    ctx.composed.span((*at, "model")),
+                    "add a gate so a bad model cannot deploy",
+                    severity="warning",
+                )
+            )
+        if isinstance(deployment, BatchDeployment):
+            ctx.ref(deployment.source, spec.sources, "source", (*at, "source"))
+            if Path(deployment.output).suffix.lower() not in (".parquet", ".csv"):
+                ctx.error("E203", "the output must end in .parquet or .csv", (*at, "output"))
+        elif (
+            isinstance(deployment, KServeDeployment)
+            and deployment.model not in registered
+            and not ctx.broken.get("deployments")
+        ):
+            ctx.error(
+                "E301",
+                f"KServe deployment '{name}' needs a registry deployment of model '{deployment.model}'",
+                (*at, "model"),
+                "add a deployment with kind: registry for that model",
+            )

@@ -1,0 +1,99 @@
+"""Gates: checks written as text are parsed, and name a metric and slice the model has."""
+
+from __future__ import annotations
+
+import re
+
+from mlcompile.spec.checks.context import Context
+from mlcompile.spec.models import MAX_CHECK_LENGTH, TASK_METRICS, Check
+from mlcompile.spec.resolved import GateCheck
+from mlcompile.spec.yaml_loader import KeyPath
+from mlcompile.tasks import lower_is_better, metric_problem, scoped_metric
+
+# Possessive quantifiers (*+, ++) never give back what they matched, and no two of them can
+# match the same characters, so a failing match costs one pass over the text: a run of
+# spaces cannot make it backtrack (it once took 34 s on 40,000 of them).
+CHECK_PATTERN = re.compile(
+    r"\s*+(?P<metric>[A-Za-z_]\w*+(?:\.[A-Za-z_]\w*+){0,2}+)\s*+(?:\[(?P<slice>[^\]]*+)\])?+\s*+"
+    r"(?P<op>>=|<=|>|<)\s*+(?:(?P<prod>production|baseline)\s*+(?P<sign>[+-])\s*+)?+"
+    r"(?P<value>[-+]?+(?:\d++(?:\.\d*+)?+|\.\d++)(?:[eE][-+]?+\d++)?+)\s*+"
+)
+
+
+def parse_check(text: str) -> GateCheck | None:
+    match = CHECK_PATTERN.fullmatch(text) if len(text) <= MAX_CHECK_LENGTH else None
+    slice_ = match["slice"].strip() if match and match["slice"] is not None else None
+    if not match or slice_ == "":
+        return None
+    metric, op, value = match["metric"], match["op"], float(match["value"])
+    metric, slice_ = scoped_metric(metric, slice_)
+    if match["prod"]:
+        drop = value if match["sign"] == "-" else -value
+        higher_better = not lower_is_better(metric)
+        # 'roc_auc >= production - 0.02' and 'rmse <= production + 0.5' are the sensible forms
+        if higher_better != (op in (">=", ">")) or drop * (1 if higher_better else -1) < 0:
+            return GateCheck(metric, op, None, None, slice_, text.strip())
+        return GateCheck(metric, None, None, abs(value), slice_, text.strip())
+    return GateCheck(metric, op, value, None, slice_, text.strip())
+
+
+def check(ctx: Context) -> None:
+    spec = ctx.spec
+    for name, gate in spec.gates.items():
+        at: KeyPath = ("gates", name)
+        model = spec.models.get(gate.model)
+        if not ctx.ref(gate.model, spec.models, "model", (*at, "model")) or model is None:
+            continue
+        produced = model.metrics or list(TASK_METRICS[model.task])
+        normal: list[GateCheck] = []
+        for index, written in enumerate(gate.checks):
+            where = (*at, "checks", index)
+            parsed = gate_check(ctx, written, where)
+            if parsed is None:
+                continue
+            problem = metric_problem(
+                parsed.metric, model.task, produced, model.early_stopping is not None
+            )
+            if problem:
+                ctx.error("E303", f"model '{gate.model}': {problem[0]}", where, problem[1])
+                continue
+            if parsed.slice is not None and parsed.slice not in model.slices:
+                ctx.error(
+                    "E303",
+                    f"model '{gate.model}' reports no slice '{parsed.slice}'",
+                    where,
+                    f"add '{parsed.slice}' to models.{gate.model}.slices",
+                )
+                continue
+            normal.append(parsed)
+        ctx.out.gate_checks[name] = normal
+
+
+def gate_check(ctx: Context, check: str | Check, where: KeyPath) -> GateCheck | None:
+    """A check in normal form, or None after reporting why it cannot be read."""
+    if isinstance(check, Check):
+        op = check.op
+        text = (
+            f"{check.metric} max_drop {check.max_drop}"
+            if check.max_drop is not None
+            else f"{check.metric} {op} {check.value}"
+        )
+        return GateCheck(check.metric, op, check.value, check.max_drop, check.slice, text)
+    parsed = parse_check(check)
+    if parsed is None:
+        ctx.error(
+            "E204",
+            f"cannot read the check '{check}'",
+            where,
+            "write 'metric >= 0.8', 'metric[slice_column] >= 0.7' or 'metric >= production - 0.02'",
+        )
+        return None
+    if parsed.value is None and parsed.max_drop is None:
+        ctx.error(
+            "E204",
+            f"the check '{check}' compares in the wrong direction for '{parsed.metric}'",
+            where,
+            "higher-is-better metrics: 'm >= production - d'; lower-is-better: 'm <= production + d'",
+        )
+        return None
+    return parsed

@@ -1,0 +1,57 @@
+"""Models: their source, features, target, split and slice columns, and metrics."""
+
+from __future__ import annotations
+
+from mlcompile.errors import did_you_mean
+from mlcompile.spec.checks.context import Context
+from mlcompile.spec.checks.features import raw_inputs
+from mlcompile.spec.lightgbm_params import check_params
+from mlcompile.spec.models import TASK_METRICS
+from mlcompile.spec.yaml_loader import KeyPath
+
+
+def check(ctx: Context) -> None:
+    spec = ctx.spec
+    for name, model in spec.models.items():
+        at: KeyPath = ("models", name)
+        check_params(ctx.root, name, model.task, model.params, ctx.error)
+        if not ctx.ref(model.data, spec.sources, "source", (*at, "data")):
+            continue
+        columns = ctx.columns_of(model.data)
+        for index, feature in enumerate(model.features):
+            if feature in spec.features:
+                for column in raw_inputs(ctx, feature):
+                    ctx.raw_column(column, model.data, ("features", feature), "column")
+                continue
+            if (
+                columns is not None
+                and feature not in columns
+                and feature not in ctx.broken.get("features", ())
+            ):
+                ctx.error(
+                    "E301",
+                    f"unknown feature '{feature}': not in features, nor a column of source '{model.data}'",
+                    (*at, "features", index),
+                    did_you_mean(feature, [*spec.features, *columns]),
+                )
+        if model.target in model.features:
+            ctx.error(
+                "E309",
+                f"the target '{model.target}' is also a feature of model '{name}'",
+                (*at, "target"),
+                "a model that sees its target learns nothing useful; remove it from features",
+            )
+        ctx.raw_column(model.target, model.data, (*at, "target"), "target column")
+        if model.split.column:
+            ctx.raw_column(model.split.column, model.data, (*at, "split", "column"), "split column")
+        for index, column in enumerate(model.slices):
+            ctx.raw_column(column, model.data, (*at, "slices", index), "slice column")
+        produced = TASK_METRICS[model.task]
+        for index, metric in enumerate(model.metrics or []):
+            if metric not in produced:
+                ctx.error(
+                    "E303",
+                    f"a {model.task} model does not produce '{metric}'",
+                    (*at, "metrics", index),
+                    did_you_mean(metric, produced),
+                )

@@ -1,0 +1,120 @@
+"""Monitors: the model is registered, sources and label columns exist, checks make sense."""
+
+from __future__ import annotations
+
+from mlcompile.errors import did_you_mean
+from mlcompile.spec.checks.context import Context
+from mlcompile.spec.checks.gates import gate_check, parse_check
+from mlcompile.spec.models import TASK_METRICS, RegistryDeployment
+from mlcompile.spec.resolved import GateCheck
+from mlcompile.spec.yaml_loader import KeyPath
+from mlcompile.tasks import DRIFT_METRICS, PREDICTION, metric_problem
+
+
+def check(ctx: Context) -> None:
+    spec = ctx.spec
+    for name, monitor in spec.monitoring.items():
+        at: KeyPath = ("monitoring", name)
+        model = spec.models.get(monitor.model)
+        if not ctx.ref(monitor.model, spec.models, "model", (*at, "model")) or model is None:
+            continue
+        if not ctx.broken.get("deployments") and not any(
+            isinstance(d, RegistryDeployment) and d.model == monitor.model
+            for d in spec.deployments.values()
+        ):
+            ctx.error(
+                "E301",
+                f"monitor '{name}' watches model '{monitor.model}', which nothing registers",
+                (*at, "model"),
+                "add a deployment with kind: registry for that model",
+            )
+        current = monitor.current
+        if current.source is not None:
+            ctx.ref(current.source, spec.sources, "source", (*at, "current", "source"))
+        if monitor.reference is not None:
+            ctx.ref(monitor.reference, spec.sources, "source", (*at, "reference"))
+        labels = monitor.labels
+        if labels is not None and ctx.ref(
+            labels.source, spec.sources, "source", (*at, "labels", "source")
+        ):
+            for index, column in enumerate(labels.key):
+                ctx.raw_column(column, labels.source, (*at, "labels", "key", index), "key")
+                if current.source in spec.sources:
+                    ctx.raw_column(column, current.source, (*at, "labels", "key", index), "key")
+            ctx.raw_column(
+                labels.target or model.target,
+                labels.source,
+                (*at, "labels", "target" if labels.target else "source"),
+                "label column",
+            )
+        produced = model.metrics or list(TASK_METRICS[model.task])
+        normal: list[GateCheck] = []
+        for index, written in enumerate(monitor.checks):
+            where = (*at, "checks", index)
+            early = parse_check(written) if isinstance(written, str) else None
+            if early is not None and early.metric in DRIFT_METRICS and early.value is None:
+                _drift_is_absolute(ctx, early, where)
+                continue
+            parsed = gate_check(ctx, written, where)
+            if parsed is not None and _monitor_check(
+                ctx, parsed, monitor.model, produced, labels is not None, where
+            ):
+                normal.append(parsed)
+        ctx.out.monitor_checks[name] = normal
+
+
+def _drift_is_absolute(ctx: Context, check: GateCheck, where: KeyPath) -> None:
+    ctx.error(
+        "E204",
+        f"'{check.text}': drift has no production value to compare with",
+        where,
+        f"bound it outright, as in '{check.metric} <= 0.2'",
+    )
+
+
+def _monitor_check(
+    ctx: Context, check: GateCheck, model: str, produced: list[str], labelled: bool, where: KeyPath
+) -> bool:
+    """A drift check names a model input (or 'prediction'); a performance check needs
+    labels and, when bracketed, one of the model's slices."""
+    definition = ctx.spec.models[model]
+    if check.metric in DRIFT_METRICS:
+        if check.max_drop is not None:
+            _drift_is_absolute(ctx, check, where)
+            return False
+        inputs = [*definition.features, PREDICTION]
+        if check.slice is not None and check.slice not in inputs:
+            ctx.error(
+                "E303",
+                f"'{check.slice}' is not an input of model '{model}', nor '{PREDICTION}'",
+                where,
+                did_you_mean(check.slice, inputs),
+            )
+            return False
+        return True
+    if metric_problem(check.metric, definition.task, produced, has_validation=False):
+        ctx.error(
+            "E303",
+            f"'{check.metric}' is neither a drift measure nor a metric of model '{model}'",
+            where,
+            did_you_mean(check.metric, [*DRIFT_METRICS, *produced])
+            or f"drift measures: {', '.join(DRIFT_METRICS)}",
+        )
+        return False
+    if not labelled:
+        ctx.error(
+            "E303",
+            f"'{check.text}' needs outcomes to measure performance",
+            where,
+            "add 'labels: {source: ..., key: [...]}' to the monitor",
+        )
+        return False
+    if check.slice is not None and check.slice not in definition.slices:
+        ctx.error(
+            "E303",
+            f"model '{model}' reports no slice '{check.slice}'",
+            where,
+            f"add '{check.slice}' to models.{model}.slices",
+        )
+        return False
+    return True
