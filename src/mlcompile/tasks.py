@@ -81,12 +81,26 @@ def lower_is_better(name: str) -> bool:
 
 
 def metric_problem(
-    name: str, task: str, produced: list[str] | tuple[str, ...], has_validation: bool
+    name: str,
+    task: str,
+    produced: list[str] | tuple[str, ...],
+    has_validation: bool,
+    has_intervals: bool = False,
 ) -> tuple[str, str] | None:
     """(why a model of `task` computing `produced` has no metric `name`, hint), or None."""
     from mlcompile.errors import did_you_mean
 
     base = base_metric(name)
+    if name.endswith(BOUNDS) and (name.startswith(VALIDATION) or "[" in name):
+        return (
+            f"'{name}': intervals are measured for the test split's overall metrics only",
+            f"bound '{base}.lower' or '{base}.upper'",
+        )
+    if name.endswith(BOUNDS) and not has_intervals:
+        return (
+            f"'{name}' needs bootstrap intervals, and this model computes none",
+            "add 'bootstrap: {resamples: 200}' to the model",
+        )
     if name.startswith(VALIDATION) and not has_validation:
         return (
             f"'{name}' needs a validation split, and this model has none (early_stopping: null)",

@@ -222,6 +222,7 @@ class _Builder:
                 "metrics": list(model.metrics or TASK_METRICS[model.task]),
                 "slices": list(model.slices),
                 "min_slice_rows": model.min_slice_rows,
+                **_bootstrap_param(model, seed),
             },
             {
                 "model": _ref(train, "model", "model"),
@@ -511,3 +512,9 @@ def _threshold_param(model: Model) -> dict[str, Any]:
     if isinstance(chosen, float | int):
         return {"threshold": float(chosen)}
     return {"threshold": chosen.model_dump(exclude_none=True)}
+
+
+def _bootstrap_param(model: Model, seed: int) -> dict[str, Any]:
+    if model.bootstrap is None:
+        return {}
+    return {"bootstrap": {**model.bootstrap.model_dump(), "seed": seed}}

@@ -197,6 +197,33 @@ class Scorer:
         return values, undefined
 
 
+def intervals(
+    scorer: Scorer, y: Scores, p: Scores, bootstrap: Mapping[str, Any]
+) -> tuple[dict[str, dict[str, float]], dict[str, str]]:
+    """({metric: {"lower", "upper"}}, {metric: why it has none}): percentile intervals over
+    seeded resamples of the rows, drawn with replacement. A resample where a metric is
+    undefined (one class drawn) does not count; with fewer than half counting, no interval."""
+    resamples, confidence = int(bootstrap["resamples"]), float(bootstrap["confidence"])
+    rng = np.random.default_rng(int(bootstrap["seed"]))
+    draws: dict[str, list[float]] = {}
+    for _ in range(resamples):
+        index = rng.integers(0, len(y), len(y))
+        values, _ = scorer.score(y[index], p[index])
+        for name, value in values.items():
+            draws.setdefault(name, []).append(value)
+    overall, _ = scorer.score(y, p)
+    found, undefined = {}, {}
+    tail = (1 - confidence) / 2 * 100
+    for name in overall:
+        values = draws.get(name, [])
+        if len(values) * 2 < resamples:
+            undefined[name] = f"defined in {len(values)} of {resamples} resamples only"
+            continue
+        lower, upper = np.percentile(values, [tail, 100 - tail])
+        found[name] = {"lower": float(lower), "upper": float(upper)}
+    return found, undefined
+
+
 @dataclass(frozen=True)
 class Predictions:
     """The labelled test rows of one model, as the model read them, and its scores on them:
@@ -301,6 +328,10 @@ def metrics_of(
     }
     if found.task == "binary":
         result["threshold"] = found.threshold
+    bootstrap = params.get("bootstrap")
+    if bootstrap:
+        found_intervals, result["undefined"]["intervals"] = intervals(scorer, y, scores, bootstrap)
+        result["intervals"], result["bootstrap"] = found_intervals, dict(bootstrap)
     if validation is not None:
         values, why = scorer.score(*validation)
         result["validation"] = {"rows": len(validation[0]), "overall": values}

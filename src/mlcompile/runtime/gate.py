@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlcompile.errors import GateFailed, UsageError
-from mlcompile.tasks import VALIDATION, lower_is_better
+from mlcompile.tasks import BOUNDS, VALIDATION, base_metric, lower_is_better
 
 # The direction a drop is measured in; every other metric is better when higher.
 OPERATORS: dict[str, Callable[[float, float], bool]] = {
@@ -104,12 +104,21 @@ class Scope:
     why: str | None  # why the value is undefined, when metrics.json says
 
 
-def _values(document: Mapping[str, Any] | None, metric: str) -> tuple[Mapping[str, Any], str]:
-    """The metrics table a scoped name reads from, and its name there."""
+def _values(
+    document: Mapping[str, Any] | None, metric: str
+) -> tuple[Mapping[str, Any], str, str, str]:
+    """The metrics table a scoped name reads from, its name there, and where metrics.json
+    says why it is undefined (table, name)."""
     document = document or {}
     if metric.startswith(VALIDATION):
-        return (document.get("validation") or {}).get("overall") or {}, metric[len(VALIDATION) :]
-    return document.get("overall") or {}, metric
+        name = metric[len(VALIDATION) :]
+        return (document.get("validation") or {}).get("overall") or {}, name, "validation", name
+    for bound in BOUNDS:
+        if metric.endswith(bound):
+            base = metric[: -len(bound)]
+            interval = (document.get("intervals") or {}).get(base) or {}
+            return {k: interval[k] for k in interval}, bound[1:], "intervals", base
+    return document.get("overall") or {}, metric, "overall", metric
 
 
 def _scopes(
@@ -118,10 +127,9 @@ def _scopes(
     """Every scope the check covers, with the values it compares."""
     undefined = metrics.get("undefined") or {}
     if check.slice is None:
-        current, name = _values(metrics, check.metric)
-        previous, _ = _values(production, check.metric)
-        table = "validation" if name != check.metric else "overall"
-        why = (undefined.get(table) or {}).get(name)
+        current, name, table, key = _values(metrics, check.metric)
+        previous, _, _, _ = _values(production, check.metric)
+        why = (undefined.get(table) or {}).get(key)
         return [Scope(None, current.get(name), previous.get(name), why)]
     current_slices = metrics.get("slices", {}).get(check.slice) or {}
     previous_slices = (production or {}).get("slices", {}).get(check.slice) or {}
@@ -154,16 +162,13 @@ def evaluate_gate(
             entry["note"] = f"no value of slice '{check.slice}' has metrics (too few rows?)"
             entries.append(entry)
         for scope in scopes:
-            entries.append(
-                check.judge(
-                    alias,
-                    scope.slice_value,
-                    scope.value,
-                    scope.production,
-                    has_production,
-                    scope.why,
-                )
+            entry = check.judge(
+                alias, scope.slice_value, scope.value, scope.production, has_production, scope.why
             )
+            if check.metric.endswith(BOUNDS):
+                # the bound beside the estimate it bounds, so a record shows both
+                entry["point"] = (metrics.get("overall") or {}).get(base_metric(check.metric))
+            entries.append(entry)
     return {
         "gate": params.get("gate"),
         "model": params.get("model"),

@@ -296,6 +296,14 @@ class ThresholdRule(Frozen):
         return self
 
 
+class Bootstrap(Frozen):
+    """Intervals for every test metric from seeded resamples of the test split; checks may
+    then bound `<metric>.lower` or `<metric>.upper`."""
+
+    resamples: int = Field(200, ge=20, le=10000)
+    confidence: float = Field(0.95, gt=0.5, lt=1)
+
+
 class Model(Frozen):
     """A LightGBM model trained on one source."""
 
@@ -317,6 +325,9 @@ class Model(Frozen):
         "omitted), or a rule choosing it on the validation split, as in {maximize: f1} or "
         "{min_precision: 0.8}. Stored with the model; evaluate, scoring, serve and monitors "
         "use it.",
+    )
+    bootstrap: Bootstrap | None = Field(
+        None, description="Bootstrap intervals of the test metrics (`roc_auc.lower` in checks)."
     )
     registered_name: Name | None = Field(
         None,

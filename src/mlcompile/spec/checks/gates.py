@@ -52,7 +52,11 @@ def check(ctx: Context) -> None:
             if parsed is None:
                 continue
             problem = metric_problem(
-                parsed.metric, model.task, produced, model.early_stopping is not None
+                parsed.metric,
+                model.task,
+                produced,
+                has_validation=model.early_stopping is not None,
+                has_intervals=model.bootstrap is not None,
             )
             if problem:
                 ctx.error("E303", f"model '{gate.model}': {problem[0]}", where, problem[1])
