@@ -212,14 +212,15 @@ def intervals(
         for name, value in values.items():
             draws.setdefault(name, []).append(value)
     overall, _ = scorer.score(y, p)
-    found, undefined = {}, {}
+    found: dict[str, dict[str, float]] = {}
+    undefined: dict[str, str] = {}
     tail = (1 - confidence) / 2 * 100
     for name in overall:
-        values = draws.get(name, [])
-        if len(values) * 2 < resamples:
-            undefined[name] = f"defined in {len(values)} of {resamples} resamples only"
+        drawn = draws.get(name, [])
+        if len(drawn) * 2 < resamples:
+            undefined[name] = f"defined in {len(drawn)} of {resamples} resamples only"
             continue
-        lower, upper = np.percentile(values, [tail, 100 - tail])
+        lower, upper = np.percentile(drawn, [tail, 100 - tail])
         found[name] = {"lower": float(lower), "upper": float(upper)}
     return found, undefined
 
