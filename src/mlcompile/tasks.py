@@ -86,10 +86,9 @@ def metric_problem(
     produced: list[str] | tuple[str, ...],
     has_validation: bool,
     has_intervals: bool = False,
-) -> tuple[str, str] | None:
-    """(why a model of `task` computing `produced` has no metric `name`, hint), or None."""
-    from mlcompile.errors import did_you_mean
-
+) -> tuple[str, str | None] | None:
+    """(why a model of `task` computing `produced` has no metric `name`, hint), or None.
+    No hint: the metric is unknown, and the caller suggests the closest one."""
     base = base_metric(name)
     if name.endswith(BOUNDS) and (name.startswith(VALIDATION) or "[" in name):
         return (
@@ -110,8 +109,7 @@ def metric_problem(
     for bound in BOUNDS:
         bare = bare.removesuffix(bound)
     if base not in produced:
-        hint = did_you_mean(base, produced) or "add it to the model's metrics"
-        return f"a {task} model does not produce '{base}'", hint
+        return f"a {task} model does not produce '{base}'", None
     if bare != base and base not in PER_CLASS.get(task, ()):
         per_class = [f"{t}: {', '.join(m)}" for t, m in PER_CLASS.items()]
         return (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -12,13 +13,13 @@ from mlcompile.featureops import OPS
 from mlcompile.plan.model import InputRef, Node, Plan, canonical_json, sha256_text
 from mlcompile.spec import GateCheck, Resolved
 from mlcompile.spec.models import (
-    TASK_METRICS,
     BatchDeployment,
     Feature,
     KServeDeployment,
     Model,
     RegistryDeployment,
 )
+from mlcompile.trust import project_module_file
 
 # Steps whose params hold project-relative paths.
 _PATH_KINDS = frozenset({"ingest", "gate", "register", "score", "kserve", "monitor"})
@@ -219,7 +220,8 @@ class _Builder:
                 "model": name,
                 "task": model.task,
                 "target": model.target,
-                "metrics": list(model.metrics or TASK_METRICS[model.task]),
+                "metrics": model.builtin_metrics,
+                **self.custom_metrics_param(model),
                 "slices": list(model.slices),
                 "min_slice_rows": model.min_slice_rows,
                 **_bootstrap_param(model, seed),
@@ -232,6 +234,25 @@ class _Builder:
             },
             {"metrics": "metrics", "diagnosis": "diagnosis"},
         )
+
+    def custom_metrics_param(self, model: Model) -> dict[str, Any]:
+        """A model's custom metrics, each with the sha256 of its module's project file, so
+        editing the function invalidates the steps that computed it."""
+        if not model.custom_metrics:
+            return {}
+        entries = []
+        for metric in model.custom_metrics:
+            file = project_module_file(metric.function.split(":", 1)[0], self.r.project_root)
+            entries.append(
+                {
+                    **metric.model_dump(),
+                    # an operator-allowed installed module is versioned by its environment
+                    "source_sha256": hashlib.sha256(file.read_bytes()).hexdigest()
+                    if file
+                    else None,
+                }
+            )
+        return {"custom_metrics": entries}
 
     def _feature_list(self, wanted: list[str]) -> list[dict[str, Any]]:
         """Every feature the model needs, dependencies first, raw columns as passthrough."""
@@ -265,7 +286,9 @@ class _Builder:
 
     def gate(self, name: str) -> None:
         gate = self.spec.gates[name]
-        checks = _check_params(self.r.gate_checks.get(name, []))
+        checks = _check_params(
+            self.r.gate_checks.get(name, []), self.spec.models[gate.model].lower_is_better
+        )
         self.add(
             "gate",
             name,
@@ -310,7 +333,8 @@ class _Builder:
                 "task": model.task,
                 "target": model.target,
                 "features": list(model.features),
-                "metrics": list(model.metrics or TASK_METRICS[model.task]),
+                "metrics": model.builtin_metrics,
+                **self.custom_metrics_param(model),
                 "slices": list(model.slices),
                 "min_slice_rows": model.min_slice_rows,
                 "registry": self.spec.settings.registry,
@@ -319,7 +343,7 @@ class _Builder:
                 "reference": monitor.reference or "registry",
                 "current": current,
                 "labels": labels,
-                "checks": _check_params(self.r.monitor_checks.get(name, [])),
+                "checks": _check_params(self.r.monitor_checks.get(name, []), model.lower_is_better),
                 "bins": monitor.bins,
                 "min_rows": monitor.min_rows,
                 "retrain_on": list(monitor.retrain.when) if monitor.retrain else [],
@@ -398,13 +422,16 @@ class _Builder:
             )
 
 
-def _check_params(checks: list[GateCheck]) -> list[dict[str, Any]]:
-    """Checks as the runtime reads them: a bound (`op`, `value`) or a `max_drop`."""
+def _check_params(checks: list[GateCheck], lower: frozenset[str]) -> list[dict[str, Any]]:
+    """Checks as the runtime reads them: a bound (`op`, `value`) or a `max_drop` (with the
+    direction of a custom metric, which only the spec knows)."""
     out = []
     for check in checks:
         item: dict[str, Any] = {"metric": check.metric, "slice": check.slice, "text": check.text}
         if check.max_drop is not None:
             item["max_drop"] = check.max_drop
+            if check.metric in lower:
+                item["lower_is_better"] = True
         else:
             item.update(op=check.op, value=check.value)
         out.append(item)

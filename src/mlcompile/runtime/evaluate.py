@@ -24,6 +24,7 @@ from mlcompile.errors import StepError, UsageError, did_you_mean
 from mlcompile.tasks import PER_CLASS
 
 from .artifacts import ModelBundle, json_safe, json_scalar
+from .custom import load_function
 from .threshold import THRESHOLD, model_threshold
 from .train import encode_target, model_inputs, validation_rows
 
@@ -132,10 +133,33 @@ TASK_METRICS: dict[str, dict[str, Metric]] = {
 }
 
 
-def _chosen(task: str, names: Sequence[str] | None, model: str) -> dict[str, Metric]:
+def _custom(entry: Mapping[str, Any]) -> Metric:
+    """A project's metric: `function(y_true, y_score)`, loaded under the operator's trust."""
+    function = load_function(str(entry["function"]), f"custom metric '{entry['name']}'")
+
+    def measure(s: Scored) -> float:
+        try:
+            return float(function(s.labels, s.scores))
+        except Undefined:
+            raise
+        except Exception as exc:  # the project's own code failed: its metric's failure
+            raise StepError(
+                f"custom metric '{entry['name']}' failed: {type(exc).__name__}: {exc}"
+            ) from None
+
+    return measure
+
+
+def _chosen(
+    task: str,
+    names: Sequence[str] | None,
+    model: str,
+    custom: Sequence[Mapping[str, Any]] = (),
+) -> dict[str, Metric]:
     available = TASK_METRICS[task]
+    own = {str(entry["name"]): _custom(entry) for entry in custom}
     if names is None:
-        return dict(available)
+        return {**available, **own}
     chosen = {}
     for name in names:
         if name not in available:
@@ -145,7 +169,7 @@ def _chosen(task: str, names: Sequence[str] | None, model: str) -> dict[str, Met
                 + (f" ({hint})" if hint else "")
             )
         chosen[name] = available[name]
-    return chosen
+    return {**chosen, **own}
 
 
 def _measure(metric: Metric, scored: Scored) -> float:
@@ -298,7 +322,7 @@ def metrics_of(
     "slices", "validation"}}` (undefined: metric -> why it has no value)."""
     scorer = Scorer(
         found.task,
-        _chosen(found.task, params.get("metrics"), found.model),
+        _chosen(found.task, params.get("metrics"), found.model, params.get("custom_metrics") or ()),
         found.classes,
         found.threshold,
     )

@@ -38,7 +38,8 @@ class _Check:
         if not metric:
             raise UsageError(f"a gate check needs 'metric': {dict(raw)}")
         if raw.get("max_drop") is not None:
-            op = "<=" if lower_is_better(metric) else ">="
+            lower = raw.get("lower_is_better") or lower_is_better(metric)
+            op = "<=" if lower else ">="
             return cls(metric, op, raw.get("slice"), float(raw["max_drop"]), relative=True)
         op = str(raw.get("op"))
         if op not in OPERATORS or raw.get("value") is None:

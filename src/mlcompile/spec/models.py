@@ -296,6 +296,19 @@ class ThresholdRule(Frozen):
         return self
 
 
+class CustomMetric(Frozen):
+    """A metric of the project's own: `function(y_true, y_score) -> float`, where y_score is
+    P(1) (binary), the class probabilities (multiclass) or the predictions (regression)."""
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=100)]
+    function: str = Field(
+        pattern=CUSTOM_PATTERN,
+        description="'module:function'; the module is a file of the project, or one the "
+        "operator allows (docs/trust-model.md). Its source is hashed into the plan.",
+    )
+    greater_is_better: bool = True
+
+
 class Bootstrap(Frozen):
     """Intervals for every test metric from seeded resamples of the test split; checks may
     then bound `<metric>.lower` or `<metric>.upper`."""
@@ -315,7 +328,9 @@ class Model(Frozen):
     params: dict[str, Scalar] = Field(default_factory=dict, description="LightGBM parameters.")
     num_boost_round: int = Field(500, ge=1)
     early_stopping: EarlyStopping | None = Field(default_factory=EarlyStopping)
-    metrics: list[str] | None = Field(None, description="Defaults to every metric of the task.")
+    metrics: list[str | CustomMetric] | None = Field(
+        None, description="Defaults to every metric of the task; custom ones as mappings."
+    )
     slices: list[Name] = Field(default_factory=list, description="Columns to report metrics by.")
     min_slice_rows: int = Field(30, ge=1)
     seed: Seed | None = None
@@ -334,6 +349,26 @@ class Model(Frozen):
         pattern=r"^[^./\\\x00][^/\\\x00]*$",
         description="Name in the registry (a folder name); default '<spec name>.<model>'.",
     )
+
+    @property
+    def builtin_metrics(self) -> list[str]:
+        """The task's metrics this model computes (all of them when `metrics` is omitted)."""
+        if self.metrics is None:
+            return list(TASK_METRICS[self.task])
+        return [m for m in self.metrics if isinstance(m, str)]
+
+    @property
+    def custom_metrics(self) -> list[CustomMetric]:
+        return [m for m in self.metrics or [] if isinstance(m, CustomMetric)]
+
+    @property
+    def metric_names(self) -> list[str]:
+        return [*self.builtin_metrics, *(m.name for m in self.custom_metrics)]
+
+    @property
+    def lower_is_better(self) -> frozenset[str]:
+        """The custom metrics of this model that are better when lower."""
+        return frozenset(m.name for m in self.custom_metrics if not m.greater_is_better)
 
     @model_validator(mode="after")
     def _threshold_fits(self) -> Model:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 
+from mlcompile.errors import did_you_mean
 from mlcompile.spec.checks.context import Context
-from mlcompile.spec.models import MAX_CHECK_LENGTH, TASK_METRICS, Check
+from mlcompile.spec.models import MAX_CHECK_LENGTH, Check
 from mlcompile.spec.resolved import GateCheck
 from mlcompile.spec.yaml_loader import KeyPath
-from mlcompile.tasks import lower_is_better, metric_problem, scoped_metric
+from mlcompile.tasks import base_metric, lower_is_better, metric_problem, scoped_metric
 
 # Possessive quantifiers (*+, ++) never give back what they matched, and no two of them can
 # match the same characters, so a failing match costs one pass over the text: a run of
@@ -20,7 +21,8 @@ CHECK_PATTERN = re.compile(
 )
 
 
-def parse_check(text: str) -> GateCheck | None:
+def parse_check(text: str, lower: frozenset[str] = frozenset()) -> GateCheck | None:
+    """`text` in normal form; `lower` names the custom metrics that are better when lower."""
     match = CHECK_PATTERN.fullmatch(text) if len(text) <= MAX_CHECK_LENGTH else None
     slice_ = match["slice"].strip() if match and match["slice"] is not None else None
     if not match or slice_ == "":
@@ -29,7 +31,7 @@ def parse_check(text: str) -> GateCheck | None:
     metric, slice_ = scoped_metric(metric, slice_)
     if match["prod"]:
         drop = value if match["sign"] == "-" else -value
-        higher_better = not lower_is_better(metric)
+        higher_better = not (lower_is_better(metric) or metric in lower)
         # 'roc_auc >= production - 0.02' and 'rmse <= production + 0.5' are the sensible forms
         if higher_better != (op in (">=", ">")) or drop * (1 if higher_better else -1) < 0:
             return GateCheck(metric, op, None, None, slice_, text.strip())
@@ -44,11 +46,11 @@ def check(ctx: Context) -> None:
         model = spec.models.get(gate.model)
         if not ctx.ref(gate.model, spec.models, "model", (*at, "model")) or model is None:
             continue
-        produced = model.metrics or list(TASK_METRICS[model.task])
+        produced = model.metric_names
         normal: list[GateCheck] = []
         for index, written in enumerate(gate.checks):
             where = (*at, "checks", index)
-            parsed = gate_check(ctx, written, where)
+            parsed = gate_check(ctx, written, where, model.lower_is_better)
             if parsed is None:
                 continue
             problem = metric_problem(
@@ -59,7 +61,9 @@ def check(ctx: Context) -> None:
                 has_intervals=model.bootstrap is not None,
             )
             if problem:
-                ctx.error("E303", f"model '{gate.model}': {problem[0]}", where, problem[1])
+                message, hint = problem
+                hint = hint or did_you_mean(base_metric(parsed.metric), produced)
+                ctx.error("E303", f"model '{gate.model}': {message}", where, hint)
                 continue
             if parsed.slice is not None and parsed.slice not in model.slices:
                 ctx.error(
@@ -73,7 +77,9 @@ def check(ctx: Context) -> None:
         ctx.out.gate_checks[name] = normal
 
 
-def gate_check(ctx: Context, check: str | Check, where: KeyPath) -> GateCheck | None:
+def gate_check(
+    ctx: Context, check: str | Check, where: KeyPath, lower: frozenset[str] = frozenset()
+) -> GateCheck | None:
     """A check in normal form, or None after reporting why it cannot be read."""
     if isinstance(check, Check):
         op = check.op
@@ -83,7 +89,7 @@ def gate_check(ctx: Context, check: str | Check, where: KeyPath) -> GateCheck | 
             else f"{check.metric} {op} {check.value}"
         )
         return GateCheck(check.metric, op, check.value, check.max_drop, check.slice, text)
-    parsed = parse_check(check)
+    parsed = parse_check(check, lower)
     if parsed is None:
         ctx.error(
             "E204",

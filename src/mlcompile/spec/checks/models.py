@@ -6,8 +6,9 @@ from mlcompile.errors import did_you_mean
 from mlcompile.spec.checks.context import Context
 from mlcompile.spec.checks.features import raw_inputs
 from mlcompile.spec.lightgbm_params import check_params
-from mlcompile.spec.models import TASK_METRICS
+from mlcompile.spec.models import TASK_METRICS, CustomMetric, Model
 from mlcompile.spec.yaml_loader import KeyPath
+from mlcompile.trust import module_source
 
 
 def check(ctx: Context) -> None:
@@ -46,12 +47,28 @@ def check(ctx: Context) -> None:
             ctx.raw_column(model.split.column, model.data, (*at, "split", "column"), "split column")
         for index, column in enumerate(model.slices):
             ctx.raw_column(column, model.data, (*at, "slices", index), "slice column")
-        produced = TASK_METRICS[model.task]
-        for index, metric in enumerate(model.metrics or []):
-            if metric not in produced:
+        _metrics(ctx, name, model)
+
+
+def _metrics(ctx: Context, name: str, model: Model) -> None:
+    at: KeyPath = ("models", name, "metrics")
+    produced = TASK_METRICS[model.task]
+    for index, metric in enumerate(model.metrics or []):
+        if isinstance(metric, CustomMetric):
+            if metric.name in produced:
                 ctx.error(
                     "E303",
-                    f"a {model.task} model does not produce '{metric}'",
-                    (*at, "metrics", index),
-                    did_you_mean(metric, produced),
+                    f"the custom metric '{metric.name}' has the name of a built-in one",
+                    (*at, index, "name"),
+                    "name it differently, e.g. 'my_" + metric.name + "'",
                 )
+            source = module_source(metric.function.split(":", 1)[0], ctx.root)
+            if source.refusal is not None:
+                ctx.error("E308", source.refusal, (*at, index, "function"), source.hint)
+        elif metric not in produced:
+            ctx.error(
+                "E303",
+                f"a {model.task} model does not produce '{metric}'",
+                (*at, index),
+                did_you_mean(metric, produced),
+            )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from mlcompile.errors import did_you_mean
 from mlcompile.spec.checks.context import Context
 from mlcompile.spec.checks.gates import gate_check, parse_check
-from mlcompile.spec.models import TASK_METRICS, RegistryDeployment
+from mlcompile.spec.models import RegistryDeployment
 from mlcompile.spec.resolved import GateCheck
 from mlcompile.spec.yaml_loader import KeyPath
 from mlcompile.tasks import DRIFT_METRICS, PREDICTION, metric_problem
@@ -47,7 +47,7 @@ def check(ctx: Context) -> None:
                 (*at, "labels", "target" if labels.target else "source"),
                 "label column",
             )
-        produced = model.metrics or list(TASK_METRICS[model.task])
+        produced = model.metric_names
         normal: list[GateCheck] = []
         for index, written in enumerate(monitor.checks):
             where = (*at, "checks", index)
@@ -55,7 +55,7 @@ def check(ctx: Context) -> None:
             if early is not None and early.metric in DRIFT_METRICS and early.value is None:
                 _drift_is_absolute(ctx, early, where)
                 continue
-            parsed = gate_check(ctx, written, where)
+            parsed = gate_check(ctx, written, where, model.lower_is_better)
             if parsed is not None and _monitor_check(
                 ctx, parsed, monitor.model, produced, labels is not None, where
             ):
