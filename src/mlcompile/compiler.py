@@ -11,6 +11,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
 
+from mlcompile import paths
 from mlcompile.backends import ArtifactSet, Backend, get_backend
 from mlcompile.backends.emit import stale_files, with_index, write_text_atomic, write_tree
 from mlcompile.errors import WRITE_ERRNOS, Diagnostic, SpecError, UsageError, WriteError
@@ -157,7 +158,7 @@ def build_lineage_cached(compiled: Compiled) -> dict[str, str]:
     plan_text = compiled.plan.to_json()
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
     key = sha256_text(canonical_json([plan_text, compiled.spec_file, __version__, epoch]))
-    cached = compiled.project_root / ".mlcompile" / "cache" / "lineage" / f"{key}.json"
+    cached = compiled.project_root / paths.cache_dir("lineage") / f"{key}.json"
     try:
         files: dict[str, str] = json.loads(cached.read_text(encoding="utf-8"))
         return files

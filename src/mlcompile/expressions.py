@@ -24,11 +24,11 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from mlcompile import __version__
+from mlcompile import __version__, paths
 
 TABLE = "feature_rows"
 MAX_LENGTH = 10_000
-CACHE_DIR = Path(".mlcompile") / "cache" / "expr"
+CACHE_DIR = Path(paths.cache_dir("expr"))
 # Expression classes of DuckDB's parse tree that compute from the row alone.
 _ROW_WISE = frozenset(
     {

@@ -14,6 +14,7 @@ from typing import ClassVar
 
 from pydantic import BaseModel, Field
 
+from mlcompile import paths
 from mlcompile.backends.base import ArtifactSet, BackendSettings, RunOptions, RunResult
 from mlcompile.backends.executors import Executor
 from mlcompile.errors import Diagnostic
@@ -27,7 +28,7 @@ class LocalSettings(BackendSettings):
     store: ProjectPath | None = Field(
         None, description="Artifact cache folder; default settings.store."
     )
-    runs: ProjectPath = Field(".mlcompile/runs", description="Folder for run records.")
+    runs: ProjectPath = Field(paths.RUNS, description="Folder for run records.")
 
 
 def local_folders(settings: BaseModel, plan: Plan, project_root: Path) -> tuple[Path, Path]:

@@ -45,7 +45,8 @@ def py_literal(value: Any) -> str:
     if value is None or isinstance(value, bool | int):
         return repr(value)
     if isinstance(value, str):
-        return ascii(value)
+        # str() first: a str subclass (a StepKind) is written as its text, not its repr
+        return ascii(str(value))
     if isinstance(value, float):
         if value != value or value in (float("inf"), float("-inf")):
             return f"float({str(value)!r})"

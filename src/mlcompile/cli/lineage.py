@@ -10,6 +10,7 @@ import click
 
 from mlcompile.cli.output import Output, handles_errors
 from mlcompile.cli.params import registry_option, runs_dir_option, text_or_json
+from mlcompile.cli.project import runs_folder
 
 
 @click.command("lineage")
@@ -25,7 +26,7 @@ from mlcompile.cli.params import registry_option, runs_dir_option, text_or_json
 @text_or_json
 @handles_errors
 def lineage(
-    ref: str, registry: Path, runs_dir: Path, store: Path | None, fmt: str, output: Output
+    ref: str, registry: Path, runs_dir: Path | None, store: Path | None, fmt: str, output: Output
 ) -> None:
     """Trace a registered model back to its run, steps, checks, gates and raw files.
 
@@ -34,7 +35,7 @@ def lineage(
     """
     from mlcompile.lineage.trace import trace_model
 
-    found = trace_model(registry, runs_dir, ref, store)
+    found = trace_model(registry, runs_folder(runs_dir), ref, store)
     output.result(found, _lineage_text(found))
 
 
@@ -81,7 +82,7 @@ def _lineage_text(found: Mapping[str, Any]) -> str:
     for gate in found["gates"]:
         lines.append(f"gate {gate.get('gate')}: {'PASSED' if gate.get('passed') else 'FAILED'}")
         for check in gate.get("checks", []):
-            mark = "ok  " if check.get("passed") else "FAIL"
+            mark = "skip" if check.get("skipped") else "ok  " if check.get("passed") else "FAIL"
             detail = (
                 check.get("note")
                 or f"value {_num(check.get('value'))} bound {_num(check.get('bound'))}"

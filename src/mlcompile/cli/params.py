@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from mlcompile import paths
 from mlcompile.cli.output import FORMATS, F
 
 
@@ -96,15 +97,15 @@ def runner_options(func: F) -> F:
 runs_dir_option = click.option(
     "--runs-dir",
     type=click.Path(path_type=Path, file_okay=False),
-    default=Path(".mlcompile/runs"),
-    show_default=True,
+    default=None,
+    help=f"Run records folder (default: backends.local.runs of ./mlcompile.yaml, else {paths.RUNS}).",
 )
 
 registry_option = click.option(
     "--registry",
     type=click.Path(path_type=Path, file_okay=False),
-    default=lambda: Path(os.environ.get("MLCOMPILE_REGISTRY", ".mlcompile/registry")),
-    help="Registry folder (default .mlcompile/registry, or $MLCOMPILE_REGISTRY).",
+    default=lambda: Path(os.environ.get("MLCOMPILE_REGISTRY", paths.REGISTRY)),
+    help=f"Registry folder (default {paths.REGISTRY}, or $MLCOMPILE_REGISTRY).",
 )
 
 text_or_json = click.option(

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from mlcompile import paths
 from mlcompile.cli.output import Output, handles_errors
 from mlcompile.cli.params import overrides_argument, trust_options
 from mlcompile.errors import UsageError
@@ -48,7 +49,7 @@ def report(
     else:
         plan, record, store = _from_spec(target, overrides, run_id, output)
     root = Path(str(record.get("project_root", ".")))
-    registry = root / str(plan.settings.get("registry", ".mlcompile/registry"))
+    registry = root / str(plan.settings.get("registry", paths.REGISTRY))
     html = render_report(plan, record, store, registry)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(html, encoding="utf-8")
@@ -69,7 +70,7 @@ def _from_run_dir(run_dir: Path) -> tuple[Plan, dict[str, Any], Path]:
             "and build/plan.json is another plan; pass the spec instead"
         )
     root = Path(str(record.get("project_root", ".")))
-    return plan, record, root / str(plan.settings.get("store", ".mlcompile/store"))
+    return plan, record, root / str(plan.settings.get("store", paths.STORE))
 
 
 def _from_spec(

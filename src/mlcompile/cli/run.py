@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from mlcompile import paths
 from mlcompile.cli.compiling import compile_and_render
 from mlcompile.cli.output import Output, handles_errors
 from mlcompile.cli.params import format_option, runner_options
@@ -141,6 +142,6 @@ def _record_lineage(
     try:
         record = json.loads((runs_dir / run_id / "run.json").read_text(encoding="utf-8"))
         events = run_events(plan, record, Path(record.get("store", store)), root)
-        append_run_events(root / ".mlcompile" / "lineage", events)
+        append_run_events(root / paths.LINEAGE, events)
     except OSError as exc:
         click.echo(f"mlcompile: warning: lineage not recorded: {exc}", err=True)

@@ -7,8 +7,10 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from mlcompile import paths
 from mlcompile.cli.output import Output, handles_errors
 from mlcompile.cli.params import format_option, runs_dir_option
+from mlcompile.cli.project import runs_folder
 from mlcompile.cli.summary import summary_text
 from mlcompile.errors import UsageError
 from mlcompile.lineage.records import load_runs
@@ -37,7 +39,8 @@ def _find_run(runs_dir: Path, run_id: str) -> dict[str, Any]:
 @runs_dir_option
 @format_option
 @handles_errors
-def runs_list(runs_dir: Path, fmt: str, output: Output) -> None:
+def runs_list(runs_dir: Path | None, fmt: str, output: Output) -> None:
+    runs_dir = runs_folder(runs_dir)
     records = load_runs(runs_dir)
     rows = []
     for r in records:
@@ -54,8 +57,8 @@ def runs_list(runs_dir: Path, fmt: str, output: Output) -> None:
 @runs_dir_option
 @format_option
 @handles_errors
-def runs_show(run_id: str, runs_dir: Path, fmt: str, output: Output) -> None:
-    record = _find_run(runs_dir, run_id)
+def runs_show(run_id: str, runs_dir: Path | None, fmt: str, output: Output) -> None:
+    record = _find_run(runs_folder(runs_dir), run_id)
     # a run still going, or whose process died, has no exit code
     code = record["exit_code"] if record["exit_code"] is not None else "-"
     human = [f"run {record['id']} ({record['plan']}): {record['status']}, exit {code}"]
@@ -81,12 +84,18 @@ def runs_show(run_id: str, runs_dir: Path, fmt: str, output: Output) -> None:
 @format_option
 @handles_errors
 def runs_compare(
-    first: str, second: str, runs_dir: Path, report_file: Path | None, fmt: str, output: Output
+    first: str,
+    second: str,
+    runs_dir: Path | None,
+    report_file: Path | None,
+    fmt: str,
+    output: Output,
 ) -> None:
     """Parameters that differ between two runs' plans, and their metrics with the difference."""
     from mlcompile.lineage.compare import metric_differences, param_differences
     from mlcompile.lineage.trace import plan_for_run
 
+    runs_dir = runs_folder(runs_dir)
     a, b = _find_run(runs_dir, first), _find_run(runs_dir, second)
     plan_a, plan_b = plan_for_run(a, runs_dir)[0], plan_for_run(b, runs_dir)[0]
     params = param_differences(plan_a, plan_b)
@@ -137,7 +146,7 @@ def _compare_report(
 
     root = Path(str(b.get("project_root", ".")))
     baseline = Baseline(f"run {a['id']}", run_diagnoses(plan_a, a, store(plan_a, a)))
-    registry = root / str(plan_b.settings.get("registry", ".mlcompile/registry"))
+    registry = root / str(plan_b.settings.get("registry", paths.REGISTRY))
     html = render_report(plan_b, b, store(plan_b, b), registry, baseline)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(html, encoding="utf-8")

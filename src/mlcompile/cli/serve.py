@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from mlcompile import paths
 from mlcompile.cli.output import Output, handles_errors
 from mlcompile.cli.params import registry_option, trust_options
 
@@ -19,7 +20,7 @@ from mlcompile.cli.params import registry_option, trust_options
     "--log-dir",
     type=click.Path(path_type=Path, file_okay=False),
     default=None,
-    help="Prediction log folder (default .mlcompile/predictions/<model>).",
+    help=f"Prediction log folder (default {paths.PREDICTIONS}/<model>).",
 )
 @click.option(
     "--flush-rows",

@@ -31,7 +31,7 @@ def summary_text(payload: dict[str, Any]) -> str:
         verdict = "PASSED" if decision.get("passed") else "FAILED"
         lines.append(f"gate {gate}: {verdict}")
         for check in decision.get("checks", []):
-            mark = "ok " if check.get("passed") else "FAIL"
+            mark = "skip" if check.get("skipped") else "ok " if check.get("passed") else "FAIL"
             text = str(check.get("check"))
             slice_value = check.get("slice_value")
             where = (

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from mlcompile import paths
 from mlcompile.errors import UsageError
 
 if TYPE_CHECKING:
@@ -75,7 +76,7 @@ def _tracked(compiled: Compiled, rendered: Rendered, result: RunResult) -> Track
     store, runs_dir = local_folders(rendered.settings, plan, root)
     record = json.loads((runs_dir / str(result.run_id) / "run.json").read_text(encoding="utf-8"))
     store = Path(str(record.get("store", store)))
-    registry = root / str(plan.settings.get("registry", ".mlcompile/registry"))
+    registry = root / str(plan.settings.get("registry", paths.REGISTRY))
     return TrackedRun(
         metrics=record.get("metrics") or {},
         locate=lambda node, output: output_dir(record, node, output, store),

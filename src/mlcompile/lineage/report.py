@@ -28,7 +28,7 @@ from mlcompile.lineage.records import (
     read_json,
 )
 from mlcompile.lineage.trace import params_summary, registry_history
-from mlcompile.plan import Node, Plan
+from mlcompile.plan import Node, Plan, StepKind, make_node_id
 from mlcompile.tasks import PREDICTION
 
 if TYPE_CHECKING:
@@ -147,7 +147,9 @@ def production_baseline(
     folder = registry_dir / name / "versions" / str(version)
     diagnosis = read_json(folder / "diagnosis.json")
     registration = read_json(folder / "registration.json") or {}
-    trained = artifact_facts(output_dir(record, f"train:{model}", "model", store_dir), "model")
+    trained = artifact_facts(
+        output_dir(record, make_node_id(StepKind.TRAIN, model), "model", store_dir), "model"
+    )
     if not isinstance(diagnosis, dict) or registration.get("model_sha256") == trained.get("sha256"):
         return None
     return f"{alias} v{version}", diagnosis

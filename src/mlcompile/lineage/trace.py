@@ -234,7 +234,7 @@ def trace_model(
     }
     plan, found["plan_source"] = plan_for_run(record, runs_dir)
     if plan is not None:
-        nodes = [
+        nodes: list[tuple[str, str, dict[str, Any], dict[str, str]]] = [
             (n.id, n.kind, dict(n.params), dict(n.outputs)) for n in ancestors(plan, register_id)
         ]
         paths = {

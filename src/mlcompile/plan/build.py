@@ -7,22 +7,35 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from mlcompile import __version__
+from mlcompile import __version__, paths
 from mlcompile.errors import Diagnostic, SpecError
 from mlcompile.featureops import OPS
+from mlcompile.plan.kinds import PATH_KINDS, StepKind, make_node_id
 from mlcompile.plan.model import InputRef, Node, Plan, canonical_json, sha256_text
+from mlcompile.plan.params import (
+    EvaluateParams,
+    FeaturesParams,
+    GateParams,
+    IngestParams,
+    KServeParams,
+    MonitorParams,
+    RegisterParams,
+    ScoreParams,
+    SplitParams,
+    TrainParams,
+    ValidateParams,
+)
 from mlcompile.spec import GateCheck, Resolved
 from mlcompile.spec.models import (
     BatchDeployment,
     Feature,
     KServeDeployment,
     Model,
+    Monitor,
     RegistryDeployment,
 )
 from mlcompile.trust import project_module_file
 
-# Steps whose params hold project-relative paths.
-_PATH_KINDS = frozenset({"ingest", "gate", "register", "score", "kserve", "monitor"})
 # Part of every fingerprint: a release that changes what a step computes invalidates caches.
 RUNTIME_VERSION = __version__
 
@@ -39,27 +52,27 @@ class _Builder:
 
     def add(
         self,
-        kind: str,
+        kind: StepKind,
         name: str,
         params: Mapping[str, Any],
         inputs: Mapping[str, InputRef],
         outputs: Mapping[str, str],
     ) -> str:
-        node_id = f"{kind}:{name}"
+        made = make_node_id(kind, name)
         params = dict(params)
-        if self.r.paths_outside_project and kind in _PATH_KINDS:
+        if self.r.paths_outside_project and kind in PATH_KINDS:
             # only then, so other plans keep their hashes; the runtime still asks the
             # operator's grant where it runs (mlcompile.trust)
             params["outside_project"] = True
-        self.nodes[node_id] = Node(node_id, kind, name, params, dict(inputs), dict(outputs))
-        return node_id
+        self.nodes[made] = Node(made, kind, name, params, dict(inputs), dict(outputs))
+        return made
 
     def dataset_of(self, source: str) -> InputRef:
         """The dataset downstream steps read: validated when the source has a schema."""
-        validate = f"validate:{source}"
+        validate = make_node_id(StepKind.VALIDATE, source)
         if validate in self.nodes:
             return _ref(validate, "dataset", "dataset")
-        return _ref(f"ingest:{source}", "dataset", "dataset")
+        return _ref(make_node_id(StepKind.INGEST, source), "dataset", "dataset")
 
     def build(self) -> None:
         # sources only monitors read belong to the monitoring job, not to training
@@ -124,16 +137,17 @@ class _Builder:
 
     def source(self, name: str) -> None:
         source = self.spec.sources[name]
-        params: dict[str, Any] = {"source": name}
+        params: IngestParams
         inputs: dict[str, InputRef] = {}
         if source.path is not None:
             fmt = source.format or ("csv" if source.path.lower().endswith(".csv") else "parquet")
-            params.update(format=fmt, path=source.path)
+            params = {"source": name, "format": fmt, "path": source.path}
         else:
+            assert source.sql is not None
             tables = self.r.source_inputs[name]
-            params.update(format="sql", sql=source.sql, tables=tables)
+            params = {"source": name, "format": "sql", "sql": source.sql, "tables": tables}
             inputs = {table: self.dataset_of(table) for table in tables}
-        self.add("ingest", name, params, inputs, {"dataset": "dataset"})
+        self.add(StepKind.INGEST, name, params, inputs, {"dataset": "dataset"})
         if source.schema_ is None:
             return
         schema = self.spec.schemas[source.schema_]
@@ -150,11 +164,16 @@ class _Builder:
                 column: _column_rules(rules.model_dump(exclude_none=True))
                 for column, rules in schema.columns.items()
             }
+        checked: ValidateParams = {
+            "source": name,
+            "schema": schema_params,
+            "on_invalid": source.on_invalid,
+        }
         self.add(
-            "validate",
+            StepKind.VALIDATE,
             name,
-            {"source": name, "schema": schema_params, "on_invalid": source.on_invalid},
-            {"dataset": _ref(f"ingest:{name}", "dataset", "dataset")},
+            checked,
+            {"dataset": _ref(make_node_id(StepKind.INGEST, name), "dataset", "dataset")},
             {"dataset": "dataset", "report": "report"},
         )
 
@@ -163,50 +182,38 @@ class _Builder:
         seed = model.seed if model.seed is not None else self.spec.settings.seed
         split_seed = model.split.seed if model.split.seed is not None else seed
         split = self.add(
-            "split",
+            StepKind.SPLIT,
             name,
-            {
-                "model": name,
-                "method": model.split.method,
-                "test_size": model.split.test_size,
-                "column": model.split.column,
-                "seed": split_seed,
-                "target": model.target,
-                "sample_rows": self.spec.settings.sample_rows,
-            },
+            SplitParams(
+                model=name,
+                method=model.split.method,
+                test_size=model.split.test_size,
+                column=model.split.column,
+                seed=split_seed,
+                target=model.target,
+                sample_rows=self.spec.settings.sample_rows,
+            ),
             {"dataset": self.dataset_of(model.data)},
             {"train": "dataset", "test": "dataset"},
         )
         features = self.add(
-            "features",
+            StepKind.FEATURES,
             name,
-            {
-                "model": name,
-                "task": model.task,
-                "target": model.target,
-                "features": self._feature_list(model.features),
-                "model_inputs": list(model.features),
-                "carry": list(model.slices),
-            },
+            FeaturesParams(
+                model=name,
+                task=model.task,
+                target=model.target,
+                features=self._feature_list(model.features),
+                model_inputs=list(model.features),
+                carry=list(model.slices),
+            ),
             {"train": _ref(split, "train", "dataset")},
             {"transformer": "transformer", "train": "dataset"},
         )
-        stopping = model.early_stopping
         train = self.add(
-            "train",
+            StepKind.TRAIN,
             name,
-            {
-                "model": name,
-                "task": model.task,
-                "target": model.target,
-                "num_class": None,
-                "params": dict(sorted(model.params.items())),
-                "num_boost_round": model.num_boost_round,
-                "early_stopping_rounds": stopping.rounds if stopping else None,
-                "validation_size": stopping.validation_size if stopping else None,
-                "seed": seed,
-                **_threshold_param(model),
-            },
+            self.train_params(name, model, seed),
             {
                 "train": _ref(features, "train", "dataset"),
                 "transformer": _ref(features, "transformer", "transformer"),
@@ -214,18 +221,9 @@ class _Builder:
             {"model": "model"},
         )
         self.add(
-            "evaluate",
+            StepKind.EVALUATE,
             name,
-            {
-                "model": name,
-                "task": model.task,
-                "target": model.target,
-                "metrics": model.builtin_metrics,
-                **self.custom_metrics_param(model),
-                "slices": list(model.slices),
-                "min_slice_rows": model.min_slice_rows,
-                **_bootstrap_param(model, seed),
-            },
+            self.evaluate_params(name, model, seed),
             {
                 "model": _ref(train, "model", "model"),
                 "test": _ref(split, "test", "dataset"),
@@ -235,11 +233,77 @@ class _Builder:
             {"metrics": "metrics", "diagnosis": "diagnosis"},
         )
 
-    def custom_metrics_param(self, model: Model) -> dict[str, Any]:
+    def train_params(self, name: str, model: Model, seed: int) -> TrainParams:
+        stopping = model.early_stopping
+        params = TrainParams(
+            model=name,
+            task=model.task,
+            target=model.target,
+            num_class=None,
+            params=dict(sorted(model.params.items())),
+            num_boost_round=model.num_boost_round,
+            early_stopping_rounds=stopping.rounds if stopping else None,
+            validation_size=stopping.validation_size if stopping else None,
+            seed=seed,
+        )
+        # absent unless the spec sets one, so plans of specs without one do not change
+        if isinstance(model.threshold, float | int):
+            params["threshold"] = float(model.threshold)
+        elif model.threshold is not None:
+            params["threshold"] = model.threshold.model_dump(exclude_none=True)
+        return params
+
+    def evaluate_params(self, name: str, model: Model, seed: int) -> EvaluateParams:
+        params = EvaluateParams(
+            model=name,
+            task=model.task,
+            target=model.target,
+            metrics=model.builtin_metrics,
+            slices=list(model.slices),
+            min_slice_rows=model.min_slice_rows,
+        )
+        if model.custom_metrics:
+            params["custom_metrics"] = self.custom_metrics(model)
+        if model.bootstrap is not None:
+            params["bootstrap"] = {**model.bootstrap.model_dump(), "seed": seed}
+        return params
+
+    def monitor_params(
+        self,
+        name: str,
+        monitor: Monitor,
+        model: Model,
+        current: dict[str, Any],
+        labels: dict[str, Any] | None,
+    ) -> MonitorParams:
+        params = MonitorParams(
+            monitor=name,
+            model=monitor.model,
+            task=model.task,
+            target=model.target,
+            features=list(model.features),
+            metrics=model.builtin_metrics,
+            slices=list(model.slices),
+            min_slice_rows=model.min_slice_rows,
+            registry=self.spec.settings.registry,
+            registered_name=self.registered_name(monitor.model),
+            alias=monitor.alias,
+            reference=monitor.reference or "registry",
+            current=current,
+            labels=labels,
+            checks=_check_params(self.r.monitor_checks.get(name, []), model.lower_is_better),
+            bins=monitor.bins,
+            min_rows=monitor.min_rows,
+            retrain_on=list(monitor.retrain.when) if monitor.retrain else [],
+            report=monitor.report or f"{paths.MONITORING}/{_safe_file(name)}.json",
+        )
+        if model.custom_metrics:
+            params["custom_metrics"] = self.custom_metrics(model)
+        return params
+
+    def custom_metrics(self, model: Model) -> list[dict[str, Any]]:
         """A model's custom metrics, each with the sha256 of its module's project file, so
         editing the function invalidates the steps that computed it."""
-        if not model.custom_metrics:
-            return {}
         entries = []
         for metric in model.custom_metrics:
             file = project_module_file(metric.function.split(":", 1)[0], self.r.project_root)
@@ -252,7 +316,7 @@ class _Builder:
                     else None,
                 }
             )
-        return {"custom_metrics": entries}
+        return entries
 
     def _feature_list(self, wanted: list[str]) -> list[dict[str, Any]]:
         """Every feature the model needs, dependencies first, raw columns as passthrough."""
@@ -290,17 +354,17 @@ class _Builder:
             self.r.gate_checks.get(name, []), self.spec.models[gate.model].lower_is_better
         )
         self.add(
-            "gate",
+            StepKind.GATE,
             name,
-            {
-                "gate": name,
-                "model": gate.model,
-                "registry": self.spec.settings.registry,
-                "registered_name": self.registered_name(gate.model),
-                "compare_alias": gate.compare_to,
-                "checks": checks,
-            },
-            {"metrics": _ref(f"evaluate:{gate.model}", "metrics", "metrics")},
+            GateParams(
+                gate=name,
+                model=gate.model,
+                registry=self.spec.settings.registry,
+                registered_name=self.registered_name(gate.model),
+                compare_alias=gate.compare_to,
+                checks=checks,
+            ),
+            {"metrics": _ref(make_node_id(StepKind.EVALUATE, gate.model), "metrics", "metrics")},
             {"decision": "decision"},
         )
 
@@ -325,98 +389,84 @@ class _Builder:
             }
             inputs["labels"] = self.dataset_of(monitor.labels.source)
         self.add(
-            "monitor",
+            StepKind.MONITOR,
             name,
-            {
-                "monitor": name,
-                "model": monitor.model,
-                "task": model.task,
-                "target": model.target,
-                "features": list(model.features),
-                "metrics": model.builtin_metrics,
-                **self.custom_metrics_param(model),
-                "slices": list(model.slices),
-                "min_slice_rows": model.min_slice_rows,
-                "registry": self.spec.settings.registry,
-                "registered_name": self.registered_name(monitor.model),
-                "alias": monitor.alias,
-                "reference": monitor.reference or "registry",
-                "current": current,
-                "labels": labels,
-                "checks": _check_params(self.r.monitor_checks.get(name, []), model.lower_is_better),
-                "bins": monitor.bins,
-                "min_rows": monitor.min_rows,
-                "retrain_on": list(monitor.retrain.when) if monitor.retrain else [],
-                "report": monitor.report or f".mlcompile/monitoring/{_safe_file(name)}.json",
-            },
+            self.monitor_params(name, monitor, model, current, labels),
             inputs,
             {"drift": "drift", "decision": "decision"},
         )
 
     def gate_inputs(self, model: str) -> dict[str, InputRef]:
         return {
-            f"gate:{name}": _ref(f"gate:{name}", "decision", "decision")
-            for name, gate in sorted(self.spec.gates.items())
-            if gate.model == model
+            gate: _ref(gate, "decision", "decision")
+            for gate in (
+                make_node_id(StepKind.GATE, name)
+                for name, spec in sorted(self.spec.gates.items())
+                if spec.model == model
+            )
         }
 
     def deployment(self, name: str) -> None:
         deployment = self.spec.deployments[name]
         model = deployment.model
-        trained = _ref(f"train:{model}", "model", "model")
+        trained = _ref(make_node_id(StepKind.TRAIN, model), "model", "model")
         guards = self.gate_inputs(model)
         if isinstance(deployment, RegistryDeployment):
+            evaluated = make_node_id(StepKind.EVALUATE, model)
             self.add(
-                "register",
+                StepKind.REGISTER,
                 name,
-                {
-                    "deployment": name,
-                    "model": model,
-                    "registry": self.spec.settings.registry,
-                    "registered_name": self.registered_name(model),
-                    "alias": deployment.alias,
-                },
+                RegisterParams(
+                    deployment=name,
+                    model=model,
+                    registry=self.spec.settings.registry,
+                    registered_name=self.registered_name(model),
+                    alias=deployment.alias,
+                ),
                 {
                     "model": trained,
-                    "metrics": _ref(f"evaluate:{model}", "metrics", "metrics"),
-                    "diagnosis": _ref(f"evaluate:{model}", "diagnosis", "diagnosis"),
-                    "reference": _ref(f"split:{model}", "train", "dataset"),
+                    "metrics": _ref(evaluated, "metrics", "metrics"),
+                    "diagnosis": _ref(evaluated, "diagnosis", "diagnosis"),
+                    "reference": _ref(make_node_id(StepKind.SPLIT, model), "train", "dataset"),
                     **guards,
                 },
                 {"registration": "registration"},
             )
         elif isinstance(deployment, KServeDeployment):
-            registry = next(
-                n
-                for n, d in sorted(self.spec.deployments.items())
-                if isinstance(d, RegistryDeployment) and d.model == model
+            registered = make_node_id(
+                StepKind.REGISTER,
+                next(
+                    n
+                    for n, d in sorted(self.spec.deployments.items())
+                    if isinstance(d, RegistryDeployment) and d.model == model
+                ),
             )
             self.add(
-                "kserve",
+                StepKind.KSERVE,
                 name,
-                {
-                    "deployment": name,
-                    "model": model,
-                    "registered_name": self.registered_name(model),
-                    "namespace": deployment.namespace,
-                    "storage_uri": deployment.storage_uri,
-                    "output": deployment.output or f"deploy/{_safe_file(name)}.yaml",
-                    "resources": deployment.resources.model_dump(),
-                },
-                {"registration": _ref(f"register:{registry}", "registration", "registration")},
+                KServeParams(
+                    deployment=name,
+                    model=model,
+                    registered_name=self.registered_name(model),
+                    namespace=deployment.namespace,
+                    storage_uri=deployment.storage_uri,
+                    output=deployment.output or f"deploy/{_safe_file(name)}.yaml",
+                    resources=deployment.resources.model_dump(),
+                ),
+                {"registration": _ref(registered, "registration", "registration")},
                 {"file": "file"},
             )
         else:
             self.add(
-                "score",
+                StepKind.SCORE,
                 name,
-                {
-                    "deployment": name,
-                    "model": model,
-                    "output": deployment.output,
-                    "format": "csv" if deployment.output.lower().endswith(".csv") else "parquet",
-                    "id_columns": list(deployment.id_columns),
-                },
+                ScoreParams(
+                    deployment=name,
+                    model=model,
+                    output=deployment.output,
+                    format="csv" if deployment.output.lower().endswith(".csv") else "parquet",
+                    id_columns=list(deployment.id_columns),
+                ),
                 {"model": trained, "dataset": self.dataset_of(deployment.source), **guards},
                 {"file": "file"},
             )
@@ -528,20 +578,3 @@ def _plan(
         settings=recorded,
         nodes=_fingerprints(builder.nodes),
     )
-
-
-def _threshold_param(model: Model) -> dict[str, Any]:
-    """A binary model's threshold as the train step takes it; nothing when the spec sets
-    none, so plans of specs without one do not change."""
-    chosen = model.threshold
-    if chosen is None:
-        return {}
-    if isinstance(chosen, float | int):
-        return {"threshold": float(chosen)}
-    return {"threshold": chosen.model_dump(exclude_none=True)}
-
-
-def _bootstrap_param(model: Model, seed: int) -> dict[str, Any]:
-    if model.bootstrap is None:
-        return {}
-    return {"bootstrap": {**model.bootstrap.model_dump(), "seed": seed}}

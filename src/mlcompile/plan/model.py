@@ -7,26 +7,11 @@ import hashlib
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, get_args
+from typing import Any
+
+from mlcompile.plan.kinds import STEP_KINDS, StepKind
 
 PLAN_FORMAT = "mlcompile.plan/v1"
-# Every kind of step a plan holds; backends key per-step settings by these.
-StepKind = Literal[
-    "ingest",
-    "validate",
-    "split",
-    "features",
-    "train",
-    "evaluate",
-    "gate",
-    "register",
-    "score",
-    "kserve",
-    "monitor",
-]
-STEP_KINDS: tuple[str, ...] = get_args(StepKind)
-# Steps whose `decision` output a run reports: gate verdicts and monitor verdicts.
-DECISION_KINDS = frozenset({"gate", "monitor"})
 ARTIFACT_TYPES = frozenset(
     {
         "dataset",
@@ -62,7 +47,7 @@ class InputRef:
 @dataclass(frozen=True)
 class Node:
     id: str
-    kind: str
+    kind: StepKind
     name: str
     params: Mapping[str, Any]
     inputs: Mapping[str, InputRef]
@@ -85,9 +70,11 @@ class Node:
 
     @staticmethod
     def from_dict(data: Mapping[str, Any]) -> Node:
+        if data["kind"] not in STEP_KINDS:
+            raise ValueError(f"node {data['id']!r} has an unknown step kind {data['kind']!r}")
         return Node(
             id=data["id"],
-            kind=data["kind"],
+            kind=StepKind(data["kind"]),
             name=data["name"],
             params=data["params"],
             inputs={k: InputRef(**v) for k, v in data["inputs"].items()},

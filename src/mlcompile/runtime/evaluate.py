@@ -330,6 +330,7 @@ def metrics_of(
     min_rows = int(params.get("min_slice_rows") or 1)
     by_slice: dict[str, dict[str, dict[str, float]]] = {}
     undefined_slices: dict[str, dict[str, dict[str, str]]] = {}
+    skipped: dict[str, dict[str, int]] = {}  # too few rows to judge: gates say so
     for column in params.get("slices") or []:
         by_slice[column], undefined_slices[column] = {}, {}
         for value, index in rows.groupby(column, sort=True).indices.items():
@@ -339,6 +340,8 @@ def metrics_of(
                 by_slice[column][key] = {**entry, "rows": len(index)}
                 if why:
                     undefined_slices[column][key] = why
+            else:
+                skipped.setdefault(column, {})[str(json_scalar(value))] = len(index)
     overall, undefined = scorer.score(y, scores)
     result: dict[str, Any] = {
         "task": found.task,
@@ -351,6 +354,8 @@ def metrics_of(
             "slices": {c: v for c, v in undefined_slices.items() if v},
         },
     }
+    if skipped:
+        result.update(skipped_slices=skipped, min_slice_rows=min_rows)
     if found.task == "binary":
         result["threshold"] = found.threshold
     bootstrap = params.get("bootstrap")

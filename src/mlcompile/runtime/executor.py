@@ -27,7 +27,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlcompile.errors import ExitCode, MlcompileError
-from mlcompile.plan import DECISION_KINDS, Node, Plan, canonical_json, sha256_text
+from mlcompile.plan import (
+    DECISION_KINDS,
+    STEP_DEFS,
+    Effect,
+    Node,
+    OutsideState,
+    Plan,
+    StepKind,
+    canonical_json,
+    make_node_id,
+    sha256_text,
+)
 from mlcompile.runtime.artifacts import sha256_file
 from mlcompile.runtime.locking import project_lock
 from mlcompile.runtime.runrecord import RunLog
@@ -110,38 +121,41 @@ class Executor:
         return sha256_text(canonical_json(payload))
 
     def _outside_state(self, node: Node, keys: dict[str, str]) -> Any:
-        """What a step reads that is not in the plan."""
-        if node.kind == "ingest" and node.params.get("format") != "sql":
-            return self.store.file_hash(self._path(node.params["path"], node))
-        if node.kind == "gate":
-            return self._baseline(node, keys)
-        if node.kind == "features":
-            return _custom_code(node, self.root)
-        if node.kind == "monitor":
-            return self._watched(node)
-        schema_file = node.params.get("schema", {}).get("file") if node.kind == "validate" else None
-        if schema_file:
-            return self.store.file_hash(self._path(schema_file, node))
-        return None
+        """What a step reads that is not in the plan (its kind's StepDef says which)."""
+        return _OUTSIDE_STATE[STEP_DEFS[node.kind].outside](self, node, keys)
+
+    def _data_file(self, node: Node, keys: dict[str, str]) -> str | None:
+        if node.params.get("format") == "sql":
+            return None  # a query reads other sources, whose own keys this key covers
+        return self.store.file_hash(self._path(node.params["path"], node))
+
+    def _schema_file(self, node: Node, keys: dict[str, str]) -> str | None:
+        schema_file = node.params.get("schema", {}).get("file")
+        return self.store.file_hash(self._path(schema_file, node)) if schema_file else None
+
+    def _custom_code(self, node: Node, keys: dict[str, str]) -> dict[str, str]:
+        return _custom_code(node, self.root)
 
     def _effect_in_place(self, node: Node, key: str, record: dict[str, Any]) -> bool:
         """A cached deploy step counts only if what it did outside the store is still there."""
+        return _EFFECT_IN_PLACE[STEP_DEFS[node.kind].effect](self, node, key, record)
+
+    def _file_in_place(self, node: Node, key: str, record: dict[str, Any]) -> bool:
         from mlcompile.runtime.artifacts import read_record
 
+        written = read_record(self.store.entry(key) / "file", "file")
+        path = self._path(written["path"], node)
+        return path.is_file() and sha256_file(path) == written["sha256"]
+
+    def _report_in_place(self, node: Node, key: str, record: dict[str, Any]) -> bool:
         summary = record.get("summary", {})
-        if node.kind in ("score", "kserve"):
-            written = read_record(self.store.entry(key) / "file", "file")
-            path = self._path(written["path"], node)
-            return path.is_file() and sha256_file(path) == written["sha256"]
-        if node.kind == "monitor":
-            path = self._path(summary.get("report", node.params["report"]), node)
-            return path.is_file() and sha256_file(path) == summary.get("report_sha256")
-        if node.kind == "register":
-            registry, name = self._registry(node)
-            return name in registry.list_models() and summary.get("version") in registry.versions(
-                name
-            )
-        return True
+        path = self._path(summary.get("report", node.params["report"]), node)
+        return path.is_file() and sha256_file(path) == summary.get("report_sha256")
+
+    def _registration_in_place(self, node: Node, key: str, record: dict[str, Any]) -> bool:
+        registry, name = self._registry(node)
+        version = record.get("summary", {}).get("version")
+        return name in registry.list_models() and version in registry.versions(name)
 
     def _baseline(self, node: Node, keys: dict[str, str]) -> int | None:
         """The registry version a gate compares with; None when there is none, or when it is
@@ -150,7 +164,7 @@ class Executor:
         if name not in registry.list_models():
             return None
         version = registry.aliases(name).get(node.params["compare_alias"])
-        trained = keys.get(f"train:{node.params['model']}")
+        trained = keys.get(make_node_id(StepKind.TRAIN, node.params["model"]))
         if version is None or trained is None:
             return version
         model_file = self.store.entry(trained) / "model" / "model.txt"
@@ -159,7 +173,7 @@ class Executor:
             return None
         return version
 
-    def _watched(self, node: Node) -> dict[str, Any]:
+    def _watched(self, node: Node, keys: dict[str, str]) -> dict[str, Any]:
         """A monitor's result changes with the version its alias points at and, for a
         prediction-log window, with the log's files (parts are only ever added)."""
         registry, name = self._registry(node)
@@ -422,6 +436,24 @@ class Executor:
         if step.get("status") == "failed" and step.get("artifacts"):
             return {name: Path(step["artifacts"]) / name for name in node.outputs}
         return {}
+
+
+# How the cache key covers each kind of outside state, and how a cached step's effect is
+# found still in place; tests check that every member has its entry.
+_OUTSIDE_STATE: dict[OutsideState, Callable[[Executor, Node, dict[str, str]], Any]] = {
+    OutsideState.NONE: lambda executor, node, keys: None,
+    OutsideState.DATA_FILE: Executor._data_file,
+    OutsideState.SCHEMA_FILE: Executor._schema_file,
+    OutsideState.BASELINE: Executor._baseline,
+    OutsideState.CUSTOM_CODE: Executor._custom_code,
+    OutsideState.WATCHED_MODEL: Executor._watched,
+}
+_EFFECT_IN_PLACE: dict[Effect, Callable[[Executor, Node, str, dict[str, Any]], bool]] = {
+    Effect.NONE: lambda executor, node, key, record: True,
+    Effect.FILE: Executor._file_in_place,
+    Effect.REPORT: Executor._report_in_place,
+    Effect.REGISTRATION: Executor._registration_in_place,
+}
 
 
 def _custom_code(node: Node, root: Path) -> dict[str, str]:

@@ -146,6 +146,27 @@ def _scopes(
     ]
 
 
+def _skipped(
+    check: _Check, alias: str, metrics: Mapping[str, Any], has_production: bool
+) -> list[dict[str, Any]]:
+    """Slice values with fewer rows than min_slice_rows: not judged, but listed, so that a
+    value does not drop out of a gate without a word."""
+    if check.slice is None:
+        return []
+    few = (metrics.get("skipped_slices") or {}).get(check.slice) or {}
+    entries = []
+    for value, rows in sorted(few.items()):
+        entry = check.judge(alias, value, None, None, has_production)
+        entry.update(
+            passed=True,
+            skipped=True,
+            rows=rows,
+            note=f"skipped: {rows} rows, fewer than min_slice_rows ({metrics['min_slice_rows']})",
+        )
+        entries.append(entry)
+    return entries
+
+
 def evaluate_gate(
     metrics: Mapping[str, Any],
     params: Mapping[str, Any],
@@ -170,6 +191,7 @@ def evaluate_gate(
                 # the bound beside the estimate it bounds, so a record shows both
                 entry["point"] = (metrics.get("overall") or {}).get(base_metric(check.metric))
             entries.append(entry)
+        entries += _skipped(check, alias, metrics, has_production)
     return {
         "gate": params.get("gate"),
         "model": params.get("model"),

@@ -9,9 +9,17 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from mlcompile.errors import UsageError, did_you_mean
+from mlcompile.plan.kinds import STEP_KINDS, StepKind, parse_node_id
+from mlcompile.plan.params import (
+    GateParams,
+    IngestParams,
+    MonitorParams,
+    RegisterParams,
+    ValidateParams,
+)
 
 from .artifacts import (
     atomic_write_bytes,
@@ -40,8 +48,6 @@ from .score import output_format, score_frame, write_table
 from .split import split_frame
 from .train import train_model
 from .validate import raise_if_invalid, validate_frame
-
-DECISION_PREFIX = "gate:"  # input names of the gate decisions a register or score step waits on
 
 
 @dataclass(frozen=True)
@@ -101,10 +107,11 @@ class _Step:
 
     def decisions(self) -> list[dict[str, Any]]:
         """The gate decisions this step is ordered after; all must have passed."""
+        # such an input is named by the gate's node id
         found = [
             read_record(path, "decision")
             for name, path in sorted(self.inputs.items())
-            if name.startswith(DECISION_PREFIX)
+            if (parsed := parse_node_id(name)) is not None and parsed[0] is StepKind.GATE
         ]
         for decision in found:
             raise_if_failed(decision)
@@ -112,7 +119,8 @@ class _Step:
 
 
 def _ingest(step: _Step) -> dict[str, Any]:
-    params, source = step.params, str(step.params["source"])
+    params = cast(IngestParams, step.params)
+    source = str(params["source"])
     if params.get("format") == "sql":
         frames, sources = {}, {}
         for table in params.get("tables") or []:
@@ -128,7 +136,7 @@ def _ingest(step: _Step) -> dict[str, Any]:
 
 
 def _validate(step: _Step) -> dict[str, Any]:
-    params = step.params
+    params = cast(ValidateParams, step.params)
     df, meta = read_dataset(step.input("dataset"))
     df, report = validate_frame(
         df,
@@ -194,7 +202,7 @@ def _evaluate(step: _Step) -> dict[str, Any]:
 
 
 def _gate(step: _Step) -> dict[str, Any]:
-    params = step.params
+    params = cast(GateParams, step.params)
     metrics = read_record(step.input("metrics"), "metrics")
     production = None
     relative = any(check.get("max_drop") is not None for check in params.get("checks") or [])
@@ -209,7 +217,7 @@ def _gate(step: _Step) -> dict[str, Any]:
 
 
 def _register(step: _Step) -> dict[str, Any]:
-    params = step.params
+    params = cast(RegisterParams, step.params)
     decisions = step.decisions()
     bundle = read_model(step.input("model"))
     metrics = read_record(step.input("metrics"), "metrics")
@@ -271,7 +279,7 @@ def _kserve(step: _Step) -> dict[str, Any]:
 
 
 def _monitor(step: _Step) -> dict[str, Any]:
-    params = step.params
+    params = cast(MonitorParams, step.params)
     root, _ = step.project_path("registry")
     log_dir = None
     window = (params.get("current") or {}).get("prediction_log")
@@ -299,18 +307,19 @@ def _monitor(step: _Step) -> dict[str, Any]:
     }
 
 
-STEPS: dict[str, Callable[[_Step], dict[str, Any]]] = {
-    "ingest": _ingest,
-    "validate": _validate,
-    "split": _split,
-    "features": _features,
-    "train": _train,
-    "evaluate": _evaluate,
-    "gate": _gate,
-    "register": _register,
-    "score": _score,
-    "kserve": _kserve,
-    "monitor": _monitor,
+# How each kind runs; tests check that every StepKind has its function.
+STEPS: dict[StepKind, Callable[[_Step], dict[str, Any]]] = {
+    StepKind.INGEST: _ingest,
+    StepKind.VALIDATE: _validate,
+    StepKind.SPLIT: _split,
+    StepKind.FEATURES: _features,
+    StepKind.TRAIN: _train,
+    StepKind.EVALUATE: _evaluate,
+    StepKind.GATE: _gate,
+    StepKind.REGISTER: _register,
+    StepKind.SCORE: _score,
+    StepKind.KSERVE: _kserve,
+    StepKind.MONITOR: _monitor,
 }
 
 
@@ -322,9 +331,9 @@ def run_step(
     ctx: StepContext,
 ) -> StepResult:
     """Run one plan node: read `inputs`, compute, write `outputs` (artifact directories)."""
-    if kind not in STEPS:
-        hint = did_you_mean(kind, STEPS)
+    if kind not in STEP_KINDS:
+        hint = did_you_mean(kind, STEP_KINDS)
         raise UsageError(f"unknown step kind '{kind}'" + (f" ({hint})" if hint else ""))
     with project(ctx.project_root):
-        summary = STEPS[kind](_Step(kind, params, inputs, outputs, ctx))
+        summary = STEPS[StepKind(kind)](_Step(kind, params, inputs, outputs, ctx))
     return StepResult(kind, json_safe(summary))

@@ -21,7 +21,7 @@ from fastapi import FastAPI, Request, Response
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from mlcompile import __version__
+from mlcompile import __version__, paths
 from mlcompile.errors import MlcompileError, UsageError
 from mlcompile.runtime.predlog import log_rows
 from mlcompile.runtime.score import score_frame
@@ -101,7 +101,7 @@ _REQUEST_SCHEMA = {
 
 
 def default_log_dir(name: str) -> Path:
-    return Path(".mlcompile") / "predictions" / name
+    return Path(paths.PREDICTIONS) / name
 
 
 def create_app(

@@ -25,17 +25,23 @@ def load_spec(path: Path, overrides: list[str] | tuple[str, ...] = ()) -> Loaded
     """Compose and validate; raise SpecError listing every error found."""
     from pydantic import ValidationError
 
+    from mlcompile.spec.compose_checks import overridden_profiles, unknown_entries
     from mlcompile.spec.diagnose import diagnostics_from_validation
     from mlcompile.spec.models import Spec
     from mlcompile.spec.resolve import resolve
 
     composed = compose(path, list(overrides))
+    unknown = unknown_entries(composed)
+    if unknown:
+        raise SpecError(unknown)
+    composing = overridden_profiles(composed)
     try:
         spec = Spec.model_validate(composed.data)
     except ValidationError as exc:
         shapes = diagnostics_from_validation(exc, composed, Spec)
         raise SpecError(_in_file_order([*shapes, *_references_despite(exc, composed)])) from None
     resolved, diagnostics = resolve(spec, composed)
+    diagnostics = [*composing, *diagnostics]
     errors = [d for d in diagnostics if d.severity == "error"]
     if errors:
         raise SpecError(diagnostics)

@@ -17,10 +17,10 @@ import re
 from pathlib import Path
 from typing import Any
 
-from mlcompile import __version__
+from mlcompile import __version__, paths
 
 _RESOLVER = re.compile(r"\$\{\s*[\w.]+\s*:")
-CACHE_DIR = Path(".mlcompile") / "cache" / "compose"
+CACHE_DIR = Path(paths.cache_dir("compose"))
 
 
 def cache_key(spec_text: str, overrides: list[str], search_dirs: list[Path]) -> str | None:

@@ -2,7 +2,8 @@
 
 The spec file is parsed by our own loader (positions, duplicate keys, safe tags) and handed
 to Hydra as the primary config through the ConfigStore; config groups come from the
-project's `conf/` folder, then from the presets shipped in `mlcompile/conf`. Hydra is only
+project's `conf/` folder, then from the presets shipped with mlcompile (the repository's
+top-level `conf/`, `mlcompile/conf` once installed). Hydra is only
 imported when the spec needs it (a defaults list, overrides or `${...}`), because it costs a
 quarter of a second to import and `mlcompile validate` must answer fast.
 """
@@ -17,7 +18,17 @@ from typing import Any
 from mlcompile.errors import Diagnostic, SourceSpan, SpecError, did_you_mean
 from mlcompile.spec.yaml_loader import KeyPath, Located, load_yaml_file
 
-PRESETS_DIR = Path(__file__).resolve().parent.parent / "conf"
+
+def _presets_dir() -> Path:
+    """The shipped config groups: `mlcompile/conf` inside an installed wheel (hatch's
+    force-include puts the repository's top-level conf/ there), else conf/ of the checkout
+    this package runs from (an editable install)."""
+    package = Path(__file__).resolve().parent.parent
+    installed = package / "conf"
+    return installed if installed.is_dir() else package.parent.parent / "conf"
+
+
+PRESETS_DIR = _presets_dir()
 COMMAND_LINE = "<command line>"
 _PRIMARY = "__mlcompile_spec__"
 
@@ -398,7 +409,7 @@ def _hydra_diagnostic(exc: Exception, composed: Composed, search_dirs: list[Path
     if missing:
         group, option = missing.group(1), missing.group(2)
         hint = did_you_mean(option, _available(search_dirs, group))
-        span = _defaults_span(composed, group) or _first_override_span(overrides, group)
+        span = _first_override_span(overrides, group) or _defaults_span(composed, group)
         return Diagnostic(
             "E402",
             f"no config '{option}' in group '{group}'",

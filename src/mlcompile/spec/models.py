@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from mlcompile import paths
 from mlcompile.expressions import MAX_LENGTH as MAX_EXPR_LENGTH
 from mlcompile.featureops import OPS
 from mlcompile.names import ALIAS_MAX_LENGTH, ALIAS_PATTERN
@@ -62,12 +63,8 @@ class Settings(Frozen):
     """Project-wide knobs. Paths are relative to the spec's folder."""
 
     seed: Seed = Field(42, description="Seed for splits and training unless a model sets its own.")
-    registry: ProjectPath = Field(
-        ".mlcompile/registry", description="Folder of the local model registry."
-    )
-    store: ProjectPath = Field(
-        ".mlcompile/store", description="Folder of the local artifact cache."
-    )
+    registry: ProjectPath = Field(paths.REGISTRY, description="Folder of the local model registry.")
+    store: ProjectPath = Field(paths.STORE, description="Folder of the local artifact cache.")
     custom_modules: list[str] = Field(
         default_factory=list,
         description="Deprecated, and grants nothing: trust never comes from the spec. Custom "
@@ -114,7 +111,7 @@ class Source(Frozen):
     on_invalid: Literal["fail", "warn"] = Field(
         "fail", description="'fail' stops the run (exit 3); 'warn' records the report and goes on."
     )
-    description: str | None = None
+    description: str | None = Field(None, description="What the table holds, in words.")
 
     @model_validator(mode="after")
     def _one_kind(self) -> Source:
@@ -125,33 +122,46 @@ class Source(Frozen):
 
 
 class Range(Frozen):
-    min: Finite | None = None
-    max: Finite | None = None
+    min: Finite | None = Field(
+        None, description="The lowest value allowed (inclusive); absent: no lower bound."
+    )
+    max: Finite | None = Field(
+        None, description="The highest value allowed (inclusive); absent: no upper bound."
+    )
 
 
 class Column(Frozen):
     """Rules for one column, checked with pandera."""
 
-    dtype: Literal["int", "float", "str", "bool", "datetime", "category"] | None = None
-    nullable: bool = False
-    unique: bool = False
-    required: bool = True
-    ge: Finite | None = None
-    le: Finite | None = None
-    gt: Finite | None = None
-    lt: Finite | None = None
-    isin: list[Scalar] | None = None
-    notin: list[Scalar] | None = None
-    regex: str | None = None
-    in_range: Range | None = None
-    str_length: Range | None = None
-    description: str | None = None
+    dtype: Literal["int", "float", "str", "bool", "datetime", "category"] | None = Field(
+        None,
+        description="int, float, str, bool, datetime or category, checked tolerantly (an int column with nulls read as float passes int); with the schema's coerce, converted first.",
+    )
+    nullable: bool = Field(False, description="Missing values are allowed.")
+    unique: bool = Field(False, description="No value appears twice.")
+    required: bool = Field(True, description="The column must be present.")
+    ge: Finite | None = Field(None, description="Every value >= this.")
+    le: Finite | None = Field(None, description="Every value <= this.")
+    gt: Finite | None = Field(None, description="Every value > this.")
+    lt: Finite | None = Field(None, description="Every value < this.")
+    isin: list[Scalar] | None = Field(None, description="Every value is one of these.")
+    notin: list[Scalar] | None = Field(None, description="No value is one of these.")
+    regex: str | None = Field(
+        None, description="Every value, as text, matches this regular expression in full."
+    )
+    in_range: Range | None = Field(None, description="Every value between min and max (inclusive).")
+    str_length: Range | None = Field(
+        None, description="Every text value's length between min and max."
+    )
+    description: str | None = Field(None, description="What the column holds, in words.")
 
 
 class Schema(Frozen):
     """Column rules written here, or a pandera YAML schema file."""
 
-    columns: dict[Name, Column] | None = None
+    columns: dict[Name, Column] | None = Field(
+        None, description="Rules per column name, checked with pandera."
+    )
     file: ProjectPath | None = Field(
         None, description="A pandera YAML schema, relative to the spec."
     )
@@ -170,12 +180,14 @@ DatePartName = Literal["year", "month", "day", "hour", "minute", "dayofweek", "d
 
 
 class DatePart(Frozen):
-    column: Name
-    part: DatePartName
+    column: Name = Field(description="The date/time column.")
+    part: DatePartName = Field(
+        description="The part taken: year, month, day, hour, minute, dayofweek, dayofyear or week."
+    )
 
 
 class Bucket(Frozen):
-    column: Name
+    column: Name = Field(description="The numeric column cut into bins.")
     bins: list[Finite] | None = Field(None, description="Bin edges.")
     quantiles: int | None = Field(None, ge=2, le=100, description="Equal-frequency bins, fitted.")
 
@@ -186,22 +198,33 @@ class Bucket(Frozen):
 
 
 class Impute(Frozen):
-    column: Name
-    strategy: Literal["mean", "median", "most_frequent", "constant"] = OPS["impute"].defaults[
-        "strategy"
-    ]
-    value: Fill | None = None
+    column: Name = Field(description="The column whose missing values are filled.")
+    strategy: Literal["mean", "median", "most_frequent", "constant"] = Field(
+        OPS["impute"].defaults["strategy"],
+        description="mean, median or most_frequent of the training split, or constant ('value').",
+    )
+    value: Fill | None = Field(None, description="The fill value of the constant strategy.")
 
 
 class Encode(Frozen):
-    column: Name
-    method: Literal["category", "onehot", "ordinal", "frequency"] = OPS["encode"].defaults["method"]
-    max_categories: int | None = Field(None, ge=1)
+    column: Name = Field(description="The categorical column encoded.")
+    method: Literal["category", "onehot", "ordinal", "frequency"] = Field(
+        OPS["encode"].defaults["method"],
+        description="category (LightGBM's own categorical splits), onehot, ordinal, or frequency (the share of training rows with that value); fitted on the training split.",
+    )
+    max_categories: int | None = Field(
+        None,
+        ge=1,
+        description="Keep the most frequent training categories, at most this many; the rest, and unseen values, become '__other__'.",
+    )
 
 
 class Scale(Frozen):
-    column: Name
-    method: Literal["standard", "minmax"] = OPS["scale"].defaults["method"]
+    column: Name = Field(description="The numeric column scaled.")
+    method: Literal["standard", "minmax"] = Field(
+        OPS["scale"].defaults["method"],
+        description="standard (mean 0, standard deviation 1) or minmax (0 to 1), fitted on the training split.",
+    )
 
 
 FEATURE_OPS = tuple(OPS)
@@ -218,18 +241,27 @@ class Feature(Frozen):
         "alone (no subqueries, windows or aggregates).",
     )
     log: Name | None = Field(None, description="log(1 + column).")
-    date_part: DatePart | None = None
-    bucket: Bucket | None = None
+    date_part: DatePart | None = Field(
+        None,
+        description="A part of a date/time column: year, month, day, hour, minute, dayofweek, dayofyear or week.",
+    )
+    bucket: Bucket | None = Field(
+        None,
+        description="A numeric column cut into bins: fixed edges, or quantiles fitted on the training split.",
+    )
     impute: Name | Impute | None = Field(None, description="A column, or column and strategy.")
     encode: Name | Encode | None = Field(None, description="A column, or column and method.")
-    scale: Name | Scale | None = None
+    scale: Name | Scale | None = Field(
+        None,
+        description="A numeric column standardised or min-max scaled, fitted on the training split; a column name, or column and method.",
+    )
     custom: str | None = Field(
         None,
         pattern=CUSTOM_PATTERN,
         description="'module:function' taking the DataFrame and returning a column. The module "
         "is a file of the project, or one the operator allows (docs/trust-model.md).",
     )
-    description: str | None = None
+    description: str | None = Field(None, description="What the feature means, in words.")
 
     @model_validator(mode="after")
     def _one_kind(self) -> Feature:
@@ -266,10 +298,17 @@ def _options_model(annotation: Any) -> type[BaseModel] | None:
 
 
 class Split(Frozen):
-    method: Literal["random", "stratified", "time", "group"] = "random"
-    test_size: float = Field(0.2, gt=0, lt=1)
+    method: Literal["random", "stratified", "time", "group"] = Field(
+        "random",
+        description="random; stratified (both sides keep the target's class balance); time (the latest test_size share of rows by 'column', a date/time or numeric column, is the test set); group (all rows of a value of 'column' go to one side).",
+    )
+    test_size: float = Field(
+        0.2, gt=0, lt=1, description="Share of the rows in the test set (between 0 and 1)."
+    )
     column: Name | None = Field(None, description="Time column ('time') or group column ('group').")
-    seed: Seed | None = None
+    seed: Seed | None = Field(
+        None, description="Seed for random, stratified and group splits; default the model's seed."
+    )
 
     @model_validator(mode="after")
     def _column_when_needed(self) -> Split:
@@ -279,14 +318,18 @@ class Split(Frozen):
 
 
 class EarlyStopping(Frozen):
-    rounds: int = Field(50, ge=1)
-    validation_size: float = Field(0.1, gt=0, lt=1)
+    rounds: int = Field(50, ge=1, description="Rounds without improvement before training stops.")
+    validation_size: float = Field(
+        0.1, gt=0, lt=1, description="Share of the training rows held out to decide when to stop."
+    )
 
 
 class ThresholdRule(Frozen):
     """A binary model's threshold chosen on the validation split (ties: the highest)."""
 
-    maximize: Literal["f1", "balanced_accuracy", "accuracy"] | None = None
+    maximize: Literal["f1", "balanced_accuracy", "accuracy"] | None = Field(
+        None, description="The metric the threshold maximizes on the validation rows."
+    )
     min_precision: float | None = Field(None, gt=0, le=1, description="The most recall it allows.")
     min_recall: float | None = Field(None, gt=0, le=1, description="The most precision it allows.")
 
@@ -300,40 +343,63 @@ class CustomMetric(Frozen):
     """A metric of the project's own: `function(y_true, y_score) -> float`, where y_score is
     P(1) (binary), the class probabilities (multiclass) or the predictions (regression)."""
 
-    name: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=100)]
+    name: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=100)] = Field(
+        description="The metric's name in metrics.json, gates and monitors."
+    )
     function: str = Field(
         pattern=CUSTOM_PATTERN,
         description="'module:function'; the module is a file of the project, or one the "
         "operator allows (docs/trust-model.md). Its source is hashed into the plan.",
     )
-    greater_is_better: bool = True
+    greater_is_better: bool = Field(
+        True, description="false: lower is better (relative checks then bound a rise)."
+    )
 
 
 class Bootstrap(Frozen):
     """Intervals for every test metric from seeded resamples of the test split; checks may
     then bound `<metric>.lower` or `<metric>.upper`."""
 
-    resamples: int = Field(200, ge=20, le=10000)
-    confidence: float = Field(0.95, gt=0.5, lt=1)
+    resamples: int = Field(200, ge=20, le=10000, description="Resamples of the test rows.")
+    confidence: float = Field(0.95, gt=0.5, lt=1, description="Share the interval covers.")
 
 
 class Model(Frozen):
     """A LightGBM model trained on one source."""
 
-    task: Task
+    task: Task = Field(
+        description="binary, multiclass or regression: the LightGBM objective and the metrics computed (docs/data-and-models.md). Usually set by a model_preset."
+    )
     data: Name = Field(description="The source the model trains on.")
-    target: Name
-    features: list[Name] = Field(min_length=1)
-    split: Split = Field(default_factory=Split)
+    target: Name = Field(description="The column of the data source the model predicts.")
+    features: list[Name] = Field(
+        min_length=1,
+        description="The model's inputs: names of features, or raw columns of the data source.",
+    )
+    split: Split = Field(
+        default_factory=Split,
+        description="How rows are divided into training and test rows; the test rows give the metrics gates check.",
+    )
     params: dict[str, Scalar] = Field(default_factory=dict, description="LightGBM parameters.")
-    num_boost_round: int = Field(500, ge=1)
-    early_stopping: EarlyStopping | None = Field(default_factory=EarlyStopping)
+    num_boost_round: int = Field(
+        500, ge=1, description="Most boosting rounds; early stopping may stop sooner."
+    )
+    early_stopping: EarlyStopping | None = Field(
+        default_factory=EarlyStopping,
+        description="Stop when the metric on a share of the training rows held out for it has not improved for 'rounds' rounds; null: train every round.",
+    )
     metrics: list[str | CustomMetric] | None = Field(
         None, description="Defaults to every metric of the task; custom ones as mappings."
     )
     slices: list[Name] = Field(default_factory=list, description="Columns to report metrics by.")
-    min_slice_rows: int = Field(30, ge=1)
-    seed: Seed | None = None
+    min_slice_rows: int = Field(
+        30,
+        ge=1,
+        description="Slice values with fewer test rows are not judged: metrics.json and slice gates list them as skipped, with their row counts.",
+    )
+    seed: Seed | None = Field(
+        None, description="Seed for this model's split and training; default settings.seed."
+    )
     threshold: Annotated[float, Field(ge=0, le=1)] | ThresholdRule | None = Field(
         None,
         description="Binary models: the score from which a row is predicted positive (0.5 when "
@@ -362,10 +428,6 @@ class Model(Frozen):
         return [m for m in self.metrics or [] if isinstance(m, CustomMetric)]
 
     @property
-    def metric_names(self) -> list[str]:
-        return [*self.builtin_metrics, *(m.name for m in self.custom_metrics)]
-
-    @property
     def lower_is_better(self) -> frozenset[str]:
         """The custom metrics of this model that are better when lower."""
         return frozenset(m.name for m in self.custom_metrics if not m.greater_is_better)
@@ -385,9 +447,11 @@ class Model(Frozen):
 
 
 class Check(Frozen):
-    metric: Name
-    op: Literal[">=", ">", "<=", "<"] | None = None
-    value: Finite | None = None
+    metric: Name = Field(description="The metric (or drift measure) checked.")
+    op: Literal[">=", ">", "<=", "<"] | None = Field(
+        None, description="How the metric compares with 'value': >=, >, <= or <."
+    )
+    value: Finite | None = Field(None, description="The bound the metric is compared with.")
     max_drop: Finite | None = Field(None, ge=0, description="Largest loss against production.")
     slice: Name | None = Field(None, description="Check every value of this slice column.")
 
@@ -406,7 +470,7 @@ Checks = list[Annotated[str, Field(max_length=MAX_CHECK_LENGTH)] | Check]
 class Gate(Frozen):
     """Checks a model's metrics must pass before anything deploys it."""
 
-    model: Name
+    model: Name = Field(description="The model whose test metrics are checked.")
     checks: Checks = Field(
         min_length=1,
         description="'roc_auc >= 0.8', 'roc_auc[origin] >= 0.7', "
@@ -419,35 +483,49 @@ class Gate(Frozen):
 
 
 class RegistryDeployment(Frozen):
-    kind: Literal["registry"]
-    model: Name
+    kind: Literal["registry"] = Field(
+        description="'registry': register the gated model in the local registry and point the alias at the new version."
+    )
+    model: Name = Field(description="The model registered.")
     alias: Alias | None = Field("production", description="Alias moved to the new version.")
 
 
 class BatchDeployment(Frozen):
-    kind: Literal["batch"]
-    model: Name
-    source: Name
+    kind: Literal["batch"] = Field(
+        description="'batch': score a source with the model and write the predictions to a file."
+    )
+    model: Name = Field(
+        description="The model that scores; put a gate and a registry deployment of it in front (validate warns otherwise)."
+    )
+    source: Name = Field(description="The source whose rows are scored.")
     output: ProjectPath = Field(
         description="Predictions file, relative to the spec (.parquet or .csv)."
     )
-    id_columns: list[Name] = Field(default_factory=list)
+    id_columns: list[Name] = Field(
+        default_factory=list,
+        description="Columns of the source written next to each prediction, to join the scores back.",
+    )
 
 
 class Resources(Frozen):
-    cpu: str = "1"
-    memory: str = "2Gi"
+    cpu: str = Field("1", description="A Kubernetes CPU quantity, e.g. '1' or '500m'.")
+    memory: str = Field("2Gi", description="A Kubernetes memory quantity, e.g. '2Gi'.")
 
 
 class KServeDeployment(Frozen):
-    kind: Literal["kserve"]
-    model: Name
+    kind: Literal["kserve"] = Field(
+        description="'kserve': write a KServe InferenceService manifest for the registered model."
+    )
+    model: Name = Field(description="The model served; it needs a registry deployment of its own.")
     storage_uri: str = Field(description="Where the registry's models are served from.")
-    namespace: Name = "default"
+    namespace: Name = Field("default", description="Kubernetes namespace of the InferenceService.")
     output: ProjectPath | None = Field(
         None, description="Manifest path; default deploy/<name>.yaml."
     )
-    resources: Resources = Field(default_factory=Resources)
+    resources: Resources = Field(
+        default_factory=Resources,
+        description="CPU and memory of the predictor (written as both requests and limits).",
+    )
 
 
 Deployment = Annotated[
@@ -474,7 +552,9 @@ class CurrentWindow(Frozen):
     """The data a monitor compares with the reference: a source, or the prediction log."""
 
     source: Name | None = Field(None, description="A source of this spec.")
-    prediction_log: PredictionLogWindow | None = None
+    prediction_log: PredictionLogWindow | None = Field(
+        None, description="The prediction log `mlcompile serve` writes (Parquet parts in a folder)."
+    )
 
     @model_validator(mode="after")
     def _one_kind(self) -> CurrentWindow:
@@ -485,7 +565,7 @@ class CurrentWindow(Frozen):
 class Labels(Frozen):
     """Outcomes that arrived after the predictions, joined to the current rows by key."""
 
-    source: Name
+    source: Name = Field(description="The source holding the outcomes.")
     key: list[Name] = Field(min_length=1, description="Columns that identify a row in both.")
     target: Name | None = Field(None, description="The outcome column; default the model's target.")
 
@@ -518,8 +598,13 @@ class Monitor(Frozen):
         description="A source to compare with; default the watched version's training rows, "
         "as kept in the registry.",
     )
-    current: CurrentWindow
-    labels: Labels | None = None
+    current: CurrentWindow = Field(
+        description="The rows to judge: a source of this spec, or the prediction log of `mlcompile serve`."
+    )
+    labels: Labels | None = Field(
+        None,
+        description="Outcomes that arrived later, joined to the current rows by key, for performance checks; absent: drift checks only.",
+    )
     checks: Checks = Field(
         min_length=1,
         description="'psi <= 0.2' (every feature), 'psi[temp] <= 0.3', 'ks <= 0.1', "
@@ -533,7 +618,7 @@ class Monitor(Frozen):
     report: ProjectPath | None = Field(
         None,
         description="Where each run writes the drift report (JSON), relative to the spec; "
-        "default .mlcompile/monitoring/<monitor>.json.",
+        f"default {paths.MONITORING}/<monitor>.json.",
     )
 
 
@@ -580,7 +665,9 @@ class MlflowTracking(Frozen):
 class Tracking(Frozen):
     """Experiment trackers that runs are logged to, besides mlcompile's own run records."""
 
-    mlflow: MlflowTracking | None = None
+    mlflow: MlflowTracking | None = Field(
+        None, description="Log runs, metrics and registrations to an MLflow tracking server."
+    )
 
 
 # ---- the spec ---------------------------------------------------------------------------
@@ -589,16 +676,41 @@ class Tracking(Frozen):
 class Spec(Frozen):
     """An ML pipeline: data, checks, features, models, gates and deployments."""
 
-    name: Name
-    version: str | int | None = None
-    description: str | None = None
-    settings: Settings = Field(default_factory=Settings)
-    sources: dict[Name, Source] = Field(min_length=1)
-    schemas: dict[Name, Schema] = Field(default_factory=dict)
-    features: dict[Name, Feature] = Field(default_factory=dict)
-    models: dict[Name, Model] = Field(default_factory=dict)
-    gates: dict[Name, Gate] = Field(default_factory=dict)
-    deployments: dict[Name, Deployment] = Field(default_factory=dict)
+    name: Name = Field(
+        description="The pipeline's name: it names the plan and its runs, and prefixes registered model names ('<name>.<model>')."
+    )
+    version: str | int | None = Field(
+        None,
+        description="A version label for the spec (text or a number), for your own bookkeeping.",
+    )
+    description: str | None = Field(None, description="What the pipeline is for, in words.")
+    settings: Settings = Field(
+        default_factory=Settings,
+        description="Project-wide settings: seed, registry and store folders, sampling, deploy.",
+    )
+    sources: dict[Name, Source] = Field(
+        min_length=1,
+        description="Named tables (at least one): CSV or Parquet files, or DuckDB SQL over other sources.",
+    )
+    schemas: dict[Name, Schema] = Field(
+        default_factory=dict,
+        description="Named column rules, or pandera YAML files, that sources are checked against.",
+    )
+    features: dict[Name, Feature] = Field(
+        default_factory=dict,
+        description="Named model inputs computed from columns: expressions, logs, date parts, buckets, imputation, encodings, scaling, custom functions.",
+    )
+    models: dict[Name, Model] = Field(
+        default_factory=dict, description="Named LightGBM models, each trained on one source."
+    )
+    gates: dict[Name, Gate] = Field(
+        default_factory=dict,
+        description="Named metric gates: checks a model must pass before any deployment of it runs.",
+    )
+    deployments: dict[Name, Deployment] = Field(
+        default_factory=dict,
+        description="Named deployments of a model: registry (register it and move an alias), batch (score a source to a file), kserve (write a KServe manifest).",
+    )
     monitoring: dict[Name, Monitor] = Field(
         default_factory=dict, description="Drift and performance monitors, with retrain policies."
     )

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from mlcompile.errors import UsageError
-from mlcompile.plan import Node, Plan, sha256_text
+from mlcompile.plan import Node, Plan, StepKind, make_node_id, sha256_text
 
 TRACKING_ENV = "MLFLOW_TRACKING_URI"
 VERSION_TAG = "mlcompile.version"
@@ -187,7 +187,7 @@ def _log_model(
 
     model_dir = run.locate(node.id, "model")
     model_meta = _read(model_dir, "model.json")
-    evaluate = f"evaluate:{node.name}"
+    evaluate = make_node_id(StepKind.EVALUATE, node.name)
     metrics = run.metrics.get(node.name)
     diagnosis = _read(run.locate(evaluate, "diagnosis"), "diagnosis.json")
     status = "FINISHED" if run.status == "succeeded" else "FAILED"

@@ -7,13 +7,14 @@ from pathlib import Path
 
 import pytest
 from mlcompile_kfp import KfpBackend, KfpSettings
+from mlcompile_kfp.backend import SUPPORTED_KINDS
 from mlcompile_kfp.settings import check_settings
 from pydantic import ValidationError
 
 from mlcompile.backends import get_backend
 from mlcompile.compiler import Compiled, compile_spec, render
 from mlcompile.errors import SpecError
-from mlcompile.plan import Node, Plan
+from mlcompile.plan import StepKind
 from tests.backends.kfp.helpers import MINI_SPEC
 
 
@@ -103,11 +104,26 @@ def test_check_reports_every_setting_that_cannot_work() -> None:
     assert "cpu_request 3 exceeds cpu_limit 2500m" in message
 
 
-def test_check_rejects_steps_the_backend_does_not_know() -> None:
-    node = Node("mystery:x", "mystery", "x", {}, {}, {"file": "file"}, "f")
-    plan = Plan("p", "0" * 64, {}, (node,))
-    [diagnostic] = KfpBackend().check(plan, KfpSettings())
-    assert diagnostic.code == "K110"
+def test_check_rejects_steps_the_backend_does_not_support() -> None:
+    """K110 fires for a kind missing from the backend's list: the flights example's
+    monitoring plan, checked against a list without `monitor`."""
+    from mlcompile_kfp.backend import unsupported_steps
+
+    from mlcompile.compiler import compile_spec
+    from tests.conftest import EXAMPLE
+
+    plan = compile_spec(EXAMPLE / "mlcompile.yaml", []).monitoring()
+    found = unsupported_steps(plan, SUPPORTED_KINDS - {StepKind.MONITOR})
+    monitors = sorted(n.id for n in plan.nodes if n.kind == StepKind.MONITOR)
+    assert monitors and [d.code for d in found] == ["K110"] * len(monitors)
+    assert found[0].message == f"step {monitors[0]!r}: the kfp backend has no 'monitor' step"
+    assert KfpBackend().check(plan, KfpSettings()) == []
+
+
+def test_a_new_step_kind_is_supported_only_when_listed() -> None:
+    """Every kind today is listed; a kind added to StepKind fails here until the backend
+    says it compiles and runs it (and K110 refuses it meanwhile)."""
+    assert set(StepKind) == SUPPORTED_KINDS
 
 
 def test_plain_requirements_are_accepted() -> None:

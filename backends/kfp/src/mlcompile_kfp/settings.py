@@ -198,7 +198,7 @@ def check_settings(settings: KfpSettings) -> list[Diagnostic]:
             )
     if not settings.base_image or re.search(r"\s", settings.base_image):
         error("K107", "base_image", f"invalid image reference {settings.base_image!r}")
-    monitor = settings.kinds.get("monitor")
+    monitor = settings.kinds.get(StepKind.MONITOR)
     if monitor is not None and monitor.caching:
         found.append(
             Diagnostic(

@@ -29,6 +29,8 @@ def check(ctx: Context) -> None:
                 )
             )
         if isinstance(deployment, BatchDeployment):
+            if deployment.model not in registered:
+                _unregistered_batch(ctx, name, deployment.model, at)
             ctx.ref(deployment.source, spec.sources, "source", (*at, "source"))
             if Path(deployment.output).suffix.lower() not in (".parquet", ".csv"):
                 ctx.error("E203", "the output must end in .parquet or .csv", (*at, "output"))
@@ -43,3 +45,19 @@ def check(ctx: Context) -> None:
                 (*at, "model"),
                 "add a deployment with kind: registry for that model",
             )
+
+
+def _unregistered_batch(ctx: Context, name: str, model: str, at: KeyPath) -> None:
+    """Batch scores from a model no registry deployment records: the output then comes
+    from whatever the run trained, with no version anyone can promote, roll back or audit."""
+    ctx.diagnostics.append(
+        Diagnostic(
+            "W103",
+            f"batch deployment '{name}' scores with model '{model}', which no registry "
+            "deployment registers",
+            ctx.composed.span((*at, "model")),
+            f"add a deployment with kind: registry for model '{model}', so the scores come "
+            "from a registered version",
+            severity="warning",
+        )
+    )

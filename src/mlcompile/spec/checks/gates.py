@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from mlcompile.errors import did_you_mean
+from mlcompile.spec import metric_names
 from mlcompile.spec.checks.context import Context
 from mlcompile.spec.models import MAX_CHECK_LENGTH, Check
 from mlcompile.spec.resolved import GateCheck
@@ -46,12 +46,20 @@ def check(ctx: Context) -> None:
         model = spec.models.get(gate.model)
         if not ctx.ref(gate.model, spec.models, "model", (*at, "model")) or model is None:
             continue
-        produced = model.metric_names
+        produced = metric_names.produced(model)
         normal: list[GateCheck] = []
         for index, written in enumerate(gate.checks):
             where = (*at, "checks", index)
             parsed = gate_check(ctx, written, where, model.lower_is_better)
             if parsed is None:
+                continue
+            if base_metric(parsed.metric) not in produced:
+                ctx.error(
+                    "E303",
+                    f"model '{gate.model}' ({model.task}) does not produce '{parsed.metric}'",
+                    where,
+                    metric_names.metric_hint(base_metric(parsed.metric), produced),
+                )
                 continue
             problem = metric_problem(
                 parsed.metric,
@@ -61,9 +69,7 @@ def check(ctx: Context) -> None:
                 has_intervals=model.bootstrap is not None,
             )
             if problem:
-                message, hint = problem
-                hint = hint or did_you_mean(base_metric(parsed.metric), produced)
-                ctx.error("E303", f"model '{gate.model}': {message}", where, hint)
+                ctx.error("E303", f"model '{gate.model}': {problem[0]}", where, problem[1])
                 continue
             if parsed.slice is not None and parsed.slice not in model.slices:
                 ctx.error(

@@ -6,6 +6,7 @@ from mlcompile.errors import did_you_mean
 from mlcompile.spec.checks.context import Context
 from mlcompile.spec.checks.features import raw_inputs
 from mlcompile.spec.lightgbm_params import check_params
+from mlcompile.spec.metric_names import metric_hint
 from mlcompile.spec.models import TASK_METRICS, CustomMetric, Model
 from mlcompile.spec.yaml_loader import KeyPath
 from mlcompile.trust import module_source
@@ -70,5 +71,5 @@ def _metrics(ctx: Context, name: str, model: Model) -> None:
                 "E303",
                 f"a {model.task} model does not produce '{metric}'",
                 (*at, index),
-                did_you_mean(metric, produced),
+                metric_hint(metric, produced),
             )

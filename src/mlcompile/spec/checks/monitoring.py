@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from mlcompile.errors import did_you_mean
+from mlcompile.spec import metric_names
 from mlcompile.spec.checks.context import Context
 from mlcompile.spec.checks.gates import gate_check, parse_check
 from mlcompile.spec.models import RegistryDeployment
@@ -47,7 +48,7 @@ def check(ctx: Context) -> None:
                 (*at, "labels", "target" if labels.target else "source"),
                 "label column",
             )
-        produced = model.metric_names
+        produced = metric_names.produced(model)
         normal: list[GateCheck] = []
         for index, written in enumerate(monitor.checks):
             where = (*at, "checks", index)
@@ -97,7 +98,7 @@ def _monitor_check(
             "E303",
             f"'{check.metric}' is neither a drift measure nor a metric of model '{model}'",
             where,
-            did_you_mean(check.metric, [*DRIFT_METRICS, *produced])
+            metric_names.metric_hint(check.metric, [*DRIFT_METRICS, *produced])
             or f"drift measures: {', '.join(DRIFT_METRICS)}",
         )
         return False
