@@ -5,18 +5,17 @@ and the typed parameters a model text carries. Values are checked by letting Lig
 a booster on a few rows with the spec's parameters, so a range error is LightGBM's own
 message. Both are kept in the project's cache keyed by LightGBM's version (read from the
 package metadata), so a warm validate does not import lightgbm; only a new version or new
-parameter values pay for it.
+parameter values pay for it, and they ask LightGBM in a child process, so validate itself
+never imports lightgbm.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import importlib.metadata
 import json
-import os
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +66,10 @@ def catalogue(project_root: Path) -> dict[str, Any] | None:
     key = f"params-{version}"
     found = cache.load(project_root, key, CACHE_DIR)
     if found is None:
-        found = {**_learn_catalogue(), "version": version}
+        learned = _in_child("_learn_catalogue")
+        if learned is None:
+            return None
+        found = {**learned, "version": version}
         cache.store(project_root, key, found, CACHE_DIR)
     return found
 
@@ -84,8 +86,8 @@ def _type_problem(value: Any, kind: str) -> str | None:
     return None
 
 
-def _lightgbm_verdict(task: str, params: Mapping[str, Any]) -> str | None:
-    """LightGBM's own complaint about these parameters, or None."""
+def _lightgbm_verdict(task: str, params: Mapping[str, Any]) -> dict[str, str | None]:
+    """{"error": LightGBM's own complaint about these parameters, or None}."""
     import lightgbm as lgb
     import numpy as np
 
@@ -97,25 +99,34 @@ def _lightgbm_verdict(task: str, params: Mapping[str, Any]) -> str | None:
     merged.update(params)
     x = np.arange(rows * 2, dtype=float).reshape(rows, 2)
     try:
-        with _quiet_stderr():
-            lgb.Booster(merged, lgb.Dataset(x, labels.astype(float), params=merged))
+        lgb.Booster(merged, lgb.Dataset(x, labels.astype(float), params=merged))
     except lgb.basic.LightGBMError as exc:
-        return _SOURCE_AT.sub("", str(exc)).strip()
-    return None
+        return {"error": _SOURCE_AT.sub("", str(exc)).strip()}
+    return {"error": None}
 
 
-@contextlib.contextmanager
-def _quiet_stderr() -> Iterator[None]:
-    """LightGBM prints its fatal errors to the process's stderr besides raising them; the
-    diagnostic says it once."""
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 2)
-            yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+def _in_child(function: str, *args: Any) -> Any:
+    """`function(*args)` of this module, run in a child Python: validate itself never
+    imports lightgbm (nor numpy), cold or warm. The arguments travel as JSON on stdin, never
+    as code. None when the child fails: the check is skipped, and nothing is cached."""
+    import subprocess
+    import sys
+
+    code = (
+        "import json, sys\n"
+        "from mlcompile.spec import lightgbm_params as m\n"
+        "print(json.dumps(getattr(m, sys.argv[1])(*json.load(sys.stdin))))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, function],
+        input=json.dumps(args),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        return None
+    return json.loads(done.stdout)
 
 
 def _values_verdict(project_root: Path, version: str, task: str, params: Mapping[str, Any]) -> Any:
@@ -123,7 +134,9 @@ def _values_verdict(project_root: Path, version: str, task: str, params: Mapping
     key = "values-" + hashlib.sha256(text.encode("utf-8")).hexdigest()
     found = cache.load(project_root, key, CACHE_DIR)
     if found is None:
-        found = {"error": _lightgbm_verdict(task, params)}
+        found = _in_child("_lightgbm_verdict", task, dict(params))
+        if found is None:
+            return None
         cache.store(project_root, key, found, CACHE_DIR)
     return found["error"]
 
