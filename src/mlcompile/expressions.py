@@ -72,9 +72,7 @@ def expression_problem(expr: str) -> str | None:
         return f"the expression has {len(expr)} characters, more than {MAX_LENGTH}"
     if not expr.strip():
         return "the expression is empty"
-    connection, aggregates = _parser()
-    (text,) = connection.execute("SELECT json_serialize_sql(?)", [wrap(expr)]).fetchone()
-    tree = json.loads(text)
+    tree = _parse(expr)
     if tree.get("error"):
         return f"DuckDB cannot read it as an expression: {tree.get('error_message')}"
     statements = tree.get("statements") or []
@@ -84,7 +82,23 @@ def expression_problem(expr: str) -> str | None:
     (value,) = node["select_list"]
     if value.get("class") == "FUNCTION" and value.get("function_name") == "row":
         return "it is several values; a feature is one value per row"
-    return _inner_problem(value, aggregates)
+    return _inner_problem(value, _parser()[1])
+
+
+def _parse(expr: str) -> dict[str, Any]:
+    connection, _ = _parser()
+    (text,) = connection.execute("SELECT json_serialize_sql(?)", [wrap(expr)]).fetchone()
+    tree: dict[str, Any] = json.loads(text)
+    return tree
+
+
+def expression_tree(expr: str) -> dict[str, Any] | None:
+    """DuckDB's parse tree of an accepted expression (its one select value), or None when
+    `expression_problem` refuses it."""
+    if expression_problem(expr) is not None:
+        return None
+    value: dict[str, Any] = _parse(expr)["statements"][0]["node"]["select_list"][0]
+    return value
 
 
 def _is_the_wrapper(node: dict[str, Any]) -> bool:

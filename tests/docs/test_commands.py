@@ -29,7 +29,7 @@ from tests.lineage.conftest import shared_project
 
 BIN = Path(sys.executable).parent
 RUN_ID = re.compile(r"\b\d{8}T\d{6}Z(?:-[0-9a-f]+)?\b")
-TIMEOUT = 600
+TIMEOUT = 900  # per command: the ZenML run of the whole example is the longest
 
 
 def _env(home: Path) -> dict[str, str]:

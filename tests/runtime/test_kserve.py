@@ -52,3 +52,17 @@ def test_names_kubernetes_rejects() -> None:
         render({**PARAMS, "deployment": "__"}, 1)
     hostile = yaml.safe_load(render({**PARAMS, "deployment": "Evil\nName: {x}"}, 1))
     assert hostile["metadata"]["name"] == "evil-name-x"
+
+
+def test_a_canary_deployment_emits_canary_traffic_percent() -> None:
+    from mlcompile.compiler import compile_spec
+    from tests.conftest import EXAMPLE
+
+    override = "+deployments.delayed_kserve.canary_traffic_percent=10"
+    plan = compile_spec(EXAMPLE / "mlcompile.yaml", [override]).plan
+    (node,) = [n for n in plan.nodes if n.kind == "kserve"]
+    manifest = yaml.safe_load(render(node.params, 4))
+    assert manifest["spec"]["predictor"]["canaryTrafficPercent"] == 10
+    plain = compile_spec(EXAMPLE / "mlcompile.yaml", []).plan
+    (node,) = [n for n in plain.nodes if n.kind == "kserve"]
+    assert "canaryTrafficPercent" not in yaml.safe_load(render(node.params, 4))["spec"]["predictor"]

@@ -127,3 +127,13 @@ def sandbox(_project: Path) -> Iterator[Sandbox]:
         yield folder
     finally:
         folder.remove()
+
+
+@pytest.fixture
+def flights_sandbox(trained_flights: Path) -> Iterator[Sandbox]:
+    """A copy of the trained flights registry where a real `mlcompile serve` runs."""
+    folder = Sandbox(trained_flights / ".mlcompile" / "registry")
+    try:
+        yield folder
+    finally:
+        folder.remove()

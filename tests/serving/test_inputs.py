@@ -17,11 +17,11 @@ from hypothesis import strategies as st
 
 from mlcompile.errors import UsageError
 from mlcompile.runtime.artifacts import parquet_bytes
-from mlcompile.runtime.predlog import log_rows
 from mlcompile.runtime.registry import Registry
 from mlcompile.runtime.score import score_frame
 from mlcompile.serving.app import create_app
-from mlcompile.serving.inputs import input_columns, rows_frame
+from mlcompile.serving.inputs import columns_frame, input_columns, read_rows, rows_frame
+from mlcompile.serving.predlog import Entry, entries_frame
 from mlcompile.serving.problems import MAX_PROBLEMS, Refused
 
 from .conftest import FLIGHTS, json_rows, post_rows
@@ -299,8 +299,9 @@ def test_any_json_is_either_refused_in_place_or_scored_and_loggable(
     for _ in range(data.draw(st.integers(1, 4))):
         changed = data.draw(st.lists(st.sampled_from(sorted(signature)), max_size=3))
         rows.append({**ROW, **{c: data.draw(JSON_VALUES) for c in changed}})
+    columns = input_columns(signature)
     try:
-        frame = rows_frame(rows, input_columns(signature))
+        values = read_rows(rows, columns)
     except Refused as refused:
         event("refused")
         for problem in refused.problems:
@@ -309,7 +310,9 @@ def test_any_json_is_either_refused_in_place_or_scored_and_loggable(
             problem.message.encode("utf-8")  # fits in a response
         return
     event("scored")
-    scored = score_frame(bundle, frame, [])
+    scored = score_frame(bundle, columns_frame(values, columns), [])
     assert len(scored) == len(rows)
-    logged = log_rows("r", dt.datetime.now(dt.UTC), 1, frame, scored)
-    assert parquet_bytes(logged)
+    predictions = {str(c): scored[c].tolist() for c in scored.columns}
+    now = dt.datetime.now(dt.UTC)
+    entry = Entry("r", now, 1, columns, values, predictions, len(rows), [0] * len(rows), "p", {})
+    assert parquet_bytes(entries_frame([entry]))

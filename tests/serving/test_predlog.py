@@ -41,12 +41,15 @@ def test_log_holds_requests_after_size_flush(
         "request_id",
         "received_at",
         "model_version",
+        "warnings",
+        "answered_by",
         *INPUTS,
         "probability",
         "label",
     ]
     assert list(logged["request_id"]) == [a["request_id"] for a in answers for _ in range(2)]
     assert (logged["model_version"] == 1).all()
+    assert (logged["answered_by"] == "production").all() and (logged["warnings"] == 0).all()
     assert str(logged["received_at"].dt.tz) == "UTC"
     expected = raw_rows.head(4)[INPUTS].reset_index(drop=True)
     pd.testing.assert_frame_equal(logged[INPUTS].reset_index(drop=True), expected)

@@ -100,3 +100,14 @@ def test_a_command_line_value_wins_over_both_and_gives_no_warning(tmp_path: Path
     spec = _project(tmp_path, before=True)
     loaded = load_spec(spec, ["settings.sample_rows=7"])
     assert not [w for w in loaded.warnings if w.code == "W201"]
+
+
+def test_a_profile_the_defaults_do_not_list_is_added_with_a_plus(tmp_path: Path) -> None:
+    spec = _project(tmp_path, before=False)
+    spec.write_text(spec.read_text().replace("  - profile: databricks\n", ""))
+    [error] = _errors(spec, ["profile=databrick"])
+    assert error.span is not None and error.span.file == COMMAND_LINE
+    assert error.hint == (
+        "'profile' is a config group the spec's defaults do not list: write "
+        "'+profile=databrick' to add it; did you mean 'databricks'?"
+    )

@@ -14,7 +14,18 @@ from mlcompile.cli.params import registry_option, trust_options
 @click.command()
 @click.argument("ref")
 @registry_option
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on; any other than 127.0.0.1 requires --token-env.",
+)
+@click.option(
+    "--token-env",
+    metavar="NAME",
+    default=None,
+    help="Environment variable holding the bearer token every request but /health must send.",
+)
 @click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
 @click.option(
     "--log-dir",
@@ -57,12 +68,25 @@ from mlcompile.cli.params import registry_option, trust_options
     show_default=True,
     help="Most rows held in memory while the log cannot be written; then /predict answers 503.",
 )
+@click.option(
+    "--canary",
+    metavar="ALIAS=PERCENT",
+    default=None,
+    help="Answer PERCENT of requests with the version at ALIAS (sticky by X-Routing-Key).",
+)
+@click.option(
+    "--shadow",
+    metavar="ALIAS",
+    default=None,
+    help="The version at ALIAS scores every request too; logged, never returned.",
+)
 @trust_options
 @handles_errors
 def serve(
     ref: str,
     registry: Path,
     host: str,
+    token_env: str | None,
     port: int,
     log_dir: Path | None,
     flush_rows: int,
@@ -70,6 +94,8 @@ def serve(
     max_body_mb: int,
     max_rows: int,
     max_buffered_rows: int,
+    canary: str | None,
+    shadow: str | None,
     output: Output,
 ) -> None:
     """Serve MODEL, MODEL@ALIAS or MODEL@VERSION over HTTP (a bare MODEL means
@@ -78,9 +104,15 @@ def serve(
     # FastAPI, uvicorn and pandas load only here, so other commands start fast
     from mlcompile.serving import server
     from mlcompile.serving.app import MIB, Limits, create_app
+    from mlcompile.serving.auth import token_from
     from mlcompile.serving.model import split_ref
+    from mlcompile.serving.rollout import check_alias, parse_canary
 
     name, which = split_ref(ref)
+    token = token_from(host, token_env)
+    split = parse_canary(canary) if canary else None
+    if shadow:
+        check_alias(shadow, "--shadow")
     limits = Limits(max_body_mb * MIB, max_rows, max_buffered_rows)
     app = create_app(
         registry,
@@ -90,5 +122,8 @@ def serve(
         flush_rows=flush_rows,
         flush_seconds=flush_seconds,
         limits=limits,
+        token=token,
+        canary=split,
+        shadow=shadow,
     )
     server.run(app, host, port)

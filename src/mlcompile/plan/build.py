@@ -246,6 +246,8 @@ class _Builder:
             validation_size=stopping.validation_size if stopping else None,
             seed=seed,
         )
+        if model.serving:  # only when set: other specs' plans (and golden files) stay
+            params["serving"] = model.serving.model_dump()
         # absent unless the spec sets one, so plans of specs without one do not change
         if isinstance(model.threshold, float | int):
             params["threshold"] = float(model.threshold)
@@ -441,18 +443,21 @@ class _Builder:
                     if isinstance(d, RegistryDeployment) and d.model == model
                 ),
             )
+            kserve = KServeParams(
+                deployment=name,
+                model=model,
+                registered_name=self.registered_name(model),
+                namespace=deployment.namespace,
+                storage_uri=deployment.storage_uri,
+                output=deployment.output or f"deploy/{_safe_file(name)}.yaml",
+                resources=deployment.resources.model_dump(),
+            )
+            if deployment.canary_traffic_percent is not None:  # only when set: plans stay
+                kserve["canary_traffic_percent"] = deployment.canary_traffic_percent
             self.add(
                 StepKind.KSERVE,
                 name,
-                KServeParams(
-                    deployment=name,
-                    model=model,
-                    registered_name=self.registered_name(model),
-                    namespace=deployment.namespace,
-                    storage_uri=deployment.storage_uri,
-                    output=deployment.output or f"deploy/{_safe_file(name)}.yaml",
-                    resources=deployment.resources.model_dump(),
-                ),
+                kserve,
                 {"registration": _ref(registered, "registration", "registration")},
                 {"file": "file"},
             )

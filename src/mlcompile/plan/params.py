@@ -57,6 +57,7 @@ class TrainParams(TypedDict):
     seed: int
     # binary models whose spec sets one: a number, or a rule chosen on validation
     threshold: NotRequired[float | dict[str, Any]]
+    serving: NotRequired[dict[str, Any]]  # the model's `serving` spec, kept in its bundle
 
 
 class EvaluateParams(TypedDict):
@@ -107,6 +108,7 @@ class KServeParams(TypedDict):
     output: str
     resources: dict[str, Any]
     outside_project: NotRequired[bool]
+    canary_traffic_percent: NotRequired[int]
 
 
 class MonitorParams(TypedDict):

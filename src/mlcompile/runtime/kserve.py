@@ -37,6 +37,18 @@ def _label_value(value: str) -> str:
 def inference_service(params: Mapping[str, Any], version: int) -> dict[str, Any]:
     name = str(params["registered_name"])
     resources = {k: str(v) for k, v in (params.get("resources") or {}).items()}
+    predictor: dict[str, Any] = {
+        "model": {
+            "modelFormat": {"name": "lightgbm"},
+            # the registry's own layout, synced to the bucket as it is on disk
+            "storageUri": f"{str(params['storage_uri']).rstrip('/')}/{name}/versions/{version}",
+            # Two dicts, not one shared: PyYAML writes a shared object as anchor + alias.
+            "resources": {"requests": dict(resources), "limits": dict(resources)},
+        }
+    }
+    if params.get("canary_traffic_percent") is not None:
+        # KServe sends this share to the new revision, the rest to the last ready one
+        predictor["canaryTrafficPercent"] = int(params["canary_traffic_percent"])
     return {
         "apiVersion": "serving.kserve.io/v1beta1",
         "kind": "InferenceService",
@@ -48,17 +60,7 @@ def inference_service(params: Mapping[str, Any], version: int) -> dict[str, Any]
                 f"{LABEL_PREFIX}/model-version": str(version),
             },
         },
-        "spec": {
-            "predictor": {
-                "model": {
-                    "modelFormat": {"name": "lightgbm"},
-                    # the registry's own layout, synced to the bucket as it is on disk
-                    "storageUri": f"{str(params['storage_uri']).rstrip('/')}/{name}/versions/{version}",
-                    # Two dicts, not one shared: PyYAML writes a shared object as anchor + alias.
-                    "resources": {"requests": dict(resources), "limits": dict(resources)},
-                }
-            }
-        },
+        "spec": {"predictor": predictor},
     }
 
 

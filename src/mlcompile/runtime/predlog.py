@@ -1,13 +1,15 @@
 """The prediction log's layout: the one place that writes its rows and reads them back.
 
 `mlcompile serve` appends rows; `mlcompile monitor` reads them as a current window. A row is
-the request's columns (`LOG_COLUMNS`), the model's inputs, and its predictions. An input named
+the request's columns (`LOG_COLUMNS`; `warnings` counts the row's values outside the training
+domain, `answered_by` the alias that answered; both absent from older logs), the model's
+inputs, and its predictions (with a shadow, also `shadow_version` and its `shadow_<column>`
+predictions). An input named
 like a request or prediction column is stored as `input_<name>`, so no column hides another.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -16,7 +18,7 @@ import pandas as pd  # type: ignore[import-untyped]
 
 from mlcompile.errors import StepError
 
-LOG_COLUMNS = ("request_id", "received_at", "model_version")
+LOG_COLUMNS = ("request_id", "received_at", "model_version", "warnings", "answered_by")
 PART_GLOB = "part-*.parquet"
 
 
@@ -24,23 +26,14 @@ def _stored_name(column: str, taken: set[str]) -> str:
     return f"input_{column}" if column in taken else column
 
 
-def log_rows(
-    request_id: str,
-    received_at: dt.datetime,
-    version: int,
-    inputs: pd.DataFrame,
-    predictions: pd.DataFrame,
+def log_frame(
+    meta: Mapping[str, list[Any]], inputs: pd.DataFrame, predictions: pd.DataFrame
 ) -> pd.DataFrame:
+    """Log rows from their request columns (`meta`, one value per row), inputs and
+    predictions."""
     taken = {*LOG_COLUMNS, *predictions.columns}
     inputs = inputs.rename(columns=lambda c: _stored_name(c, taken))
-    meta = pd.DataFrame(
-        {
-            "request_id": [request_id] * len(inputs),
-            "received_at": [received_at] * len(inputs),
-            "model_version": [version] * len(inputs),
-        }
-    )
-    return pd.concat([meta, inputs, predictions], axis=1)
+    return pd.concat([pd.DataFrame(dict(meta)), inputs, predictions], axis=1)
 
 
 def read_log(

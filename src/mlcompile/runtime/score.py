@@ -36,7 +36,8 @@ def prediction_columns(meta: Mapping[str, Any]) -> list[str]:
     return ["class", *(_class_column(value) for value in meta["classes"])]
 
 
-def _predictions(bundle: ModelBundle, raw: Any) -> dict[str, Any]:
+def prediction_values(bundle: ModelBundle, raw: Any) -> dict[str, Any]:
+    """The prediction columns of raw model output."""
     task = bundle.meta["task"]
     if task == "binary":
         threshold = model_threshold(bundle.meta)
@@ -58,7 +59,7 @@ def score_frame(
     missing = [c for c in id_columns if c not in df.columns]
     if missing:
         raise StepError(f"model '{model}': id columns {missing} are not in the scored rows")
-    predictions = _predictions(bundle, predict(bundle, df, num_threads))
+    predictions = prediction_values(bundle, predict(bundle, df, num_threads))
     clashing = sorted(set(id_columns) & set(predictions))
     if clashing:
         raise UsageError(f"model '{model}': id columns {clashing} clash with prediction columns")

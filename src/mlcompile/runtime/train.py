@@ -164,6 +164,8 @@ def train_model(
         meta["classes"] = classes
     if task == "binary":
         meta["threshold"] = _threshold(params, booster, best, held_out, model)
+    if params.get("serving"):
+        meta["serving"] = dict(params["serving"])
     return booster, ModelBundle(text=model_text(booster, best), meta=json_safe(meta))
 
 
@@ -219,5 +221,9 @@ def model_inputs(bundle: ModelBundle, df: pd.DataFrame) -> pd.DataFrame:
 def predict(bundle: ModelBundle, df: pd.DataFrame, num_threads: int = 1) -> Any:
     """Raw predictions for raw rows: P(1) for binary, an (n, classes) matrix for multiclass,
     values for regression."""
-    booster = lgb.Booster(model_str=bundle.text)
-    return booster.predict(model_inputs(bundle, df), num_threads=num_threads)
+    return booster(bundle).predict(model_inputs(bundle, df), num_threads=num_threads)
+
+
+def booster(bundle: ModelBundle) -> Any:
+    """The bundle's LightGBM model, parsed from its text (milliseconds: a server keeps it)."""
+    return lgb.Booster(model_str=bundle.text)

@@ -1,7 +1,8 @@
 """The HTTP API of `mlcompile serve`: POST /predict, GET /health, GET /model.
 
-Predictions go through `score_frame` on the registered bundle, so a served row gets exactly
-the fitted feature transforms and model that batch scoring gives it. A request is refused
+Predictions go through the version's compiled evaluator (`evaluator`), or the batch path
+where it cannot compute them, so a served row gets exactly the fitted feature transforms and
+model that batch scoring gives it. A request is refused
 (413, 422 or 503, in the shape of `problems`) before anything is scored when it is too large
 or any of its values does not fit the model's input signature; it is answered only once its
 rows are in the prediction log's buffer.
@@ -10,6 +11,7 @@ rows are in the prediction log's buffer.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,23 +19,27 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
 from fastapi import FastAPI, Request, Response
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from mlcompile import __version__, paths
 from mlcompile.errors import MlcompileError, UsageError
-from mlcompile.runtime.predlog import log_rows
-from mlcompile.runtime.score import score_frame
 
-from .inputs import rows_frame
+from .auth import BearerToken
+from .domain import per_row
+from .inputs import read_rows
 from .limits import BodyLimit
 from .model import Loaded, ServedModel
-from .predlog import LogFull, PredictionLog
-from .problems import Refused, error_body, refused
+from .predlog import Entry, LogFull, PredictionLog
+from .problems import Refused, capped, error_body, refused
 from .request import parse_rows
+from .rollout import ROUTING_HEADER, Canary
 
+logger = logging.getLogger("mlcompile.serving")
 MIB = 1024 * 1024
+INLINE_BYTES = 16 * 1024  # about 30 rows of the flights model
 
 
 @dataclass(frozen=True)
@@ -50,6 +56,7 @@ class PredictResponse(BaseModel):
     model: str
     version: int
     alias: str | None
+    warnings: list[dict[str, Any]]
     predictions: list[dict[str, Any]]
 
 
@@ -100,6 +107,11 @@ _REQUEST_SCHEMA = {
 }
 
 
+def _plain(column: Any) -> list[Any]:
+    """A prediction column as Python values (NumPy's float64 and int64 as float and int)."""
+    return column.tolist() if hasattr(column, "tolist") else list(column)
+
+
 def default_log_dir(name: str) -> Path:
     return Path(paths.PREDICTIONS) / name
 
@@ -113,6 +125,9 @@ def create_app(
     flush_rows: int = 1000,
     flush_seconds: float = 5.0,
     limits: Limits = Limits(),
+    token: str | None = None,
+    canary: Canary | None = None,
+    shadow: str | None = None,
 ) -> FastAPI:
     """An app serving `name@ref` (an alias or a version number) from the registry at
     `registry_root`, logging predictions under `log_dir` (default
@@ -124,6 +139,8 @@ def create_app(
             f"({limits.max_rows:,}), or the log could never take a full request"
         )
     served = ServedModel(registry_root, name, ref)
+    canary_model = ServedModel(registry_root, name, canary.alias) if canary else None
+    shadow_model = ServedModel(registry_root, name, shadow) if shadow else None
     log = PredictionLog(
         log_dir or default_log_dir(name),
         flush_rows=flush_rows,
@@ -148,44 +165,93 @@ def create_app(
     )
     app.state.prediction_log = log
     app.add_middleware(BodyLimit, max_bytes=limits.max_body_bytes)
+    if token is not None:  # added last, so it runs first: no body is read for a stranger
+        app.add_middleware(BearerToken, token=token)
 
     @app.exception_handler(Refused)
     async def _refused(_: Request, exc: Refused) -> Response:
         return Response(error_body(exc.problems), exc.status, media_type="application/json")
 
-    def current() -> Loaded:
+    def current(which: ServedModel = served) -> Loaded:
         try:
-            return served.current()
+            return which.current()
         except MlcompileError as exc:
             raise refused(503, "unavailable", exc.message) from None
 
-    def answer(body: bytes, received_at: dt.datetime) -> PredictResponse:
+    def shadowed(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
+        """The shadow's prediction columns, or only its version when it cannot score."""
+        if shadow_model is None:
+            return {}
+        try:
+            model = shadow_model.current()
+        except MlcompileError as exc:
+            logger.warning("shadow %s: %s", shadow, exc.message)
+            return {}
+        found: dict[str, list[Any]] = {"shadow_version": [model.version] * len(rows)}
+        try:
+            predicted = model.predict(read_rows(rows, model.inputs), len(rows))
+        except (MlcompileError, Refused) as exc:
+            logger.warning(
+                "shadow %s version %d could not score a request: %s", shadow, model.version, exc
+            )
+            return found
+        found.update({f"shadow_{k}": _plain(v) for k, v in predicted.items()})
+        return found
+
+    def answer(body: bytes, received_at: dt.datetime, key: str | None) -> Response:
         rows = parse_rows(body, limits.max_rows)
         model = current()
-        frame = rows_frame(rows, model.inputs)
+        if canary_model is not None and canary is not None and canary.takes(key):
+            model = current(canary_model)
+        values = read_rows(rows, model.inputs)
+        outside = model.domain.problems(values, len(rows))
+        if outside and model.on_invalid == "reject":
+            raise Refused(422, outside)
         try:
-            scored = score_frame(model.bundle, frame, [])
+            predicted = model.predict(values, len(rows))
         except MlcompileError as exc:
             raise refused(422, "scoring", exc.message) from None
+        columns = {name: _plain(column) for name, column in predicted.items()}
         request_id = uuid.uuid4().hex
+        entry = Entry(
+            request_id,
+            received_at,
+            model.version,
+            model.inputs,
+            values,
+            columns,
+            len(rows),
+            per_row(outside, len(rows)),
+            model.alias or str(model.version),
+            shadowed(rows),
+        )
         try:
-            log.append(log_rows(request_id, received_at, model.version, frame, scored))
+            log.append(entry)
         except LogFull as exc:
             raise refused(503, "unavailable", str(exc)) from None
-        return PredictResponse(
-            request_id=request_id,
-            model=model.name,
-            version=model.version,
-            alias=model.alias,
-            predictions=scored.to_dict(orient="records"),
-        )
+        names = list(columns)
+        answer = {
+            "request_id": request_id,
+            "model": model.name,
+            "version": model.version,
+            "alias": model.alias,
+            "warnings": [p.to_dict() for p in capped(outside)],
+            "predictions": [
+                dict(zip(names, row, strict=True)) for row in zip(*columns.values(), strict=True)
+            ],
+        }
+        return Response(orjson.dumps(answer), media_type="application/json")
 
-    @app.post("/predict", openapi_extra=_REQUEST_SCHEMA)
-    async def predict(request: Request) -> PredictResponse:
+    @app.post("/predict", openapi_extra=_REQUEST_SCHEMA, response_model=PredictResponse)
+    async def predict(request: Request) -> Response:
         received_at = dt.datetime.now(dt.UTC)
         body = await request.body()  # at most --max-body-mb, which BodyLimit enforces
-        # parsing, pandas and LightGBM block: off the event loop, in the thread pool
-        return await run_in_threadpool(answer, body, received_at)
+        key = request.headers.get(ROUTING_HEADER)
+        if len(body) <= INLINE_BYTES:
+            # a few rows take less than a thread pool's hand-off: answered on the loop
+            return answer(body, received_at, key)
+        # parsing, NumPy and LightGBM block: off the event loop, in the thread pool
+        return await run_in_threadpool(answer, body, received_at, key)
 
     @app.get("/health")
     def health(response: Response) -> Health:
@@ -202,14 +268,15 @@ def create_app(
                 detail=exc.message,
                 prediction_log=state,
             )
-        if state.error is None:
-            status, detail = "ok", None
-        elif state.buffered_rows + limits.max_rows <= limits.max_buffered_rows:
-            status, detail = "degraded", f"the prediction log cannot be written: {state.error}"
-        else:
+        if state.buffered_rows + limits.max_rows > limits.max_buffered_rows:
             response.status_code = 503
             status = "error"  # a full request would find no room in the log
-            detail = f"the prediction log is full of rows it cannot write: {state.error}"
+            why = state.error or "writes are too slow"
+            detail = f"the prediction log is full of rows not yet written: {why}"
+        elif state.error is None:
+            status, detail = "ok", None
+        else:
+            status, detail = "degraded", f"the prediction log cannot be written: {state.error}"
         return Health(
             status=status,
             model=name,

@@ -300,6 +300,19 @@ def _mixed(values: list[Any], column: InputColumn) -> list[Problem]:
 def rows_frame(rows: Sequence[Mapping[str, Any]], columns: Sequence[InputColumn]) -> pd.DataFrame:
     """The signature's columns of `rows`, typed as in training; extra columns are dropped.
     Raises Refused (422) with the problems, each row's in signature order."""
+    return columns_frame(read_rows(rows, columns), columns)
+
+
+def columns_frame(values: Mapping[str, list[Any]], columns: Sequence[InputColumn]) -> pd.DataFrame:
+    """The frame of values `read_rows` read, typed as in training."""
+    return pd.DataFrame({column.name: column.build(values[column.name]) for column in columns})
+
+
+def read_rows(
+    rows: Sequence[Mapping[str, Any]], columns: Sequence[InputColumn]
+) -> dict[str, list[Any]]:
+    """Each signature column's values of `rows`, checked and read (None where missing).
+    Raises Refused (422) with the problems, each row's in signature order."""
     problems: list[Problem] = []
     built: dict[str, list[Any]] = {}
     for column in columns:
@@ -336,4 +349,4 @@ def rows_frame(rows: Sequence[Mapping[str, Any]], columns: Sequence[InputColumn]
     if problems:
         problems.sort(key=lambda p: p.row or 0)  # stable: columns stay in signature order
         raise Refused(422, problems)
-    return pd.DataFrame({column.name: column.build(built[column.name]) for column in columns})
+    return built

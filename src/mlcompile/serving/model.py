@@ -8,6 +8,7 @@ restart. A version pinned by number never changes.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from dataclasses import dataclass
@@ -17,8 +18,15 @@ from typing import Any
 from mlcompile.errors import UsageError
 from mlcompile.runtime.artifacts import ModelBundle
 from mlcompile.runtime.registry import Registry
+from mlcompile.runtime.score import prediction_values
+from mlcompile.runtime.train import booster, model_inputs
 
-from .inputs import InputColumn, input_columns
+from .arith import Inexact
+from .domain import Domain, training_domain
+from .evaluator import Evaluator, compile_features
+from .inputs import InputColumn, columns_frame, input_columns
+
+logger = logging.getLogger("mlcompile.serving")
 
 DEFAULT_ALIAS = "production"
 
@@ -32,10 +40,28 @@ class Loaded:
     metrics: dict[str, Any]
     registration: dict[str, Any]
     inputs: tuple[InputColumn, ...]
+    booster: Any
+    evaluator: Evaluator | None
+    domain: Domain
+    on_invalid: str  # "warn" or "reject", from the model's `serving` spec
 
     @property
     def signature(self) -> dict[str, str]:
         return dict(self.bundle.meta["feature_state"]["input_signature"])
+
+    def predict(self, values: dict[str, list[Any]], rows: int) -> dict[str, Any]:
+        """The prediction columns for request values `inputs.read_rows` read: through the
+        compiled evaluator when it can compute them, else through the batch path (which
+        raises MlcompileError for rows its features refuse)."""
+        matrix = None
+        if self.evaluator is not None:
+            try:
+                matrix = self.evaluator.matrix(values, rows)
+            except Inexact:
+                matrix = None
+        if matrix is None:
+            matrix = model_inputs(self.bundle, columns_frame(values, self.inputs))
+        return prediction_values(self.bundle, self.booster.predict(matrix, num_threads=1))
 
 
 def split_ref(ref: str) -> tuple[str, str]:
@@ -67,6 +93,16 @@ class ServedModel:
     def _load(self) -> Loaded:
         found = self.registry.get(self.name, self.ref)
         bundle = found.bundle()
+        model = booster(bundle)
+        evaluator, why = compile_features(bundle.meta["feature_state"], model)
+        if evaluator is None:
+            logger.warning(
+                "%s version %d: features served by the batch path (%s)",
+                self.name,
+                found.version,
+                why,
+            )
+        inputs = input_columns(bundle.meta["feature_state"]["input_signature"])
         return Loaded(
             self.name,
             found.version,
@@ -74,7 +110,11 @@ class ServedModel:
             bundle,
             found.metrics(),
             found.registration,
-            input_columns(bundle.meta["feature_state"]["input_signature"]),
+            inputs,
+            model,
+            evaluator,
+            training_domain(found.reference_path, bundle.meta["feature_state"], inputs),
+            str((bundle.meta.get("serving") or {}).get("on_invalid", "warn")),
         )
 
     def current(self) -> Loaded:

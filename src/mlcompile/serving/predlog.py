@@ -20,13 +20,18 @@ import logging
 import os
 import tempfile
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd  # type: ignore[import-untyped]
 
 from mlcompile.errors import WriteError
 from mlcompile.runtime.artifacts import atomic_write_bytes, parquet_bytes
+from mlcompile.runtime.predlog import log_frame
+
+from .inputs import InputColumn, columns_frame
 
 logger = logging.getLogger("mlcompile.serving")
 
@@ -42,6 +47,76 @@ class LogState:
     written_files: int
     error: str | None  # why the last flush failed; None while writes succeed
     failing_since: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One answered request's rows, kept as the values the request was read into: the frame
+    is built at flush, once for a run of requests, not once per request while it waits."""
+
+    request_id: str
+    received_at: dt.datetime
+    version: int
+    inputs: tuple[InputColumn, ...]
+    values: dict[str, list[Any]]
+    predictions: dict[str, list[Any]]
+    rows: int
+    warnings: list[int]  # per row: values outside the training domain
+    answered_by: str  # the alias (or version number) that answered
+    shadow: dict[str, list[Any]]  # the shadow's version and prediction columns, if one ran
+
+    def __len__(self) -> int:
+        return self.rows
+
+    def joins(self, other: Entry) -> bool:
+        """Whether one frame can hold both: the same version, and category values of the
+        same kind (strings or numbers; a Parquet column holds one type)."""
+        return (
+            self.version == other.version
+            and self.inputs is other.inputs
+            and self.shadow.keys() == other.shadow.keys()
+            and self._kinds() == other._kinds()
+        )
+
+    def _kinds(self) -> tuple[bool, ...]:
+        return tuple(
+            any(isinstance(v, str) for v in self.values[c.name]) for c in self.inputs if c.uniform
+        )
+
+
+Item = Any  # a pd.DataFrame (pandas has no types) or an Entry
+
+
+def entries_frame(run: list[Entry]) -> pd.DataFrame:
+    """The log rows of joinable entries, as one frame."""
+    first = run[0]
+    values = {c.name: [v for e in run for v in e.values[c.name]] for c in first.inputs}
+    predictions = {k: [v for e in run for v in e.predictions[k]] for k in first.predictions}
+    meta: dict[str, list[Any]] = {
+        "request_id": [e.request_id for e in run for _ in range(e.rows)],
+        "received_at": [e.received_at for e in run for _ in range(e.rows)],
+        "model_version": [e.version for e in run for _ in range(e.rows)],
+        "warnings": [n for e in run for n in e.warnings],
+        "answered_by": [e.answered_by for e in run for _ in range(e.rows)],
+    }
+    shadow = {k: [v for e in run for v in e.shadow[k]] for k in first.shadow}
+    predicted = pd.DataFrame({**predictions, **shadow})
+    return log_frame(meta, columns_frame(values, first.inputs), predicted)
+
+
+def _frames(items: list[Item]) -> list[pd.DataFrame]:
+    """The buffered items as frames, each run of joinable entries as one."""
+    frames: list[pd.DataFrame] = []
+    run: list[Entry] = []
+    for item in [*items, None]:
+        if run and not (isinstance(item, Entry) and run[-1].joins(item)):
+            frames.append(entries_frame(run))
+            run = []
+        if isinstance(item, Entry):
+            run.append(item)
+        elif item is not None:
+            frames.append(item)
+    return frames
 
 
 def _dtypes(frame: pd.DataFrame) -> tuple[tuple[str, str], ...]:
@@ -78,7 +153,7 @@ class PredictionLog:
         self.flush_rows = flush_rows
         self.flush_seconds = flush_seconds
         self.max_buffered_rows = max_buffered_rows
-        self._frames: list[pd.DataFrame] = []
+        self._frames: list[Item] = []
         self._rows = 0
         self._count = 0
         self._error: str | None = None
@@ -102,7 +177,7 @@ class PredictionLog:
     def start(self) -> None:
         self._thread.start()
 
-    def append(self, frame: pd.DataFrame) -> None:
+    def append(self, frame: Item) -> None:
         with self._wake:
             if self._rows + len(frame) > self.max_buffered_rows:
                 raise LogFull(
@@ -121,22 +196,32 @@ class PredictionLog:
                 str(self.log_dir), self._rows, self._count, self._error, self._failing_since
             )
 
-    def _take(self) -> list[pd.DataFrame]:
+    # Rows count as buffered until their file is written, so a request arriving during a
+    # flush that fails still finds the buffer full.
+    def _take(self) -> list[Item]:
         with self._wake:
-            frames, self._frames, self._rows = self._frames, [], 0
+            frames, self._frames = self._frames, []
         return frames
 
-    def _put_back(self, frames: list[pd.DataFrame]) -> None:
+    def _put_back(self, frames: Sequence[Item]) -> None:
         with self._wake:
             self._frames[:0] = frames  # before rows appended meanwhile: order is kept
-            self._rows += sum(len(f) for f in frames)
+
+    def _written(self, frames: Sequence[Item]) -> None:
+        with self._wake:
+            self._rows -= sum(len(f) for f in frames)
 
     def flush(self) -> list[Path]:
         """Write what is buffered to new files. Raises what the write raised, with the rows
         not written back in the buffer."""
         with self._write_lock:
-            pending = self._take()
+            taken = self._take()
             written: list[Path] = []
+            try:
+                pending = _frames(taken)
+            except Exception:
+                self._put_back(taken)
+                raise
             try:
                 while pending:
                     count, data = _serialized(pending)
@@ -145,6 +230,7 @@ class PredictionLog:
                     atomic_write_bytes(path, data)
                     self._count += 1
                     written.append(path)
+                    self._written(pending[:count])
                     pending = pending[count:]
             finally:
                 if pending:

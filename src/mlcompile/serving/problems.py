@@ -38,10 +38,16 @@ class Refused(Exception):
     def __init__(self, status: int, problems: Sequence[Problem]) -> None:
         super().__init__(f"{status}: {len(problems)} problems")
         self.status = status
-        self.problems = list(problems[:MAX_PROBLEMS])
-        if len(problems) > MAX_PROBLEMS:
-            more = len(problems) - MAX_PROBLEMS
-            self.problems.append(Problem(None, None, "more", f"{more} more problems not listed"))
+        self.problems = capped(problems)
+
+
+def capped(problems: Sequence[Problem]) -> list[Problem]:
+    """The first MAX_PROBLEMS problems, then one that counts the rest."""
+    shown = list(problems[:MAX_PROBLEMS])
+    if len(problems) > MAX_PROBLEMS:
+        more = len(problems) - MAX_PROBLEMS
+        shown.append(Problem(None, None, "more", f"{more} more problems not listed"))
+    return shown
 
 
 def refused(status: int, kind: str, message: str) -> Refused:

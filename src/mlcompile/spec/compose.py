@@ -133,7 +133,7 @@ def _add_or_override(overrides: list[str], search_dirs: list[Path]) -> list[str]
     YAML never mentions. Typos are still caught, by validation, located at the override.
     Config-group choices (`profile=prod`, `split@models.m.split=time`) stay as Hydra reads them.
     """
-    groups = {p.name for d in search_dirs for p in d.iterdir() if p.is_dir()}
+    groups = _group_names(search_dirs)
     out = []
     for text in overrides:
         key = text.split("=", 1)[0]
@@ -424,7 +424,7 @@ def _hydra_diagnostic(exc: Exception, composed: Composed, search_dirs: list[Path
                 "E401",
                 f"cannot apply override '{text}': {message}",
                 override_span(overrides, index),
-                _override_hint(composed, key, str(exc)),
+                _group_hint(key, text, search_dirs) or _override_hint(composed, key, str(exc)),
             )
 
     if type(exc).__name__ in ("OverrideParseException", "GrammarParseError") and overrides:
@@ -440,6 +440,24 @@ def _hydra_diagnostic(exc: Exception, composed: Composed, search_dirs: list[Path
     return Diagnostic(
         code, message, composed.span(path) if path else SourceSpan(composed.spec.file)
     )
+
+
+def _group_hint(key: str, text: str, search_dirs: list[Path]) -> str | None:
+    """`profile=prod` when the defaults list names no profile: Hydra can only add it."""
+    if key not in _group_names(search_dirs):
+        return None
+    option = text.split("=", 1)[1] if "=" in text else ""
+    known = _available(search_dirs, key)
+    suggestion = did_you_mean(option, known) if option not in known else None
+    add = (
+        f"'{key}' is a config group the spec's defaults do not list: "
+        f"write '+{text.lstrip('+')}' to add it"
+    )
+    return f"{add}; {suggestion}" if suggestion else add
+
+
+def _group_names(search_dirs: list[Path]) -> set[str]:
+    return {p.name for d in search_dirs if d.is_dir() for p in d.iterdir() if p.is_dir()}
 
 
 def _override_hint(composed: Composed, key: str, error: str) -> str:
@@ -483,5 +501,5 @@ def _first_override_span(overrides: list[str], group: str) -> SourceSpan | None:
 
 
 def _groups_hint(search_dirs: list[Path]) -> str:
-    groups = sorted({p.name for d in search_dirs for p in d.iterdir() if p.is_dir()})
+    groups = sorted(_group_names(search_dirs))
     return "config groups: " + ", ".join(groups)

@@ -364,6 +364,16 @@ class Bootstrap(Frozen):
     confidence: float = Field(0.95, gt=0.5, lt=1, description="Share the interval covers.")
 
 
+class Serving(Frozen):
+    """How `mlcompile serve` treats a request value outside what the training rows held."""
+
+    on_invalid: Literal["warn", "reject"] = Field(
+        "warn",
+        description="warn: answer, list the values in the response's 'warnings' and count "
+        "them in the prediction log; reject: refuse the request with 422.",
+    )
+
+
 class Model(Frozen):
     """A LightGBM model trained on one source."""
 
@@ -415,6 +425,7 @@ class Model(Frozen):
         pattern=r"^[^./\\\x00][^/\\\x00]*$",
         description="Name in the registry (a folder name); default '<spec name>.<model>'.",
     )
+    serving: Serving | None = Field(None, description="Settings of `mlcompile serve`.")
 
     @property
     def builtin_metrics(self) -> list[str]:
@@ -525,6 +536,13 @@ class KServeDeployment(Frozen):
     resources: Resources = Field(
         default_factory=Resources,
         description="CPU and memory of the predictor (written as both requests and limits).",
+    )
+    canary_traffic_percent: int | None = Field(
+        None,
+        ge=0,
+        le=100,
+        description="Roll a new version out as a canary: KServe's canaryTrafficPercent, the "
+        "share of traffic the new version takes while the previous one keeps the rest.",
     )
 
 

@@ -23,6 +23,7 @@ from typing import Any, ClassVar
 
 import pytest
 
+from mlcompile import paths
 from mlcompile.backends import (
     ExecutorMap,
     Runner,
@@ -217,7 +218,7 @@ class BackendConformance:
         assert result.exit_code == 4, (result.exit_code, result.error)
         assert result.decisions["quality"]["passed"] is False
         assert not (tmp_path / "p" / "outputs" / "scores.parquet").exists()
-        assert not (tmp_path / "p" / ".mlcompile" / "registry" / "conformance.benign").exists()
+        assert not (tmp_path / "p" / paths.REGISTRY / "conformance.benign").exists()
         assert not (tmp_path / "p" / "deploy").exists()
 
     def test_metrics_equal_the_local_backend(self, tmp_path: Path) -> None:

@@ -1,0 +1,103 @@
+"""What the training rows held, and the request values outside it.
+
+A value can fit its column's dtype (`inputs` refuses what does not) and still be one the
+model never saw: a category absent from training, a number beyond every training value.
+LightGBM scores those silently (an unseen category as missing, a large number as the largest
+bin), so `serve` flags them: in the response's `warnings`, and counted per row in the
+prediction log (`warnings`); or, with `serving: {on_invalid: reject}` in the model's spec,
+refuses the request with 422.
+
+The domain comes from the version's reference rows in the registry (every training row up to
+20,000, a seeded sample beyond, so a very rare training value may be flagged) and, for a
+column an `encode` feature reads, that feature's fitted categories. Date/time columns are not
+checked: serving times after the training period is the normal case.
+"""
+
+from __future__ import annotations
+
+import math
+import reprlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd  # type: ignore[import-untyped]
+
+from .inputs import InputColumn
+from .problems import Problem
+
+
+@dataclass(frozen=True)
+class Domain:
+    ranges: dict[str, tuple[float, float]]
+    categories: dict[str, frozenset[Any]]
+    order: dict[str, int]  # signature order
+
+    def problems(self, values: Mapping[str, list[Any]], rows: int) -> list[Problem]:
+        """The values outside the domain, row by row, in signature order within a row."""
+        found: list[Problem] = []
+        for column, (low, high) in self.ranges.items():
+            for row, value in enumerate(values[column]):
+                if value is not None and not low <= value <= high:
+                    found.append(
+                        Problem(
+                            row,
+                            column,
+                            "out_of_range",
+                            f"{reprlib.repr(value)} is outside the training range "
+                            f"{_number(low)} to {_number(high)}",
+                        )
+                    )
+        for column, seen in self.categories.items():
+            for row, value in enumerate(values[column]):
+                if value is not None and value not in seen:
+                    found.append(
+                        Problem(
+                            row,
+                            column,
+                            "unseen",
+                            f"{reprlib.repr(value)} is a category the training rows never held",
+                        )
+                    )
+        found.sort(key=lambda p: (p.row or 0, self.order[str(p.column)]))
+        return found
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(value)
+
+
+def per_row(problems: Sequence[Problem], rows: int) -> list[int]:
+    counts = [0] * rows
+    for problem in problems:
+        if problem.row is not None:
+            counts[problem.row] += 1
+    return counts
+
+
+def training_domain(
+    reference: Path, state: Mapping[str, Any], inputs: Sequence[InputColumn]
+) -> Domain:
+    """The domain of a version's inputs; empty when it keeps no reference rows."""
+    frame = pd.read_parquet(reference) if reference.is_file() else pd.DataFrame()
+    fitted: dict[str, set[Any]] = {}
+    for spec in state["features"]:
+        if spec["op"] == "encode" and "categories" in spec.get("fitted", {}):
+            fitted.setdefault(str(spec["column"]), set()).update(spec["fitted"]["categories"])
+    ranges: dict[str, tuple[float, float]] = {}
+    categories: dict[str, frozenset[Any]] = {}
+    for column in inputs:
+        dtype = pd.api.types.pandas_dtype(column.dtype)
+        series = frame[column.name].dropna() if column.name in frame.columns else None
+        if pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_datetime64_any_dtype(dtype):
+            continue
+        if pd.api.types.is_numeric_dtype(dtype):
+            if series is not None and len(series):
+                low, high = float(series.min()), float(series.max())
+                if math.isfinite(low) and math.isfinite(high):
+                    ranges[column.name] = (low, high)
+        elif series is not None or column.name in fitted:
+            seen = set(series.tolist()) if series is not None else set()
+            categories[column.name] = frozenset(seen | fitted.get(column.name, set()))
+    return Domain(ranges, categories, {c.name: i for i, c in enumerate(inputs)})
