@@ -198,6 +198,18 @@ TYPE_MISMATCH = _c(
     "A column's type (read from the file or bound by DuckDB) does not fit its use.",
     "features: {f: {scale: carrier}}   # carrier is text",
 )
+UNKNOWN_LIGHTGBM_PARAM = _c(
+    "E314",
+    "unknown-lightgbm-param",
+    "A model parameter that the installed LightGBM knows by no name or alias.",
+    "models: {m: {params: {num_leavs: 15}}}",
+)
+LIGHTGBM_PARAM_REFUSED = _c(
+    "E315",
+    "lightgbm-param-refused",
+    "A model parameter of the wrong type, or a value the installed LightGBM refuses.",
+    "models: {m: {params: {num_leaves: 1}}}",
+)
 SECRET_IN_SPEC = _c(
     "E313",
     "secret-in-spec",
@@ -262,6 +274,13 @@ UNREGISTERED_BATCH = _c(
     "unregistered-batch",
     "A batch deployment scores with a model no registry deployment registers.",
     "deployments: {score: {kind: batch, model: m, source: s, output: out.parquet}}",
+)
+IGNORED_LIGHTGBM_PARAM = _c(
+    "W104",
+    "ignored-lightgbm-param",
+    "A LightGBM parameter mlcompile sets itself (seed, deterministic, threads); the spec's "
+    "value is ignored.",
+    "models: {m: {params: {seed: 3}}}   # use models.m.seed",
 )
 PROFILE_OVERRIDDEN = _c(
     "W201",

@@ -65,6 +65,19 @@ def test_modules_outside_the_project_need_the_operators_grant(
     assert load_function("math:sqrt", "f")(9.0) == 3.0
 
 
+def test_another_projects_file_of_the_same_name_replaces_the_first(
+    root: Path, tmp_path: Path
+) -> None:
+    (root / "mlc_shared_metrics.py").write_text("def f():\n    return 'first'\n")
+    assert load_function("mlc_shared_metrics:f", "f")() == "first"
+    other = tmp_path / "other_project"
+    other.mkdir()
+    (other / "mlc_shared_metrics.py").write_text("def f():\n    return 'second'\n")
+    with project(other):
+        assert load_function("mlc_shared_metrics:f", "f")() == "second"
+    assert load_function("mlc_shared_metrics:f", "f")() == "first"
+
+
 def test_a_project_file_cannot_stand_in_for_an_imported_module(root: Path) -> None:
     (root / "json.py").write_text("def loads(text):\n    return 'not the real json'\n")
     with pytest.raises(StepError, match="already imported from"):

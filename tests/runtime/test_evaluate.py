@@ -13,6 +13,7 @@ from mlcompile.runtime.artifacts import ModelBundle
 from mlcompile.runtime.evaluate import evaluate
 from mlcompile.runtime.split import split_frame
 from mlcompile.runtime.train import predict
+from mlcompile.tasks import TASK_METRICS
 
 from .helpers import train_bundle
 
@@ -26,7 +27,7 @@ def test_binary_delay_model_on_flights(
     result = evaluate(delay_bundle, test, EVALUATE)
     overall = result["overall"]
     assert result["task"] == "binary" and result["rows"] == len(test)
-    assert set(overall) == {"roc_auc", "pr_auc", "logloss", "accuracy", "f1", "precision", "recall"}
+    assert set(overall) == set(TASK_METRICS["binary"])
     assert overall["roc_auc"] > 0.6
     assert overall["accuracy"] > 1 - test["delayed"].mean()  # better than always "on time"
     scores = predict(delay_bundle, test)
@@ -37,6 +38,11 @@ def test_binary_delay_model_on_flights(
     at_jfk = (test["origin"] == "JFK").to_numpy()
     assert jfk["rows"] == at_jfk.sum()
     assert jfk["recall"] == skm.recall_score(test["delayed"][at_jfk], scores[at_jfk] >= 0.5)
+    assert overall["brier"] == skm.brier_score_loss(test["delayed"], scores)
+    assert overall["balanced_accuracy"] == skm.balanced_accuracy_score(
+        test["delayed"], scores >= 0.5
+    )
+    assert result["threshold"] == 0.5 and result["undefined"]["overall"] == {}
     json.dumps(result, allow_nan=False)
 
 
@@ -48,6 +54,11 @@ def test_regression_on_arrival_delay(delays: pd.DataFrame) -> None:
     result = evaluate(bundle, test, {"metrics": ["rmse", "mae", "r2"], "slices": []})
     overall = result["overall"]
     assert set(overall) == {"rmse", "mae", "r2"}
+    everything = evaluate(bundle, test, {"metrics": None, "slices": []})["overall"]
+    errors = test["arr_delay"] - predict(bundle, test)
+    assert everything["mse"] == pytest.approx(everything["rmse"] ** 2)
+    assert everything["max_error"] == pytest.approx(errors.abs().max())
+    assert everything["median_ae"] == pytest.approx(errors.abs().median())
     baseline_rmse = math.sqrt(((test["arr_delay"] - train["arr_delay"].mean()) ** 2).mean())
     assert overall["rmse"] < 0.7 * baseline_rmse  # departure delay explains most of it
     assert overall["r2"] > 0.5
@@ -55,7 +66,9 @@ def test_regression_on_arrival_delay(delays: pd.DataFrame) -> None:
     assert result["slices"] == {}
 
 
-def test_undefined_metrics_are_left_out(delay_bundle: ModelBundle, delays: pd.DataFrame) -> None:
+def test_undefined_metrics_are_reported_with_the_reason(
+    delay_bundle: ModelBundle, delays: pd.DataFrame
+) -> None:
     # One slice holds only on-time flights: ROC AUC, PR AUC, recall are undefined there.
     rows = delays.head(400).assign(
         group=np.where(delays["delayed"].head(400) == 1, "late", "on_time")
@@ -65,6 +78,11 @@ def test_undefined_metrics_are_left_out(delay_bundle: ModelBundle, delays: pd.Da
     )
     on_time = result["slices"]["group"]["on_time"]
     assert {"roc_auc", "pr_auc", "recall"}.isdisjoint(on_time)
+    assert result["undefined"]["slices"]["group"]["on_time"] == {
+        "roc_auc": "the rows hold one class only",
+        "pr_auc": "the rows hold one class only",
+        "recall": "no row is positive",
+    }
     assert {"accuracy", "logloss", "rows"} <= set(on_time)
     assert "roc_auc" in result["overall"]
 
@@ -93,7 +111,6 @@ def test_evaluate_errors(delay_bundle: ModelBundle, delays: pd.DataFrame) -> Non
 
 def test_runtime_computes_exactly_the_metrics_the_spec_allows() -> None:
     from mlcompile.runtime.evaluate import TASK_METRICS as IMPLEMENTED
-    from mlcompile.tasks import TASK_METRICS
 
     assert {task: tuple(m) for task, m in IMPLEMENTED.items()} == TASK_METRICS
 

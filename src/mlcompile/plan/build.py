@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -26,12 +27,14 @@ from mlcompile.plan.params import (
 )
 from mlcompile.spec import GateCheck, Resolved
 from mlcompile.spec.models import (
-    TASK_METRICS,
     BatchDeployment,
     Feature,
     KServeDeployment,
+    Model,
+    Monitor,
     RegistryDeployment,
 )
+from mlcompile.trust import project_module_file
 
 # Part of every fingerprint: a release that changes what a step computes invalidates caches.
 RUNTIME_VERSION = __version__
@@ -207,8 +210,32 @@ class _Builder:
             {"train": _ref(split, "train", "dataset")},
             {"transformer": "transformer", "train": "dataset"},
         )
+        train = self.add(
+            StepKind.TRAIN,
+            name,
+            self.train_params(name, model, seed),
+            {
+                "train": _ref(features, "train", "dataset"),
+                "transformer": _ref(features, "transformer", "transformer"),
+            },
+            {"model": "model"},
+        )
+        self.add(
+            StepKind.EVALUATE,
+            name,
+            self.evaluate_params(name, model, seed),
+            {
+                "model": _ref(train, "model", "model"),
+                "test": _ref(split, "test", "dataset"),
+                # the validation split is the held-out part of the features' train rows
+                "train": _ref(features, "train", "dataset"),
+            },
+            {"metrics": "metrics", "diagnosis": "diagnosis"},
+        )
+
+    def train_params(self, name: str, model: Model, seed: int) -> TrainParams:
         stopping = model.early_stopping
-        train_params = TrainParams(
+        params = TrainParams(
             model=name,
             task=model.task,
             target=model.target,
@@ -220,31 +247,78 @@ class _Builder:
             seed=seed,
         )
         if model.serving:  # only when set: other specs' plans (and golden files) stay
-            train_params["serving"] = model.serving.model_dump()
-        train = self.add(
-            StepKind.TRAIN,
-            name,
-            train_params,
-            {
-                "train": _ref(features, "train", "dataset"),
-                "transformer": _ref(features, "transformer", "transformer"),
-            },
-            {"model": "model"},
+            params["serving"] = model.serving.model_dump()
+        # absent unless the spec sets one, so plans of specs without one do not change
+        if isinstance(model.threshold, float | int):
+            params["threshold"] = float(model.threshold)
+        elif model.threshold is not None:
+            params["threshold"] = model.threshold.model_dump(exclude_none=True)
+        return params
+
+    def evaluate_params(self, name: str, model: Model, seed: int) -> EvaluateParams:
+        params = EvaluateParams(
+            model=name,
+            task=model.task,
+            target=model.target,
+            metrics=model.builtin_metrics,
+            slices=list(model.slices),
+            min_slice_rows=model.min_slice_rows,
         )
-        self.add(
-            StepKind.EVALUATE,
-            name,
-            EvaluateParams(
-                model=name,
-                task=model.task,
-                target=model.target,
-                metrics=list(model.metrics or TASK_METRICS[model.task]),
-                slices=list(model.slices),
-                min_slice_rows=model.min_slice_rows,
-            ),
-            {"model": _ref(train, "model", "model"), "test": _ref(split, "test", "dataset")},
-            {"metrics": "metrics", "diagnosis": "diagnosis"},
+        if model.custom_metrics:
+            params["custom_metrics"] = self.custom_metrics(model)
+        if model.bootstrap is not None:
+            params["bootstrap"] = {**model.bootstrap.model_dump(), "seed": seed}
+        return params
+
+    def monitor_params(
+        self,
+        name: str,
+        monitor: Monitor,
+        model: Model,
+        current: dict[str, Any],
+        labels: dict[str, Any] | None,
+    ) -> MonitorParams:
+        params = MonitorParams(
+            monitor=name,
+            model=monitor.model,
+            task=model.task,
+            target=model.target,
+            features=list(model.features),
+            metrics=model.builtin_metrics,
+            slices=list(model.slices),
+            min_slice_rows=model.min_slice_rows,
+            registry=self.spec.settings.registry,
+            registered_name=self.registered_name(monitor.model),
+            alias=monitor.alias,
+            reference=monitor.reference or "registry",
+            current=current,
+            labels=labels,
+            checks=_check_params(self.r.monitor_checks.get(name, []), model.lower_is_better),
+            bins=monitor.bins,
+            min_rows=monitor.min_rows,
+            retrain_on=list(monitor.retrain.when) if monitor.retrain else [],
+            report=monitor.report or f"{paths.MONITORING}/{_safe_file(name)}.json",
         )
+        if model.custom_metrics:
+            params["custom_metrics"] = self.custom_metrics(model)
+        return params
+
+    def custom_metrics(self, model: Model) -> list[dict[str, Any]]:
+        """A model's custom metrics, each with the sha256 of its module's project file, so
+        editing the function invalidates the steps that computed it."""
+        entries = []
+        for metric in model.custom_metrics:
+            file = project_module_file(metric.function.split(":", 1)[0], self.r.project_root)
+            entries.append(
+                {
+                    **metric.model_dump(),
+                    # an operator-allowed installed module is versioned by its environment
+                    "source_sha256": hashlib.sha256(file.read_bytes()).hexdigest()
+                    if file
+                    else None,
+                }
+            )
+        return entries
 
     def _feature_list(self, wanted: list[str]) -> list[dict[str, Any]]:
         """Every feature the model needs, dependencies first, raw columns as passthrough."""
@@ -278,7 +352,9 @@ class _Builder:
 
     def gate(self, name: str) -> None:
         gate = self.spec.gates[name]
-        checks = _check_params(self.r.gate_checks.get(name, []))
+        checks = _check_params(
+            self.r.gate_checks.get(name, []), self.spec.models[gate.model].lower_is_better
+        )
         self.add(
             StepKind.GATE,
             name,
@@ -317,27 +393,7 @@ class _Builder:
         self.add(
             StepKind.MONITOR,
             name,
-            MonitorParams(
-                monitor=name,
-                model=monitor.model,
-                task=model.task,
-                target=model.target,
-                features=list(model.features),
-                metrics=list(model.metrics or TASK_METRICS[model.task]),
-                slices=list(model.slices),
-                min_slice_rows=model.min_slice_rows,
-                registry=self.spec.settings.registry,
-                registered_name=self.registered_name(monitor.model),
-                alias=monitor.alias,
-                reference=monitor.reference or "registry",
-                current=current,
-                labels=labels,
-                checks=_check_params(self.r.monitor_checks.get(name, [])),
-                bins=monitor.bins,
-                min_rows=monitor.min_rows,
-                retrain_on=list(monitor.retrain.when) if monitor.retrain else [],
-                report=monitor.report or f"{paths.MONITORING}/{_safe_file(name)}.json",
-            ),
+            self.monitor_params(name, monitor, model, current, labels),
             inputs,
             {"drift": "drift", "decision": "decision"},
         )
@@ -421,13 +477,16 @@ class _Builder:
             )
 
 
-def _check_params(checks: list[GateCheck]) -> list[dict[str, Any]]:
-    """Checks as the runtime reads them: a bound (`op`, `value`) or a `max_drop`."""
+def _check_params(checks: list[GateCheck], lower: frozenset[str]) -> list[dict[str, Any]]:
+    """Checks as the runtime reads them: a bound (`op`, `value`) or a `max_drop` (with the
+    direction of a custom metric, which only the spec knows)."""
     out = []
     for check in checks:
         item: dict[str, Any] = {"metric": check.metric, "slice": check.slice, "text": check.text}
         if check.max_drop is not None:
             item["max_drop"] = check.max_drop
+            if check.metric in lower:
+                item["lower_is_better"] = True
         else:
             item.update(op=check.op, value=check.value)
         out.append(item)

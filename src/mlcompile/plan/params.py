@@ -55,6 +55,8 @@ class TrainParams(TypedDict):
     early_stopping_rounds: int | None
     validation_size: float | None
     seed: int
+    # binary models whose spec sets one: a number, or a rule chosen on validation
+    threshold: NotRequired[float | dict[str, Any]]
     serving: NotRequired[dict[str, Any]]  # the model's `serving` spec, kept in its bundle
 
 
@@ -65,6 +67,8 @@ class EvaluateParams(TypedDict):
     metrics: list[str]
     slices: list[str]
     min_slice_rows: int
+    custom_metrics: NotRequired[list[dict[str, Any]]]
+    bootstrap: NotRequired[dict[str, Any]]
 
 
 class GateParams(TypedDict):
@@ -114,6 +118,7 @@ class MonitorParams(TypedDict):
     target: str
     features: list[str]
     metrics: list[str]
+    custom_metrics: NotRequired[list[dict[str, Any]]]
     slices: list[str]
     min_slice_rows: int
     registry: str

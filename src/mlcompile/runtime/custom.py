@@ -4,7 +4,8 @@ A module that is a file of the project is loaded from that file, by path: the pr
 needs no PYTHONPATH, and nothing on the import path can stand in for it. Any other module
 is imported only when the operator allows it (`mlcompile.trust`); the plan and the spec
 have no say. Project modules are registered under their own names, so they may import
-their package's other modules, and re-loaded when their file changes.
+their package's other modules, and re-loaded when their file changes or another project's
+file of that name is asked for.
 """
 
 from __future__ import annotations
@@ -82,13 +83,15 @@ def _load(name: str, file: Path | None, package_dir: Path | None) -> ModuleType:
     stamp = _stamp(file) if file is not None else (0, 0)
     loaded = sys.modules.get(name)
     if loaded is not None:
-        if _origin(loaded) != (file or package_dir):
+        # another project's file of the same name (a process that runs several projects, as
+        # tests and servers do) is replaced; a module imported any other way never is
+        if _origin(loaded) != (file or package_dir) and name not in _STAMPS:
             where = _origin(loaded) or "elsewhere"
             raise StepError(
                 f"the project module '{name}' has the name of a module already imported from "
                 f"{where}; rename the project's file"
             )
-        if _STAMPS.get(name) == stamp:
+        if _origin(loaded) == (file or package_dir) and _STAMPS.get(name) == stamp:
             return loaded
     if file is None:
         spec = importlib.util.spec_from_loader(name, loader=None, is_package=True)

@@ -19,7 +19,7 @@ import pandas as pd  # type: ignore[import-untyped]
 from sklearn import metrics as skm
 
 from .artifacts import ModelBundle, json_safe
-from .evaluate import THRESHOLD, Predictions
+from .evaluate import Predictions
 
 CURVE_POINTS = 400
 CALIBRATION_BINS = 10
@@ -40,7 +40,7 @@ def diagnose(bundle: ModelBundle, found: Predictions, *, num_threads: int = 1) -
     y, p = found.labels, found.scores
     result: dict[str, Any] = {"model": found.model, "task": found.task, "rows": len(y)}
     if found.task == "binary":
-        result["binary"] = binary(y, p)
+        result["binary"] = binary(y, p, found.threshold)
     elif found.task == "multiclass":
         result["multiclass"] = multiclass(y, p, list(bundle.meta.get("classes") or []))
     else:
@@ -71,17 +71,17 @@ def thin(xs: Array, ys: Array, limit: int = CURVE_POINTS) -> Array:
 # ---- binary -----------------------------------------------------------------------------
 
 
-def binary(y: Array, p: Array) -> dict[str, Any]:
+def binary(y: Array, p: Array, threshold: float) -> dict[str, Any]:
     labels = y.astype(int)
-    predicted = (p >= THRESHOLD).astype(int)
+    predicted = (p >= threshold).astype(int)
     tn, fp, fn, tp = (
         int(v) for v in skm.confusion_matrix(labels, predicted, labels=[0, 1]).ravel()
     )
     result: dict[str, Any] = {
-        "threshold": THRESHOLD,
+        "threshold": threshold,
         "confusion": {"labels": [0, 1], "matrix": [[tn, fp], [fn, tp]]},
         "operating_point": {
-            "threshold": THRESHOLD,
+            "threshold": threshold,
             "fpr": _ratio(fp, fp + tn),
             "tpr": _ratio(tp, tp + fn),
             "precision": _ratio(tp, tp + fp),

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlcompile.errors import GateFailed, UsageError
-from mlcompile.tasks import LOWER_IS_BETTER
+from mlcompile.tasks import BOUNDS, VALIDATION, base_metric, lower_is_better
 
 # The direction a drop is measured in; every other metric is better when higher.
 OPERATORS: dict[str, Callable[[float, float], bool]] = {
@@ -38,7 +38,8 @@ class _Check:
         if not metric:
             raise UsageError(f"a gate check needs 'metric': {dict(raw)}")
         if raw.get("max_drop") is not None:
-            op = "<=" if metric in LOWER_IS_BETTER else ">="
+            lower = raw.get("lower_is_better") or lower_is_better(metric)
+            op = "<=" if lower else ">="
             return cls(metric, op, raw.get("slice"), float(raw["max_drop"]), relative=True)
         op = str(raw.get("op"))
         if op not in OPERATORS or raw.get("value") is None:
@@ -58,11 +59,12 @@ class _Check:
         return f"{self.metric}{where} {self.op} {alias} {sign} {self.amount:g}"
 
     def verdict(
-        self, value: float | None, production: float | None, has_production: bool
+        self, value: float | None, production: float | None, has_production: bool, why: str | None
     ) -> tuple[float | None, bool, str | None]:
         """(bound, passed, note)."""
         if value is None:
-            return None, False, f"the model has no '{self.metric}' here (undefined or not computed)"
+            reason = f"undefined: {why}" if why else "undefined or not computed"
+            return None, False, f"the model has no '{self.metric}' here ({reason})"
         if not self.relative:
             return self.amount, OPERATORS[self.op](value, self.amount), None
         if not has_production:
@@ -79,8 +81,9 @@ class _Check:
         value: float | None,
         production: float | None,
         has_production: bool,
+        why: str | None = None,
     ) -> dict[str, Any]:
-        bound, passed, note = self.verdict(value, production, has_production)
+        bound, passed, note = self.verdict(value, production, has_production, why)
         return {
             "check": self.text(alias, slice_value),
             "metric": self.metric,
@@ -94,15 +97,53 @@ class _Check:
         }
 
 
+@dataclass(frozen=True)
+class Scope:
+    slice_value: Any
+    value: float | None
+    production: float | None
+    why: str | None  # why the value is undefined, when metrics.json says
+
+
+def _values(
+    document: Mapping[str, Any] | None, metric: str
+) -> tuple[Mapping[str, Any], str, str, str]:
+    """The metrics table a scoped name reads from, its name there, and where metrics.json
+    says why it is undefined (table, name)."""
+    document = document or {}
+    if metric.startswith(VALIDATION):
+        name = metric[len(VALIDATION) :]
+        return (document.get("validation") or {}).get("overall") or {}, name, "validation", name
+    for bound in BOUNDS:
+        if metric.endswith(bound):
+            base = metric[: -len(bound)]
+            interval = (document.get("intervals") or {}).get(base) or {}
+            return {k: interval[k] for k in interval}, bound[1:], "intervals", base
+    return document.get("overall") or {}, metric, "overall", metric
+
+
 def _scopes(
     check: _Check, metrics: Mapping[str, Any], production: Mapping[str, Any] | None
-) -> list[tuple[Any, Mapping[str, Any], Mapping[str, Any]]]:
-    """(slice value, current metrics, production metrics) for every scope the check covers."""
+) -> list[Scope]:
+    """Every scope the check covers, with the values it compares."""
+    undefined = metrics.get("undefined") or {}
     if check.slice is None:
-        return [(None, metrics["overall"], (production or {}).get("overall", {}))]
-    current = metrics.get("slices", {}).get(check.slice) or {}
-    previous = (production or {}).get("slices", {}).get(check.slice) or {}
-    return [(v, current[v], previous.get(v, {})) for v in sorted(current)]
+        current, name, table, key = _values(metrics, check.metric)
+        previous, _, _, _ = _values(production, check.metric)
+        why = (undefined.get(table) or {}).get(key)
+        return [Scope(None, current.get(name), previous.get(name), why)]
+    current_slices = metrics.get("slices", {}).get(check.slice) or {}
+    previous_slices = (production or {}).get("slices", {}).get(check.slice) or {}
+    reasons = (undefined.get("slices") or {}).get(check.slice) or {}
+    return [
+        Scope(
+            v,
+            current_slices[v].get(check.metric),
+            (previous_slices.get(v) or {}).get(check.metric),
+            (reasons.get(v) or {}).get(check.metric),
+        )
+        for v in sorted(current_slices)
+    ]
 
 
 def _skipped(
@@ -142,16 +183,14 @@ def evaluate_gate(
             entry = check.judge(alias, None, None, None, has_production)
             entry["note"] = f"no value of slice '{check.slice}' has metrics (too few rows?)"
             entries.append(entry)
-        for slice_value, current, production in scopes:
-            entries.append(
-                check.judge(
-                    alias,
-                    slice_value,
-                    current.get(check.metric),
-                    production.get(check.metric),
-                    has_production,
-                )
+        for scope in scopes:
+            entry = check.judge(
+                alias, scope.slice_value, scope.value, scope.production, has_production, scope.why
             )
+            if check.metric.endswith(BOUNDS):
+                # the bound beside the estimate it bounds, so a record shows both
+                entry["point"] = (metrics.get("overall") or {}).get(base_metric(check.metric))
+            entries.append(entry)
         entries += _skipped(check, alias, metrics, has_production)
     return {
         "gate": params.get("gate"),

@@ -131,6 +131,7 @@ def _performance(
         joined,
         {
             "metrics": params.get("metrics"),
+            "custom_metrics": params.get("custom_metrics"),
             "slices": slices,
             "min_slice_rows": params.get("min_slice_rows"),
         },

@@ -1,6 +1,7 @@
 """Batch scoring: raw rows in, predictions (plus id columns) out, written atomically.
 
-Prediction columns: binary `probability` (of class 1) and `label` (at 0.5); multiclass
+Prediction columns: binary `probability` (of class 1) and `label` (at the model's threshold,
+runtime/threshold.py); multiclass
 `class` and one `probability_<class>` per class; regression `prediction`.
 """
 
@@ -16,6 +17,7 @@ from mlcompile.errors import StepError, UsageError
 
 from .artifacts import ModelBundle, atomic_write_bytes, parquet_bytes
 from .features import UNSAFE_NAME
+from .threshold import model_threshold
 from .train import predict
 
 OUTPUT_FORMATS = ("parquet", "csv")
@@ -38,7 +40,8 @@ def prediction_values(bundle: ModelBundle, raw: Any) -> dict[str, Any]:
     """The prediction columns of raw model output."""
     task = bundle.meta["task"]
     if task == "binary":
-        return {"probability": raw, "label": (raw >= 0.5).astype("int64")}
+        threshold = model_threshold(bundle.meta)
+        return {"probability": raw, "label": (raw >= threshold).astype("int64")}
     if task == "regression":
         return {"prediction": raw}
     classes = bundle.meta["classes"]

@@ -39,7 +39,7 @@ from .artifacts import (
 )
 from .custom import project
 from .diagnosis import diagnose
-from .evaluate import metrics_of, predictions
+from .evaluate import metrics_of, predictions, validation_scores
 from .features import apply_features, fit_features
 from .gate import evaluate_gate, raise_if_failed
 from .ingest import load_file, load_uri, run_sql, sample_rows
@@ -202,7 +202,10 @@ def _evaluate(step: _Step) -> dict[str, Any]:
     df, _ = read_dataset(step.input("test"))
     threads = step.ctx.num_threads
     found = predictions(bundle, df, step.params.get("slices") or [], num_threads=threads)
-    metrics = metrics_of(found, step.params)
+    validation = None
+    if "train" in step.inputs:
+        validation = validation_scores(bundle, read_dataset(step.input("train"))[0], threads)
+    metrics = metrics_of(found, step.params, validation)
     write_record(step.output("metrics"), "metrics", metrics)
     write_record(
         step.output("diagnosis"), "diagnosis", diagnose(bundle, found, num_threads=threads)

@@ -20,6 +20,7 @@ from mlcompile.errors import StepError, UsageError
 
 from .artifacts import ModelBundle, json_safe
 from .features import apply_features, model_frame, refuse_infinities, value_sort_key
+from .threshold import THRESHOLD, choose_threshold
 
 OBJECTIVES = {"binary": "binary", "multiclass": "multiclass", "regression": "regression"}
 FloatArray = np.ndarray[Any, np.dtype[np.float64]]
@@ -108,9 +109,7 @@ def train_model(
             f"model '{model}': num_class is {expected} but the training rows of '{target}' have "
             f"{len(classes)} classes: {classes[:10]}"
         )
-    labels = encode_target(train_df[target], task, classes, model)
-    known = ~np.isnan(labels)
-    features, labels = model_frame(train_df, state)[known], labels[known]
+    features, labels = _labelled(train_df, state, task, classes, model, target)
     if not len(labels):
         raise StepError(f"model '{model}': no training rows have a value for '{target}'")
     if task != "regression" and len(np.unique(labels)) < 2:
@@ -123,11 +122,11 @@ def train_model(
     lgb_params = lightgbm_params(params, classes, num_threads)
     rounds = int(params.get("num_boost_round") or 100)
     stopping = params.get("early_stopping_rounds")
-    validation_rows = 0
+    held_rows, held_out = 0, None
     if stopping:
         fraction = float(params.get("validation_size") or 0.1)
         held = _validation_mask(len(labels), fraction, lgb_params["seed"], model)
-        validation_rows = int(held.sum())
+        held_rows = int(held.sum())
         fit = lgb.Dataset(features[~held], labels[~held])
         check = lgb.Dataset(features[held], labels[held], reference=fit)
         booster = lgb.train(
@@ -138,6 +137,7 @@ def train_model(
             valid_names=["validation"],
             callbacks=[lgb.early_stopping(int(stopping), verbose=False)],
         )
+        held_out = (features[held], labels[held])
     else:
         booster = lgb.train(lgb_params, lgb.Dataset(features, labels), num_boost_round=rounds)
     best = booster.best_iteration or booster.current_iteration()
@@ -155,15 +155,61 @@ def train_model(
         "input_signature": dict(state["input_signature"]),
         "training_data": {**(training_data or {}), "rows": len(labels)},
         "validation": {
-            "rows": validation_rows,
+            "rows": held_rows,
+            "size": float(params.get("validation_size") or 0.1) if stopping else None,
             "best_score": dict(booster.best_score.get("validation", {})),
         },
     }
     if classes is not None:
         meta["classes"] = classes
+    if task == "binary":
+        meta["threshold"] = _threshold(params, booster, best, held_out, model)
     if params.get("serving"):
         meta["serving"] = dict(params["serving"])
     return booster, ModelBundle(text=model_text(booster, best), meta=json_safe(meta))
+
+
+def _threshold(
+    params: Mapping[str, Any], booster: lgb.Booster, best: int, held_out: Any, model: str
+) -> dict[str, Any]:
+    rule = params.get("threshold")
+    if rule is None or isinstance(rule, int | float):
+        return choose_threshold(THRESHOLD if rule is None else float(rule), [], [])
+    if held_out is None:
+        raise UsageError(
+            f"model '{model}': a threshold chosen on the validation split needs early_stopping"
+        )
+    inputs, labels = held_out
+    return choose_threshold(rule, labels, booster.predict(inputs, num_iteration=best))
+
+
+def _labelled(
+    df: pd.DataFrame,
+    state: Mapping[str, Any],
+    task: str,
+    classes: Sequence[Any] | None,
+    model: str,
+    target: str,
+) -> tuple[pd.DataFrame, FloatArray]:
+    """Model inputs and labels of the transformed rows whose target is known."""
+    labels = encode_target(df[target], task, classes, model)
+    known = ~np.isnan(labels)
+    return model_frame(df, state)[known], labels[known]
+
+
+def validation_rows(train_df: pd.DataFrame, meta: Mapping[str, Any]) -> Any:
+    """(model inputs, labels) of the rows training held out for early stopping, from the
+    same transformed train split, picked again the same way; None without early stopping."""
+    held_out = meta.get("validation") or {}
+    if not meta.get("early_stopping_rounds") or not held_out.get("size"):
+        return None
+    model, task = str(meta["model"]), str(meta["task"])
+    features, labels = _labelled(
+        train_df, meta["feature_state"], task, meta.get("classes"), model, str(meta["target"])
+    )
+    seed = int((meta.get("params") or {}).get("seed") or 0)
+    held = _validation_mask(len(labels), float(held_out["size"]), seed, model)
+    return features[held], labels[held]
 
 
 def model_inputs(bundle: ModelBundle, df: pd.DataFrame) -> pd.DataFrame:

@@ -41,18 +41,18 @@ def cache_key(spec_text: str, overrides: list[str], search_dirs: list[Path]) -> 
     return digest.hexdigest()
 
 
-def load(project_root: Path, key: str) -> dict[str, Any] | None:
+def load(project_root: Path, key: str, folder: Path = CACHE_DIR) -> dict[str, Any] | None:
     try:
-        entry: dict[str, Any] = json.loads((project_root / CACHE_DIR / f"{key}.json").read_text())
+        entry: dict[str, Any] = json.loads((project_root / folder / f"{key}.json").read_text())
     except (OSError, ValueError):
         return None
     return entry
 
 
-def store(project_root: Path, key: str, entry: dict[str, Any]) -> None:
-    folder = project_root / CACHE_DIR
+def store(project_root: Path, key: str, entry: dict[str, Any], folder: Path = CACHE_DIR) -> None:
+    where = project_root / folder
     with contextlib.suppress(OSError):
-        folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / f".{key}.{os.getpid()}"
+        where.mkdir(parents=True, exist_ok=True)
+        tmp = where / f".{key}.{os.getpid()}"
         tmp.write_text(json.dumps(entry, sort_keys=True), encoding="utf-8")
-        os.replace(tmp, folder / f"{key}.json")
+        os.replace(tmp, where / f"{key}.json")

@@ -25,11 +25,15 @@ FOREIGN_NAMES: dict[str, tuple[str, ...]] = {
 
 
 def produced(model: Model) -> list[str]:
-    """The metrics the model computes: its valid `metrics:` entries, or its task's all. An
-    invalid entry is reported once, where it is written, and is not a known name elsewhere."""
+    """The metrics the model computes: its valid `metrics:` entries (custom ones too), or its
+    task's all. An invalid entry is reported once, where it is written, and is not a known
+    name elsewhere."""
     valid = TASK_METRICS[model.task]
-    chosen = [m for m in model.metrics or [] if m in valid]
-    return chosen or list(valid)
+    custom = [m.name for m in model.custom_metrics]
+    chosen = [m for m in model.builtin_metrics if m in valid]
+    if model.metrics is None or not (chosen or custom):
+        chosen = list(valid)
+    return [*chosen, *custom]
 
 
 def metric_hint(name: str, valid: list[str] | tuple[str, ...]) -> str | None:

@@ -332,6 +332,46 @@ class EarlyStopping(Frozen):
     )
 
 
+class ThresholdRule(Frozen):
+    """A binary model's threshold chosen on the validation split (ties: the highest)."""
+
+    maximize: Literal["f1", "balanced_accuracy", "accuracy"] | None = Field(
+        None, description="The metric the threshold maximizes on the validation rows."
+    )
+    min_precision: float | None = Field(None, gt=0, le=1, description="The most recall it allows.")
+    min_recall: float | None = Field(None, gt=0, le=1, description="The most precision it allows.")
+
+    @model_validator(mode="after")
+    def _one_rule(self) -> ThresholdRule:
+        _exactly_one(self, ("maximize", "min_precision", "min_recall"), "a threshold rule")
+        return self
+
+
+class CustomMetric(Frozen):
+    """A metric of the project's own: `function(y_true, y_score) -> float`, where y_score is
+    P(1) (binary), the class probabilities (multiclass) or the predictions (regression)."""
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=100)] = Field(
+        description="The metric's name in metrics.json, gates and monitors."
+    )
+    function: str = Field(
+        pattern=CUSTOM_PATTERN,
+        description="'module:function'; the module is a file of the project, or one the "
+        "operator allows (docs/trust-model.md). Its source is hashed into the plan.",
+    )
+    greater_is_better: bool = Field(
+        True, description="false: lower is better (relative checks then bound a rise)."
+    )
+
+
+class Bootstrap(Frozen):
+    """Intervals for every test metric from seeded resamples of the test split; checks may
+    then bound `<metric>.lower` or `<metric>.upper`."""
+
+    resamples: int = Field(200, ge=20, le=10000, description="Resamples of the test rows.")
+    confidence: float = Field(0.95, gt=0.5, lt=1, description="Share the interval covers.")
+
+
 class Serving(Frozen):
     """How `mlcompile serve` treats a request value outside what the training rows held."""
 
@@ -366,7 +406,9 @@ class Model(Frozen):
         default_factory=EarlyStopping,
         description="Stop when the metric on a share of the training rows held out for it has not improved for 'rounds' rounds; null: train every round.",
     )
-    metrics: list[str] | None = Field(None, description="Defaults to every metric of the task.")
+    metrics: list[str | CustomMetric] | None = Field(
+        None, description="Defaults to every metric of the task; custom ones as mappings."
+    )
     slices: list[Name] = Field(default_factory=list, description="Columns to report metrics by.")
     min_slice_rows: int = Field(
         30,
@@ -376,12 +418,48 @@ class Model(Frozen):
     seed: Seed | None = Field(
         None, description="Seed for this model's split and training; default settings.seed."
     )
+    threshold: Annotated[float, Field(ge=0, le=1)] | ThresholdRule | None = Field(
+        None,
+        description="Binary models: the score from which a row is predicted positive (0.5 when "
+        "omitted), or a rule choosing it on the validation split, as in {maximize: f1} or "
+        "{min_precision: 0.8}. Stored with the model; evaluate, scoring, serve and monitors "
+        "use it.",
+    )
+    bootstrap: Bootstrap | None = Field(
+        None, description="Bootstrap intervals of the test metrics (`roc_auc.lower` in checks)."
+    )
     registered_name: Name | None = Field(
         None,
         pattern=r"^[^./\\\x00][^/\\\x00]*$",
         description="Name in the registry (a folder name); default '<spec name>.<model>'.",
     )
     serving: Serving | None = Field(None, description="Settings of `mlcompile serve`.")
+
+    @property
+    def builtin_metrics(self) -> list[str]:
+        """The task's metrics this model computes (all of them when `metrics` is omitted)."""
+        if self.metrics is None:
+            return list(TASK_METRICS[self.task])
+        return [m for m in self.metrics if isinstance(m, str)]
+
+    @property
+    def custom_metrics(self) -> list[CustomMetric]:
+        return [m for m in self.metrics or [] if isinstance(m, CustomMetric)]
+
+    @property
+    def lower_is_better(self) -> frozenset[str]:
+        """The custom metrics of this model that are better when lower."""
+        return frozenset(m.name for m in self.custom_metrics if not m.greater_is_better)
+
+    @model_validator(mode="after")
+    def _threshold_fits(self) -> Model:
+        if self.threshold is not None and self.task != "binary":
+            raise ValueError(f"'threshold' applies to binary models only, not {self.task}")
+        if isinstance(self.threshold, ThresholdRule) and self.early_stopping is None:
+            raise ValueError(
+                "a threshold chosen on the validation split needs one: set early_stopping"
+            )
+        return self
 
 
 # ---- gates ------------------------------------------------------------------------------

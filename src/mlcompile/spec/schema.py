@@ -70,7 +70,30 @@ def spec_reference_markdown() -> str:
             for nested in _models_in(field.annotation):
                 queue.append((f"`{key}` in {model.__name__}", nested))
         lines.append("")
-    return "\n".join(lines)
+    return "\n".join(lines + _metric_tables())
+
+
+def _metric_tables() -> list[str]:
+    """The metrics each task produces, from the list the runtime computes."""
+    from mlcompile.tasks import METRICS, lower_is_better
+
+    lines = [
+        "## Metrics by task",
+        "",
+        "What `models.<m>.metrics` may list and gates and monitors may check. Every metric is",
+        "measured on the test split and, as `validation.<metric>`, on the validation split (the",
+        "rows early stopping holds out); `<metric>.lower` and `<metric>.upper` are the ends of",
+        "its bootstrap interval on the test split. A metric without a value on some rows is",
+        "listed under `undefined` in metrics.json with the reason.",
+        "",
+    ]
+    for task, metrics in METRICS.items():
+        lines += [f"### {task}", "", "| metric | better | meaning |", "|---|---|---|"]
+        for name, meaning in metrics.items():
+            better = "lower" if lower_is_better(name) else "higher"
+            lines.append(f"| `{name}` | {better} | {meaning} |")
+        lines.append("")
+    return lines
 
 
 def _default_text(field: Any) -> str:

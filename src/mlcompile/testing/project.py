@@ -118,6 +118,16 @@ def conformance_spec(
         "early_stopping": {"rounds": 10, "validation_size": 0.15},
         "slices": [n["slice"]],
         "min_slice_rows": 20,
+        # a custom metric from the project's own module (METRICS_MODULE), gated like a
+        # built-in one: every backend must import it from the project folder
+        "metrics": [
+            "roc_auc",
+            "pr_auc",
+            "logloss",
+            "accuracy",
+            "f1",
+            {"name": "cost", "function": "conformance_metrics:cost", "greater_is_better": False},
+        ],
     }
     monitor: dict[str, Any] = {
         "model": n["model"],
@@ -155,7 +165,13 @@ def conformance_spec(
             n["expr_feature"]: {"expr": expr},
         },
         "models": {n["model"]: model},
-        "gates": {n["gate"]: {"model": n["model"], "checks": [gate], "compare_to": n["alias"]}},
+        "gates": {
+            n["gate"]: {
+                "model": n["model"],
+                "checks": [gate, "cost <= 0.5", "cost <= production + 0.05"],
+                "compare_to": n["alias"],
+            }
+        },
         "deployments": {
             n["registry"]: {"kind": "registry", "model": n["model"], "alias": n["alias"]},
             n["batch"]: {
@@ -187,13 +203,28 @@ def conformance_spec(
     return spec
 
 
+# The conformance project's custom metric: a missed malignant tumour (benign predicted
+# where it is not) costs five times a false alarm.
+METRICS_MODULE = """\
+import numpy as np
+
+
+def cost(y_true, y_score):
+    predicted = np.asarray(y_score) >= 0.5
+    actual = np.asarray(y_true) == 1
+    return float((5 * (predicted & ~actual) + (~predicted & actual)).mean())
+"""
+
+
 def make_project(folder: Path, spec: dict[str, Any]) -> Path:
-    """Write the data and the spec (as JSON, which is YAML) into `folder`; return the spec path.
+    """Write the data, the custom metric's module and the spec (as JSON, which is YAML)
+    into `folder`; return the spec path.
 
     Every character outside ASCII is written as an escape: YAML reads a raw U+0085 or U+2028
     in a quoted string as a line break and folds it away, and the names must arrive intact.
     """
     _write_data(folder / "data")
+    (folder / "conformance_metrics.py").write_text(METRICS_MODULE, encoding="utf-8")
     path = folder / "mlcompile.yaml"
     path.write_text(json.dumps(spec, indent=2, ensure_ascii=True) + "\n", encoding="utf-8")
     return path

@@ -7,29 +7,32 @@ import re
 from mlcompile import codes
 from mlcompile.spec import metric_names
 from mlcompile.spec.checks.context import Context
-from mlcompile.spec.models import LOWER_IS_BETTER, MAX_CHECK_LENGTH, Check
+from mlcompile.spec.models import MAX_CHECK_LENGTH, Check
 from mlcompile.spec.resolved import GateCheck
 from mlcompile.spec.yaml_loader import KeyPath
+from mlcompile.tasks import base_metric, lower_is_better, metric_problem, scoped_metric
 
 # Possessive quantifiers (*+, ++) never give back what they matched, and no two of them can
 # match the same characters, so a failing match costs one pass over the text: a run of
 # spaces cannot make it backtrack (it once took 34 s on 40,000 of them).
 CHECK_PATTERN = re.compile(
-    r"\s*+(?P<metric>[A-Za-z_]\w*+)\s*+(?:\[(?P<slice>[^\]]*+)\])?+\s*+"
+    r"\s*+(?P<metric>[A-Za-z_]\w*+(?:\.[A-Za-z_]\w*+){0,2}+)\s*+(?:\[(?P<slice>[^\]]*+)\])?+\s*+"
     r"(?P<op>>=|<=|>|<)\s*+(?:(?P<prod>production|baseline)\s*+(?P<sign>[+-])\s*+)?+"
     r"(?P<value>[-+]?+(?:\d++(?:\.\d*+)?+|\.\d++)(?:[eE][-+]?+\d++)?+)\s*+"
 )
 
 
-def parse_check(text: str) -> GateCheck | None:
+def parse_check(text: str, lower: frozenset[str] = frozenset()) -> GateCheck | None:
+    """`text` in normal form; `lower` names the custom metrics that are better when lower."""
     match = CHECK_PATTERN.fullmatch(text) if len(text) <= MAX_CHECK_LENGTH else None
     slice_ = match["slice"].strip() if match and match["slice"] is not None else None
     if not match or slice_ == "":
         return None
     metric, op, value = match["metric"], match["op"], float(match["value"])
+    metric, slice_ = scoped_metric(metric, slice_)
     if match["prod"]:
         drop = value if match["sign"] == "-" else -value
-        higher_better = metric not in LOWER_IS_BETTER
+        higher_better = not (lower_is_better(metric) or metric in lower)
         # 'roc_auc >= production - 0.02' and 'rmse <= production + 0.5' are the sensible forms
         if higher_better != (op in (">=", ">")) or drop * (1 if higher_better else -1) < 0:
             return GateCheck(metric, op, None, None, slice_, text.strip())
@@ -48,16 +51,26 @@ def check(ctx: Context) -> None:
         normal: list[GateCheck] = []
         for index, written in enumerate(gate.checks):
             where = (*at, "checks", index)
-            parsed = gate_check(ctx, written, where)
+            parsed = gate_check(ctx, written, where, model.lower_is_better)
             if parsed is None:
                 continue
-            if parsed.metric not in produced:
+            if base_metric(parsed.metric) not in produced:
                 ctx.error(
                     codes.UNKNOWN_METRIC,
                     f"model '{gate.model}' ({model.task}) does not produce '{parsed.metric}'",
                     where,
-                    metric_names.metric_hint(parsed.metric, produced),
+                    metric_names.metric_hint(base_metric(parsed.metric), produced),
                 )
+                continue
+            problem = metric_problem(
+                parsed.metric,
+                model.task,
+                produced,
+                has_validation=model.early_stopping is not None,
+                has_intervals=model.bootstrap is not None,
+            )
+            if problem:
+                ctx.error("E303", f"model '{gate.model}': {problem[0]}", where, problem[1])
                 continue
             if parsed.slice is not None and parsed.slice not in model.slices:
                 ctx.error(
@@ -71,7 +84,9 @@ def check(ctx: Context) -> None:
         ctx.out.gate_checks[name] = normal
 
 
-def gate_check(ctx: Context, check: str | Check, where: KeyPath) -> GateCheck | None:
+def gate_check(
+    ctx: Context, check: str | Check, where: KeyPath, lower: frozenset[str] = frozenset()
+) -> GateCheck | None:
     """A check in normal form, or None after reporting why it cannot be read."""
     if isinstance(check, Check):
         op = check.op
@@ -81,7 +96,7 @@ def gate_check(ctx: Context, check: str | Check, where: KeyPath) -> GateCheck | 
             else f"{check.metric} {op} {check.value}"
         )
         return GateCheck(check.metric, op, check.value, check.max_drop, check.slice, text)
-    parsed = parse_check(check)
+    parsed = parse_check(check, lower)
     if parsed is None:
         ctx.error(
             codes.UNREADABLE_CHECK,

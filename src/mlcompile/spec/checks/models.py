@@ -5,15 +5,18 @@ from __future__ import annotations
 from mlcompile import codes
 from mlcompile.errors import did_you_mean
 from mlcompile.spec.checks.context import Context
+from mlcompile.spec.lightgbm_params import check_params
 from mlcompile.spec.metric_names import metric_hint
-from mlcompile.spec.models import TASK_METRICS
+from mlcompile.spec.models import TASK_METRICS, CustomMetric, Model
 from mlcompile.spec.yaml_loader import KeyPath
+from mlcompile.trust import module_source
 
 
 def check(ctx: Context) -> None:
     spec = ctx.spec
     for name, model in spec.models.items():
         at: KeyPath = ("models", name)
+        check_params(ctx.root, name, model.task, model.params, ctx.error)
         if not ctx.ref(model.data, spec.sources, "source", (*at, "data")):
             continue
         columns = ctx.columns_of(model.data)
@@ -42,12 +45,30 @@ def check(ctx: Context) -> None:
             ctx.raw_column(model.split.column, model.data, (*at, "split", "column"), "split column")
         for index, column in enumerate(model.slices):
             ctx.raw_column(column, model.data, (*at, "slices", index), "slice column")
-        produced = TASK_METRICS[model.task]
-        for index, metric in enumerate(model.metrics or []):
-            if metric not in produced:
+        _metrics(ctx, name, model)
+
+
+def _metrics(ctx: Context, name: str, model: Model) -> None:
+    at: KeyPath = ("models", name, "metrics")
+    produced = TASK_METRICS[model.task]
+    for index, metric in enumerate(model.metrics or []):
+        if isinstance(metric, CustomMetric):
+            if metric.name in produced:
                 ctx.error(
                     codes.UNKNOWN_METRIC,
-                    f"a {model.task} model does not produce '{metric}'",
-                    (*at, "metrics", index),
-                    metric_hint(metric, produced),
+                    f"the custom metric '{metric.name}' has the name of a built-in one",
+                    (*at, index, "name"),
+                    "name it differently, e.g. 'my_" + metric.name + "'",
                 )
+            source = module_source(metric.function.split(":", 1)[0], ctx.root)
+            if source.refusal is not None:
+                ctx.error(
+                    codes.UNTRUSTED_MODULE, source.refusal, (*at, index, "function"), source.hint
+                )
+        elif metric not in produced:
+            ctx.error(
+                codes.UNKNOWN_METRIC,
+                f"a {model.task} model does not produce '{metric}'",
+                (*at, index),
+                metric_hint(metric, produced),
+            )

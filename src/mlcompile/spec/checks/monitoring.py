@@ -10,7 +10,7 @@ from mlcompile.spec.checks.gates import gate_check, parse_check
 from mlcompile.spec.models import RegistryDeployment
 from mlcompile.spec.resolved import GateCheck
 from mlcompile.spec.yaml_loader import KeyPath
-from mlcompile.tasks import DRIFT_METRICS, PREDICTION
+from mlcompile.tasks import DRIFT_METRICS, PREDICTION, metric_problem
 
 
 def check(ctx: Context) -> None:
@@ -57,7 +57,7 @@ def check(ctx: Context) -> None:
             if early is not None and early.metric in DRIFT_METRICS and early.value is None:
                 _drift_is_absolute(ctx, early, where)
                 continue
-            parsed = gate_check(ctx, written, where)
+            parsed = gate_check(ctx, written, where, model.lower_is_better)
             if parsed is not None and _monitor_check(
                 ctx, parsed, monitor.model, produced, labels is not None, where
             ):
@@ -94,7 +94,7 @@ def _monitor_check(
             )
             return False
         return True
-    if check.metric not in produced:
+    if metric_problem(check.metric, definition.task, produced, has_validation=False):
         ctx.error(
             codes.UNKNOWN_METRIC,
             f"'{check.metric}' is neither a drift measure nor a metric of model '{model}'",

@@ -281,7 +281,8 @@ def train(
 def evaluate(
     step: str,
     in_0: Input[Dataset],
-    in_1: Input[Model],
+    in_1: Input[Dataset],
+    in_2: Input[Model],
     diagnosis: Output[Artifact],
     metrics: Output[Metrics],
     ui_metrics: Output[Metrics],
@@ -298,7 +299,7 @@ def evaluate(
     run_step(
         'evaluate',
         call["params"],
-        dict(zip(call["inputs"], [Path(in_0.path), Path(in_1.path)], strict=True)),
+        dict(zip(call["inputs"], [Path(in_0.path), Path(in_1.path), Path(in_2.path)], strict=True)),
         {
             'diagnosis': Path(diagnosis.path),
             'metrics': Path(metrics.path),
@@ -707,9 +708,10 @@ def pipeline():
     train_arrival_task.set_memory_request('1G')
     train_arrival_task.set_memory_limit('4G')
     evaluate_arrival_task = named(evaluate, 'evaluate_arrival')(
-        step='{"inputs":["test","model"],"name":"arrival","node":"evaluate:arrival","params":{"metrics":["rmse","mae","r2"],"min_slice_rows":30,"model":"arrival","slices":["origin"],"target":"arr_delay","task":"regression"},"reads":{"model":["train:arrival","model","model"],"test":["split:arrival","test","dataset"]},"writes":{"diagnosis":"diagnosis","metrics":"metrics"}}',
+        step='{"inputs":["test","train","model"],"name":"arrival","node":"evaluate:arrival","params":{"metrics":["rmse","mae","r2"],"min_slice_rows":30,"model":"arrival","slices":["origin"],"target":"arr_delay","task":"regression"},"reads":{"model":["train:arrival","model","model"],"test":["split:arrival","test","dataset"],"train":["features:arrival","train","dataset"]},"writes":{"diagnosis":"diagnosis","metrics":"metrics"}}',
         in_0=split_arrival_task.outputs['test'],
-        in_1=train_arrival_task.outputs['model'],
+        in_1=features_arrival_task.outputs['train'],
+        in_2=train_arrival_task.outputs['model'],
         pipeline_run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
         pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
     )
@@ -761,9 +763,10 @@ def pipeline():
     train_delayed_task.set_memory_request('1G')
     train_delayed_task.set_memory_limit('4G')
     evaluate_delayed_task = named(evaluate, 'evaluate_delayed')(
-        step='{"inputs":["test","model"],"name":"delayed","node":"evaluate:delayed","params":{"metrics":["roc_auc","pr_auc","logloss","accuracy","f1","precision","recall"],"min_slice_rows":30,"model":"delayed","slices":["origin"],"target":"is_delayed","task":"binary"},"reads":{"model":["train:delayed","model","model"],"test":["split:delayed","test","dataset"]},"writes":{"diagnosis":"diagnosis","metrics":"metrics"}}',
+        step='{"inputs":["test","train","model"],"name":"delayed","node":"evaluate:delayed","params":{"metrics":["roc_auc","pr_auc","logloss","brier","accuracy","balanced_accuracy","f1","precision","recall"],"min_slice_rows":30,"model":"delayed","slices":["origin"],"target":"is_delayed","task":"binary"},"reads":{"model":["train:delayed","model","model"],"test":["split:delayed","test","dataset"],"train":["features:delayed","train","dataset"]},"writes":{"diagnosis":"diagnosis","metrics":"metrics"}}',
         in_0=split_delayed_task.outputs['test'],
-        in_1=train_delayed_task.outputs['model'],
+        in_1=features_delayed_task.outputs['train'],
+        in_2=train_delayed_task.outputs['model'],
         pipeline_run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
         pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
     )

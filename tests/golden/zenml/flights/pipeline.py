@@ -74,6 +74,7 @@ PLAN_NODES = {
         'inputs': {
             'model': ['train:arrival', 'model', 'model'],
             'test': ['split:arrival', 'test', 'dataset'],
+            'train': ['features:arrival', 'train', 'dataset'],
         },
         'name': 'arrival',
         'outputs': {'diagnosis': 'diagnosis', 'metrics': 'metrics'},
@@ -82,6 +83,7 @@ PLAN_NODES = {
         'inputs': {
             'model': ['train:delayed', 'model', 'model'],
             'test': ['split:delayed', 'test', 'dataset'],
+            'train': ['features:delayed', 'train', 'dataset'],
         },
         'name': 'delayed',
         'outputs': {'diagnosis': 'diagnosis', 'metrics': 'metrics'},
@@ -1177,6 +1179,7 @@ def train_arrival(
 def evaluate_arrival(
     model: Path,
     test: Path,
+    train: Path,
 ) -> tuple[
     Annotated[Path, 'flights::evaluate_arrival::diagnosis'],
     Annotated[Path, 'flights::evaluate_arrival::metrics'],
@@ -1192,7 +1195,7 @@ def evaluate_arrival(
             'target': 'arr_delay',
             'task': 'regression',
         },
-        {'model': model, 'test': test},
+        {'model': model, 'test': test, 'train': train},
         ['diagnosis', 'metrics'],
     )
     return outputs[0], outputs[1]
@@ -1295,6 +1298,7 @@ def train_delayed(
 def evaluate_delayed(
     model: Path,
     test: Path,
+    train: Path,
 ) -> tuple[
     Annotated[Path, 'flights::evaluate_delayed::diagnosis'],
     Annotated[Path, 'flights::evaluate_delayed::metrics'],
@@ -1303,14 +1307,24 @@ def evaluate_delayed(
         'evaluate:delayed',
         'evaluate',
         {
-            'metrics': ['roc_auc', 'pr_auc', 'logloss', 'accuracy', 'f1', 'precision', 'recall'],
+            'metrics': [
+                'roc_auc',
+                'pr_auc',
+                'logloss',
+                'brier',
+                'accuracy',
+                'balanced_accuracy',
+                'f1',
+                'precision',
+                'recall',
+            ],
             'min_slice_rows': 30,
             'model': 'delayed',
             'slices': ['origin'],
             'target': 'is_delayed',
             'task': 'binary',
         },
-        {'model': model, 'test': test},
+        {'model': model, 'test': test, 'train': train},
         ['diagnosis', 'metrics'],
     )
     return outputs[0], outputs[1]
@@ -1490,6 +1504,7 @@ def mlcompile_pipeline() -> None:
     evaluate_arrival__diagnosis, evaluate_arrival__metrics = evaluate_arrival(
         model=train_arrival__model,
         test=split_arrival__test,
+        train=features_arrival__train,
     )
     gate_arrival_quality__decision = gate_arrival_quality(
         metrics=evaluate_arrival__metrics,
@@ -1508,6 +1523,7 @@ def mlcompile_pipeline() -> None:
     evaluate_delayed__diagnosis, evaluate_delayed__metrics = evaluate_delayed(
         model=train_delayed__model,
         test=split_delayed__test,
+        train=features_delayed__train,
     )
     gate_delayed_quality__decision = gate_delayed_quality(
         metrics=evaluate_delayed__metrics,
