@@ -24,6 +24,17 @@ EXAMPLE = REPO / "examples" / "flights"
 GOLDEN = Path(__file__).resolve().parent / "golden"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # What mlcompile learns of the installed libraries (paths.user_cache_dir) goes to a folder
+    # of this test run in the system's temp folder, shared by its workers and by the CLI
+    # processes tests start: the suite never reads or fills the machine's own cache.
+    if "MLCOMPILE_CACHE_DIR" not in os.environ:
+        run = os.environ.get("PYTEST_XDIST_TESTRUNUID") or str(os.getpid())
+        os.environ["MLCOMPILE_CACHE_DIR"] = str(
+            Path(tempfile.gettempdir()) / f"mlcompile-tests-{run}"
+        )
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--update-golden",

@@ -8,7 +8,8 @@ only when neither the spec nor an option says otherwise.
 
 from __future__ import annotations
 
-from pathlib import PurePosixPath
+import os
+from pathlib import Path, PurePosixPath
 
 PROJECT_DIR = ".mlcompile"
 REGISTRY = f"{PROJECT_DIR}/registry"  # the local model registry (settings.registry)
@@ -23,3 +24,15 @@ CACHE = f"{PROJECT_DIR}/cache"  # what the compiler learned and may forget
 def cache_dir(name: str) -> PurePosixPath:
     """One compiler cache's folder (compose, expr, lineage)."""
     return PurePosixPath(CACHE) / name
+
+
+def user_cache_dir(name: str) -> Path:
+    """A cache of what mlcompile learns about the installed libraries (LightGBM's parameter
+    names, say): a fact of this machine, not of a project, so every project shares it and
+    only the first validate on a machine pays for learning it. `MLCOMPILE_CACHE_DIR`, else
+    `$XDG_CACHE_HOME/mlcompile`, else `~/.cache/mlcompile`."""
+    root = os.environ.get("MLCOMPILE_CACHE_DIR")
+    if not root:
+        base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        root = str(Path(base) / "mlcompile")
+    return Path(root) / name

@@ -19,11 +19,10 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from mlcompile import codes
+from mlcompile import codes, paths
 from mlcompile.errors import did_you_mean
 from mlcompile.spec import cache
 
-CACHE_DIR = Path(".mlcompile") / "cache" / "lightgbm"
 # mlcompile sets these on every training run, whatever the spec says (runtime/train.py).
 FORCED = frozenset({"seed", "deterministic", "force_col_wise", "num_threads"})
 # where LightGBM's checks name the file of its own source; machine paths stay out of errors
@@ -65,13 +64,13 @@ def catalogue(project_root: Path) -> dict[str, Any] | None:
     if version is None:
         return None
     key = f"params-{version}"
-    found = cache.load(project_root, key, CACHE_DIR)
+    found = cache.load(project_root, key, paths.user_cache_dir("lightgbm"))
     if found is None:
         learned = _in_child("_learn_catalogue")
         if learned is None:
             return None
         found = {**learned, "version": version}
-        cache.store(project_root, key, found, CACHE_DIR)
+        cache.store(project_root, key, found, paths.user_cache_dir("lightgbm"))
     return found
 
 
@@ -133,12 +132,12 @@ def _in_child(function: str, *args: Any) -> Any:
 def _values_verdict(project_root: Path, version: str, task: str, params: Mapping[str, Any]) -> Any:
     text = json.dumps([version, task, sorted(params.items())], default=str)
     key = "values-" + hashlib.sha256(text.encode("utf-8")).hexdigest()
-    found = cache.load(project_root, key, CACHE_DIR)
+    found = cache.load(project_root, key, paths.user_cache_dir("lightgbm"))
     if found is None:
         found = _in_child("_lightgbm_verdict", task, dict(params))
         if found is None:
             return None
-        cache.store(project_root, key, found, CACHE_DIR)
+        cache.store(project_root, key, found, paths.user_cache_dir("lightgbm"))
     return found["error"]
 
 
