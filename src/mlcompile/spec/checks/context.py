@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from mlcompile import codes
 from mlcompile.errors import Diagnostic, did_you_mean
 from mlcompile.spec.compose import Composed
-from mlcompile.spec.models import Spec
+from mlcompile.spec.models import Model, Spec
 from mlcompile.spec.paths import PathChecker
 from mlcompile.spec.resolved import Resolved
 from mlcompile.spec.tables import TableType
@@ -67,6 +67,12 @@ class Context:
         )
         self.error(codes.UNKNOWN_NAME, f"unknown {what} '{name}'", path, hint)
         return False
+
+    def model(self, name: str, path: KeyPath) -> Model | None:
+        """The model a section refers to at `path`, or None (reported) when there is none."""
+        if not self.ref(name, self.spec.models, "model", path):
+            return None
+        return self.spec.models.get(name)
 
     def file_exists(self, value: str, path: KeyPath) -> None:
         """E305 for a missing file, at a path the path check let through. Objects behind a

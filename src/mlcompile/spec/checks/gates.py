@@ -44,8 +44,8 @@ def check(ctx: Context) -> None:
     spec = ctx.spec
     for name, gate in spec.gates.items():
         at: KeyPath = ("gates", name)
-        model = spec.models.get(gate.model)
-        if not ctx.ref(gate.model, spec.models, "model", (*at, "model")) or model is None:
+        model = ctx.model(gate.model, (*at, "model"))
+        if model is None:
             continue
         produced = metric_names.produced(model)
         normal: list[GateCheck] = []

@@ -17,8 +17,8 @@ def check(ctx: Context) -> None:
     spec = ctx.spec
     for name, monitor in spec.monitoring.items():
         at: KeyPath = ("monitoring", name)
-        model = spec.models.get(monitor.model)
-        if not ctx.ref(monitor.model, spec.models, "model", (*at, "model")) or model is None:
+        model = ctx.model(monitor.model, (*at, "model"))
+        if model is None:
             continue
         if not ctx.broken.get("deployments") and not any(
             isinstance(d, RegistryDeployment) and d.model == monitor.model
