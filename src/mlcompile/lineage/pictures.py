@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from mlcompile.lineage.charts import (
@@ -80,33 +81,58 @@ def _line_chart(
     return chart, frame
 
 
+@dataclass(frozen=True)
+class _Curve:
+    """A threshold curve of a binary model: where its points and its score stand in the
+    metrics, and how its chart is titled."""
+
+    key: str
+    x: str
+    y: str
+    score: str
+    title: str
+    labels: tuple[str, str]
+    diagonal: bool
+
+
+_CURVES = (
+    _Curve("roc", "fpr", "tpr", "auc", "ROC curve · AUC",
+           ("false positive rate", "true positive rate"), diagonal=True),
+    _Curve("pr", "recall", "precision", "average_precision", "Precision-recall · AP",
+           ("recall", "precision"), diagonal=False),
+)  # fmt: skip
+
+
+def _curve_chart(
+    curve: _Curve,
+    found: Doc,
+    other: Doc | None,
+    series: Sequence[tuple[str, str]],
+    point: Doc,
+    threshold: str,
+) -> Chart:
+    """The curve, the other run's beside it when that has one, and the operating point."""
+    data = found[curve.key]
+    curves = [("s0", data[curve.x], data[curve.y])]
+    title = f"{curve.title} {short(data[curve.score])}"
+    if other and curve.key in other:
+        theirs = other[curve.key]
+        curves.append(("s1", theirs[curve.x], theirs[curve.y]))
+        title += f" (vs {short(theirs[curve.score])})"
+    chart, frame = _line_chart(
+        curve.key, title, curves, curve.labels, series, diagonal=curve.diagonal
+    )
+    _operating_point(chart, frame, point.get(curve.x), point.get(curve.y), threshold)
+    return chart
+
+
 def _binary(found: Doc, other: Doc | None, series: Sequence[tuple[str, str]]) -> list[Chart]:
     charts = []
     point = found.get("operating_point") or {}
     threshold = short(float(found.get("threshold", 0.5)))
-    if "roc" in found:
-        roc = found["roc"]
-        curves = [("s0", roc["fpr"], roc["tpr"])]
-        title = f"ROC curve · AUC {short(roc['auc'])}"
-        if other and "roc" in other:
-            curves.append(("s1", other["roc"]["fpr"], other["roc"]["tpr"]))
-            title += f" (vs {short(other['roc']['auc'])})"
-        chart, frame = _line_chart(
-            "roc", title, curves, ("false positive rate", "true positive rate"), series,
-            diagonal=True,
-        )  # fmt: skip
-        _operating_point(chart, frame, point.get("fpr"), point.get("tpr"), threshold)
-        charts.append(chart)
-    if "pr" in found:
-        pr = found["pr"]
-        curves = [("s0", pr["recall"], pr["precision"])]
-        title = f"Precision-recall · AP {short(pr['average_precision'])}"
-        if other and "pr" in other:
-            curves.append(("s1", other["pr"]["recall"], other["pr"]["precision"]))
-            title += f" (vs {short(other['pr']['average_precision'])})"
-        chart, frame = _line_chart("pr", title, curves, ("recall", "precision"), series)
-        _operating_point(chart, frame, point.get("recall"), point.get("precision"), threshold)
-        charts.append(chart)
+    for curve in _CURVES:
+        if curve.key in found:
+            charts.append(_curve_chart(curve, found, other, series, point, threshold))
     calibration = found.get("calibration") or {}
     if calibration.get("predicted"):
         curves = [("s0", calibration["predicted"], calibration["observed"])]
