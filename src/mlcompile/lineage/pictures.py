@@ -18,6 +18,7 @@ from typing import Any
 from mlcompile.lineage.charts import (
     Chart,
     Frame,
+    bar,
     heat_colour,
     horizontal_bars,
     legend_marks,
@@ -244,14 +245,13 @@ def _score_histogram(histogram: Doc, threshold: float) -> Chart:
         ):
             top = frame.y(counts[i])
             chart.marks.append(
-                mark(
-                    "rect",
-                    title=f"[{short(edges[i])}, {short(edges[i + 1])}): {counts[i]} {name}",
-                    class_=f"bar {cls}",
-                    x=x0 + j * half,
-                    y=top,
-                    width=max(half - 0.5, 0.5),
-                    height=frame.bottom - top,
+                bar(
+                    f"[{short(edges[i])}, {short(edges[i + 1])}): {counts[i]} {name}",
+                    cls,
+                    x0 + j * half,
+                    top,
+                    max(half - 0.5, 0.5),
+                    frame.bottom - top,
                 )
             )
     x = frame.x(threshold)
@@ -324,14 +324,13 @@ def _residual_histogram(found: Doc, other: Doc | None, series: Sequence[tuple[st
         x0, x1 = frame.x(edges[i]), frame.x(edges[i + 1])
         top = frame.y(count / total)
         chart.marks.append(
-            mark(
-                "rect",
-                title=f"[{short(edges[i])}, {short(edges[i + 1])}): {count} rows",
-                class_="bar s0",
-                x=x0,
-                y=top,
-                width=max(x1 - x0 - 0.5, 0.5),
-                height=frame.bottom - top,
+            bar(
+                f"[{short(edges[i])}, {short(edges[i + 1])}): {count} rows",
+                "s0",
+                x0,
+                top,
+                max(x1 - x0 - 0.5, 0.5),
+                frame.bottom - top,
             )
         )
     if their_counts:
