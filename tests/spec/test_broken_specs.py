@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mlcompile.errors import SpecError
+from mlcompile.errors import Diagnostic, SpecError
 from mlcompile.spec import load_spec
 
 BROKEN = Path(__file__).parent / "broken"
@@ -54,9 +54,7 @@ def test_unknown_names_get_did_you_mean() -> None:
 
 
 def test_override_errors_point_at_the_override() -> None:
-    with pytest.raises(SpecError) as caught:
-        load_spec(BROKEN / "base.yaml", ["settings.seed=3", "model.delayed.num_boost_round=3"])
-    [diagnostic] = caught.value.diagnostics
+    diagnostic = _override_problem(["settings.seed=3", "model.delayed.num_boost_round=3"])
     assert diagnostic.code == "E201"
     assert diagnostic.span is not None and diagnostic.span.file == "<command line>"
     assert diagnostic.span.column == len("settings.seed=3 ") + 1
@@ -71,26 +69,28 @@ def test_overrides_set_keys_the_spec_left_to_their_defaults() -> None:
     assert loaded.resolved.spec.models["delayed"].num_boost_round == 7
 
 
-def test_malformed_override_is_a_located_error() -> None:
+def _override_problem(overrides: list[str]) -> Diagnostic:
+    """The one diagnostic loading the broken corpus's base spec with `overrides` gives."""
     with pytest.raises(SpecError) as caught:
-        load_spec(BROKEN / "base.yaml", ["settings.seed=[1,"])
+        load_spec(BROKEN / "base.yaml", overrides)
     [diagnostic] = caught.value.diagnostics
+    return diagnostic
+
+
+def test_malformed_override_is_a_located_error() -> None:
+    diagnostic = _override_problem(["settings.seed=[1,"])
     assert diagnostic.code == "E401"
     assert diagnostic.span is not None and diagnostic.span.file == "<command line>"
 
 
 def test_unknown_config_group_option_suggests_the_closest() -> None:
-    with pytest.raises(SpecError) as caught:
-        load_spec(BROKEN / "base.yaml", ["+model_preset@models.delayed=tiyn"])
-    [diagnostic] = caught.value.diagnostics
+    diagnostic = _override_problem(["+model_preset@models.delayed=tiyn"])
     assert diagnostic.code == "E402"
     assert diagnostic.hint == "did you mean 'tiny'?"
 
 
 def test_override_with_a_value_of_the_wrong_type_is_located_on_the_command_line() -> None:
-    with pytest.raises(SpecError) as caught:
-        load_spec(BROKEN / "base.yaml", ["models.delayed.num_boost_round=many"])
-    [diagnostic] = caught.value.diagnostics
+    diagnostic = _override_problem(["models.delayed.num_boost_round=many"])
     assert diagnostic.code == "E203"
     assert diagnostic.span is not None and diagnostic.span.file == "<command line>"
 
@@ -115,9 +115,7 @@ def test_hydra_instantiation_keys_are_plain_unknown_keys(tmp_path: Path) -> None
     ["https://ci:hunter2@mlflow.internal", "https://mlflow.internal/?access_token=hunter2"],
 )
 def test_credentials_in_a_tracking_uri_are_refused_and_not_repeated(uri: str) -> None:
-    with pytest.raises(SpecError) as caught:
-        load_spec(BROKEN / "base.yaml", [f"tracking.mlflow.tracking_uri='{uri}'"])
-    [diagnostic] = caught.value.diagnostics
+    diagnostic = _override_problem([f"tracking.mlflow.tracking_uri='{uri}'"])
     assert diagnostic.code == "E203" and "credentials" in diagnostic.message
     assert "hunter2" not in diagnostic.message and "MLFLOW_TRACKING_" in str(diagnostic.hint)
 

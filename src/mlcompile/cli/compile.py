@@ -8,7 +8,13 @@ import click
 
 from mlcompile.cli.compiling import compile_and_render, compile_with_texts
 from mlcompile.cli.output import Output, handles_errors
-from mlcompile.cli.params import format_option, overrides_argument, spec_argument, trust_options
+from mlcompile.cli.params import (
+    folder_option,
+    format_option,
+    overrides_argument,
+    spec_argument,
+    trust_options,
+)
 from mlcompile.compiler import emitted_files, stale, write
 from mlcompile.errors import ExitCode
 
@@ -38,13 +44,7 @@ def validate(spec: Path, overrides: tuple[str, ...], fmt: str, output: Output) -
 @spec_argument
 @overrides_argument
 @click.option("--backend", "-b", default="local", show_default=True, help="Backend to emit for.")
-@click.option(
-    "--out",
-    "-o",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=None,
-    help="Output folder (default: build/ next to the spec).",
-)
+@folder_option("--out", "-o", help="Output folder (default: build/ next to the spec).")
 @click.option("--check", is_flag=True, help="Write nothing; exit 6 if the output on disk is stale.")
 @format_option
 @trust_options

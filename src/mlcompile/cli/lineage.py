@@ -9,7 +9,13 @@ from typing import Any
 import click
 
 from mlcompile.cli.output import Output, handles_errors
-from mlcompile.cli.params import in_project, registry_option, runs_dir_option, text_or_json
+from mlcompile.cli.params import (
+    folder_option,
+    in_project,
+    registry_option,
+    runs_dir_option,
+    text_or_json,
+)
 from mlcompile.cli.summary import registry_event_text
 
 
@@ -17,12 +23,7 @@ from mlcompile.cli.summary import registry_event_text
 @click.argument("ref")
 @registry_option
 @runs_dir_option
-@click.option(
-    "--store",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=None,
-    help="Artifact store (default: the store next to --runs-dir).",
-)
+@folder_option("--store", help="Artifact store (default: the store next to --runs-dir).")
 @text_or_json
 @handles_errors
 @in_project

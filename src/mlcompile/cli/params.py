@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import os
+from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
 from typing import Any
@@ -95,10 +96,22 @@ def runner_options(func: F) -> F:
     return func
 
 
-runs_dir_option = click.option(
+def folder_option(*decls: str, help: str) -> Callable[[F], F]:
+    """An optional folder path (None when not given)."""
+    return click.option(
+        *decls, type=click.Path(path_type=Path, file_okay=False), default=None, help=help
+    )
+
+
+def file_option(*decls: str, help: str) -> Callable[[F], F]:
+    """An optional file path (None when not given)."""
+    return click.option(
+        *decls, type=click.Path(path_type=Path, dir_okay=False), default=None, help=help
+    )
+
+
+runs_dir_option = folder_option(
     "--runs-dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=None,
     help=f"Run records folder (default: backends.local.runs of the project's spec, else "
     f"{paths.RUNS}).",
 )

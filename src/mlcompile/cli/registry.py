@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from mlcompile.cli.output import Output, handles_errors
+from mlcompile.cli.output import F, Output, handles_errors
 from mlcompile.cli.params import format_option, in_project, registry_option
 from mlcompile.cli.summary import registry_event_text
 from mlcompile.errors import UsageError
@@ -21,6 +21,12 @@ if TYPE_CHECKING:
 @click.group()
 def registry() -> None:
     """The local model registry: versions, aliases, promote and rollback."""
+
+
+def _registry_options(func: F) -> F:
+    """What every registry command takes: the folder, the output format, located errors and
+    the project's default folders."""
+    return registry_option(format_option(handles_errors(in_project(func))))
 
 
 def _describe(reg: Registry, name: str) -> dict[str, Any]:
@@ -36,10 +42,7 @@ def _split_ref(ref: str) -> tuple[str, str | None]:
 
 
 @registry.command("list")
-@registry_option
-@format_option
-@handles_errors
-@in_project
+@_registry_options
 def registry_list(registry: Path, fmt: str, output: Output) -> None:
     from mlcompile.runtime.registry import Registry
 
@@ -56,10 +59,7 @@ def registry_list(registry: Path, fmt: str, output: Output) -> None:
 
 @registry.command("show")
 @click.argument("ref")
-@registry_option
-@format_option
-@handles_errors
-@in_project
+@_registry_options
 def registry_show(ref: str, registry: Path, fmt: str, output: Output) -> None:
     """MODEL or MODEL@VERSION or MODEL@ALIAS."""
     from mlcompile.runtime.registry import Registry
@@ -84,10 +84,7 @@ def registry_show(ref: str, registry: Path, fmt: str, output: Output) -> None:
 @registry.command("promote")
 @click.argument("ref")
 @click.option("--alias", default="production", show_default=True)
-@registry_option
-@format_option
-@handles_errors
-@in_project
+@_registry_options
 def registry_promote(ref: str, alias: str, registry: Path, fmt: str, output: Output) -> None:
     """Point ALIAS at MODEL@VERSION."""
     from mlcompile.runtime.registry import Registry
@@ -104,10 +101,7 @@ def registry_promote(ref: str, alias: str, registry: Path, fmt: str, output: Out
 @registry.command("rollback")
 @click.argument("name")
 @click.option("--alias", default="production", show_default=True)
-@registry_option
-@format_option
-@handles_errors
-@in_project
+@_registry_options
 def registry_rollback(name: str, alias: str, registry: Path, fmt: str, output: Output) -> None:
     """Move ALIAS back to the version it pointed at before."""
     from mlcompile.runtime.registry import Registry

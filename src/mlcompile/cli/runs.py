@@ -9,7 +9,7 @@ import click
 
 from mlcompile import paths
 from mlcompile.cli.output import Output, handles_errors
-from mlcompile.cli.params import format_option, in_project, runs_dir_option
+from mlcompile.cli.params import file_option, format_option, in_project, runs_dir_option
 from mlcompile.cli.summary import summary_text
 from mlcompile.errors import UsageError
 from mlcompile.runtime.runrecord import RunRecord, RunStatus, StepStatus
@@ -90,11 +90,9 @@ def runs_show(run_id: str, runs_dir: Path, project: Path | None, fmt: str, outpu
 @click.argument("first")
 @click.argument("second")
 @runs_dir_option
-@click.option(
+@file_option(
     "--report",
     "report_file",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=None,
     help="Also write SECOND's HTML report with FIRST's curves drawn beside its own.",
 )
 @format_option

@@ -8,7 +8,7 @@ import click
 
 from mlcompile import paths
 from mlcompile.cli.output import Output, handles_errors
-from mlcompile.cli.params import in_project, registry_option, trust_options
+from mlcompile.cli.params import folder_option, in_project, registry_option, trust_options
 
 
 @click.command()
@@ -27,10 +27,8 @@ from mlcompile.cli.params import in_project, registry_option, trust_options
     help="Environment variable holding the bearer token every request but /health must send.",
 )
 @click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
-@click.option(
+@folder_option(
     "--log-dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=None,
     help=f"Prediction log folder (default {paths.PREDICTIONS}/<model>).",
 )
 @click.option(

@@ -42,6 +42,11 @@ def mark(tag: str, text: str = "", title: str = "", **attrs: float | str) -> Mar
     return Mark(tag, pairs, text, title)
 
 
+def bar(title: str, cls: str, x: float, y: float, width: float, height: float) -> Mark:
+    """A bar of series `cls` (s0, s1, ...) with its tooltip."""
+    return mark("rect", title=title, class_=f"bar {cls}", x=x, y=y, width=width, height=height)
+
+
 def _attr(value: float | str) -> str:
     return f"{value:.2f}".rstrip("0").rstrip(".") if isinstance(value, float) else str(value)
 
@@ -211,14 +216,13 @@ def vertical_bars(
             top, base = frame.y(max(value, low)), frame.y(0.0 if low <= 0 <= high else low)
             y, height = min(top, base), abs(base - top)
             chart.marks.append(
-                mark(
-                    "rect",
-                    title=f"{label}: {text} {short(value)}",
-                    class_=f"bar {cls}",
-                    x=start + j * width,
-                    y=y,
-                    width=width,
-                    height=max(height, 0.5),
+                bar(
+                    f"{label}: {text} {short(value)}",
+                    cls,
+                    start + j * width,
+                    y,
+                    width,
+                    max(height, 0.5),
                 )
             )
         shown = label if len(label) <= 12 else label[:11] + "…"
@@ -250,14 +254,13 @@ def horizontal_bars(
     for i, (label, value) in enumerate(zip(labels, values, strict=True)):
         y = frame.top + i * band + band * 0.15
         chart.marks.append(
-            mark(
-                "rect",
-                title=f"{label}: {short(value)}",
-                class_="bar s0",
-                x=float(frame.left),
-                y=y,
-                width=max(frame.x(value) - frame.left, 0.5),
-                height=band * 0.7,
+            bar(
+                f"{label}: {short(value)}",
+                "s0",
+                float(frame.left),
+                y,
+                max(frame.x(value) - frame.left, 0.5),
+                band * 0.7,
             )
         )
         shown = label if len(label) <= 18 else label[:17] + "…"

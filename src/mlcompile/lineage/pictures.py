@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from mlcompile.lineage.charts import (
     Chart,
     Frame,
+    bar,
     heat_colour,
     horizontal_bars,
     legend_marks,
@@ -80,33 +82,58 @@ def _line_chart(
     return chart, frame
 
 
+@dataclass(frozen=True)
+class _Curve:
+    """A threshold curve of a binary model: where its points and its score stand in the
+    metrics, and how its chart is titled."""
+
+    key: str
+    x: str
+    y: str
+    score: str
+    title: str
+    labels: tuple[str, str]
+    diagonal: bool
+
+
+_CURVES = (
+    _Curve("roc", "fpr", "tpr", "auc", "ROC curve · AUC",
+           ("false positive rate", "true positive rate"), diagonal=True),
+    _Curve("pr", "recall", "precision", "average_precision", "Precision-recall · AP",
+           ("recall", "precision"), diagonal=False),
+)  # fmt: skip
+
+
+def _curve_chart(
+    curve: _Curve,
+    found: Doc,
+    other: Doc | None,
+    series: Sequence[tuple[str, str]],
+    point: Doc,
+    threshold: str,
+) -> Chart:
+    """The curve, the other run's beside it when that has one, and the operating point."""
+    data = found[curve.key]
+    curves = [("s0", data[curve.x], data[curve.y])]
+    title = f"{curve.title} {short(data[curve.score])}"
+    if other and curve.key in other:
+        theirs = other[curve.key]
+        curves.append(("s1", theirs[curve.x], theirs[curve.y]))
+        title += f" (vs {short(theirs[curve.score])})"
+    chart, frame = _line_chart(
+        curve.key, title, curves, curve.labels, series, diagonal=curve.diagonal
+    )
+    _operating_point(chart, frame, point.get(curve.x), point.get(curve.y), threshold)
+    return chart
+
+
 def _binary(found: Doc, other: Doc | None, series: Sequence[tuple[str, str]]) -> list[Chart]:
     charts = []
     point = found.get("operating_point") or {}
     threshold = short(float(found.get("threshold", 0.5)))
-    if "roc" in found:
-        roc = found["roc"]
-        curves = [("s0", roc["fpr"], roc["tpr"])]
-        title = f"ROC curve · AUC {short(roc['auc'])}"
-        if other and "roc" in other:
-            curves.append(("s1", other["roc"]["fpr"], other["roc"]["tpr"]))
-            title += f" (vs {short(other['roc']['auc'])})"
-        chart, frame = _line_chart(
-            "roc", title, curves, ("false positive rate", "true positive rate"), series,
-            diagonal=True,
-        )  # fmt: skip
-        _operating_point(chart, frame, point.get("fpr"), point.get("tpr"), threshold)
-        charts.append(chart)
-    if "pr" in found:
-        pr = found["pr"]
-        curves = [("s0", pr["recall"], pr["precision"])]
-        title = f"Precision-recall · AP {short(pr['average_precision'])}"
-        if other and "pr" in other:
-            curves.append(("s1", other["pr"]["recall"], other["pr"]["precision"]))
-            title += f" (vs {short(other['pr']['average_precision'])})"
-        chart, frame = _line_chart("pr", title, curves, ("recall", "precision"), series)
-        _operating_point(chart, frame, point.get("recall"), point.get("precision"), threshold)
-        charts.append(chart)
+    for curve in _CURVES:
+        if curve.key in found:
+            charts.append(_curve_chart(curve, found, other, series, point, threshold))
     calibration = found.get("calibration") or {}
     if calibration.get("predicted"):
         curves = [("s0", calibration["predicted"], calibration["observed"])]
@@ -218,14 +245,13 @@ def _score_histogram(histogram: Doc, threshold: float) -> Chart:
         ):
             top = frame.y(counts[i])
             chart.marks.append(
-                mark(
-                    "rect",
-                    title=f"[{short(edges[i])}, {short(edges[i + 1])}): {counts[i]} {name}",
-                    class_=f"bar {cls}",
-                    x=x0 + j * half,
-                    y=top,
-                    width=max(half - 0.5, 0.5),
-                    height=frame.bottom - top,
+                bar(
+                    f"[{short(edges[i])}, {short(edges[i + 1])}): {counts[i]} {name}",
+                    cls,
+                    x0 + j * half,
+                    top,
+                    max(half - 0.5, 0.5),
+                    frame.bottom - top,
                 )
             )
     x = frame.x(threshold)
@@ -298,14 +324,13 @@ def _residual_histogram(found: Doc, other: Doc | None, series: Sequence[tuple[st
         x0, x1 = frame.x(edges[i]), frame.x(edges[i + 1])
         top = frame.y(count / total)
         chart.marks.append(
-            mark(
-                "rect",
-                title=f"[{short(edges[i])}, {short(edges[i + 1])}): {count} rows",
-                class_="bar s0",
-                x=x0,
-                y=top,
-                width=max(x1 - x0 - 0.5, 0.5),
-                height=frame.bottom - top,
+            bar(
+                f"[{short(edges[i])}, {short(edges[i + 1])}): {count} rows",
+                "s0",
+                x0,
+                top,
+                max(x1 - x0 - 0.5, 0.5),
+                frame.bottom - top,
             )
         )
     if their_counts:

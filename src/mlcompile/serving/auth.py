@@ -17,8 +17,7 @@ from typing import Any
 
 from mlcompile.errors import UsageError
 
-from .limits import App, Receive, Send
-from .problems import Problem, error_body
+from .limits import App, Receive, Send, send_problem
 
 LOOPBACK = "127.0.0.1"
 OPEN_PATHS = frozenset({"/health"})
@@ -71,11 +70,4 @@ class BearerToken:
             if presented is None
             else "the bearer token is not this server's"
         )
-        body = error_body([Problem(None, None, "unauthorized", message)])
-        headers = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-            (b"www-authenticate", b"Bearer"),
-        ]
-        await send({"type": "http.response.start", "status": 401, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        await send_problem(send, 401, "unauthorized", message, (b"www-authenticate", b"Bearer"))

@@ -76,11 +76,18 @@ class BodyLimit:
             f"the request body{size} is larger than this server takes "
             f"({self.max_bytes:,} bytes, set by --max-body-mb): send fewer rows per request"
         )
-        body = error_body([Problem(None, None, "too_large", message)])
-        headers = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-            (b"connection", b"close"),
-        ]
-        await send({"type": "http.response.start", "status": 413, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        await send_problem(send, 413, "too_large", message, (b"connection", b"close"))
+
+
+async def send_problem(
+    send: Send, status: int, code: str, message: str, header: tuple[bytes, bytes]
+) -> None:
+    """Answer with one problem in the JSON error shape, before the app has seen the request."""
+    body = error_body([Problem(None, None, code, message)])
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        header,
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -20,8 +20,16 @@ PRODUCER = f"https://pypi.org/project/mlcompile/{__version__}/"
 _SCHEMA = "https://mlcompile.dev/spec/facets/1-0-0/{0}.json#/$defs/{0}"
 
 
+class _Named:
+    """A facet whose schema URL is named after its class."""
+
+    @classmethod
+    def _get_schema(cls) -> str:
+        return _SCHEMA.format(cls.__name__)
+
+
 @attr.define
-class MlcompileJobFacet(JobFacet):
+class MlcompileJobFacet(_Named, JobFacet):
     """What the plan says about a step: enough to tell two versions of a job apart."""
 
     kind: str
@@ -35,13 +43,9 @@ class MlcompileJobFacet(JobFacet):
     specSha256: str | None = None
     gitCommit: str | None = None
 
-    @staticmethod
-    def _get_schema() -> str:
-        return _SCHEMA.format("MlcompileJobFacet")
-
 
 @attr.define
-class MlcompileArtifactFacet(DatasetFacet):
+class MlcompileArtifactFacet(_Named, DatasetFacet):
     """A dataset's place in mlcompile: the artifact type and, once run, its content hashes."""
 
     artifactType: str
@@ -51,13 +55,9 @@ class MlcompileArtifactFacet(DatasetFacet):
     # where the step wrote it, as that machine saw the path (an orchestrator's task folder)
     location: str | None = None
 
-    @staticmethod
-    def _get_schema() -> str:
-        return _SCHEMA.format("MlcompileArtifactFacet")
-
 
 @attr.define
-class MlcompileStepRunFacet(RunFacet):
+class MlcompileStepRunFacet(_Named, RunFacet):
     """How the step went: on which backend, in which run, ran or reused from the cache (and
     under which key), its summary and, when it failed, its exit code."""
 
@@ -70,13 +70,9 @@ class MlcompileStepRunFacet(RunFacet):
     summary: dict[str, Any] | None = None
     exitCode: int | None = None
 
-    @staticmethod
-    def _get_schema() -> str:
-        return _SCHEMA.format("MlcompileStepRunFacet")
-
 
 @attr.define
-class MlcompileMetricsRunFacet(RunFacet):
+class MlcompileMetricsRunFacet(_Named, RunFacet):
     """An evaluate step's metrics, overall and per slice value."""
 
     model: str
@@ -85,13 +81,9 @@ class MlcompileMetricsRunFacet(RunFacet):
     overall: dict[str, Any]
     slices: dict[str, Any]
 
-    @staticmethod
-    def _get_schema() -> str:
-        return _SCHEMA.format("MlcompileMetricsRunFacet")
-
 
 @attr.define
-class MlcompileGateRunFacet(RunFacet):
+class MlcompileGateRunFacet(_Named, RunFacet):
     """A gate's decision: every check with its value, bound and verdict."""
 
     gate: str
@@ -99,13 +91,9 @@ class MlcompileGateRunFacet(RunFacet):
     passed: bool
     checks: list[dict[str, Any]]
 
-    @staticmethod
-    def _get_schema() -> str:
-        return _SCHEMA.format("MlcompileGateRunFacet")
-
 
 @attr.define
-class MlcompileMonitorRunFacet(RunFacet):
+class MlcompileMonitorRunFacet(_Named, RunFacet):
     """A monitor's verdict on the version it watches: every check, the retrain decision, and
     the drift measures per input (without the histograms the report draws)."""
 
@@ -119,13 +107,9 @@ class MlcompileMonitorRunFacet(RunFacet):
     checks: list[dict[str, Any]]
     drift: dict[str, Any] | None = None
 
-    @staticmethod
-    def _get_schema() -> str:
-        return _SCHEMA.format("MlcompileMonitorRunFacet")
-
 
 @attr.define
-class MlcompileRegistrationRunFacet(RunFacet):
+class MlcompileRegistrationRunFacet(_Named, RunFacet):
     """Which registry version a register step created or reused."""
 
     modelName: str
@@ -133,13 +117,9 @@ class MlcompileRegistrationRunFacet(RunFacet):
     modelSha256: str | None = None
     alias: str | None = None
 
-    @staticmethod
-    def _get_schema() -> str:
-        return _SCHEMA.format("MlcompileRegistrationRunFacet")
-
 
 @attr.define
-class MlcompilePipelineRunFacet(RunFacet):
+class MlcompilePipelineRunFacet(_Named, RunFacet):
     """The whole run's outcome, as in its run record."""
 
     runRecord: str
@@ -149,7 +129,3 @@ class MlcompilePipelineRunFacet(RunFacet):
     error: dict[str, Any] | None = None
     gitCommit: str | None = None
     backend: str | None = None
-
-    @staticmethod
-    def _get_schema() -> str:
-        return _SCHEMA.format("MlcompilePipelineRunFacet")

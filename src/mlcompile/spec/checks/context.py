@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from typing import Protocol
 
 from mlcompile import codes
 from mlcompile.errors import Diagnostic, did_you_mean
 from mlcompile.spec.compose import Composed
-from mlcompile.spec.models import Spec
+from mlcompile.spec.models import Model, Spec
 from mlcompile.spec.paths import PathChecker
 from mlcompile.spec.resolved import Resolved
 from mlcompile.spec.tables import TableType
 from mlcompile.spec.yaml_loader import KeyPath
 from mlcompile.uris import is_uri
+
+
+class _NamesModel(Protocol):
+    @property
+    def model(self) -> str: ...
+
 
 _IDENT = re.compile(r'"((?:[^"]|"")+)"|([A-Za-z_][A-Za-z0-9_]*)')
 _SQL_NOISE = re.compile(r"--[^\n]*|/\*.*?\*/|'(?:[^']|'')*'", re.S)
@@ -67,6 +74,16 @@ class Context:
         )
         self.error(codes.UNKNOWN_NAME, f"unknown {what} '{name}'", path, hint)
         return False
+
+    def with_models(
+        self, section: str, entries: Mapping[str, _NamesModel]
+    ) -> Iterator[tuple[str, KeyPath, Model]]:
+        """Each entry of a section (gates, monitoring) whose model exists, with its key path
+        and that model; an unknown model is reported and its entry passed over."""
+        for name, entry in entries.items():
+            at: KeyPath = (section, name)
+            if self.ref(entry.model, self.spec.models, "model", (*at, "model")):
+                yield name, at, self.spec.models[entry.model]
 
     def file_exists(self, value: str, path: KeyPath) -> None:
         """E305 for a missing file, at a path the path check let through. Objects behind a

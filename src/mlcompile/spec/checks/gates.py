@@ -42,11 +42,8 @@ def parse_check(text: str, lower: frozenset[str] = frozenset()) -> GateCheck | N
 
 def check(ctx: Context) -> None:
     spec = ctx.spec
-    for name, gate in spec.gates.items():
-        at: KeyPath = ("gates", name)
-        model = spec.models.get(gate.model)
-        if not ctx.ref(gate.model, spec.models, "model", (*at, "model")) or model is None:
-            continue
+    for name, at, model in ctx.with_models("gates", spec.gates):
+        gate = spec.gates[name]
         produced = metric_names.produced(model)
         normal: list[GateCheck] = []
         for index, written in enumerate(gate.checks):

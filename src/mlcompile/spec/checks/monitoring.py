@@ -15,11 +15,8 @@ from mlcompile.tasks import DRIFT_METRICS, PREDICTION, metric_problem
 
 def check(ctx: Context) -> None:
     spec = ctx.spec
-    for name, monitor in spec.monitoring.items():
-        at: KeyPath = ("monitoring", name)
-        model = spec.models.get(monitor.model)
-        if not ctx.ref(monitor.model, spec.models, "model", (*at, "model")) or model is None:
-            continue
+    for name, at, model in ctx.with_models("monitoring", spec.monitoring):
+        monitor = spec.monitoring[name]
         if not ctx.broken.get("deployments") and not any(
             isinstance(d, RegistryDeployment) and d.model == monitor.model
             for d in spec.deployments.values()
