@@ -29,6 +29,11 @@ HOSTILE = [
 ]
 
 
+def _quoted(name: str) -> str:
+    """`name` as an SQL identifier: hostile, but valid SQL, since validate binds the query."""
+    return '"' + name.replace('"', '""') + '"'
+
+
 def hostile_spec(names: list[str]) -> dict[str, object]:
     source, feature, model, gate, deploy, name, description = names
     return {
@@ -42,8 +47,8 @@ def hostile_spec(names: list[str]) -> dict[str, object]:
                 "inputs": [source],
                 "sql": (
                     f"-- {PAYLOAD} {names[3]}\n"
-                    f'SELECT *, CAST(dep_delay > 15 AS INTEGER) AS "{feature}"'
-                    f' FROM "{source}" WHERE dep_delay IS NOT NULL'
+                    f"SELECT *, CAST(dep_delay > 15 AS INTEGER) AS {_quoted(feature)}"
+                    f" FROM {_quoted(source)} WHERE dep_delay IS NOT NULL"
                 ),
             },
         },
@@ -101,6 +106,8 @@ def test_hostile_names_render_an_inert_module(
     assert calls <= functions | {
         "Path",
         "StepContext",
+        "StepTrail",
+        "PipelineRun",
         "run_step",
         "sorted",
         "isinstance",

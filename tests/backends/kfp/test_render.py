@@ -75,7 +75,8 @@ def test_one_component_per_kind_with_typed_artifacts(
     [spec] = ir_documents(flights_files["pipeline.yaml"])
     assert len(spec["components"]) == len(spec["deploymentSpec"]["executors"]) == len(kinds) + 1
     evaluate = (
-        "    in_0: Input[Dataset],\n    in_1: Input[Model],\n    diagnosis: Output[Artifact],\n"
+        "    in_0: Input[Dataset],\n    in_1: Input[Dataset],\n    in_2: Input[Model],\n"
+        "    diagnosis: Output[Artifact],\n"
     )
     assert evaluate + "    metrics: Output[Metrics]," in module_text  # a new type is an Artifact
     assert "    decision: Output[Artifact]," in module_text
@@ -130,7 +131,7 @@ def test_settings_reach_the_ir(flights_compiled: Compiled) -> None:
         }
     )
     files = render(flights_compiled.plan, settings)
-    assert "StepContext(project_root=Path('/mnt/project'))" in files["pipeline.py"]
+    assert "project_root=Path('/mnt/project')," in files["pipeline.py"]
     spec, platform = ir_documents(files["pipeline.yaml"])
     assert spec["defaultPipelineRoot"] == "s3://bucket/kfp"
     executors = spec["deploymentSpec"]["executors"]
@@ -202,7 +203,12 @@ def test_colliding_names_get_distinct_identifiers() -> None:
     assert (
         "    in_0: Input[Dataset],\n    in_1: Input[Dataset],\n    in_2: Input[Dataset],\n" in text
     )
-    assert """step='{"inputs":["Path","for","path"],"params":{}}',""" in text
+    assert (
+        """step='{"inputs":["Path","for","path"],"name":"x","node":"validate:x","params":{},"""
+        """"reads":{"Path":["ingest:a-b","dataset","dataset"],"""
+        """"for":["ingest:a-b","dataset","dataset"],"path":["ingest:a-b","dataset","dataset"]},"""
+        """"writes":{"dataset":"dataset","report":"report"}}',"""
+    ) in text
     assert "'report': Path(report_2.path)," in text
 
 

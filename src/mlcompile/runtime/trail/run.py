@@ -8,7 +8,7 @@ steps are held until a step really runs, and dropped if none does.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +28,9 @@ class RunTrail:
         """`hold=False`: the run's steps ran elsewhere and have sent their events already."""
         self.run = run
         self.root = project_root
-        self._held: list[RunEvent] | None = [] if hold else None
+        # the cached steps' events, built only once a step really runs: building one
+        # imports the OpenLineage client, which a no-op run never needs
+        self._held: list[Callable[[], list[RunEvent]]] | None = [] if hold else None
 
     @property
     def live(self) -> bool:
@@ -43,8 +45,9 @@ class RunTrail:
             return
         held, self._held = self._held, None
         self._send(pipeline_event(self.run, "START", {}))
-        for event in held:
-            self._send(event)
+        for events in held:
+            for event in events():
+                self._send(event)
 
     def cached(
         self,
@@ -53,12 +56,15 @@ class RunTrail:
         outputs: Mapping[str, Path],
         detail: Mapping[str, Any],
     ) -> None:
-        events = StepEvents(self.step(node), node, self.root, inputs, outputs)
-        for event in (events.start(), events.end(StepStatus.CACHED, detail)):
-            if self._held is None:
+        def build() -> list[RunEvent]:
+            events = StepEvents(self.step(node), node, self.root, inputs, outputs)
+            return [events.start(), events.end(StepStatus.CACHED, detail)]
+
+        if self._held is None:
+            for event in build():
                 self._send(event)
-            else:
-                self._held.append(event)
+        else:
+            self._held.append(build)
 
     def finished(
         self,

@@ -67,7 +67,9 @@ def check(ctx: Context) -> None:
                 has_intervals=model.bootstrap is not None,
             )
             if problem:
-                ctx.error("E303", f"model '{gate.model}': {problem[0]}", where, problem[1])
+                ctx.error(
+                    codes.UNKNOWN_METRIC, f"model '{gate.model}': {problem[0]}", where, problem[1]
+                )
                 continue
             if parsed.slice is not None and parsed.slice not in model.slices:
                 ctx.error(
