@@ -353,7 +353,7 @@ def run_step(
 
         node = ctx.trail.plan_node(kind, params)
         events = StepEvents(ctx.trail, node, ctx.project_root, inputs, outputs)
-        emit(ctx.project_root, events.start())
+        emit(ctx.project_root, events.start(), ctx.trail.run.transport)
     started = time.perf_counter()
     try:
         with project(ctx.project_root):
@@ -367,11 +367,11 @@ def run_step(
                 exc.message if isinstance(exc, MlcompileError) else f"{type(exc).__name__}: {exc}"
             )
             detail = {"error": message, "exit_code": int(code), "seconds": _since(started)}
-            emit(ctx.project_root, events.end(StepStatus.FAILED, detail))
+            emit(ctx.project_root, events.end(StepStatus.FAILED, detail), ctx.trail.run.transport)
         raise
     if events is not None:
         detail = {"summary": summary, "seconds": _since(started)}
-        emit(ctx.project_root, events.end(StepStatus.RAN, detail))
+        emit(ctx.project_root, events.end(StepStatus.RAN, detail), ctx.trail.run.transport)
     return StepResult(kind, summary)
 
 
