@@ -118,3 +118,22 @@ def test_the_plan_is_unchanged_without_the_setting(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     plan = json.loads((project / "build" / "plan.json").read_text())
     assert "lineage" not in plan["settings"]
+
+
+@pytest.mark.parametrize("backend", ["kfp", "zenml"])
+def test_the_transport_reaches_the_steps_an_orchestrator_runs(tmp_path: Path, backend: str) -> None:
+    project = _with_lineage(
+        copy_example(tmp_path / "flights"),
+        "  transport:",
+        "    type: http",
+        "    url: http://127.0.0.1:5000",
+        "    api_key_env: MARQUEZ_API_KEY",
+    )
+    done = cli(project, "build", "mlcompile.yaml", "--backend", backend, "--out", "build")
+    assert done.returncode == 0, done.stderr
+    pipeline = next((project / "build").rglob("pipeline.py"), None) or next(
+        (project / "build").rglob("pipeline.yaml")
+    )
+    text = pipeline.read_text("utf-8")
+    # each step's PipelineRun gets the plan's transport (a Python string literal)
+    assert "MARQUEZ_API_KEY" in text and "http://127.0.0.1:5000" in text, pipeline
