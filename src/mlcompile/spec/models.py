@@ -786,7 +786,7 @@ class Spec(Frozen):
     description: str | None = Field(None, description="What the pipeline is for, in words.")
     settings: Settings = Field(
         default_factory=Settings,
-        description="Project-wide settings: seed, registry and store folders, sampling, deploy.",
+        description="Project-wide settings: seed, registry and store folders, sampling, deploy, lineage transport.",
     )
     sources: dict[Name, Source] = Field(
         min_length=1,
