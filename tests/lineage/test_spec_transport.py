@@ -72,6 +72,8 @@ def test_bad_lineage_settings_are_located(tmp_path: Path, case: str) -> None:
     assert done.returncode == 2, done.stdout + done.stderr
     found = [line for line in done.stderr.splitlines() if line.startswith(where)]
     assert found and message in found[0], done.stderr
+    if case == "key in api_key_env":
+        assert "sk-9f8e-7d6c" not in found[0]  # the message does not repeat a pasted key
 
 
 # kfp: the steps run in kfp.local's subprocesses, with the transport from the emitted code

@@ -99,16 +99,21 @@ class HttpTransport(Frozen):
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"'{url}' is not an http:// or https:// URL with a host")
         if parts.username or parts.password:
-            raise ValueError("a URL must not hold credentials: name them with api_key_env")
+            # its own error type: the message must not repeat the secret
+            raise PydanticCustomError(
+                "credential_ref", "a URL must not hold credentials: name them with api_key_env"
+            )
         return url
 
     @field_validator("api_key_env")
     @classmethod
     def _env_name(cls, name: str | None) -> str | None:
         if name is not None and not re.fullmatch(ENV_NAME_PATTERN, name):
-            raise ValueError(
+            # what was written here may be the key itself: the message does not repeat it
+            raise PydanticCustomError(
+                "credential_ref",
                 "must be the NAME of an environment variable (like MARQUEZ_API_KEY) that holds "
-                "the key, never the key itself"
+                "the key, never the key itself",
             )
         return name
 
