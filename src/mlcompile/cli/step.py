@@ -101,7 +101,7 @@ def step(
     if run_id:
         from mlcompile.runtime.trail.events import PipelineRun, StepTrail
 
-        trail = StepTrail.of(PipelineRun(plan.name, run_id, backend_name), node)
+        trail = StepTrail.of(PipelineRun.of(plan, run_id, backend_name), node)
     context = StepContext(
         project_root.resolve(),
         num_threads=threads,

@@ -577,6 +577,8 @@ def _plan(
     recorded = {"registry": settings.registry, "store": settings.store, "seed": settings.seed}
     if not settings.deploy:
         recorded["deploy"] = False  # only then, so other plans keep their bytes
+    if settings.lineage is not None:  # the same: only a spec that sets it changes its plan
+        recorded["lineage"] = settings.lineage.model_dump(mode="json")
     return Plan(
         name=name,
         spec_sha256=sha256_text(canonical_json(composed_data)),

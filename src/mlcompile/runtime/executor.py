@@ -232,7 +232,7 @@ class Executor:
             RunLog(run_dir) as log,
         ):
             started = time.time()
-            state = _State(log, RunTrail(PipelineRun(self.plan.name, run_id, "local"), self.root))
+            state = _State(log, RunTrail(PipelineRun.of(self.plan, run_id, "local"), self.root))
             # written before any step runs: a run killed at any point leaves its record
             log.start(self._record(run_id, state, started, None), self.plan.to_json())
             self.store.clean_staging()

@@ -347,13 +347,14 @@ def run_step(
         hint = did_you_mean(kind, STEP_KINDS)
         raise UsageError(f"unknown step kind '{kind}'" + (f" ({hint})" if hint else ""))
     events = None
+    transport = ctx.trail.run.transport if ctx.trail is not None else None
     if ctx.trail is not None:
         from .trail.events import StepEvents
         from .trail.sink import emit
 
         node = ctx.trail.plan_node(kind, params)
         events = StepEvents(ctx.trail, node, ctx.project_root, inputs, outputs)
-        emit(ctx.project_root, events.start())
+        emit(ctx.project_root, events.start(), transport)
     started = time.perf_counter()
     try:
         with project(ctx.project_root):
@@ -367,11 +368,11 @@ def run_step(
                 exc.message if isinstance(exc, MlcompileError) else f"{type(exc).__name__}: {exc}"
             )
             detail = {"error": message, "exit_code": int(code), "seconds": _since(started)}
-            emit(ctx.project_root, events.end(StepStatus.FAILED, detail))
+            emit(ctx.project_root, events.end(StepStatus.FAILED, detail), transport)
         raise
     if events is not None:
         detail = {"summary": summary, "seconds": _since(started)}
-        emit(ctx.project_root, events.end(StepStatus.RAN, detail))
+        emit(ctx.project_root, events.end(StepStatus.RAN, detail), transport)
     return StepResult(kind, summary)
 
 

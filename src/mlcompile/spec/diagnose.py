@@ -138,7 +138,7 @@ def _one(
             path=dotted,
         )
     value = error.get("input")
-    shown = "" if isinstance(value, dict | list) or kind == "credentials" else f" (got {value!r})"
+    shown = "" if isinstance(value, dict | list) or kind in _SECRET_KINDS else f" (got {value!r})"
     pattern = str((error.get("ctx") or {}).get("pattern"))
     hint = _PATTERN_HINTS.get(pattern) or _TYPE_HINTS.get(
         kind, "see docs/spec-reference.md for this key's type"
@@ -147,6 +147,9 @@ def _one(
         codes.INVALID_VALUE, f"{dotted}: {message}{shown}", composed.span(path), hint, path=dotted
     )
 
+
+# Errors whose input may be a secret: the message never repeats what was written.
+_SECRET_KINDS = frozenset({"credentials", "credential_ref"})
 
 # The rules behind the patterns a key must match, in words.
 _PATTERN_HINTS = {
@@ -175,6 +178,7 @@ _TYPE_HINTS = {
     "string_too_long": "shorten the name",
     "string_pattern_mismatch": "see docs/spec-reference.md for the allowed form",
     "value_error": "see docs/spec-reference.md for this section",
+    "credential_ref": "set the secret in the environment and name the variable here",
     "credentials": "set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (or "
     "MLFLOW_TRACKING_TOKEN) in the environment instead",
 }

@@ -7,7 +7,9 @@ sections, cycles, metrics a task produces, paths) live in `spec.checks`.
 from __future__ import annotations
 
 import math
+import re
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
@@ -61,6 +63,78 @@ def _exactly_one(model: BaseModel, fields: tuple[str, ...], what: str) -> None:
 # ---- settings ---------------------------------------------------------------------------
 
 
+# An environment variable's name, as POSIX shells accept it: never a secret's value.
+ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
+
+
+class HttpTransport(Frozen):
+    """POST each event to an OpenLineage backend (Marquez, for one) over HTTP."""
+
+    type: Literal["http"] = Field(description="`http`: the OpenLineage client's HTTP transport.")
+    url: str = Field(
+        min_length=1,
+        max_length=2000,
+        description="The backend's base URL, http:// or https://, without credentials.",
+    )
+    endpoint: str = Field(
+        "api/v1/lineage",
+        min_length=1,
+        max_length=500,
+        description="The path events are posted to, relative to `url`.",
+    )
+    timeout_s: float = Field(
+        5.0, gt=0, le=600, description="Seconds to wait for the backend before giving up."
+    )
+    api_key_env: str | None = Field(
+        None,
+        json_schema_extra={"pattern": ENV_NAME_PATTERN},
+        description="The NAME of the environment variable holding the backend's API key, "
+        "sent as a bearer token and read by each step when it sends. Never the key itself.",
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, url: str) -> str:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"'{url}' is not an http:// or https:// URL with a host")
+        if parts.username or parts.password:
+            # its own error type: the message must not repeat the secret
+            raise PydanticCustomError(
+                "credential_ref", "a URL must not hold credentials: name them with api_key_env"
+            )
+        return url
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _env_name(cls, name: str | None) -> str | None:
+        if name is not None and not re.fullmatch(ENV_NAME_PATTERN, name):
+            # what was written here may be the key itself: the message does not repeat it
+            raise PydanticCustomError(
+                "credential_ref",
+                "must be the NAME of an environment variable (like MARQUEZ_API_KEY) that holds "
+                "the key, never the key itself",
+            )
+        return name
+
+
+class ConsoleTransport(Frozen):
+    """Print each event to the step's log, through the client's console transport."""
+
+    type: Literal["console"] = Field(description="`console`: the client's console transport.")
+
+
+Transport = Annotated[HttpTransport | ConsoleTransport, Field(discriminator="type")]
+
+
+class Lineage(Frozen):
+    """Where events go besides the project's event log, which is always written. Kafka and
+    the client's other transports are configured the client's own way (openlineage.yml or
+    OPENLINEAGE__TRANSPORT__*): its Kafka transport needs confluent-kafka, not installed."""
+
+    transport: Transport = Field(description="The OpenLineage transport every step sends to.")
+
+
 class Settings(Frozen):
     """Project-wide knobs. Paths are relative to the spec's folder."""
 
@@ -92,6 +166,11 @@ class Settings(Frozen):
         description="false: an experiment. Models are trained, evaluated and gated and the run "
         "is recorded, but no deployment runs (nothing registered, scored or written for "
         "KServe). `mlcompile run --no-deploy` sets it.",
+    )
+    lineage: Lineage | None = Field(
+        None,
+        description="Where every step also sends its OpenLineage events (an HTTP backend, the "
+        "console); unset: the client's own configuration, if any (docs/auditor-guide.md).",
     )
 
 
@@ -712,7 +791,7 @@ class Spec(Frozen):
     description: str | None = Field(None, description="What the pipeline is for, in words.")
     settings: Settings = Field(
         default_factory=Settings,
-        description="Project-wide settings: seed, registry and store folders, sampling, deploy.",
+        description="Project-wide settings: seed, registry and store folders, sampling, deploy, lineage transport.",
     )
     sources: dict[Name, Source] = Field(
         min_length=1,

@@ -107,7 +107,7 @@ def run_local(built_dir: Path, plan: Plan, settings: KfpSettings, options: RunOp
         # here. kfp.local's run "id" is a random number, not a UUID: the steps and this event
         # both derive the run's UUID from the name.
         error: RunError | None = {"node": None, "message": result.error} if result.error else None
-        trail = RunTrail(PipelineRun(plan.name, result.run_id, "kfp"), project_root, hold=False)
+        trail = RunTrail(PipelineRun.of(plan, result.run_id, "kfp"), project_root, hold=False)
         trail.finished(result.status, result.exit_code, error, plan.spec_sha256)
     return result
 

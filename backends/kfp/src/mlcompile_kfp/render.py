@@ -28,6 +28,7 @@ from mlcompile.backends.templating import (
 )
 from mlcompile.errors import BackendError
 from mlcompile.plan import Node, Plan, canonical_json, sha256_text
+from mlcompile.runtime.trail.sink import transport_of
 from mlcompile_kfp.merge import merge_components
 from mlcompile_kfp.settings import KfpSettings, Resources
 from mlcompile_kfp.speedups import kfp_speedups
@@ -325,6 +326,7 @@ def render_module(plan: Plan, settings: KfpSettings) -> str:
     text = env.get_template("pipeline.py.j2").render(
         plan_name=plan.name,
         plan=plan.name,
+        transport=transport_of(plan.settings),
         spec_sha256=plan.spec_sha256,
         pipeline_name=pipeline_name(plan),
         description=comment(f"mlcompile plan {plan.name}"),

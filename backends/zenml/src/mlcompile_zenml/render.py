@@ -28,6 +28,7 @@ from mlcompile.backends.templating import (
 )
 from mlcompile.errors import BackendError
 from mlcompile.plan import Node, Plan
+from mlcompile.runtime.trail.sink import transport_of
 from mlcompile_zenml.settings import ZenmlSettings
 
 MODULE_FILE = "pipeline.py"
@@ -230,6 +231,7 @@ def render_module(plan: Plan, views: list[StepView], pipeline: str) -> str:
     env.filters["pyblock"] = py_block
     text = env.get_template("pipeline.py.j2").render(
         plan_name=plan.name,
+        transport=transport_of(plan.settings),
         spec_sha256=plan.spec_sha256,
         pipeline_name=pipeline,
         steps=views,

@@ -105,7 +105,7 @@ def run_pipeline(
     result = result_from_summary(plan, summary, options)
     if result.run_id:
         # the steps that ran sent their own events; the run's end is known here
-        run = PipelineRun(plan.name, result.run_id, "zenml", summary.get("run_uuid"))
+        run = PipelineRun.of(plan, result.run_id, "zenml", summary.get("run_uuid"))
         error: RunError | None = {"node": None, "message": result.error} if result.error else None
         trail = RunTrail(run, root, hold=False)
         trail.finished(result.status, result.exit_code, error, plan.spec_sha256)

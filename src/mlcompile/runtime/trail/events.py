@@ -16,11 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlcompile.plan import InputRef, Node, StepKind
+from mlcompile.plan import InputRef, Node, Plan, StepKind
 from mlcompile.runtime.artifacts import sha256_file
 from mlcompile.runtime.runrecord import StepStatus
 from mlcompile.runtime.trail import names
 from mlcompile.runtime.trail.records import artifact_facts, data_checks, read_artifact
+from mlcompile.runtime.trail.sink import transport_of
 
 if TYPE_CHECKING:
     from openlineage.client.event_v2 import InputDataset, OutputDataset, RunEvent
@@ -36,6 +37,13 @@ class PipelineRun:
     id: str
     backend: str
     uuid: str | None = None
+    # the plan's settings.lineage transport, as canonical JSON (see sink.transport_of)
+    transport: str | None = None
+
+    @classmethod
+    def of(cls, plan: Plan, id: str, backend: str, uuid: str | None = None) -> PipelineRun:
+        """The run of `plan`, sending where its settings.lineage says."""
+        return cls(plan.name, id, backend, uuid, transport_of(plan.settings))
 
     @property
     def run_uuid(self) -> str:

@@ -93,4 +93,4 @@ class RunTrail:
         self._send(pipeline_event(self.run, state, {"mlcompile_run": outcome}))
 
     def _send(self, event: RunEvent) -> None:
-        emit(self.root, event)
+        emit(self.root, event, self.run.transport)

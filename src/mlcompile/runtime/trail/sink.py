@@ -1,5 +1,7 @@
-"""Where events go: the project's event log, and any transport the OpenLineage client is
-configured with (its openlineage.yml or OPENLINEAGE_* environment, the client's way).
+"""Where events go: the project's event log, and one transport besides: the spec's
+`settings.lineage.transport` when the plan has one, otherwise any the OpenLineage client is
+configured with (its openlineage.yml or OPENLINEAGE_* environment, the client's way). The
+spec's wins: a project that names its backend sends there whatever the machine's defaults.
 
 The project log, `.mlcompile/lineage/runs.jsonl`, is always written where the step runs:
 `mlcompile runs`, `report` and `lineage` read it. Each event is one line appended with one
@@ -14,8 +16,10 @@ is reported on stderr and the step goes on.
 from __future__ import annotations
 
 import functools
+import json
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -89,11 +93,57 @@ def _operator_client() -> OpenLineageClient:
     return OpenLineageClient()
 
 
-def emit(project_root: Path, event: Any) -> None:
-    """Send one event to the project log and to the operator's transport, if there is one."""
+def transport_of(settings: Mapping[str, Any]) -> str | None:
+    """A plan's settings.lineage transport as canonical JSON, for PipelineRun.transport."""
+    lineage = settings.get("lineage")
+    if lineage is None:
+        return None
+    return json.dumps(lineage["transport"], sort_keys=True, separators=(",", ":"))
+
+
+def _client_config(transport: Mapping[str, Any]) -> dict[str, Any]:
+    """The client's own config for a spec's transport; the API key is read here, at send
+    time, from the variable the spec names, so it is never written anywhere."""
+    if transport["type"] != "http":
+        return {"type": transport["type"]}
+    config: dict[str, Any] = {
+        "type": "http",
+        "url": transport["url"],
+        "endpoint": transport["endpoint"],
+        "timeout": transport["timeout_s"],
+    }
+    name = transport.get("api_key_env")
+    if name:
+        key = os.environ.get(name)
+        if not key:
+            raise RuntimeError(f"settings.lineage.transport.api_key_env: ${name} is not set")
+        config["auth"] = {"type": "api_key", "apiKey": key}
+    return config
+
+
+@functools.cache
+def _spec_client(transport: str) -> OpenLineageClient:
+    """A client for the spec's transport, built once per step process."""
+    from openlineage.client import OpenLineageClient
+
+    return OpenLineageClient(config={"transport": _client_config(json.loads(transport))})
+
+
+def _clients(project_root: Path, transport: str | None) -> list[OpenLineageClient]:
     clients = [_project_client(project_root.resolve())]
-    if client_configured():
-        clients.append(_operator_client())
+    try:
+        if transport is not None:
+            clients.append(_spec_client(transport))
+        elif client_configured():
+            clients.append(_operator_client())
+    except Exception as exc:  # a key not set must not fail a step either
+        print(f"mlcompile: warning: lineage transport not set up: {exc}", file=sys.stderr)
+    return clients
+
+
+def emit(project_root: Path, event: Any, transport: str | None = None) -> None:
+    """Send one event to the project log and to the spec's or the operator's transport."""
+    clients = _clients(project_root, transport)
     for client in clients:
         try:
             client.emit(event)
