@@ -67,3 +67,36 @@ def test_aliases_are_accepted_and_validate_does_not_import_lightgbm(
     assert imported == ["[]", "[]"]
     assert len(list(cached.glob("params-*.json"))) == 1
     assert len(list(cached.glob("values-*.json"))) == 1  # one entry per set of values
+
+
+def test_many_models_ask_lightgbm_once_and_each_refusal_names_its_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlcompile.spec import lightgbm_params
+
+    spec = _project(tmp_path, "{num_leaves: 4}")
+    text = spec.read_text()
+    model = text[text.index("  delayed:\n") : text.index("gates:")]
+    extra = "".join(
+        model.replace("  delayed:", f"  delayed_{i}:").replace(
+            "num_leaves: 4", f"num_leaves: {-3 if i == 7 else 5 + i}"
+        )
+        for i in range(12)
+    )
+    spec.write_text(text.replace("gates:", extra + "gates:", 1))
+    monkeypatch.setenv("MLCOMPILE_CACHE_DIR", str(tmp_path / "user-cache"))
+    asked: list[str] = []
+    real = lightgbm_params._in_child
+
+    def counted(function: str, *args: object) -> object:
+        asked.append(function)
+        return real(function, *args)
+
+    monkeypatch.setattr(lightgbm_params, "_in_child", counted)
+    with pytest.raises(SpecError) as caught:
+        load_spec(spec)
+    # a child per model would import LightGBM thirteen times: 89 s for 167 models
+    assert asked.count("_lightgbm_verdicts") == 1
+    [refused] = caught.value.diagnostics
+    assert refused.code == "E315" and refused.path == "models.delayed_7.params.num_leaves"
+    assert len(list((tmp_path / "user-cache" / "lightgbm").glob("values-*.json"))) == 13

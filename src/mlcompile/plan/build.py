@@ -49,6 +49,10 @@ class _Builder:
         self.r = resolved
         self.spec = resolved.spec
         self.nodes: dict[str, Node] = {}
+        # each model's gates, looked up once per deployment: a scan per lookup is quadratic
+        self.gates_of: dict[str, list[str]] = {}
+        for name, gate in sorted(self.spec.gates.items()):
+            self.gates_of.setdefault(gate.model, []).append(name)
 
     def add(
         self,
@@ -401,11 +405,7 @@ class _Builder:
     def gate_inputs(self, model: str) -> dict[str, InputRef]:
         return {
             gate: _ref(gate, "decision", "decision")
-            for gate in (
-                make_node_id(StepKind.GATE, name)
-                for name, spec in sorted(self.spec.gates.items())
-                if spec.model == model
-            )
+            for gate in (make_node_id(StepKind.GATE, name) for name in self.gates_of.get(model, []))
         }
 
     def deployment(self, name: str) -> None:

@@ -9,6 +9,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from mlcompile.plan.kinds import STEP_KINDS, StepKind
 
 PLAN_FORMAT = "mlcompile.plan/v1"
@@ -31,6 +33,19 @@ ARTIFACT_TYPES = frozenset(
 def canonical_json(value: Any) -> str:
     """The one JSON encoding used for hashing and for plan.json: sorted, compact, stable."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def indented_json(value: Any) -> str:
+    """`value` as sorted JSON indented by two, for files people read and diff. orjson writes a
+    large plan in a twentieth of the time json's pure-Python indenting takes; json is kept for
+    what orjson cannot write alike: NaN and infinities (orjson writes null) and integers past
+    64 bits."""
+    try:
+        json.dumps(value, allow_nan=False, check_circular=False)  # finds NaN, at C speed
+        text = orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode()
+    except (ValueError, TypeError):
+        text = json.dumps(value, sort_keys=True, indent=2, ensure_ascii=False)
+    return text + "\n"
 
 
 def sha256_text(text: str) -> str:
@@ -148,7 +163,7 @@ class Plan:
 
     @functools.cached_property
     def _json(self) -> str:
-        return json.dumps(self.to_dict(), sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+        return indented_json(self.to_dict())
 
     def to_json(self) -> str:
         """plan.json's text; computed once, since a large plan takes seconds to indent."""

@@ -11,6 +11,7 @@ never imports lightgbm.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.metadata
 import json
@@ -57,9 +58,11 @@ def _learn_catalogue() -> dict[str, Any]:
     return {"aliases": aliases, "types": types}
 
 
+@functools.cache
 def catalogue(project_root: Path) -> dict[str, Any] | None:
     """{"version", "aliases": {name or alias: canonical}, "types": {canonical: type name}}, or None
-    when LightGBM is not installed (nothing to check against)."""
+    when LightGBM is not installed (nothing to check against). Read once per process: a spec
+    with a thousand models asks for it a thousand times."""
     version = _version()
     if version is None:
         return None
@@ -86,23 +89,27 @@ def _type_problem(value: Any, kind: str) -> str | None:
     return None
 
 
-def _lightgbm_verdict(task: str, params: Mapping[str, Any]) -> dict[str, str | None]:
-    """{"error": LightGBM's own complaint about these parameters, or None}."""
+def _lightgbm_verdicts(asked: list[tuple[str, dict[str, Any]]]) -> list[dict[str, str | None]]:
+    """{"error": LightGBM's own complaint, or None} for each (task, parameters) asked."""
     import lightgbm as lgb
     import numpy as np
 
     rows = 30
-    labels = np.arange(rows) % 3 if task == "multiclass" else np.arange(rows) % 2
-    merged: dict[str, Any] = {"objective": _OBJECTIVES.get(task, task), "verbosity": -1}
-    if task == "multiclass":
-        merged["num_class"] = 3
-    merged.update(params)
     x = np.arange(rows * 2, dtype=float).reshape(rows, 2)
-    try:
-        lgb.Booster(merged, lgb.Dataset(x, labels.astype(float), params=merged))
-    except lgb.basic.LightGBMError as exc:
-        return {"error": _SOURCE_AT.sub("", str(exc)).strip()}
-    return {"error": None}
+    verdicts: list[dict[str, str | None]] = []
+    for task, params in asked:
+        labels = np.arange(rows) % 3 if task == "multiclass" else np.arange(rows) % 2
+        merged: dict[str, Any] = {"objective": _OBJECTIVES.get(task, task), "verbosity": -1}
+        if task == "multiclass":
+            merged["num_class"] = 3
+        merged.update(params)
+        try:
+            lgb.Booster(merged, lgb.Dataset(x, labels.astype(float), params=merged))
+        except lgb.basic.LightGBMError as exc:
+            verdicts.append({"error": _SOURCE_AT.sub("", str(exc)).strip()})
+        else:
+            verdicts.append({"error": None})
+    return verdicts
 
 
 def _in_child(function: str, *args: Any) -> Any:
@@ -129,16 +136,30 @@ def _in_child(function: str, *args: Any) -> Any:
     return json.loads(done.stdout)
 
 
-def _values_verdict(project_root: Path, version: str, task: str, params: Mapping[str, Any]) -> Any:
-    text = json.dumps([version, task, sorted(params.items())], default=str)
-    key = "values-" + hashlib.sha256(text.encode("utf-8")).hexdigest()
-    found = cache.load(project_root, key, paths.user_cache_dir("lightgbm"))
-    if found is None:
-        found = _in_child("_lightgbm_verdict", task, dict(params))
-        if found is None:
+def _values_verdicts(
+    project_root: Path, version: str, asked: list[tuple[str, dict[str, Any]]]
+) -> list[str | None] | None:
+    """LightGBM's complaint (or None) for each (task, parameters), from the cache or from one
+    child for all the uncached ones: a child per model would cost a LightGBM import each.
+    None when the child fails."""
+    folder = paths.user_cache_dir("lightgbm")
+    keys = [
+        "values-"
+        + hashlib.sha256(
+            json.dumps([version, task, sorted(params.items())], default=str).encode("utf-8")
+        ).hexdigest()
+        for task, params in asked
+    ]
+    found = [cache.load(project_root, key, folder) for key in keys]
+    missing = sorted({i for i, entry in enumerate(found) if entry is None})
+    if missing:
+        learned = _in_child("_lightgbm_verdicts", [asked[i] for i in missing])
+        if learned is None:
             return None
-        cache.store(project_root, key, found, paths.user_cache_dir("lightgbm"))
-    return found["error"]
+        for i, entry in zip(missing, learned, strict=True):
+            found[i] = entry
+            cache.store(project_root, keys[i], entry, folder)
+    return [entry["error"] if entry else None for entry in found]
 
 
 def _names(problem: str, name: str, canonical: str) -> bool:
@@ -147,18 +168,40 @@ def _names(problem: str, name: str, canonical: str) -> bool:
 
 def check_params(
     project_root: Path,
-    model: str,
-    task: str,
-    params: Mapping[str, Any],
+    models: Mapping[str, tuple[str, Mapping[str, Any]]],
     report: Report,
 ) -> None:
-    """Report (code, message, key path, hint) for every parameter LightGBM does not
-    know, holds to another type, or refuses."""
-    if not params:
+    """Report (code, message, key path, hint) for every parameter LightGBM does not know,
+    holds to another type, or refuses, over all models: {model: (task, params)}."""
+    if not any(params for _, params in models.values()):
         return
     known = catalogue(project_root)
     if known is None:
         return
+    typed = {
+        model: kept
+        for model, (task, params) in models.items()
+        if (kept := _names_and_types(known, model, params, report))
+    }
+    # names and types first: LightGBM reports only its first problem
+    asked = [(models[model][0], params) for model, params in typed.items()]
+    verdicts = _values_verdicts(project_root, known["version"], asked) if asked else None
+    for (model, params), problem in zip(typed.items(), verdicts or [], strict=False):
+        if problem:
+            where = next((n for n in params if _names(problem, n, known["aliases"][n])), None)
+            at = ("models", model, "params")
+            report(
+                codes.LIGHTGBM_PARAM_REFUSED,
+                f"LightGBM refuses these parameters: {problem}",
+                (*at, where) if where else at,
+                "see https://lightgbm.readthedocs.io/en/latest/Parameters.html",
+            )
+
+
+def _names_and_types(
+    known: dict[str, Any], model: str, params: Mapping[str, Any], report: Report
+) -> dict[str, Any] | None:
+    """The parameters whose names and types pass, or None when one does not (or none is set)."""
     aliases, types = known["aliases"], known["types"]
     at = ("models", model, "params")
     typed: dict[str, Any] = {}
@@ -196,14 +239,4 @@ def check_params(
             refused = True
             continue
         typed[name] = value
-    if refused or not typed:
-        return  # names and types first: LightGBM reports only its first problem
-    problem = _values_verdict(project_root, known["version"], task, typed)
-    if problem:
-        where = next((n for n in typed if _names(problem, n, aliases[n])), None)
-        report(
-            codes.LIGHTGBM_PARAM_REFUSED,
-            f"LightGBM refuses these parameters: {problem}",
-            (*at, where) if where else at,
-            "see https://lightgbm.readthedocs.io/en/latest/Parameters.html",
-        )
+    return None if refused or not typed else typed

@@ -8,6 +8,7 @@ unless whoever runs mlcompile allows paths outside it (`mlcompile.trust`).
 
 from __future__ import annotations
 
+import functools
 import typing
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -34,15 +35,34 @@ def project_paths(
         if marked:
             yield prefix, value
     elif isinstance(value, BaseModel):
-        for name, field in type(value).model_fields.items():
-            path = PROJECT_PATH in field.metadata or _marked(field.annotation)
-            yield from project_paths(getattr(value, name), (*prefix, field.alias or name), path)
+        for name, key, path in _path_fields(type(value)):
+            yield from project_paths(getattr(value, name), (*prefix, key), path)
     elif isinstance(value, dict):
         for key, inner in value.items():
             yield from project_paths(inner, (*prefix, key), marked)
     elif isinstance(value, list | tuple):
         for index, inner in enumerate(value):
             yield from project_paths(inner, (*prefix, index), marked)
+
+
+@functools.cache
+def _path_fields(model: type[BaseModel]) -> tuple[tuple[str, str, bool], ...]:
+    """(attribute, key, marked) of the fields of `model` that may hold a project path: a spec
+    of ten thousand nodes would otherwise ask every field of every instance."""
+    return tuple(
+        (name, field.alias or name, marked)
+        for name, field in model.model_fields.items()
+        if (marked := PROJECT_PATH in field.metadata or _marked(field.annotation))
+        or _may_hold_model(field.annotation)
+    )
+
+
+def _may_hold_model(annotation: Any) -> bool:
+    if annotation is Any or annotation is object:
+        return True
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return True
+    return any(_may_hold_model(arg) for arg in typing.get_args(annotation))
 
 
 def _marked(annotation: Any) -> bool:

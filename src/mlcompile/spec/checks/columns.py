@@ -31,6 +31,10 @@ _SQL_OF = {Kind.NUMERIC: "DOUBLE", Kind.CATEGORY: "VARCHAR"}
 
 def check(ctx: Context) -> None:
     reported: set[tuple[str, KeyPath]] = set()
+    scoring: dict[str, list[tuple[str, BatchDeployment]]] = {}
+    for deployment_name, deployment in ctx.spec.deployments.items():
+        if isinstance(deployment, BatchDeployment):
+            scoring.setdefault(deployment.model, []).append((deployment_name, deployment))
     for name, model in ctx.spec.models.items():
         table = ctx.tables.get(model.data)
         if table is None:
@@ -55,9 +59,8 @@ def check(ctx: Context) -> None:
                 (*at, "split", "column"),
                 "split on a date/time or numeric column, or parse it in the source's SQL",
             )
-        for deployment_name, deployment in ctx.spec.deployments.items():
-            if isinstance(deployment, BatchDeployment) and deployment.model == name:
-                _scoring_source(ctx, deployment_name, deployment, raw_read)
+        for deployment_name, deployment in scoring.get(name, []):
+            _scoring_source(ctx, deployment_name, deployment, raw_read)
 
 
 def _needed(ctx: Context, wanted: list[str]) -> Iterator[str]:

@@ -14,11 +14,12 @@ from mlcompile.spec.yaml_loader import KeyPath
 def check(ctx: Context) -> None:
     spec = ctx.spec
     registered = {d.model for d in spec.deployments.values() if isinstance(d, RegistryDeployment)}
+    gated = {g.model for g in spec.gates.values()}
     for name, deployment in spec.deployments.items():
         at: KeyPath = ("deployments", name)
         if not ctx.ref(deployment.model, spec.models, "model", (*at, "model")):
             continue
-        if not any(g.model == deployment.model for g in spec.gates.values()):
+        if deployment.model not in gated:
             # Not an error: some teams deploy ungated models to staging. Say so loudly.
             ctx.diagnostics.append(
                 Diagnostic(

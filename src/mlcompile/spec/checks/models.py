@@ -14,9 +14,9 @@ from mlcompile.trust import module_source
 
 def check(ctx: Context) -> None:
     spec = ctx.spec
+    check_params(ctx.root, {name: (m.task, m.params) for name, m in spec.models.items()}, ctx.error)
     for name, model in spec.models.items():
         at: KeyPath = ("models", name)
-        check_params(ctx.root, name, model.task, model.params, ctx.error)
         if not ctx.ref(model.data, spec.sources, "source", (*at, "data")):
             continue
         columns = ctx.columns_of(model.data)
