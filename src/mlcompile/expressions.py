@@ -65,6 +65,20 @@ def wrap(expr: str) -> str:
     return f"SELECT (\n{expr}\n) AS value FROM {TABLE}"
 
 
+def expr_offset(position: int | None) -> int | None:
+    """The offset in an expression of a position DuckDB gives in the query `wrap` makes."""
+    if position is None:
+        return None
+    return max(0, position - len(wrap("").split("\n", 1)[0]) - 1)
+
+
+def problem_offset(expr: str) -> int | None:
+    """Where in `expr` DuckDB's parser stopped, when `expression_problem` refuses it for
+    not parsing and DuckDB says where."""
+    position = str(_parse(expr).get("position", ""))
+    return expr_offset(int(position)) if position.isdigit() else None
+
+
 @functools.lru_cache(maxsize=1024)
 def expression_problem(expr: str) -> str | None:
     """Why `expr` is not one row-wise SQL expression, or None when it is."""

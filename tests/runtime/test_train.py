@@ -154,3 +154,35 @@ def test_an_infinite_target_is_a_data_failure(delays: pd.DataFrame) -> None:
     state = fit_features(rows, features_params("regression", "arr_delay"))
     with pytest.raises(DataValidationError, match="'arr_delay' in 2 of 2000 rows"):
         train_model(apply_features(rows, state), state, model_params("regression", "arr_delay"))
+
+
+def test_a_constant_regression_target_is_refused(delays: pd.DataFrame) -> None:
+    """A constant target trains to r2 = 1.0 and would pass every gate: refused instead."""
+    rows = delays.head(500).assign(arr_delay=7.0)
+    state = fit_features(rows, features_params("regression", "arr_delay"))
+    with pytest.raises(
+        StepError,
+        match=r"every training row has arr_delay = 7\.0; a regression model learns nothing "
+        "from a constant",
+    ):
+        train_model(apply_features(rows, state), state, model_params("regression", "arr_delay"))
+
+
+def test_a_named_positive_class_encodes_a_text_target(delays: pd.DataFrame) -> None:
+    rows = delays.head(2000).assign(late=np.where(delays.head(2000)["delayed"] == 1, "Yes", "No"))
+    rows.loc[3, "late"] = None
+    labels = encode_target(rows["late"], "binary", None, "m", "Yes")
+    assert np.isnan(labels[3])
+    known = np.delete(np.arange(len(rows)), 3)
+    assert (labels[known] == rows["delayed"].to_numpy()[known]).all()
+    with pytest.raises(StepError, match="name the positive class with the model's positive_class"):
+        encode_target(rows["late"], "binary", None, "m")
+    state = fit_features(rows, features_params("binary", "late"))
+    params = model_params("binary", "late", positive_class="Yes")
+    _, bundle = train_model(apply_features(rows, state), state, params)
+    assert bundle.meta["positive_class"] == "Yes"
+    with pytest.raises(StepError, match=r"positive_class 'yes' is not a value of 'late'.*'No'"):
+        train_model(apply_features(rows, state), state, {**params, "positive_class": "yes"})
+    three = rows.assign(late=rows["late"].where(rows.index % 7 != 0, "Maybe"))
+    with pytest.raises(StepError, match="has 3 values"):
+        encode_target(three["late"], "binary", None, "m", "Yes")
