@@ -50,7 +50,8 @@ def infer_schema(
     from mlcompile.runtime.infer import infer_columns, pandera_yaml
 
     compiled = compile_with_texts(spec, overrides, output)
-    name, frame, where = _table(compiled.plan, compiled.project_root, source)
+    plans = [compiled.plan, *([compiled.monitor_plan] if compiled.monitor_plan else [])]
+    name, frame, where = _table(plans, compiled.project_root, source)
     if pandera:
         text = pandera_yaml(frame, name)
     else:
@@ -59,8 +60,8 @@ def infer_schema(
             schema, sort_keys=False, default_flow_style=None, width=100, allow_unicode=True
         )
         text = (
-            f"# inferred by mlcompile infer-schema from {len(frame)} rows of {where}: review\n"
-            f"# it before relying on it, and name it from the source ('schema: {name}')\n{body}"
+            f"# a starting schema, inferred from {len(frame)} rows of {where}:\n"
+            f"# review it before relying on it; a source uses it with 'schema: {name}'\n{body}"
         )
     if out is None:
         click.echo(text, nl=False)
@@ -71,12 +72,18 @@ def infer_schema(
     click.echo(f"wrote {out} ({len(frame.columns)} columns of {where})", err=True)
 
 
-def _table(plan: Plan, root: Path, source: str) -> tuple[str, pd.DataFrame, str]:
-    """The source's name, rows, and what they were read from."""
+def _table(plans: list[Plan], root: Path, source: str) -> tuple[str, pd.DataFrame, str]:
+    """The source's name, rows, and what they were read from (a source only monitors
+    read is in the monitoring job's plan)."""
     from mlcompile.plan import StepKind
     from mlcompile.runtime.ingest import load_file
 
-    ingests = {str(n.params["source"]): n.params for n in plan.nodes if n.kind is StepKind.INGEST}
+    ingests = {
+        str(n.params["source"]): n.params
+        for plan in plans
+        for n in plan.nodes
+        if n.kind is StepKind.INGEST
+    }
     if source in ingests:
         params = ingests[source]
         where = f"source '{source}'" if params["format"] == "sql" else str(params["path"])

@@ -191,7 +191,7 @@ def _bind_expr(ctx: Context, expr: str, row: TableType, path: KeyPath, report: R
             f"the expression does not bind: {message}",
             path,
             did_you_mean(missing, row) if missing else None,
-            (expr, expr_offset(bound.position)),
+            (expr, expr_offset(expr, bound.position)),
         )
     return _UNKNOWN
 
