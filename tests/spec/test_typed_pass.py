@@ -72,6 +72,16 @@ def _at(text: str, needle: str) -> str:
     return f"{line}:{index - text.rfind(chr(10), 0, index)}"
 
 
+def _the_one_error(tmp: Path, text: str, code: str, needle: str, hint: str | None) -> None:
+    """The spec `text` has one error: `code`, at the last `needle`, with `hint`."""
+    [error] = _errors(_project(tmp, text))
+    assert (error.code, f"{error.span.line}:{error.span.column}" if error.span else "") == (
+        code,
+        _at(text, needle),
+    ), error
+    assert error.hint == hint
+
+
 def test_the_base_spec_is_valid(tmp_path: Path) -> None:
     loaded = load_spec(_project(tmp_path, "name: typed\n" + SOURCES + FEATURES + MODEL))
     assert "humid" in (loaded.resolved.source_columns["training"] or [])
@@ -157,12 +167,7 @@ CASES = {
 def test_a_data_mistake_is_located_with_a_suggestion(tmp_path: Path, case: str) -> None:
     features, model, more_sources, code, needle, hint = CASES[case]
     text = "name: typed\n" + SOURCES + more_sources + features + model
-    [error] = _errors(_project(tmp_path, text))
-    assert (error.code, f"{error.span.line}:{error.span.column}" if error.span else "") == (
-        code,
-        _at(text, needle),
-    ), error
-    assert error.hint == hint
+    _the_one_error(tmp_path, text, code, needle, hint)
 
 
 def test_scoring_and_monitoring_sources_are_checked(tmp_path: Path) -> None:
@@ -408,12 +413,7 @@ def test_a_sql_error_is_located_inside_the_block(tmp_path: Path, case: str) -> N
     text = "name: typed\nsources:\n  raw: {path: data/flights.parquet}\n" + source.replace(
         "FROM flights", "FROM raw"
     )
-    [error] = _errors(_project(tmp_path, text))
-    assert (error.code, f"{error.span.line}:{error.span.column}" if error.span else "") == (
-        code,
-        _at(text, needle),
-    ), error
-    assert error.hint == hint
+    _the_one_error(tmp_path, text, code, needle, hint)
 
 
 def test_an_expression_error_is_located_inside_the_expression(tmp_path: Path) -> None:
