@@ -181,6 +181,10 @@ def test_a_named_positive_class_encodes_a_text_target(delays: pd.DataFrame) -> N
     params = model_params("binary", "late", positive_class="Yes")
     _, bundle = train_model(apply_features(rows, state), state, params)
     assert bundle.meta["positive_class"] == "Yes"
+    from mlcompile.runtime.evaluate import predictions
+
+    tested = predictions(bundle, rows.tail(500), [])
+    assert (tested.labels == (rows.tail(500)["late"] == "Yes").to_numpy()).all()
     with pytest.raises(StepError, match=r"positive_class 'yes' is not a value of 'late'.*'No'"):
         train_model(apply_features(rows, state), state, {**params, "positive_class": "yes"})
     three = rows.assign(late=rows["late"].where(rows.index % 7 != 0, "Maybe"))

@@ -373,6 +373,18 @@ def test_a_text_positive_class_on_a_numeric_target_is_refused(tmp_path: Path) ->
     assert error.hint == "write it without quotes: 1"
 
 
+def test_positive_class_is_for_binary_models_only(tmp_path: Path) -> None:
+    model = (
+        "    task: regression\n    data: raw\n    target: balance\n    features: [income]\n"
+        "    positive_class: 'Yes'\n"
+    )
+    spec, text = _credit(tmp_path, model)
+    [error] = _errors(spec)
+    assert error.code.startswith("E2") and "'positive_class' applies to binary models" in (
+        error.message
+    )
+
+
 def test_a_regression_on_a_text_target_is_refused(tmp_path: Path) -> None:
     model = "    task: regression\n    data: raw\n    target: student\n    features: [balance]\n"
     spec, text = _credit(tmp_path, model)
