@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+from typing import Any
+
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
@@ -190,3 +194,27 @@ def test_a_named_positive_class_encodes_a_text_target(delays: pd.DataFrame) -> N
     three = rows.assign(late=rows["late"].where(rows.index % 7 != 0, "Maybe"))
     with pytest.raises(StepError, match="has 3 values"):
         encode_target(three["late"], "binary", None, "m", "Yes")
+
+
+def test_a_run_on_a_constant_target_registers_nothing(cli: Any, tmp_path: Path) -> None:
+    """Through `mlcompile run`: the train step fails with the reason (exit 5) and the
+    gate and the registry deployment after it never run."""
+    from tests.conftest import EXAMPLE
+
+    (tmp_path / "data").mkdir()
+    shutil.copy(EXAMPLE / "data" / "weather.csv", tmp_path / "data" / "weather.csv")
+    spec = tmp_path / "mlcompile.yaml"
+    spec.write_text(
+        "name: constant\n"
+        "sources:\n  weather: {path: data/weather.csv}\n"
+        "  flat: {sql: 'SELECT humid, dewp, 1.5 AS y FROM weather WHERE humid IS NOT NULL'}\n"
+        "models:\n  m: {task: regression, data: flat, target: y, features: [humid, dewp]}\n"
+        "gates:\n  g: {model: m, checks: ['r2 >= 0.5']}\n"
+        "deployments:\n  reg: {kind: registry, model: m}\n",
+        encoding="utf-8",
+    )
+    result = cli("run", spec, "-q", cwd=tmp_path)
+    assert result.exit_code == 5, result.output
+    assert "every training row has y = 1.5; a regression model learns nothing" in result.output
+    registry = tmp_path / ".mlcompile" / "registry"
+    assert not registry.exists() or not any(registry.iterdir())

@@ -379,10 +379,12 @@ def test_positive_class_is_for_binary_models_only(tmp_path: Path) -> None:
         "    positive_class: 'Yes'\n"
     )
     spec, text = _credit(tmp_path, model)
+    at_model = _at(text, "task: regression").split(":")[0]  # the model's mapping
     [error] = _errors(spec)
     assert error.code.startswith("E2") and "'positive_class' applies to binary models" in (
         error.message
     )
+    assert error.span is not None and str(error.span.line) == at_model
 
 
 def test_a_regression_on_a_text_target_is_refused(tmp_path: Path) -> None:
