@@ -215,9 +215,7 @@ def test_text_values_for_a_numeric_column_are_refused(tmp_path: Path) -> None:
         + FEATURES
         + MODEL
     )
-    [error] = _errors(_project(tmp_path, text))
-    assert (error.code, f"{error.span.line}:{error.span.column}") == ("E312", _at(text, "'2013'"))
-    assert error.hint == "write the number without quotes: 2013"
+    _the_one_error(tmp_path, text, "E312", "'2013'", "write the number without quotes: 2013")
 
 
 def test_a_partial_non_strict_schema_gives_no_false_errors(tmp_path: Path) -> None:
@@ -368,9 +366,7 @@ def test_a_text_positive_class_on_a_numeric_target_is_refused(tmp_path: Path) ->
         "    positive_class: '1'\n"
     )
     text = "name: typed\n" + SOURCES + "models:\n  m:\n" + model
-    [error] = _errors(_project(tmp_path, text))
-    assert (error.code, f"{error.span.line}:{error.span.column}") == ("E312", _at(text, "'1'"))
-    assert error.hint == "write it without quotes: 1"
+    _the_one_error(tmp_path, text, "E312", "'1'", "write it without quotes: 1")
 
 
 def test_positive_class_is_for_binary_models_only(tmp_path: Path) -> None:
