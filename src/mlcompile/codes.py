@@ -210,6 +210,13 @@ LIGHTGBM_PARAM_REFUSED = _c(
     "A model parameter of the wrong type, or a value the installed LightGBM refuses.",
     "models: {m: {params: {num_leaves: 1}}}",
 )
+UNRESOLVED_SELECTOR = _c(
+    "E316",
+    "unresolved-selector",
+    "A feature selector (a glob such as 'M*', or all_except) that selects no column, or "
+    "whose source's columns are not known before a run.",
+    "models: {m: {features: ['X*']}}   # no column starts with X",
+)
 SECRET_IN_SPEC = _c(
     "E313",
     "secret-in-spec",

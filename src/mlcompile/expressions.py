@@ -65,6 +65,22 @@ def wrap(expr: str) -> str:
     return f"SELECT (\n{expr}\n) AS value FROM {TABLE}"
 
 
+def expr_offset(expr: str, position: int | None) -> int | None:
+    """The offset in `expr` of a position DuckDB gives in the query `wrap` makes; None
+    when it is in the wrapper's own text (the expression broke out of it)."""
+    if position is None:
+        return None
+    offset = position - len(wrap("").split("\n", 1)[0]) - 1
+    return offset if 0 <= offset < len(expr) else None
+
+
+def problem_offset(expr: str) -> int | None:
+    """Where in `expr` DuckDB's parser stopped, when `expression_problem` refuses it for
+    not parsing and DuckDB says where."""
+    position = str(_parse(expr).get("position", ""))
+    return expr_offset(expr, int(position)) if position.isdigit() else None
+
+
 @functools.lru_cache(maxsize=1024)
 def expression_problem(expr: str) -> str | None:
     """Why `expr` is not one row-wise SQL expression, or None when it is."""

@@ -113,10 +113,23 @@ def test_split_errors_name_the_model_and_column(delays: pd.DataFrame) -> None:
         split_frame(delays, params("time"))
     with pytest.raises(StepError, match="leaves the train side empty"):
         split_frame(delays.head(3), params("random", test_size=0.9))
-    with pytest.raises(StepError, match="leaves the test side empty"):
-        split_frame(delays.head(10), params("stratified", target="delayed", test_size=0.01))
+    with pytest.raises(StepError, match=r"leaves the (train|test) side empty"):
+        split_frame(delays.head(10).assign(g="one"), params("group", column="g"))
     with pytest.raises(UsageError, match="unknown split method 'kfold'"):
         split_frame(delays, params("kfold"))
     with_gap = delays.head(10).assign(t=[1.0, None] * 5)
     with pytest.raises(StepError, match="has 5 missing values"):
         split_frame(with_gap, params("time", column="t"))
+
+
+def test_a_class_too_small_for_a_stratified_split_is_refused(delays: pd.DataFrame) -> None:
+    """A class with too few rows would be on one side only: trained on but never tested."""
+    rows = delays.head(40).assign(delayed=[0] * 20 + [1] * 19 + [2])
+    with pytest.raises(
+        StepError,
+        match=r"model 'delays': class 2 of 'delayed' has 1 row; a stratified split with "
+        r"test_size=0.2 needs at least 3 rows of every class",
+    ):
+        split_frame(rows, params("stratified", target="delayed"))
+    train, test = split_frame(rows.head(39), params("stratified", target="delayed"))
+    assert set(train["delayed"]) == set(test["delayed"]) == {0, 1}

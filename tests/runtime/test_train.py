@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+from typing import Any
+
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
@@ -154,3 +158,63 @@ def test_an_infinite_target_is_a_data_failure(delays: pd.DataFrame) -> None:
     state = fit_features(rows, features_params("regression", "arr_delay"))
     with pytest.raises(DataValidationError, match="'arr_delay' in 2 of 2000 rows"):
         train_model(apply_features(rows, state), state, model_params("regression", "arr_delay"))
+
+
+def test_a_constant_regression_target_is_refused(delays: pd.DataFrame) -> None:
+    """A constant target trains to r2 = 1.0 and would pass every gate: refused instead."""
+    rows = delays.head(500).assign(arr_delay=7.0)
+    state = fit_features(rows, features_params("regression", "arr_delay"))
+    with pytest.raises(
+        StepError,
+        match=r"every training row has arr_delay = 7\.0; a regression model learns nothing "
+        "from a constant",
+    ):
+        train_model(apply_features(rows, state), state, model_params("regression", "arr_delay"))
+
+
+def test_a_named_positive_class_encodes_a_text_target(delays: pd.DataFrame) -> None:
+    rows = delays.head(2000).assign(late=np.where(delays.head(2000)["delayed"] == 1, "Yes", "No"))
+    rows.loc[3, "late"] = None
+    labels = encode_target(rows["late"], "binary", None, "m", "Yes")
+    assert np.isnan(labels[3])
+    known = np.delete(np.arange(len(rows)), 3)
+    assert (labels[known] == rows["delayed"].to_numpy()[known]).all()
+    with pytest.raises(StepError, match="name the positive class with the model's positive_class"):
+        encode_target(rows["late"], "binary", None, "m")
+    state = fit_features(rows, features_params("binary", "late"))
+    params = model_params("binary", "late", positive_class="Yes")
+    _, bundle = train_model(apply_features(rows, state), state, params)
+    assert bundle.meta["positive_class"] == "Yes"
+    from mlcompile.runtime.evaluate import predictions
+
+    tested = predictions(bundle, rows.tail(500), [])
+    assert (tested.labels == (rows.tail(500)["late"] == "Yes").to_numpy()).all()
+    with pytest.raises(StepError, match=r"positive_class 'yes' is not a value of 'late'.*'No'"):
+        train_model(apply_features(rows, state), state, {**params, "positive_class": "yes"})
+    three = rows.assign(late=rows["late"].where(rows.index % 7 != 0, "Maybe"))
+    with pytest.raises(StepError, match="has 3 values"):
+        encode_target(three["late"], "binary", None, "m", "Yes")
+
+
+def test_a_run_on_a_constant_target_registers_nothing(cli: Any, tmp_path: Path) -> None:
+    """Through `mlcompile run`: the train step fails with the reason (exit 5) and the
+    gate and the registry deployment after it never run."""
+    from tests.conftest import EXAMPLE
+
+    (tmp_path / "data").mkdir()
+    shutil.copy(EXAMPLE / "data" / "weather.csv", tmp_path / "data" / "weather.csv")
+    spec = tmp_path / "mlcompile.yaml"
+    spec.write_text(
+        "name: constant\n"
+        "sources:\n  weather: {path: data/weather.csv}\n"
+        "  flat: {sql: 'SELECT humid, dewp, 1.5 AS y FROM weather WHERE humid IS NOT NULL'}\n"
+        "models:\n  m: {task: regression, data: flat, target: y, features: [humid, dewp]}\n"
+        "gates:\n  g: {model: m, checks: ['r2 >= 0.5']}\n"
+        "deployments:\n  reg: {kind: registry, model: m}\n",
+        encoding="utf-8",
+    )
+    result = cli("run", spec, "-q", cwd=tmp_path)
+    assert result.exit_code == 5, result.output
+    assert "every training row has y = 1.5; a regression model learns nothing" in result.output
+    registry = tmp_path / ".mlcompile" / "registry"
+    assert not registry.exists() or not any(registry.iterdir())

@@ -7,6 +7,7 @@ column, and the suggestion.
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -71,6 +72,16 @@ def _at(text: str, needle: str) -> str:
     return f"{line}:{index - text.rfind(chr(10), 0, index)}"
 
 
+def _the_one_error(tmp: Path, text: str, code: str, needle: str, hint: str | None) -> None:
+    """The spec `text` has one error: `code`, at the last `needle`, with `hint`."""
+    [error] = _errors(_project(tmp, text))
+    assert (error.code, f"{error.span.line}:{error.span.column}" if error.span else "") == (
+        code,
+        _at(text, needle),
+    ), error
+    assert error.hint == hint
+
+
 def test_the_base_spec_is_valid(tmp_path: Path) -> None:
     loaded = load_spec(_project(tmp_path, "name: typed\n" + SOURCES + FEATURES + MODEL))
     assert "humid" in (loaded.resolved.source_columns["training"] or [])
@@ -130,7 +141,7 @@ CASES = {
         MODEL,
         "",
         "E311",
-        '"sched_dep_tim',
+        "sched_dep_tim //",
         "did you mean 'sched_dep_time'?",
     ),
     "a misspelled table in SQL": (
@@ -138,7 +149,7 @@ CASES = {
         MODEL,
         "  late_flights: {sql: 'SELECT * FROM flight WHERE dep_delay > 60', inputs: [flights]}\n",
         "E311",
-        "'SELECT * FROM flight",
+        "flight WHERE",
         "did you mean 'flights'?",
     ),
     "a reserved word as a column": (
@@ -146,7 +157,7 @@ CASES = {
         MODEL,
         "  odd: {sql: 'SELECT default FROM flights'}\n",
         "E311",
-        "'SELECT default",
+        "default FROM",
         "'default' is a reserved word in SQL: quote the column as \"default\"",
     ),
 }
@@ -156,12 +167,7 @@ CASES = {
 def test_a_data_mistake_is_located_with_a_suggestion(tmp_path: Path, case: str) -> None:
     features, model, more_sources, code, needle, hint = CASES[case]
     text = "name: typed\n" + SOURCES + more_sources + features + model
-    [error] = _errors(_project(tmp_path, text))
-    assert (error.code, f"{error.span.line}:{error.span.column}" if error.span else "") == (
-        code,
-        _at(text, needle),
-    ), error
-    assert error.hint == hint
+    _the_one_error(tmp_path, text, code, needle, hint)
 
 
 def test_scoring_and_monitoring_sources_are_checked(tmp_path: Path) -> None:
@@ -209,9 +215,7 @@ def test_text_values_for_a_numeric_column_are_refused(tmp_path: Path) -> None:
         + FEATURES
         + MODEL
     )
-    [error] = _errors(_project(tmp_path, text))
-    assert (error.code, f"{error.span.line}:{error.span.column}") == ("E312", _at(text, "'2013'"))
-    assert error.hint == "write the number without quotes: 2013"
+    _the_one_error(tmp_path, text, "E312", "'2013'", "write the number without quotes: 2013")
 
 
 def test_a_partial_non_strict_schema_gives_no_false_errors(tmp_path: Path) -> None:
@@ -243,32 +247,64 @@ def test_a_warm_validate_imports_no_data_library(tmp_path: Path) -> None:
     assert runs[1].stdout.strip() == "[]"
 
 
-_REFERENCES = ("encode: carrier", "impute: temp", "column: time_hour", "target: late")
+RICH = (
+    SOURCES
+    + FEATURES
+    + MODEL
+    + "    slices: [origin]\n"
+    + "gates:\n  g: {model: m, checks: ['roc_auc >= 0.5']}\n"
+    + "deployments:\n"
+    + "  reg: {kind: registry, model: m}\n"
+    + "  batch: {kind: batch, model: m, source: training, output: out.parquet,"
+    + " id_columns: [flight]}\n"
+    + "monitoring:\n"
+    + "  watch:\n"
+    + "    model: m\n"
+    + "    current: {source: training}\n"
+    + "    labels: {source: training, key: [month, day]}\n"
+    + "    checks: ['psi <= 0.2']\n"
+)
+# every kind of column reference: (what comes before the column, the column)
+_REFERENCES = (
+    ("encode: ", "carrier"),
+    ("impute: ", "temp"),
+    ("column: ", "time_hour"),
+    ("target: ", "late"),
+    ("slices: [", "origin"),
+    ("id_columns: [", "flight"),
+    ("key: [", "month"),
+    ("temp_filled, ", "distance"),
+    ('{expr: "', "sched_dep_time"),
+    ("w.", "humid"),
+)
+
+
+def test_the_rich_base_spec_is_valid(tmp_path: Path) -> None:
+    assert all(RICH.count(before + column) == 1 for before, column in _REFERENCES)
+    load_spec(_project(tmp_path, "name: typed\n" + RICH))
 
 
 @settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
     reference=st.sampled_from(_REFERENCES),
     typo=st.text(alphabet="abcdefghijklmnopqrstuvwxyz_0123456789", min_size=1, max_size=12),
 )
 def test_a_typo_in_any_column_reference_is_located(
-    tmp_path: Path, reference: str, typo: str
+    tmp_path: Path, reference: tuple[str, str], typo: str
 ) -> None:
-    key, column = reference.split(": ")
-    base = FEATURES + MODEL
-    text = "name: typed\n" + SOURCES + base.replace(reference, f"{key}: {column}{typo}")
+    """Never a traceback, never silence: an error at the line of the misspelt name."""
+    before, column = reference
+    text = "name: typed\n" + RICH.replace(before + column, before + column + typo)
     spec = _project(tmp_path, text)
     try:
         load_spec(spec)
     except SpecError as caught:
         errors = [d for d in caught.diagnostics if d.severity == "error"]
         assert errors and all(d.span is not None and d.span.line > 0 for d in errors)
-        assert any(
-            d.span is not None and d.span.line == int(_at(text, column + typo).split(":")[0])
-            for d in errors
-        )
+        line = int(_at(text, before + column + typo).split(":")[0])
+        assert any(d.span is not None and d.span.line == line for d in errors), errors
     else:
         pytest.fail(f"'{column}{typo}' is not a column, yet the spec validated")
 
@@ -290,3 +326,167 @@ def test_csv_kinds_follow_pandas_not_the_sniffer(tmp_path: Path) -> None:
         lines[number] = ",".join(cells)
     (tmp_path / "data" / "weather.csv").write_text("\n".join(lines) + "\n")
     load_spec(spec)
+
+
+# ---- targets by type -----------------------------------------------------------------------
+
+CREDIT = "id,balance,income,student,default\n" + "".join(
+    f"{i},{(i * 37) % 2500}.5,{20000 + (i * 131) % 40000},{'Yes' if i % 3 else 'No'},"
+    f"{'Yes' if i % 10 == 0 else 'No'}\n"
+    for i in range(1, 301)
+)
+
+
+def _credit(tmp: Path, model: str) -> tuple[Path, str]:
+    """A credit-default table with Yes/No text, and a spec with the given model."""
+    (tmp / "data").mkdir(exist_ok=True)
+    (tmp / "data" / "credit.csv").write_text(CREDIT, encoding="utf-8")
+    text = "name: credit\nsources:\n  raw: {path: data/credit.csv}\nmodels:\n  m:\n" + model
+    spec = tmp / "mlcompile.yaml"
+    spec.write_text(text, encoding="utf-8")
+    return spec, text
+
+
+def test_a_binary_model_on_a_text_target_needs_its_positive_class(tmp_path: Path) -> None:
+    model = (
+        "    task: binary\n    data: raw\n    target: default\n    features: [balance, income]\n"
+    )
+    spec, text = _credit(tmp_path, model)
+    [error] = _errors(spec)
+    assert (error.code, f"{error.span.line}:{error.span.column}") == ("E312", _at(text, "default"))
+    assert error.hint == "add positive_class to model 'm', e.g. positive_class: \"Yes\""
+    spec.write_text(text + '    positive_class: "Yes"\n', encoding="utf-8")
+    loaded = load_spec(spec)
+    assert loaded.resolved.spec.models["m"].positive_class == "Yes"
+
+
+def test_a_text_positive_class_on_a_numeric_target_is_refused(tmp_path: Path) -> None:
+    model = (
+        "    task: binary\n    data: training\n    target: late\n    features: [distance]\n"
+        "    positive_class: '1'\n"
+    )
+    text = "name: typed\n" + SOURCES + "models:\n  m:\n" + model
+    _the_one_error(tmp_path, text, "E312", "'1'", "write it without quotes: 1")
+
+
+def test_positive_class_is_for_binary_models_only(tmp_path: Path) -> None:
+    model = (
+        "    task: regression\n    data: raw\n    target: balance\n    features: [income]\n"
+        "    positive_class: 'Yes'\n"
+    )
+    spec, text = _credit(tmp_path, model)
+    at_model = _at(text, "task: regression").split(":")[0]  # the model's mapping
+    [error] = _errors(spec)
+    assert error.code.startswith("E2") and "'positive_class' applies to binary models" in (
+        error.message
+    )
+    assert error.span is not None and str(error.span.line) == at_model
+
+
+def test_a_regression_on_a_text_target_is_refused(tmp_path: Path) -> None:
+    model = "    task: regression\n    data: raw\n    target: student\n    features: [balance]\n"
+    spec, text = _credit(tmp_path, model)
+    [error] = _errors(spec)
+    assert (error.code, f"{error.span.line}:{error.span.column}") == ("E312", _at(text, "student"))
+    assert error.hint == "use task: binary or multiclass, or a numeric column"
+
+
+# ---- SQL errors inside the block -----------------------------------------------------------
+
+BLOCK_CASES = {
+    "a misspelled column on the block's third line": (
+        "  late:\n    sql: |\n      SELECT origin, dep_delay\n      FROM flights\n"
+        "      WHERE dep_dely > 60\n",
+        "E311",
+        "dep_dely >",
+        "did you mean 'dep_delay'?",
+    ),
+    "a misspelled table in a block": (
+        "  late:\n    sql: |\n      SELECT origin, dep_delay\n      FROM raws\n",
+        "E301",
+        "raws",
+        "did you mean 'raw'?",
+    ),
+    "a syntax error in a block": (
+        "  late:\n    sql: |\n      SELECT origin,\n        CASE WHEN dep_delay > 15 THEN 1 ELS 0 END\n"
+        "      FROM flights\n",
+        "E311",
+        "ELS 0 END",
+        None,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BLOCK_CASES))
+def test_a_sql_error_is_located_inside_the_block(tmp_path: Path, case: str) -> None:
+    source, code, needle, hint = BLOCK_CASES[case]
+    text = "name: typed\nsources:\n  raw: {path: data/flights.parquet}\n" + source.replace(
+        "FROM flights", "FROM raw"
+    )
+    _the_one_error(tmp_path, text, code, needle, hint)
+
+
+def test_an_expression_error_is_located_inside_the_expression(tmp_path: Path) -> None:
+    features = FEATURES.replace(
+        '  dep_hour: {expr: "sched_dep_time // 100"}\n',
+        "  dep_hour:\n    expr: |\n      CASE WHEN sched_dep_time > 1200\n"
+        "      THEN sched_dep_tim // 100 ELSE 0 END\n",
+    )
+    text = "name: typed\n" + SOURCES + features + MODEL
+    [error] = _errors(_project(tmp_path, text))
+    assert (error.code, f"{error.span.line}:{error.span.column}") == (
+        "E311",
+        _at(text, "sched_dep_tim //"),
+    )
+    assert error.hint == "did you mean 'sched_dep_time'?"
+    syntax = features.replace("THEN sched_dep_tim", "THEN sched_dep_time").replace(
+        "ELSE 0 END", "ELS 0 END"
+    )
+    text = "name: typed\n" + SOURCES + syntax + MODEL
+    [error] = _errors(_project(tmp_path, text))
+    assert (error.code, f"{error.span.line}:{error.span.column}") == ("E310", _at(text, "ELS 0"))
+
+
+# ---- feature selectors ---------------------------------------------------------------------
+
+
+def _plan_json(spec: Path) -> str:
+    from mlcompile.compiler import compile_spec
+
+    return compile_spec(spec, []).plan.to_json()
+
+
+def test_a_selector_compiles_to_the_plan_of_the_list_written_out(tmp_path: Path) -> None:
+    def spec(features: str) -> Path:
+        folder = tmp_path / str(abs(hash(features)))
+        folder.mkdir()
+        return _project(
+            folder,
+            "name: typed\nsources:\n  weather: {path: data/weather.csv}\n"
+            "features:\n  wind: {impute: wind_speed}\n"
+            "models:\n  m:\n    task: regression\n    data: weather\n    target: temp\n"
+            f"    features: {features}\n",
+        )
+
+    header = (DATA / "weather.csv").read_text(encoding="utf-8").splitlines()[0].split(",")
+    left_out = {"origin", "time_hour", "temp"}
+    written = ["wind", *[c for c in header if c not in left_out]]
+    explicit = _plan_json(spec(json.dumps(written)))
+    selected = _plan_json(spec("[wind, {all_except: [origin, time_hour]}]"))
+    assert selected == explicit
+    w_columns = [c for c in header if c.startswith("w")]
+    assert _plan_json(spec("['w*']")) == _plan_json(spec(json.dumps(w_columns)))
+
+
+def test_a_selector_that_selects_nothing_is_located(tmp_path: Path) -> None:
+    text = (
+        "name: typed\nsources:\n  weather: {path: data/weather.csv}\n"
+        "models:\n  m:\n    task: regression\n    data: weather\n    target: temp\n"
+        "    features: [humid, 'X*', {all_except: [orign]}]\n"
+    )
+    errors = _errors(_project(tmp_path, text))
+    got = {(e.code, f"{e.span.line}:{e.span.column}" if e.span else "", e.hint) for e in errors}
+    assert got == {
+        ("E316", _at(text, "'X*'"), "patterns match column names case-sensitively"),
+        ("E301", _at(text, "orign"), "did you mean 'origin'?"),
+    }

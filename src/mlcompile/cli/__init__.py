@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "build": "mlcompile.cli.compile:build",
     "graph": "mlcompile.cli.compile:graph",
     "schema": "mlcompile.cli.compile:schema",
+    "infer-schema": "mlcompile.cli.infer_schema:infer_schema",
     "backends": "mlcompile.cli.compile:list_backends",
     "run": "mlcompile.cli.run:run",
     "runs": "mlcompile.cli.runs:runs",

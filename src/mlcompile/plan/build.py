@@ -207,8 +207,8 @@ class _Builder:
                 model=name,
                 task=model.task,
                 target=model.target,
-                features=self._feature_list(model.features),
-                model_inputs=list(model.features),
+                features=self._feature_list(model.feature_names),
+                model_inputs=model.feature_names,
                 carry=list(model.slices),
             ),
             {"train": _ref(split, "train", "dataset")},
@@ -257,6 +257,8 @@ class _Builder:
             params["threshold"] = float(model.threshold)
         elif model.threshold is not None:
             params["threshold"] = model.threshold.model_dump(exclude_none=True)
+        if model.positive_class is not None:
+            params["positive_class"] = model.positive_class
         return params
 
     def evaluate_params(self, name: str, model: Model, seed: int) -> EvaluateParams:
@@ -287,7 +289,7 @@ class _Builder:
             model=monitor.model,
             task=model.task,
             target=model.target,
-            features=list(model.features),
+            features=model.feature_names,
             metrics=model.builtin_metrics,
             slices=list(model.slices),
             min_slice_rows=model.min_slice_rows,
@@ -581,7 +583,18 @@ def _plan(
         recorded["lineage"] = settings.lineage.model_dump(mode="json")
     return Plan(
         name=name,
-        spec_sha256=sha256_text(canonical_json(composed_data)),
+        spec_sha256=sha256_text(canonical_json(_as_resolved(resolved, composed_data))),
         settings=recorded,
         nodes=_fingerprints(builder.nodes),
     )
+
+
+def _as_resolved(resolved: Resolved, composed_data: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The composed spec with feature selectors replaced by the names they select: a spec
+    that writes its features out and one that selects the same ones have the same plan."""
+    if not resolved.selected:
+        return composed_data
+    models = dict(composed_data["models"])
+    for name in resolved.selected:
+        models[name] = {**models[name], "features": resolved.spec.models[name].feature_names}
+    return {**composed_data, "models": models}

@@ -57,6 +57,7 @@ class TrainParams(TypedDict):
     seed: int
     # binary models whose spec sets one: a number, or a rule chosen on validation
     threshold: NotRequired[float | dict[str, Any]]
+    positive_class: NotRequired[str | int | bool]  # binary models whose spec names one
     serving: NotRequired[dict[str, Any]]  # the model's `serving` spec, kept in its bundle
 
 

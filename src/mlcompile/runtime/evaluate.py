@@ -276,7 +276,9 @@ def predictions(
     absent = [s for s in slices if s not in test_df.columns]
     if absent:
         raise StepError(f"model '{model}': slice columns {absent} are not in the test rows")
-    labels = encode_target(test_df[target], task, meta.get("classes"), model)
+    labels = encode_target(
+        test_df[target], task, meta.get("classes"), model, meta.get("positive_class")
+    )
     known = ~np.isnan(labels)
     rows, y = test_df[known].reset_index(drop=True), labels[known]
     if not len(y):

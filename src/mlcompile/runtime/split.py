@@ -42,13 +42,25 @@ def _random(n: int, test_size: float, rng: np.random.Generator) -> IntArray:
     return rng.permutation(n)[: _test_count(n, test_size)]
 
 
-def _stratified(target: Any, test_size: float, rng: np.random.Generator) -> IntArray:
+def _stratified(target: Any, test_size: float, rng: np.random.Generator, model: Any) -> IntArray:
     # Missing targets form their own stratum rather than vanishing from both sides.
-    codes, _ = pd.factorize(target, sort=True, use_na_sentinel=False)
+    codes, values = pd.factorize(target, sort=True, use_na_sentinel=False)
     picked = []
     for code in range(codes.max() + 1 if len(codes) else 0):
         members = np.flatnonzero(codes == code)
         count = round(len(members) * test_size)
+        if not 0 < count < len(members) and not pd.isna(values[code]):
+            # the class would be missing from one side: trained on but never tested, or
+            # tested but never learnt
+            needed = next(n for n in range(1, 10**6) if 0 < round(n * test_size) < n)
+            value = values[code].item() if hasattr(values[code], "item") else values[code]
+            raise StepError(
+                f"model '{model}': class {value!r} of '{target.name}' has "
+                f"{len(members)} row{'s' if len(members) != 1 else ''}; a stratified split "
+                f"with test_size={test_size} needs at least {needed} rows of every class to "
+                "put some on both sides (merge rare classes in the source's SQL, or use "
+                "method: random)"
+            )
         picked.append(rng.permutation(members)[:count])
     return np.concatenate(picked) if picked else np.array([], dtype=np.int64)
 
@@ -102,7 +114,7 @@ def split_frame(df: pd.DataFrame, params: Mapping[str, Any]) -> tuple[pd.DataFra
     if method == "random":
         test_idx = _random(len(df), test_size, rng)
     elif method == "stratified":
-        test_idx = _stratified(_column(df, params, "target"), test_size, rng)
+        test_idx = _stratified(_column(df, params, "target"), test_size, rng, model)
     elif method == "time":
         test_idx = _time(_column(df, params, "column"), test_size, model)
     else:

@@ -32,21 +32,42 @@ def target_classes(target: Any) -> list[Any]:
     return sorted((json_safe(v) for v in target.dropna().unique().tolist()), key=value_sort_key)
 
 
-def encode_target(target: Any, task: str, classes: Sequence[Any] | None, model: str) -> FloatArray:
-    """The target as LightGBM labels (float, NaN where missing)."""
+def encode_target(
+    target: Any,
+    task: str,
+    classes: Sequence[Any] | None,
+    model: str,
+    positive: str | int | bool | None = None,
+) -> FloatArray:
+    """The target as LightGBM labels (float, NaN where missing). A binary target with a
+    named positive class is 1 where it has that value, 0 where it has the other one."""
     where = f"model '{model}': target '{target.name}'"
     refuse_infinities(target.to_frame(), [target.name], where)
+    if task == "binary" and positive is not None:
+        values = sorted({json_safe(v) for v in target.dropna().tolist()}, key=value_sort_key)
+        if len(values) > 2:
+            raise StepError(
+                f"{where} has {len(values)} values ({values[:5]}); a binary model's target "
+                "has two: use task: multiclass, or map the values in the source's SQL"
+            )
+        positives = target.map(lambda v: json_safe(v) == positive)
+        return np.where(target.isna(), np.nan, positives.astype("float64")).astype(np.float64)
     if task == "multiclass":
         index = {value: i for i, value in enumerate(classes or [])}
         unseen = sorted({v for v in target.dropna().tolist() if v not in index}, key=str)
         if unseen:
             raise StepError(f"{where} has classes unseen in training: {unseen[:5]}")
         return np.asarray(target.map(index).to_numpy(dtype="float64", na_value=np.nan))
+    name_it = (
+        "; name the positive class with the model's positive_class" if task == "binary" else ""
+    )
     if not pd.api.types.is_numeric_dtype(target.dtype):
-        raise StepError(f"{where} must be numeric or bool for a {task} model, not {target.dtype}")
+        raise StepError(
+            f"{where} must be numeric or bool for a {task} model, not {target.dtype}{name_it}"
+        )
     labels = np.asarray(target.to_numpy(dtype="float64", na_value=np.nan), dtype=np.float64)
     if task == "binary" and not np.isin(labels[~np.isnan(labels)], (0.0, 1.0)).all():
-        raise StepError(f"{where} must be 0/1 or bool for a binary model")
+        raise StepError(f"{where} must be 0/1 or bool for a binary model{name_it}")
     return labels
 
 
@@ -109,15 +130,28 @@ def train_model(
             f"model '{model}': num_class is {expected} but the training rows of '{target}' have "
             f"{len(classes)} classes: {classes[:10]}"
         )
-    features, labels = _labelled(train_df, state, task, classes, model, target)
+    positive = params.get("positive_class")
+    features, labels = _labelled(train_df, state, task, classes, model, target, positive)
     if not len(labels):
         raise StepError(f"model '{model}': no training rows have a value for '{target}'")
-    if task != "regression" and len(np.unique(labels)) < 2:
+    if positive is not None and not (labels == 1).any():
+        values = target_classes(train_df[target])
+        raise StepError(
+            f"model '{model}': positive_class {positive!r} is not a value of '{target}' in the "
+            f"training rows, which has {values[:10]}"
+        )
+    if len(np.unique(labels)) < 2:
         first = train_df[target].dropna().iloc[0]
         value = first.item() if hasattr(first, "item") else first
+        needs = (
+            "learns nothing from a constant: its predictions would score perfectly and pass "
+            "every gate"
+            if task == "regression"
+            else "needs at least two classes"
+        )
         raise StepError(
             f"model '{model}': every training row has {target} = {value!r}; a {task} model "
-            "needs at least two classes (check the source's filters and the split)"
+            f"{needs} (check the source's filters and the split)"
         )
     lgb_params = lightgbm_params(params, classes, num_threads)
     rounds = int(params.get("num_boost_round") or 100)
@@ -162,6 +196,8 @@ def train_model(
     }
     if classes is not None:
         meta["classes"] = classes
+    if positive is not None:
+        meta["positive_class"] = positive
     if task == "binary":
         meta["threshold"] = _threshold(params, booster, best, held_out, model)
     if params.get("serving"):
@@ -190,9 +226,10 @@ def _labelled(
     classes: Sequence[Any] | None,
     model: str,
     target: str,
+    positive: str | int | bool | None = None,
 ) -> tuple[pd.DataFrame, FloatArray]:
     """Model inputs and labels of the transformed rows whose target is known."""
-    labels = encode_target(df[target], task, classes, model)
+    labels = encode_target(df[target], task, classes, model, positive)
     known = ~np.isnan(labels)
     return model_frame(df, state)[known], labels[known]
 
@@ -205,7 +242,13 @@ def validation_rows(train_df: pd.DataFrame, meta: Mapping[str, Any]) -> Any:
         return None
     model, task = str(meta["model"]), str(meta["task"])
     features, labels = _labelled(
-        train_df, meta["feature_state"], task, meta.get("classes"), model, str(meta["target"])
+        train_df,
+        meta["feature_state"],
+        task,
+        meta.get("classes"),
+        model,
+        str(meta["target"]),
+        meta.get("positive_class"),
     )
     seed = int((meta.get("params") or {}).get("seed") or 0)
     held = _validation_mask(len(labels), float(held_out["size"]), seed, model)

@@ -17,7 +17,7 @@ from typing import Any
 
 from mlcompile import codes
 from mlcompile.errors import Diagnostic, SourceSpan, SpecError, did_you_mean
-from mlcompile.spec.yaml_loader import KeyPath, Located, load_yaml_file
+from mlcompile.spec.yaml_loader import KeyPath, Located, inner_span, load_yaml_file
 
 
 def _presets_dir() -> Path:
@@ -83,6 +83,15 @@ class Composed:
                 if span is not None:
                     return span
         return SourceSpan(self.spec.file, 1, 1)
+
+    def span_inside(self, path: KeyPath, value: str, offset: int | None) -> SourceSpan | None:
+        """The place of character `offset` of the text `value` at `path` (a position DuckDB
+        gives inside a SQL text), or the place of the value itself when it cannot tell."""
+        span = self.span(path)
+        if span is None or offset is None:
+            return span
+        text = self.texts().get(span.file)
+        return (inner_span(text, span, value, offset) if text else None) or span
 
     def key_span(self, path: KeyPath) -> SourceSpan | None:
         """The span of the key itself (for unknown-key errors), falling back to `span`."""

@@ -461,6 +461,16 @@ class Serving(Frozen):
     )
 
 
+class AllExcept(Frozen):
+    """Every column of the model's data source but these and the target, in the source's
+    column order."""
+
+    all_except: list[Name] = Field(
+        description="Columns of the data source that are not features (ids, leaky columns); "
+        "the target is left out without being named."
+    )
+
+
 class Model(Frozen):
     """A LightGBM model trained on one source."""
 
@@ -469,9 +479,12 @@ class Model(Frozen):
     )
     data: Name = Field(description="The source the model trains on.")
     target: Name = Field(description="The column of the data source the model predicts.")
-    features: list[Name] = Field(
+    features: list[Name | AllExcept] = Field(
         min_length=1,
-        description="The model's inputs: names of features, or raw columns of the data source.",
+        description="The model's inputs: names of features, or raw columns of the data source; "
+        "a glob such as 'M*' (every column of the data source whose name matches), or "
+        "{all_except: [id, ...]}. Selectors are resolved when the spec is compiled, against "
+        "the source's columns: the plan lists every column, as if written out.",
     )
     split: Split = Field(
         default_factory=Split,
@@ -504,6 +517,12 @@ class Model(Frozen):
         "{min_precision: 0.8}. Stored with the model; evaluate, scoring, serve and monitors "
         "use it.",
     )
+    positive_class: str | int | bool | None = Field(
+        None,
+        description="Binary models on a target that is not 0/1 or true/false (text such as "
+        "Yes/No, or two other numbers): the target value that is the positive class; the "
+        "target's other value is the negative one.",
+    )
     bootstrap: Bootstrap | None = Field(
         None, description="Bootstrap intervals of the test metrics (`roc_auc.lower` in checks)."
     )
@@ -522,6 +541,12 @@ class Model(Frozen):
         return [m for m in self.metrics if isinstance(m, str)]
 
     @property
+    def feature_names(self) -> list[str]:
+        """The model's inputs by name. Resolution replaces selectors with the names they
+        select (spec/checks/selectors.py) before anything past it reads this."""
+        return [f for f in self.features if isinstance(f, str)]
+
+    @property
     def custom_metrics(self) -> list[CustomMetric]:
         return [m for m in self.metrics or [] if isinstance(m, CustomMetric)]
 
@@ -532,6 +557,8 @@ class Model(Frozen):
 
     @model_validator(mode="after")
     def _threshold_fits(self) -> Model:
+        if self.positive_class is not None and self.task != "binary":
+            raise ValueError(f"'positive_class' applies to binary models only, not {self.task}")
         if self.threshold is not None and self.task != "binary":
             raise ValueError(f"'threshold' applies to binary models only, not {self.task}")
         if isinstance(self.threshold, ThresholdRule) and self.early_stopping is None:

@@ -37,3 +37,5 @@ class Resolved:
     monitor_checks: dict[str, list[GateCheck]] = field(default_factory=dict)
     # some path leaves the project, which the operator allowed
     paths_outside_project: bool = False
+    # models whose features had selectors, now replaced by the names they select in `spec`
+    selected: set[str] = field(default_factory=set)

@@ -37,6 +37,9 @@ PANDAS_NA = (
     "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
 )  # fmt: skip
 
+# The text pandas' read_csv reads as booleans (its default true_values and false_values).
+PANDAS_BOOLEANS = "('True', 'TRUE', 'true', 'False', 'FALSE', 'false')"
+
 Column = tuple[str | None, Kind]  # (DuckDB type, logical kind)
 TableType = dict[str, Column]
 
@@ -48,6 +51,7 @@ class Bound:
     table: TableType | None
     problem: str | None = None
     kind: str | None = None  # DuckDB's error class: Parser, Catalog, Binder, ...
+    position: int | None = None  # where in the SQL text DuckDB stopped, when it says
 
 
 def kind_of(sql_type: str | None) -> Kind:
@@ -106,7 +110,7 @@ def file_type(root: Path, path: Path, fmt: str) -> TableType | None:
         stat = path.stat()
     except OSError:
         return None
-    key = _key("file", str(path.resolve()), fmt, stat.st_size, stat.st_mtime_ns, stat.st_ino)
+    key = _key("file/2", str(path.resolve()), fmt, stat.st_size, stat.st_mtime_ns, stat.st_ino)
     cached = _load(root, key)
     if cached is not None:
         return _as_table(cached["table"])
@@ -145,18 +149,25 @@ def _read(path: Path, fmt: str) -> TableType | None:
             # pandas keeps dates in a CSV as text; the runtime parses ISO 8601 text as times
             kind = kind_of(sql)
             table[name] = ("VARCHAR", kind) if kind is Kind.TEMPORAL else (sql, kind)
+        # DuckDB's sniffer reads 'inf' or '1e400' as text where pandas reads numbers, and
+        # yes/no or t/f as booleans where pandas reads text: each is asked of the sample
         text = [name for name, (sql, _) in table.items() if sql == "VARCHAR"]
-        if text:
-            # DuckDB's sniffer reads 'inf' or '1e400' as text where pandas reads numbers
-            checks = ", ".join(
-                f"bool_and(TRY_CAST({_quoted(n)} AS DOUBLE) IS NOT NULL OR {_quoted(n)} IS NULL)"
-                for n in text
-            )
+        flags = [name for name, (sql, _) in table.items() if sql == "BOOLEAN"]
+        checks = [
+            *(f"bool_and(TRY_CAST({_quoted(n)} AS DOUBLE) IS NOT NULL OR {_quoted(n)} IS NULL)"
+              for n in text),
+            *(f"bool_and({_quoted(n)} IN {PANDAS_BOOLEANS} OR {_quoted(n)} IS NULL)"
+              for n in flags),
+        ]  # fmt: skip
+        if checks:
             sample = f"(SELECT * FROM {read.format(', all_varchar = true')} LIMIT $rows)"
-            numeric = con.execute(f"SELECT {checks} FROM {sample}", params).fetchone() or ()
-            for name, is_number in zip(text, numeric, strict=True):
-                if is_number:
+            query = f"SELECT {', '.join(checks)} FROM {sample}"
+            answers = con.execute(query, params).fetchone() or ()
+            for name, holds in zip([*text, *flags], answers, strict=True):
+                if name in text and holds:
                     table[name] = ("DOUBLE", Kind.NUMERIC)
+                elif name in flags and not holds:
+                    table[name] = ("VARCHAR", Kind.STRING)
         return table
     finally:
         con.close()
@@ -171,14 +182,16 @@ def _quoted(name: str) -> str:
 
 def sql_type(root: Path, sql: str, inputs: dict[str, TableType]) -> Bound:
     """The SQL's result type over inputs of the given types, found by binding it."""
-    key = _key("sql", sql, {n: _as_entry(t) for n, t in sorted(inputs.items())})
+    # "sql/2": entries since they record DuckDB's error position
+    key = _key("sql/2", sql, {n: _as_entry(t) for n, t in sorted(inputs.items())})
     cached = _load(root, key)
     if cached is not None:
-        return Bound(_as_table(cached["table"]), cached["problem"], cached["kind"])
+        return Bound(
+            _as_table(cached["table"]), cached["problem"], cached["kind"], cached.get("position")
+        )
     bound = _bind(sql, inputs)
-    _store(
-        root, key, {"table": _as_entry(bound.table), "problem": bound.problem, "kind": bound.kind}
-    )
+    entry = {"table": _as_entry(bound.table), "problem": bound.problem, "kind": bound.kind}
+    _store(root, key, {**entry, "position": bound.position})
     return bound
 
 
@@ -192,8 +205,10 @@ def _bind(sql: str, inputs: dict[str, TableType]) -> Bound:
             columns = ", ".join(f"{_quoted(c)} {sql or 'VARCHAR'}" for c, (sql, _) in table.items())
             con.execute(f"CREATE TABLE {_quoted(name)} ({columns or 'unknown_ INTEGER'})")
         con.execute("SET enable_external_access = false")
+        # the error's position in the SQL text comes only in DuckDB's JSON form of errors
+        con.execute("SET errors_as_json = true")
         con.execute("SET lock_configuration = true")
-        statements = duckdb.extract_statements(sql)
+        statements = con.extract_statements(sql)
         if len(statements) != 1 or statements[0].type not in (
             duckdb.StatementType.SELECT,
             duckdb.StatementType.MULTI,
@@ -202,7 +217,42 @@ def _bind(sql: str, inputs: dict[str, TableType]) -> Bound:
         relation = con.sql(sql)
         names, types = relation.columns, [str(t) for t in relation.types]
     except duckdb.Error as exc:
-        return Bound(None, str(exc), type(exc).__name__.removesuffix("Exception"))
+        return _refusal(con, sql, exc)
     finally:
         con.close()
     return Bound({n: (t, kind_of(t)) for n, t in zip(names, types, strict=True)})
+
+
+# Binding the SQL as a prepared statement gives DuckDB's error with its position (the
+# relational API's errors have none); it plans the query without running it.
+_PREPARE = "PREPARE mlcompile_bind AS "
+
+
+def _refusal(con: Any, sql: str, exc: Exception) -> Bound:
+    """DuckDB's error as a Bound: its message as DuckDB prints it ("Binder Error: ..."),
+    its class, and where in the SQL text it stopped, when DuckDB says."""
+    import duckdb
+
+    kind = type(exc).__name__.removesuffix("Exception")
+    info, shift = _as_json(exc), 0
+    if info is not None:  # a parser error: already in JSON
+        message = f"{kind} Error: {info['exception_message']}"
+    else:
+        message = str(exc)
+        try:
+            con.execute(_PREPARE + sql)
+        except duckdb.Error as again:
+            info, shift = _as_json(again), len(_PREPARE)
+    position = str((info or {}).get("position", ""))
+    at = int(position) - shift if position.isdigit() and int(position) >= shift else None
+    return Bound(None, message, kind, at)
+
+
+def _as_json(exc: Exception) -> dict[str, Any] | None:
+    """The JSON form of a DuckDB error (`errors_as_json`), after its "<Class> Error: "."""
+    text = str(exc)
+    try:
+        info = json.loads(text[text.index("{") :])
+    except ValueError:
+        return None
+    return info if isinstance(info, dict) and "exception_message" in info else None

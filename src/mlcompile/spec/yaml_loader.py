@@ -262,3 +262,32 @@ def load_yaml_file(path: Path, display: str) -> Located:
         )
         return located
     return parse_yaml(text.removeprefix("\ufeff"), display)
+
+
+def inner_span(text: str, span: SourceSpan, value: str, offset: int) -> SourceSpan | None:
+    """Where character `offset` of the text scalar `value` written at `span` of `text` is:
+    inside a literal block (`|`), or on a one-line scalar written without escapes. None
+    when the value's characters do not map one to one onto the file's (a folded block,
+    escapes, a value over several lines of a quoted scalar)."""
+    lines = text.splitlines()
+    offset = max(0, min(offset, len(value)))
+    if not 0 < span.line <= len(lines):
+        return None
+    first = lines[span.line - 1]
+    head = first[span.column - 1 :]
+    if head.startswith("|"):
+        if any(c.isdigit() for c in head[1:].split("#", 1)[0]):
+            return None  # an explicit indentation indicator: rare enough to skip
+        body = lines[span.line :]
+        indent = next((len(line) - len(line.lstrip(" ")) for line in body if line.strip()), None)
+        if indent is None:
+            return None
+        row = value.count("\n", 0, offset)
+        column = offset - (value.rfind("\n", 0, offset) + 1)
+        return SourceSpan(span.file, span.line + 1 + row, indent + column + 1)
+    if "\n" in value.rstrip("\n"):
+        return None
+    quote = 1 if head[:1] in ("'", '"') else 0
+    if head[quote : quote + len(value)] != value:
+        return None
+    return SourceSpan(span.file, span.line, span.column + quote + offset)

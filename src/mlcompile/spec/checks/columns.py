@@ -13,10 +13,11 @@ from collections.abc import Callable, Iterator
 
 from mlcompile import codes
 from mlcompile.errors import did_you_mean
-from mlcompile.expressions import TABLE, wrap
+from mlcompile.expressions import TABLE, expr_offset, wrap
 from mlcompile.featureops import OPS, Kind, Reads
 from mlcompile.spec.checks.context import Context, identifiers
-from mlcompile.spec.models import BatchDeployment
+from mlcompile.spec.checks.tables import is_number
+from mlcompile.spec.models import BatchDeployment, Model
 from mlcompile.spec.tables import Column, TableType, sql_type
 from mlcompile.spec.yaml_loader import KeyPath
 
@@ -25,7 +26,7 @@ _FITS = {
     Kind.NUMERIC: {Kind.NUMERIC, Kind.BOOLEAN},
     Kind.TEMPORAL: {Kind.TEMPORAL},
 }
-Report = Callable[[str, str, KeyPath, str | None], None]
+Report = Callable[[str, str, KeyPath, str | None, tuple[str, int | None] | None], None]
 _SQL_OF = {Kind.NUMERIC: "DOUBLE", Kind.CATEGORY: "VARCHAR"}
 
 
@@ -39,7 +40,7 @@ def check(ctx: Context) -> None:
         table = ctx.tables.get(model.data)
         if table is None:
             continue
-        raw_read = _type_features(ctx, model.data, table, list(model.features), reported)
+        raw_read = _type_features(ctx, model.data, table, model.feature_names, reported)
         at: KeyPath = ("models", name)
         target = table.get(model.target)
         if model.task == "regression" and target is not None and target[1] is Kind.STRING:
@@ -49,6 +50,8 @@ def check(ctx: Context) -> None:
                 (*at, "target"),
                 "use task: binary or multiclass, or a numeric column",
             )
+        if model.task == "binary" and target is not None:
+            _binary_target(ctx, name, model, target[1])
         split = model.split
         column = table.get(split.column) if split.column else None
         if split.method == "time" and column is not None and column[1] is Kind.STRING:
@@ -61,6 +64,32 @@ def check(ctx: Context) -> None:
             )
         for deployment_name, deployment in scoring.get(name, []):
             _scoring_source(ctx, deployment_name, deployment, raw_read)
+
+
+def _binary_target(ctx: Context, name: str, model: Model, kind: Kind) -> None:
+    """A text target needs its positive class named; a named one has the target's type."""
+    at: KeyPath = ("models", name)
+    positive = model.positive_class
+    if positive is None:
+        if kind is Kind.STRING:
+            ctx.error(
+                codes.TYPE_MISMATCH,
+                f"a binary model on the text target '{model.target}' must be told which of "
+                "its values is the positive class",
+                (*at, "target"),
+                f"add positive_class to model '{name}', e.g. positive_class: \"Yes\"",
+            )
+        return
+    if kind in (Kind.NUMERIC, Kind.BOOLEAN) and isinstance(positive, str):
+        ctx.error(
+            codes.TYPE_MISMATCH,
+            f"positive_class '{positive}' is text, but the target '{model.target}' holds "
+            f"{'numbers' if kind is Kind.NUMERIC else 'true/false'}",
+            (*at, "positive_class"),
+            f"write it without quotes: {positive.strip()}"
+            if kind is Kind.NUMERIC and is_number(positive)
+            else "name a value the target holds, or leave positive_class out for a 0/1 target",
+        )
 
 
 def _needed(ctx: Context, wanted: list[str]) -> Iterator[str]:
@@ -92,10 +121,16 @@ def _type_features(
     raw_read: dict[str, str] = {}
     computed: set[str] = set()  # features computed so far: a name here is no longer raw
 
-    def report(code: str, message: str, path: KeyPath, hint: str | None) -> None:
+    def report(
+        code: str,
+        message: str,
+        path: KeyPath,
+        hint: str | None,
+        inside: tuple[str, int | None] | None = None,
+    ) -> None:
         if (message, path) not in reported:
             reported.add((message, path))
-            ctx.error(code, message, path, hint)
+            ctx.error(code, message, path, hint, inside)
 
     for name in _needed(ctx, wanted):
         definition = ctx.spec.features.get(name)
@@ -159,6 +194,7 @@ def _bind_expr(ctx: Context, expr: str, row: TableType, path: KeyPath, report: R
             f"the expression does not bind: {message}",
             path,
             did_you_mean(missing, row) if missing else None,
+            (expr, expr_offset(expr, bound.position)),
         )
     return _UNKNOWN
 

@@ -50,6 +50,9 @@ class Context:
         self.diagnostics: list[Diagnostic] = []
         # each source's table type (spec/tables.py), None where only a run can tell
         self.tables: dict[str, TableType | None] = {}
+        # models whose features had selectors: for each name now listed, the index of the
+        # entry of the spec's list that gave it (checks/selectors.py)
+        self.feature_origins: dict[str, list[int]] = {}
 
     def error(
         self,
@@ -57,8 +60,11 @@ class Context:
         message: str,
         path: KeyPath,
         hint: str | None = None,
+        inside: tuple[str, int | None] | None = None,
     ) -> None:
-        span = self.composed.span(path)
+        """Report at `path`; `inside` (a text value at that path and a character offset in
+        it) places the report inside the value, as DuckDB's error positions do."""
+        span = self.composed.span_inside(path, *inside) if inside else self.composed.span(path)
         dotted = ".".join(str(p) for p in path)
         self.diagnostics.append(Diagnostic(code, message, span, hint, path=dotted))
 
@@ -99,6 +105,11 @@ class Context:
                 path,
                 did_you_mean(target.name, siblings),
             )
+
+    def feature_path(self, model: str, index: int) -> KeyPath:
+        """Where the model's feature number `index` is written in the spec."""
+        origins = self.feature_origins.get(model)
+        return ("models", model, "features", origins[index] if origins else index)
 
     def columns_of(self, source: str) -> list[str] | None:
         return self.out.source_columns.get(source)

@@ -41,6 +41,7 @@ def expression(ctx: Context, expr: str, path: KeyPath) -> None:
         path,
         "write one SQL expression over the row's columns, e.g. 'sched_dep_time // 100'; "
         "use a source's SQL for joins and aggregates",
+        (expr, expressions.problem_offset(expr)),
     )
 
 

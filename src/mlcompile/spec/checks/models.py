@@ -20,7 +20,7 @@ def check(ctx: Context) -> None:
         if not ctx.ref(model.data, spec.sources, "source", (*at, "data")):
             continue
         columns = ctx.columns_of(model.data)
-        for index, feature in enumerate(model.features):
+        for index, feature in enumerate(model.feature_names):
             if (
                 feature not in spec.features
                 and columns is not None
@@ -30,10 +30,10 @@ def check(ctx: Context) -> None:
                 ctx.error(
                     codes.UNKNOWN_NAME,
                     f"unknown feature '{feature}': not in features, nor a column of source '{model.data}'",
-                    (*at, "features", index),
+                    ctx.feature_path(name, index),
                     did_you_mean(feature, [*spec.features, *columns]),
                 )
-        if model.target in model.features:
+        if model.target in model.feature_names:
             ctx.error(
                 codes.TARGET_IS_FEATURE,
                 f"the target '{model.target}' is also a feature of model '{name}'",

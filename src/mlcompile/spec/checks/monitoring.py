@@ -81,7 +81,7 @@ def _monitor_check(
         if check.max_drop is not None:
             _drift_is_absolute(ctx, check, where)
             return False
-        inputs = [*definition.features, PREDICTION]
+        inputs = [*definition.feature_names, PREDICTION]
         if check.slice is not None and check.slice not in inputs:
             ctx.error(
                 codes.UNKNOWN_METRIC,

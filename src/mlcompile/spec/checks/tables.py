@@ -131,6 +131,7 @@ def _sql_problem(ctx: Context, name: str, bound: Bound, inputs: dict[str, TableT
         f"the SQL of source '{name}' does not bind: {message}",
         ("sources", name, "sql"),
         hint,
+        inside=(ctx.spec.sources[name].sql or "", bound.position),
     )
 
 
@@ -167,12 +168,12 @@ def _schema_values(ctx: Context) -> None:
                             "holds numbers",
                             ("schemas", source.schema_ or "", "columns", column, key, index),
                             f"write the number without quotes: {value.strip()}"
-                            if _is_number(value)
+                            if is_number(value)
                             else "compare numbers with numbers",
                         )
 
 
-def _is_number(text: str) -> bool:
+def is_number(text: str) -> bool:
     try:
         float(text)
     except ValueError:
