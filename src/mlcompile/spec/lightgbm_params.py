@@ -151,7 +151,7 @@ def _values_verdicts(
         for task, params in asked
     ]
     found = [cache.load(project_root, key, folder) for key in keys]
-    missing = sorted({i for i, entry in enumerate(found) if entry is None})
+    missing = [i for i, entry in enumerate(found) if entry is None]
     if missing:
         learned = _in_child("_lightgbm_verdicts", [asked[i] for i in missing])
         if learned is None:
@@ -159,7 +159,7 @@ def _values_verdicts(
         for i, entry in zip(missing, learned, strict=True):
             found[i] = entry
             cache.store(project_root, keys[i], entry, folder)
-    return [entry["error"] if entry else None for entry in found]
+    return [entry["error"] for entry in found if entry is not None]
 
 
 def _names(problem: str, name: str, canonical: str) -> bool:
@@ -186,7 +186,9 @@ def check_params(
     # names and types first: LightGBM reports only its first problem
     asked = [(models[model][0], params) for model, params in typed.items()]
     verdicts = _values_verdicts(project_root, known["version"], asked) if asked else None
-    for (model, params), problem in zip(typed.items(), verdicts or [], strict=False):
+    if verdicts is None:
+        return  # nothing left to ask, or the child failed: values go unchecked
+    for (model, params), problem in zip(typed.items(), verdicts, strict=True):
         if problem:
             where = next((n for n in params if _names(problem, n, known["aliases"][n])), None)
             at = ("models", model, "params")
