@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import re
+import urllib.parse
 from typing import Any
 
 SCHEMES = ("s3", "gs", "az", "abfs", "file", "https")
 READ_ONLY = frozenset({"https"})
+# object stores whose filesystems can create an object only if it is absent (the registry)
+OBJECT_STORES = ("s3", "gs", "az", "abfs")
 _URI = re.compile(r"^([a-z][a-z0-9+.-]*)://", re.I)
 _EXTRAS = {"s3": "s3", "gs": "gcs", "az": "azure", "abfs": "azure"}
 _CHUNK = 1 << 20
@@ -37,7 +40,16 @@ def problem(value: str) -> str | None:
     return f"the URI scheme '{found}://' is not supported (use {', '.join(SCHEMES)})"
 
 
-def _filesystem(uri: str) -> tuple[Any, str]:
+def local_path(uri: str) -> str:
+    """The local path a file:// URI names (file:///abs/path or file://localhost/abs/path)."""
+    parsed = urllib.parse.urlparse(uri)
+    if parsed.netloc not in ("", "localhost"):
+        raise ValueError(f"'{uri}' names a file on another host ({parsed.netloc})")
+    return urllib.parse.unquote(parsed.path)
+
+
+def filesystem(uri: str) -> tuple[Any, str]:
+    """The fsspec filesystem of `uri` and the path on it."""
     try:
         import fsspec  # type: ignore[import-untyped,import-not-found,unused-ignore]
     except ImportError:
@@ -51,7 +63,7 @@ def _filesystem(uri: str) -> tuple[Any, str]:
 
 def read_bytes(uri: str) -> tuple[bytes, str]:
     """The object's bytes and their sha256, hashed as they stream in."""
-    fs, path = _filesystem(uri)
+    fs, path = filesystem(uri)
     digest = hashlib.sha256()
     parts = []
     with fs.open(path, "rb") as handle:
@@ -64,7 +76,7 @@ def read_bytes(uri: str) -> tuple[bytes, str]:
 def version(uri: str) -> str:
     """What changes when the object changes, without reading it: the store's ETag (or
     generation, or checksum) with the size; a streamed sha256 when the store offers none."""
-    fs, path = _filesystem(uri)
+    fs, path = filesystem(uri)
     info = fs.info(path)
     for key in ("ETag", "etag", "generation", "md5Hash", "content_md5", "checksum"):
         if info.get(key):

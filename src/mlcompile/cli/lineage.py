@@ -17,6 +17,7 @@ from mlcompile.cli.params import (
     text_or_json,
 )
 from mlcompile.cli.summary import registry_event_text
+from mlcompile.errors import UsageError
 
 
 @click.command("lineage")
@@ -29,7 +30,7 @@ from mlcompile.cli.summary import registry_event_text
 @in_project
 def lineage(
     ref: str,
-    registry: Path,
+    registry: Path | str,
     runs_dir: Path,
     store: Path | None,
     project: Path | None,
@@ -43,6 +44,11 @@ def lineage(
     """
     from mlcompile.lineage.trace import trace_model
 
+    if not isinstance(registry, Path):
+        raise UsageError(
+            f"lineage reads a registry folder; '{registry}' is on object storage, which it "
+            "does not read yet"
+        )
     found = trace_model(registry, runs_dir, ref, store, project)
     output.result(found, _lineage_text(found))
 

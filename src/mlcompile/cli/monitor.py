@@ -86,9 +86,11 @@ def monitor(
 def _replaced(compiled: Compiled, asked: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Per monitor that asked for a retrain: the version now at its alias when that is a
     new one, else None (the gates refused it, or training made the same model again)."""
-    from mlcompile.runtime.registry import Registry
+    from mlcompile.runtime.registry import open_registry
 
-    registry = Registry(compiled.project_root / compiled.plan.settings["registry"])
+    registry = open_registry(
+        compiled.plan.settings["registry"], compiled.project_root, outside_allowed=True
+    )
     out: dict[str, Any] = {}
     for name, decision in asked.items():
         model = str(decision["registered_name"])

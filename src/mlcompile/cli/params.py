@@ -13,6 +13,7 @@ import click
 
 from mlcompile import paths
 from mlcompile.cli.output import FORMATS, F
+from mlcompile.uris import is_uri
 
 
 def format_option(func: F) -> F:
@@ -118,12 +119,19 @@ runs_dir_option = folder_option(
 
 registry_option = click.option(
     "--registry",
-    type=click.Path(path_type=Path, file_okay=False),
+    # a folder, or an object store's URI (s3://bucket/prefix), which stays text
+    type=str,
     default=lambda: os.environ.get("MLCOMPILE_REGISTRY") or None,
-    help="Registry folder (default: $MLCOMPILE_REGISTRY, else the project's .mlcompile/registry).",
+    help="Registry folder or s3://bucket/prefix (default: $MLCOMPILE_REGISTRY, else the "
+    "project's .mlcompile/registry).",
 )
 
 _FOLDERS = {"runs_dir": paths.RUNS, "registry": paths.REGISTRY}
+
+
+def _location(value: str | Path) -> str | Path:
+    """A folder option's value: a URI as written, else a path."""
+    return value if isinstance(value, str) and is_uri(value) else Path(value)
 
 
 def in_project(func: F) -> F:
@@ -137,12 +145,13 @@ def in_project(func: F) -> F:
 
     @wraps(func)
     def wrapper(*args: Any, project: Path | None, **kwargs: Any) -> Any:
-        given = {n: Path(kwargs[n]) for n in _FOLDERS if kwargs.get(n) is not None}
+        given = {n: _location(kwargs[n]) for n in _FOLDERS if kwargs.get(n) is not None}
         kwargs.update(given)
         root = project_root(project) if project is not None else None
         if root is None:
             # a folder given explicitly belongs to the project around it, if any
-            root = next(filter(None, map(find_project, given.values())), None)
+            folders = (v for v in given.values() if isinstance(v, Path))
+            root = next(filter(None, map(find_project, folders)), None)
         missing = [n for n in _FOLDERS if n in kwargs and n not in given]
         if root is None and (missing or (wants_project and not given)):
             root = project_root(None)

@@ -1,4 +1,5 @@
-"""registry: the local model registry's versions and aliases, promote and rollback."""
+"""registry: the model registry's versions and aliases, promote and rollback, in a local
+folder or on object storage (`--registry s3://bucket/prefix`)."""
 
 from __future__ import annotations
 
@@ -15,12 +16,12 @@ from mlcompile.cli.summary import registry_event_text
 from mlcompile.errors import UsageError
 
 if TYPE_CHECKING:
-    from mlcompile.runtime.registry import Registry
+    from mlcompile.runtime.registry import ModelRegistry
 
 
 @click.group()
 def registry() -> None:
-    """The local model registry: versions, aliases, promote and rollback."""
+    """The model registry: versions, aliases, promote and rollback."""
 
 
 def _registry_options(func: F) -> F:
@@ -29,7 +30,7 @@ def _registry_options(func: F) -> F:
     return registry_option(format_option(handles_errors(in_project(func))))
 
 
-def _describe(reg: Registry, name: str) -> dict[str, Any]:
+def _describe(reg: ModelRegistry, name: str) -> dict[str, Any]:
     return {
         "versions": [reg.get(name, v).registration for v in reg.versions(name)],
         "aliases": reg.aliases(name),
@@ -43,10 +44,10 @@ def _split_ref(ref: str) -> tuple[str, str | None]:
 
 @registry.command("list")
 @_registry_options
-def registry_list(registry: Path, fmt: str, output: Output) -> None:
-    from mlcompile.runtime.registry import Registry
+def registry_list(registry: Path | str, fmt: str, output: Output) -> None:
+    from mlcompile.runtime.registry import open_registry
 
-    reg = Registry(registry)
+    reg = open_registry(registry)
     models = {name: _describe(reg, name) for name in reg.list_models()}
     lines = []
     for name, info in models.items():
@@ -60,12 +61,12 @@ def registry_list(registry: Path, fmt: str, output: Output) -> None:
 @registry.command("show")
 @click.argument("ref")
 @_registry_options
-def registry_show(ref: str, registry: Path, fmt: str, output: Output) -> None:
+def registry_show(ref: str, registry: Path | str, fmt: str, output: Output) -> None:
     """MODEL or MODEL@VERSION or MODEL@ALIAS."""
-    from mlcompile.runtime.registry import Registry
+    from mlcompile.runtime.registry import open_registry
 
     name, version = _split_ref(ref)
-    reg = Registry(registry)
+    reg = open_registry(registry)
     if version is None:
         info = _describe(reg, name)
         lines = [f"{name}"]
@@ -85,14 +86,14 @@ def registry_show(ref: str, registry: Path, fmt: str, output: Output) -> None:
 @click.argument("ref")
 @click.option("--alias", default="production", show_default=True)
 @_registry_options
-def registry_promote(ref: str, alias: str, registry: Path, fmt: str, output: Output) -> None:
+def registry_promote(ref: str, alias: str, registry: Path | str, fmt: str, output: Output) -> None:
     """Point ALIAS at MODEL@VERSION."""
-    from mlcompile.runtime.registry import Registry
+    from mlcompile.runtime.registry import open_registry
 
     name, version = _split_ref(ref)
     if version is None:
         raise UsageError("say which version to promote: MODEL@VERSION")
-    reg = Registry(registry)
+    reg = open_registry(registry)
     moved = reg.promote(name, version, alias).version
     _report_repairs(reg)
     _moved(name, alias, moved, output)
@@ -102,11 +103,13 @@ def registry_promote(ref: str, alias: str, registry: Path, fmt: str, output: Out
 @click.argument("name")
 @click.option("--alias", default="production", show_default=True)
 @_registry_options
-def registry_rollback(name: str, alias: str, registry: Path, fmt: str, output: Output) -> None:
+def registry_rollback(
+    name: str, alias: str, registry: Path | str, fmt: str, output: Output
+) -> None:
     """Move ALIAS back to the version it pointed at before."""
-    from mlcompile.runtime.registry import Registry
+    from mlcompile.runtime.registry import open_registry
 
-    reg = Registry(registry)
+    reg = open_registry(registry)
     moved = reg.rollback(name, alias).version
     _report_repairs(reg)
     _moved(name, alias, moved, output)
@@ -125,7 +128,7 @@ def _moved(name: str, alias: str, version: int, output: Output) -> None:
     output.result(payload, "\n".join(lines))
 
 
-def _report_repairs(reg: Registry) -> None:
+def _report_repairs(reg: ModelRegistry) -> None:
     """What the change had to repair first (a change an earlier process did not finish)."""
     for note in reg.repairs:
-        click.echo(f"mlcompile: repaired the registry {reg.root} first: {note}", err=True)
+        click.echo(f"mlcompile: repaired the registry {reg.location} first: {note}", err=True)

@@ -83,7 +83,7 @@ from mlcompile.cli.params import folder_option, in_project, registry_option, tru
 @in_project
 def serve(
     ref: str,
-    registry: Path,
+    registry: Path | str,
     host: str,
     token_env: str | None,
     port: int,

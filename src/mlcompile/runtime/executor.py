@@ -57,7 +57,7 @@ from mlcompile.runtime.trail.run import RunTrail
 from mlcompile.uris import is_uri
 
 if TYPE_CHECKING:
-    from mlcompile.runtime.registry import Registry
+    from mlcompile.runtime.registry import ModelRegistry
 
 EventSink = Callable[[dict[str, Any]], None]
 _RUNTIME_DIR = Path(__file__).resolve().parent
@@ -211,11 +211,13 @@ class Executor:
         allowed = bool(node.params.get("outside_project"))
         return resolve_project_path(self.root, relative, node.id, outside_allowed=allowed)
 
-    def _registry(self, node: Node) -> tuple[Registry, str]:
-        from mlcompile.runtime.registry import Registry
+    def _registry(self, node: Node) -> tuple[ModelRegistry, str]:
+        from mlcompile.runtime.registry import open_registry
 
-        root = self._path(node.params["registry"], node)
-        return Registry(root), node.params["registered_name"]
+        location = node.params["registry"]
+        allowed = bool(node.params.get("outside_project"))
+        registry = open_registry(location, self.root, outside_allowed=allowed, what=node.id)
+        return registry, node.params["registered_name"]
 
     # ---- running ------------------------------------------------------------------------
 

@@ -28,7 +28,7 @@ from .evaluate import evaluate
 from .features import feature_frame
 from .gate import OPERATORS, evaluate_gate
 from .predlog import read_log
-from .registry import ModelVersion, Registry
+from .registry import ModelRegistry, ModelVersion
 from .score import prediction_columns
 from .train import predict
 
@@ -207,7 +207,7 @@ def judge(
 
 def monitor(
     params: Mapping[str, Any],
-    registry: Registry,
+    registry: ModelRegistry,
     inputs: Mapping[str, pd.DataFrame],
     log_dir: Path | None,
     num_threads: int = 1,

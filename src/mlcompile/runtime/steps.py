@@ -45,7 +45,7 @@ from .gate import evaluate_gate, raise_if_failed
 from .ingest import load_file, load_uri, run_sql, sample_rows
 from .kserve import render
 from .monitor import monitor, reference_sample
-from .registry import Registry
+from .registry import ModelRegistry, open_registry
 from .runrecord import StepStatus
 from .score import output_format, score_frame, write_table
 from .split import split_frame
@@ -113,6 +113,15 @@ class _Step:
         root = self.ctx.project_root.resolve()
         shown = path.relative_to(root).as_posix() if path.is_relative_to(root) else str(relative)
         return path, shown
+
+    def registry(self) -> tuple[ModelRegistry, str]:
+        """The registry the step's `registry` param names (a project path or an object
+        store's URI), and the location its records show."""
+        location = str(self.params.get("registry") or "")
+        if is_uri(location):
+            return open_registry(location), location.rstrip("/")
+        root, shown = self.project_path("registry")
+        return open_registry(root), shown
 
     def decisions(self) -> list[dict[str, Any]]:
         """The gate decisions this step is ordered after; all must have passed."""
@@ -219,9 +228,9 @@ def _gate(step: _Step) -> dict[str, Any]:
     production = None
     relative = any(check.get("max_drop") is not None for check in params.get("checks") or [])
     if relative and params.get("registered_name"):
-        root, _ = step.project_path("registry")
+        registry, _ = step.registry()
         alias = str(params.get("compare_alias") or "production")
-        production = Registry(root).production_metrics(str(params["registered_name"]), alias)
+        production = registry.production_metrics(str(params["registered_name"]), alias)
     decision = evaluate_gate(metrics, params, production)
     write_record(step.output("decision"), "decision", decision)
     raise_if_failed(decision)
@@ -233,7 +242,7 @@ def _register(step: _Step) -> dict[str, Any]:
     decisions = step.decisions()
     bundle = read_model(step.input("model"))
     metrics = read_record(step.input("metrics"), "metrics")
-    root, relative_root = step.project_path("registry")
+    registry, shown_root = step.registry()
     name = str(params["registered_name"])
     alias = params.get("alias")
     training_rows, _ = read_dataset(step.input("reference"))
@@ -241,7 +250,7 @@ def _register(step: _Step) -> dict[str, Any]:
     diagnosis = (
         read_record(step.inputs["diagnosis"], "diagnosis") if "diagnosis" in step.inputs else None
     )
-    version = Registry(root).register(
+    version = registry.register(
         name,
         bundle,
         metrics,
@@ -255,7 +264,7 @@ def _register(step: _Step) -> dict[str, Any]:
     registration = {
         "model_name": name,
         "version": version.version,
-        "uri": f"{relative_root}/{name}/versions/{version.version}",
+        "uri": f"{shown_root}/{name}/versions/{version.version}",
         "alias": alias,
         "model_sha256": bundle.sha256,
     }
@@ -292,7 +301,7 @@ def _kserve(step: _Step) -> dict[str, Any]:
 
 def _monitor(step: _Step) -> dict[str, Any]:
     params = cast(MonitorParams, step.params)
-    root, _ = step.project_path("registry")
+    registry, _ = step.registry()
     log_dir = None
     window = (params.get("current") or {}).get("prediction_log")
     if window:
@@ -303,7 +312,7 @@ def _monitor(step: _Step) -> dict[str, Any]:
             outside_allowed=bool(params.get("outside_project")),
         )
     inputs = {name: read_dataset(path)[0] for name, path in step.inputs.items()}
-    drift, decision = monitor(params, Registry(root), inputs, log_dir, step.ctx.num_threads)
+    drift, decision = monitor(params, registry, inputs, log_dir, step.ctx.num_threads)
     write_record(step.output("drift"), "drift", drift)
     write_record(step.output("decision"), "decision", decision)
     # the report where people and schedulers look for it, outside any orchestrator's store

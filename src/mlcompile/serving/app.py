@@ -117,7 +117,7 @@ def default_log_dir(name: str) -> Path:
 
 
 def create_app(
-    registry_root: Path,
+    registry_root: Path | str,
     name: str,
     ref: str,
     log_dir: Path | None = None,

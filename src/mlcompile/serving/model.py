@@ -17,7 +17,7 @@ from typing import Any
 
 from mlcompile.errors import UsageError
 from mlcompile.runtime.artifacts import ModelBundle
-from mlcompile.runtime.registry import Registry
+from mlcompile.runtime.registry import ALIASES_FILE, Registry, open_registry
 from mlcompile.runtime.score import prediction_values
 from mlcompile.runtime.train import booster, model_inputs
 
@@ -73,17 +73,25 @@ def split_ref(ref: str) -> tuple[str, str]:
 
 
 class ServedModel:
-    def __init__(self, registry_root: Path, name: str, ref: str) -> None:
-        self.registry = Registry(registry_root)
+    def __init__(self, registry_root: Path | str, name: str, ref: str) -> None:
+        self.registry = open_registry(registry_root)
         self.name = name
         self.ref = ref
         self.alias = None if ref.isdigit() else ref
-        self._aliases_file = registry_root / name / "aliases.json"
+        # an object store's registry has no aliases.json to watch: its alias is resolved
+        # when the server starts, and followed only by a restart
+        self._aliases_file = (
+            self.registry.root / name / ALIASES_FILE
+            if isinstance(self.registry, Registry)
+            else None
+        )
         self._lock = threading.Lock()
         self._stamp = self._aliases_stamp()
         self._loaded = self._load()
 
     def _aliases_stamp(self) -> tuple[int, int, int] | None:
+        if self._aliases_file is None:
+            return None
         try:
             st = os.stat(self._aliases_file)
         except FileNotFoundError:

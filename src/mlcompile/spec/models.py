@@ -139,7 +139,12 @@ class Settings(Frozen):
     """Project-wide knobs. Paths are relative to the spec's folder."""
 
     seed: Seed = Field(42, description="Seed for splits and training unless a model sets its own.")
-    registry: ProjectPath = Field(paths.REGISTRY, description="Folder of the local model registry.")
+    registry: ProjectPath = Field(
+        paths.REGISTRY,
+        description="Where the model registry lives: a folder of the project, or an object "
+        "store's prefix (s3://bucket/prefix; gs://, az:// untested) that concurrent pipelines "
+        "may change safely.",
+    )
     store: ProjectPath = Field(paths.STORE, description="Folder of the local artifact cache.")
     custom_modules: list[str] = Field(
         default_factory=list,

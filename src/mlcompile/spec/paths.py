@@ -108,15 +108,27 @@ class PathChecker:
                 report(codes.PATH_OUTSIDE_PROJECT, message, path, hint)
 
 
+# where a URI may stand (key path prefix), and the schemes it may use there
+_URI_PLACES: dict[KeyPath, tuple[str, ...]] = {
+    ("sources",): uris.SCHEMES,
+    ("settings", "registry"): (*uris.OBJECT_STORES, "file"),
+}
+
+
 def uri_problem(value: str, path: KeyPath) -> tuple[str, str] | None:
     """(message, hint) when the URI `value` may not stand at `path`: sources read object
-    storage; the other paths (registry, outputs, reports) are project paths so far."""
+    storage and the registry lives there; the other paths (outputs, reports) are project
+    paths so far."""
     unsupported = uris.problem(value)
     if unsupported is not None:
         return unsupported, "write s3://bucket/key, gs://, az://, file:// or https://"
-    if path[:1] != ("sources",):
-        return (
-            f"'{value}' is a URI; only sources read object storage so far",
-            "give a path inside the project here",
-        )
-    return None
+    for place, schemes in _URI_PLACES.items():
+        if path[: len(place)] == place:
+            if uris.scheme(value) in schemes:
+                return None
+            shown = ", ".join(f"{s}://" for s in schemes)
+            return f"the registry cannot live at '{value}'", f"use a project path or {shown}"
+    return (
+        f"'{value}' is a URI; only sources and settings.registry use object storage so far",
+        "give a path inside the project here",
+    )
