@@ -322,6 +322,11 @@ def _overall(metrics: dict[str, Any]) -> dict[str, dict[str, float]]:
 def test_a_run_with_data_and_registry_in_the_bucket_gives_the_local_metrics(
     s3: Any, bucket: str, tmp_path: Path, cli: Callable[..., Result]
 ) -> None:
+    import pandas as pd
+    from fastapi.testclient import TestClient
+
+    from mlcompile.serving.app import create_app
+
     spec = conformance_spec()
     local = run_backend(make_project(tmp_path / "local", spec), "local", tmp_path / "local" / "b")
     assert local.exit_code == 0, local.error
@@ -346,6 +351,18 @@ def test_a_run_with_data_and_registry_in_the_bucket_gives_the_local_metrics(
     assert reader.list_models() == [name]
     assert reader.aliases(name) == {"production": 1}
     assert reader.get(name, "production").metrics()["overall"] == local.metrics["benign"]["overall"]
+
+    # serve answers from the bucket's version as from the same model in a local registry
+    rows = pd.read_csv(tmp_path / "local" / "data" / "cancer.csv").head(5)
+    body = {"rows": [{str(k): v for k, v in r.items()} for r in rows.to_dict("records")]}
+    answers = []
+    for where in (registry, tmp_path / "local" / ".mlcompile" / "registry"):
+        app = create_app(where, name, "production", tmp_path / f"log-{len(answers)}")
+        with TestClient(app) as client:
+            response = client.post("/predict", json=body)
+            assert response.status_code == 200, response.text
+            answers.append(response.json()["predictions"])
+    assert answers[0] == answers[1]
 
     # the gate compares with production, read from the bucket; the same model again
     # registers nothing new; the monitor watches the version the bucket's alias names
