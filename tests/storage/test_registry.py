@@ -296,13 +296,9 @@ def test_a_register_killed_at_any_write_boundary_leaves_it_consistent(
         assert_consistent(registry)
         assert registry.versions("m") in ([1, 2, 3], [1, 2, 3, 4])
         assert registry.aliases("m")["production"] in (3, 4)
-        again = registry.register(
-            "m",
-            ModelBundle("model v4", {"model": "m", "training_data": {}}),
-            METRICS,
-            alias="production",
-            reference=b"PAR1 rows",
-        )
+        # the re-run after the kill: v4 once, promoted, with its reference rows
+        v4 = ModelBundle("model v4", {"model": "m", "training_data": {}})
+        again = registry.register("m", v4, METRICS, alias="production", reference=b"PAR1 rows")
         assert again.version == 4 and registry.aliases("m") == {"production": 4}
         assert again.reference_path.read_bytes() == b"PAR1 rows"
         assert_consistent(registry)
