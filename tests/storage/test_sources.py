@@ -81,7 +81,7 @@ def test_validate_takes_source_uris_offline_and_refuses_other_ones(
     path = make_project(tmp_path / "r", spec)
     refused = cli("validate", path, cwd=path.parent)
     assert refused.exit_code == 2
-    assert "only sources read object storage so far" in refused.output
+    assert "only sources and settings.registry use object storage so far" in refused.output
 
 
 @pytest.mark.slow
