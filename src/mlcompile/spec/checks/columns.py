@@ -174,14 +174,16 @@ def _type_features(
             for column in identifiers(expr):
                 if column in table and column not in computed:
                     raw_read.setdefault(column, name)
-            row[name] = _bind_expr(ctx, expr, row, path, report)
+            row[name] = bind_expr(ctx, expr, row, path, report)
         else:
             row[name] = _UNKNOWN
         computed.add(name)
     return raw_read
 
 
-def _bind_expr(ctx: Context, expr: str, row: TableType, path: KeyPath, report: Report) -> Column:
+def bind_expr(ctx: Context, expr: str, row: TableType, path: KeyPath, report: Report) -> Column:
+    """The expression's type over `row`, bound by DuckDB; a binding error is reported at
+    `path`, inside the expression where DuckDB says."""
     bound = sql_type(ctx.root, wrap(expr), {TABLE: row})
     if bound.table is not None:
         return next(iter(bound.table.values()), _UNKNOWN)
