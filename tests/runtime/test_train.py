@@ -119,7 +119,6 @@ def test_a_target_with_one_class_is_a_clear_error() -> None:
     import pandas as pd
     import pytest
 
-    from mlcompile.errors import StepError
     from mlcompile.runtime.features import fit_features
     from mlcompile.runtime.train import train_model
 
@@ -190,7 +189,9 @@ def test_a_named_positive_class_encodes_a_text_target(delays: pd.DataFrame) -> N
 
     tested = predictions(bundle, rows.tail(500), [])
     assert (tested.labels == (rows.tail(500)["late"] == "Yes").to_numpy()).all()
-    with pytest.raises(DataValidationError, match=r"positive_class 'yes' is not a value of 'late'.*'No'"):
+    with pytest.raises(
+        DataValidationError, match=r"positive_class 'yes' is not a value of 'late'.*'No'"
+    ):
         train_model(apply_features(rows, state), state, {**params, "positive_class": "yes"})
     three = rows.assign(late=rows["late"].where(rows.index % 7 != 0, "Maybe"))
     with pytest.raises(StepError, match="has 3 values"):

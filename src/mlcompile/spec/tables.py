@@ -139,6 +139,12 @@ def _read(path: Path, fmt: str, options: Mapping[str, Any]) -> TableType | None:
         read, params = csvformat.duckdb_read(options, ", sample_size = $rows")
         params = {**params, "path": str(path), "rows": CSV_SAMPLE_ROWS}
         relation = con.sql(f"SELECT * FROM {read}", params=params)
+        (rows,) = con.execute(f"SELECT count(*) FROM (FROM {read} LIMIT 1)", params).fetchone() or (
+            0,
+        )
+        if not rows:
+            # a header and no rows: the names are known, the types only a run with rows has
+            return {name: (None, Kind.UNKNOWN) for name in relation.columns}
         table: TableType = {}
         for name, sql in zip(relation.columns, map(str, relation.types), strict=True):
             # pandas keeps dates in a CSV as text; the runtime parses ISO 8601 text as times
