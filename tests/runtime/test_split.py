@@ -114,7 +114,7 @@ def test_split_errors_name_the_model_and_column(delays: pd.DataFrame) -> None:
     # too few rows is the data's failure (exit 3)
     with pytest.raises(DataValidationError, match="leaves the train side empty"):
         split_frame(delays.head(3), params("random", test_size=0.9))
-    with pytest.raises(StepError, match=r"leaves the (train|test) side empty"):
+    with pytest.raises(DataValidationError, match=r"leaves the (train|test) side empty"):
         split_frame(delays.head(10).assign(g="one"), params("group", column="g"))
     with pytest.raises(UsageError, match="unknown split method 'kfold'"):
         split_frame(delays, params("kfold"))
