@@ -15,7 +15,7 @@ from pathlib import Path
 from mlcompile import codes
 from mlcompile.errors import did_you_mean
 from mlcompile.featureops import Kind
-from mlcompile.spec.checks.columns import Report, bind_expr
+from mlcompile.spec.checks.columns import bind_expr
 from mlcompile.spec.checks.context import Context
 from mlcompile.spec.checks.features import expression
 from mlcompile.spec.checks.tables import FILE_FORMATS
@@ -29,20 +29,6 @@ _PASSES = {("int", "float"), ("str", "category")}
 
 
 def check(ctx: Context) -> None:
-    reported: set[tuple[str, KeyPath]] = set()
-
-    def report(
-        code: str,
-        message: str,
-        path: KeyPath,
-        hint: str | None = None,
-        inside: tuple[str, int | None] | None = None,
-    ) -> None:
-        # a schema checked on several sources is reported once per mistake
-        if (message, path) not in reported:
-            reported.add((message, path))
-            ctx.error(code, message, path, hint, inside)
-
     # every row check is one row-wise expression, whether a source uses its schema or not
     accepted = {
         (schema_name, i)
@@ -57,7 +43,7 @@ def check(ctx: Context) -> None:
             _read_options(ctx, name, source, table, schema)
         if schema is not None:
             assert source.schema_ is not None
-            _table_rules(name, source.schema_, schema, table, accepted, ctx, report)
+            _table_rules(name, source.schema_, schema, table, accepted, ctx)
 
 
 def _read_options(
@@ -106,7 +92,6 @@ def _table_rules(
     table: TableType | None,
     accepted: set[tuple[str, int]],
     ctx: Context,
-    report: Report,
 ) -> None:
     """The schema's unique combinations and row checks, against source `name`'s columns."""
     if table is None:
@@ -115,7 +100,7 @@ def _table_rules(
     for i, combination in enumerate(schema.unique or []):
         for j, column in enumerate(combination):
             if column not in table:
-                report(
+                ctx.error(
                     codes.UNKNOWN_NAME,
                     f"unknown column '{column}' in a unique combination: not a column of "
                     f"source '{name}'",
@@ -123,18 +108,20 @@ def _table_rules(
                     did_you_mean(column, table)
                     or f"the source's columns: {', '.join(list(table)[:10])}",
                     None,
+                    once=True,
                 )
     for i, condition in enumerate(schema.checks or []):
         path: KeyPath = (*at, "checks", i)
         if (schema_name, i) not in accepted:
             continue
-        sql, kind = bind_expr(ctx, condition, table, path, report)
+        sql, kind = bind_expr(ctx, condition, table, path)
         if kind not in (Kind.BOOLEAN, Kind.UNKNOWN):
-            report(
+            ctx.error(
                 codes.NOT_A_CONDITION,
                 f"the row check is not a condition: over source '{name}' it gives "
                 f"{sql or kind.value}, not true/false",
                 path,
                 "compare it with something, e.g. 'casual + registered = bikers'",
                 None,
+                once=True,
             )
