@@ -217,6 +217,27 @@ UNRESOLVED_SELECTOR = _c(
     "whose source's columns are not known before a run.",
     "models: {m: {features: ['X*']}}   # no column starts with X",
 )
+NOT_A_CONDITION = _c(
+    "E317",
+    "not-a-condition",
+    "A schema's row check (`checks:`) is not a true/false condition: DuckDB binds it, over "
+    "the source's columns, to a value of another type.",
+    "schemas: {s: {columns: {}, checks: ['casual + registered']}}   # '= bikers' left out",
+)
+CSV_OPTIONS_MISPLACED = _c(
+    "E318",
+    "csv-options-misplaced",
+    "CSV read options (`csv:`) on a source that is not a CSV file: a Parquet file or a SQL "
+    "query, which have their own types.",
+    "sources: {raw: {path: data/raw.parquet, csv: {delimiter: ';'}}}",
+)
+DTYPE_CONFLICT = _c(
+    "E319",
+    "dtype-conflict",
+    "A source's `csv.dtypes` reads a column as one dtype and the source's schema wants "
+    "another: every row would fail the schema.",
+    "csv: {dtypes: {zip: str}}   # and the schema says zip: {dtype: int}",
+)
 SECRET_IN_SPEC = _c(
     "E313",
     "secret-in-spec",

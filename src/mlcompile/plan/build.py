@@ -146,6 +146,8 @@ class _Builder:
         if source.path is not None:
             fmt = source.format or ("csv" if source.path.lower().endswith(".csv") else "parquet")
             params = {"source": name, "format": fmt, "path": source.path}
+            if source.csv is not None:  # only when set: other plans keep their bytes
+                params["csv"] = source.csv.model_dump(exclude_none=True)
         else:
             assert source.sql is not None
             tables = self.r.source_inputs[name]
@@ -160,6 +162,9 @@ class _Builder:
             "strict": schema.strict,
             "coerce": schema.coerce,
         }
+        for key in ("min_rows", "unique", "checks"):
+            if getattr(schema, key) is not None:  # only when set, as for csv above
+                schema_params[key] = getattr(schema, key)
         if schema.file is not None:
             schema_params["file"] = schema.file
         else:

@@ -17,6 +17,7 @@ class IngestParams(TypedDict):
     path: NotRequired[str]
     sql: NotRequired[str]
     tables: NotRequired[list[str]]
+    csv: NotRequired[dict[str, Any]]  # CSV read options (csvformat), when the spec sets any
     outside_project: NotRequired[bool]
 
 

@@ -137,11 +137,13 @@ def _ingest(step: _Step) -> dict[str, Any]:
             sources.update(meta["sources"])
         df = run_sql(str(params["sql"]), frames, source)
     elif is_uri(str(params["path"])):
-        df, digest = load_uri(str(params["path"]), str(params.get("format")), source)
+        df, digest = load_uri(
+            str(params["path"]), str(params.get("format")), source, params.get("csv")
+        )
         sources = {source: digest}
     else:
         path, _ = step.project_path("path")
-        df = load_file(path, str(params.get("format")), source)
+        df = load_file(path, str(params.get("format")), source, params.get("csv"))
         sources = {source: sha256_file(path)}
     meta = write_dataset(step.output("dataset"), df, sources)
     return {"rows": meta["rows"], "columns": len(meta["columns"])}

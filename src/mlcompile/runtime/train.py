@@ -16,7 +16,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd  # type: ignore[import-untyped]
 
-from mlcompile.errors import StepError, UsageError
+from mlcompile.errors import DataValidationError, StepError, UsageError
 
 from .artifacts import ModelBundle, json_safe
 from .features import apply_features, model_frame, refuse_infinities, value_sort_key
@@ -133,10 +133,10 @@ def train_model(
     positive = params.get("positive_class")
     features, labels = _labelled(train_df, state, task, classes, model, target, positive)
     if not len(labels):
-        raise StepError(f"model '{model}': no training rows have a value for '{target}'")
+        raise DataValidationError(f"model '{model}': no training rows have a value for '{target}'")
     if positive is not None and not (labels == 1).any():
         values = target_classes(train_df[target])
-        raise StepError(
+        raise DataValidationError(
             f"model '{model}': positive_class {positive!r} is not a value of '{target}' in the "
             f"training rows, which has {values[:10]}"
         )
@@ -149,7 +149,7 @@ def train_model(
             if task == "regression"
             else "needs at least two classes"
         )
-        raise StepError(
+        raise DataValidationError(
             f"model '{model}': every training row has {target} = {value!r}; a {task} model "
             f"{needs} (check the source's filters and the split)"
         )

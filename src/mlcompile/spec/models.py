@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from mlcompile import paths
+from mlcompile.csvformat import DTYPES, ENCODINGS
 from mlcompile.expressions import MAX_LENGTH as MAX_EXPR_LENGTH
 from mlcompile.featureops import OPS
 from mlcompile.names import ALIAS_MAX_LENGTH, ALIAS_PATTERN
@@ -177,6 +178,46 @@ class Settings(Frozen):
 # ---- sources and schemas ----------------------------------------------------------------
 
 
+Dtype = Literal["int", "float", "str", "bool", "datetime", "category"]
+Encoding = Literal["utf-8", "utf-16", "latin-1", "cp1252"]
+# the readers' own lists (csvformat), spelt out here for the schema and mypy
+assert get_args(Dtype) == DTYPES and get_args(Encoding) == tuple(ENCODINGS)
+
+
+class CsvOptions(Frozen):
+    """How a CSV file is read; `validate` types its first rows with the same options."""
+
+    delimiter: str | None = Field(
+        None,
+        min_length=1,
+        max_length=1,
+        description="The one character between fields (default ','), e.g. ';' or '\\t'.",
+    )
+    na_values: list[Annotated[str, Field(max_length=200)]] | None = Field(
+        None,
+        min_length=1,
+        description="Text that also means a missing value, besides pandas' own markers "
+        "('', 'NA', 'NULL', 'NaN', ...), e.g. ['?', '-'].",
+    )
+    encoding: Encoding | None = Field(
+        None, description="The file's text encoding: utf-8 (default), utf-16, latin-1 or cp1252."
+    )
+    dtypes: dict[Name, Dtype] | None = Field(
+        None,
+        min_length=1,
+        description="Columns read as this dtype rather than guessed (int, float, str, bool, "
+        "datetime, category): keep zip codes as str, for instance. A value that does not "
+        "convert fails the run (exit 3).",
+    )
+
+    @field_validator("delimiter")
+    @classmethod
+    def _one_field_separator(cls, value: str | None) -> str | None:
+        if value is not None and value in ('"', "\n", "\r"):
+            raise ValueError("a delimiter cannot be a quote or a line break")
+        return value
+
+
 class Source(Frozen):
     """A table: a CSV or Parquet file, or a DuckDB SQL query over other sources."""
 
@@ -189,6 +230,10 @@ class Source(Frozen):
     )
     format: Literal["csv", "parquet"] | None = Field(
         None, description="File format; inferred from the file name when omitted."
+    )
+    csv: CsvOptions | None = Field(
+        None,
+        description="CSV files: how the file is read (delimiter, na_values, encoding, dtypes).",
     )
     sql: str | None = Field(None, description="DuckDB SQL; other sources are tables by name.")
     inputs: list[Name] | None = Field(
@@ -220,7 +265,7 @@ class Range(Frozen):
 class Column(Frozen):
     """Rules for one column, checked with pandera."""
 
-    dtype: Literal["int", "float", "str", "bool", "datetime", "category"] | None = Field(
+    dtype: Dtype | None = Field(
         None,
         description="int, float, str, bool, datetime or category, checked tolerantly (an int column with nulls read as float passes int); with the schema's coerce, converted first.",
     )
@@ -254,10 +299,27 @@ class Schema(Frozen):
     )
     strict: bool = Field(False, description="Columns not listed are errors.")
     coerce: bool = Field(False, description="Convert columns to their dtype before checking.")
+    min_rows: int | None = Field(None, ge=1, description="The table has at least this many rows.")
+    unique: list[Annotated[list[Name], Field(min_length=1)]] | None = Field(
+        None,
+        min_length=1,
+        description="Combinations of columns no two rows share, e.g. "
+        "[[month, day, carrier, flight]] (a one-column combination is a column's unique).",
+    )
+    checks: list[Annotated[str, Field(min_length=1, max_length=MAX_EXPR_LENGTH)]] | None = Field(
+        None,
+        min_length=1,
+        description="Conditions every row must satisfy, each a DuckDB SQL expression over "
+        "the row's columns, e.g. 'casual + registered = bikers'. As in a SQL CHECK "
+        "constraint, a row where the condition is NULL (a missing value) passes.",
+    )
 
     @model_validator(mode="after")
     def _one_kind(self) -> Schema:
         _exactly_one(self, ("columns", "file"), "a schema")
+        for combination in self.unique or []:
+            if len(set(combination)) != len(combination):
+                raise ValueError(f"the unique combination {combination} names a column twice")
         return self
 
 
