@@ -29,7 +29,7 @@ def test_derived_tables_keep_their_members() -> None:
     """The tables the plan and its runners read, as they were before they were derived:
     a change here changes plans (outside_project) or run records (decisions)."""
     assert {"gate", "monitor"} == DECISION_KINDS
-    assert {"ingest", "gate", "register", "score", "kserve", "monitor"} == PATH_KINDS
+    assert {"ingest", "tune", "gate", "register", "score", "kserve", "monitor"} == PATH_KINDS
 
 
 def _lookup(params: Any, dotted: str) -> Any:
