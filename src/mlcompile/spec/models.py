@@ -468,7 +468,11 @@ class SearchRange(Frozen):
 
     @model_validator(mode="after")
     def _one_kind(self) -> SearchRange:
-        _exactly_one(self, ("int_", "float_", "choice"), "a search range")
+        given = [k for k, v in (("int", self.int_), ("float", self.float_), ("choice", self.choice))
+                 if v is not None]  # fmt: skip
+        if len(given) != 1:
+            found = ", ".join(f"'{g}'" for g in given) or "none"
+            raise ValueError(f"a search range needs exactly one of 'int', 'float', 'choice'; found {found}")
         if self.log and self.choice is not None:
             raise ValueError("'log' applies to an int or float range, not to a choice")
         return self
