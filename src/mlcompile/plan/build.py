@@ -275,20 +275,21 @@ class _Builder:
         assert tune is not None
         train = self.train_params(name, model, seed)
         train.pop("serving", None)  # how serve treats requests: no trial reads it
-        params = TuneParams(
-            **train,
-            metric=tune.metric,
-            greater_is_better=tune.metric not in LOWER_IS_BETTER,
-            space={
+        # storage (below) and outside_project (add) are the optional keys mypy asks for here
+        params: TuneParams = {
+            **train,  # type: ignore[typeddict-item]
+            "metric": tune.metric,
+            "greater_is_better": tune.metric not in LOWER_IS_BETTER,
+            "space": {
                 param: searched.model_dump(by_alias=True, exclude_none=True, exclude_defaults=True)
                 for param, searched in sorted(tune.space.items())
             },
-            trials=tune.trials,
-            timeout_s=tune.timeout_s,
-            tune_seed=tune.seed if tune.seed is not None else seed,
-            sampler=tune.sampler,
-            pruning=tune.pruning,
-        )
+            "trials": tune.trials,
+            "timeout_s": tune.timeout_s,
+            "tune_seed": tune.seed if tune.seed is not None else seed,
+            "sampler": tune.sampler,
+            "pruning": tune.pruning,
+        }
         if tune.storage is not None:
             params["storage"] = tune.storage
         return params

@@ -203,8 +203,7 @@ def _tune(step: _Step) -> dict[str, Any]:
         "resumed_from": record["resumed_from"],
         "stopped": record["stopped"],
         "trials": [
-            {k: t.get(k) for k in ("number", "state", "value", "params")}
-            for t in record["trials"]
+            {k: t.get(k) for k in ("number", "state", "value", "params")} for t in record["trials"]
         ],
         "seconds": round(timings["seconds"], 3),
         "lightgbm_seconds": round(timings["lightgbm_seconds"], 3),

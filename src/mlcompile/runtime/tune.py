@@ -261,9 +261,9 @@ def _record(
         )
     # the first of equal values wins: the choice depends on the trials' order only
     best = complete[0]
-    for trial in complete[1:]:
-        if (trial["value"] > best["value"]) if greater else (trial["value"] < best["value"]):
-            best = trial
+    for entry in complete[1:]:
+        if (entry["value"] > best["value"]) if greater else (entry["value"] < best["value"]):
+            best = entry
     return dict(
         json_safe(
             {

@@ -472,7 +472,9 @@ class SearchRange(Frozen):
                  if v is not None]  # fmt: skip
         if len(given) != 1:
             found = ", ".join(f"'{g}'" for g in given) or "none"
-            raise ValueError(f"a search range needs exactly one of 'int', 'float', 'choice'; found {found}")
+            raise ValueError(
+                f"a search range needs exactly one of 'int', 'float', 'choice'; found {found}"
+            )
         if self.log and self.choice is not None:
             raise ValueError("'log' applies to an int or float range, not to a choice")
         return self

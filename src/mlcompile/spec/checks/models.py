@@ -8,8 +8,8 @@ from mlcompile.spec.checks.context import Context
 from mlcompile.spec.lightgbm_params import check_params, check_space
 from mlcompile.spec.metric_names import metric_hint
 from mlcompile.spec.models import TASK_METRICS, CustomMetric, Model
-from mlcompile.tasks import PER_CLASS
 from mlcompile.spec.yaml_loader import KeyPath
+from mlcompile.tasks import PER_CLASS
 from mlcompile.trust import module_source
 
 
@@ -101,8 +101,7 @@ def _tune(ctx: Context, name: str, model: Model) -> None:
             codes.UNKNOWN_METRIC,
             f"'{metric}' of a {model.task} model is one number per class, not one to optimize",
             (*at, "metric"),
-            "optimize one of: "
-            + ", ".join(m for m in produced if m not in PER_CLASS[model.task]),
+            "optimize one of: " + ", ".join(m for m in produced if m not in PER_CLASS[model.task]),
         )
     for param, searched in model.tune.space.items():
         bounds = searched.bounds
