@@ -238,6 +238,20 @@ DTYPE_CONFLICT = _c(
     "another: every row would fail the schema.",
     "csv: {dtypes: {zip: str}}   # and the schema says zip: {dtype: int}",
 )
+TUNED_PARAM_FIXED = _c(
+    "E320",
+    "tuned-param-fixed",
+    "A parameter a model's search space searches that its params also fix (by name or "
+    "alias), or that mlcompile sets itself.",
+    "models: {m: {params: {eta: 0.1}, tune: {space: {learning_rate: {float: [0.01, 0.3]}}}}}",
+)
+BAD_SEARCH_RANGE = _c(
+    "E321",
+    "bad-search-range",
+    "A search range whose low end is not below its high end, or a log range that does not "
+    "lie above 0.",
+    "tune: {space: {learning_rate: {float: [0, 0.3], log: true}}}",
+)
 SECRET_IN_SPEC = _c(
     "E313",
     "secret-in-spec",

@@ -23,6 +23,7 @@ from mlcompile.plan.params import (
     ScoreParams,
     SplitParams,
     TrainParams,
+    TuneParams,
     ValidateParams,
 )
 from mlcompile.spec import GateCheck, Resolved
@@ -34,6 +35,7 @@ from mlcompile.spec.models import (
     Monitor,
     RegistryDeployment,
 )
+from mlcompile.tasks import LOWER_IS_BETTER
 from mlcompile.trust import project_module_file
 
 # Part of every fingerprint: a release that changes what a step computes invalidates caches.
@@ -219,15 +221,22 @@ class _Builder:
             {"train": _ref(split, "train", "dataset")},
             {"transformer": "transformer", "train": "dataset"},
         )
+        fitted = {
+            "train": _ref(features, "train", "dataset"),
+            "transformer": _ref(features, "transformer", "transformer"),
+        }
+        if model.tune is not None:
+            tune = self.add(
+                StepKind.TUNE,
+                name,
+                self.tune_params(name, model, seed),
+                fitted,
+                {"tuning": "tuning"},
+            )
+            # the best trial's parameters, which training merges over the fixed ones
+            fitted = {**fitted, "tuning": _ref(tune, "tuning", "tuning")}
         train = self.add(
-            StepKind.TRAIN,
-            name,
-            self.train_params(name, model, seed),
-            {
-                "train": _ref(features, "train", "dataset"),
-                "transformer": _ref(features, "transformer", "transformer"),
-            },
-            {"model": "model"},
+            StepKind.TRAIN, name, self.train_params(name, model, seed), fitted, {"model": "model"}
         )
         self.add(
             StepKind.EVALUATE,
@@ -264,6 +273,30 @@ class _Builder:
             params["threshold"] = model.threshold.model_dump(exclude_none=True)
         if model.positive_class is not None:
             params["positive_class"] = model.positive_class
+        return params
+
+    def tune_params(self, name: str, model: Model, seed: int) -> TuneParams:
+        tune = model.tune
+        assert tune is not None
+        train = self.train_params(name, model, seed)
+        train.pop("serving", None)  # how serve treats requests: no trial reads it
+        # storage (below) and outside_project (add) are the optional keys mypy asks for here
+        params: TuneParams = {
+            **train,  # type: ignore[typeddict-item]
+            "metric": tune.metric,
+            "greater_is_better": tune.metric not in LOWER_IS_BETTER,
+            "space": {
+                param: searched.model_dump(by_alias=True, exclude_none=True, exclude_defaults=True)
+                for param, searched in sorted(tune.space.items())
+            },
+            "trials": tune.trials,
+            "timeout_s": tune.timeout_s,
+            "tune_seed": tune.seed if tune.seed is not None else seed,
+            "sampler": tune.sampler,
+            "pruning": tune.pruning,
+        }
+        if tune.storage is not None:
+            params["storage"] = tune.storage
         return params
 
     def evaluate_params(self, name: str, model: Model, seed: int) -> EvaluateParams:

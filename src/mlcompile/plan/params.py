@@ -62,6 +62,21 @@ class TrainParams(TypedDict):
     serving: NotRequired[dict[str, Any]]  # the model's `serving` spec, kept in its bundle
 
 
+class TuneParams(TrainParams):
+    """A train step's params (every trial trains as the train step does), and the search's."""
+
+    metric: str
+    greater_is_better: bool
+    space: dict[str, dict[str, Any]]
+    trials: int
+    timeout_s: float | None
+    tune_seed: int
+    sampler: str
+    pruning: bool
+    storage: NotRequired[str]  # the study's SQLite file, relative to the project
+    outside_project: NotRequired[bool]
+
+
 class EvaluateParams(TypedDict):
     model: str
     task: str
@@ -143,6 +158,7 @@ PARAMS: Mapping[StepKind, type] = {
     StepKind.VALIDATE: ValidateParams,
     StepKind.SPLIT: SplitParams,
     StepKind.FEATURES: FeaturesParams,
+    StepKind.TUNE: TuneParams,
     StepKind.TRAIN: TrainParams,
     StepKind.EVALUATE: EvaluateParams,
     StepKind.GATE: GateParams,

@@ -367,6 +367,9 @@ class Registry:
             "training_data": bundle.meta.get("training_data", {}),
             "gates": [dict(d) for d in decisions],
         }
+        if bundle.meta.get("tuning"):  # only then: other versions' records keep their keys
+            # the search that chose the version's parameters: its metric, best trial, study
+            registration["tuning"] = bundle.meta["tuning"]
         target = path / "versions" / str(version)
         files = {
             MODEL_TEXT: bundle.text,

@@ -19,6 +19,7 @@ from mlcompile.plan.params import (
     IngestParams,
     MonitorParams,
     RegisterParams,
+    TuneParams,
     ValidateParams,
 )
 from mlcompile.uris import is_uri
@@ -184,12 +185,45 @@ def _features(step: _Step) -> dict[str, Any]:
     return {"rows": len(df), "model_inputs": len(state["output_columns"])}
 
 
+def _tune(step: _Step) -> dict[str, Any]:
+    from .tune import study_name, tune
+
+    params = cast(TuneParams, step.params)
+    df, meta = read_dataset(step.input("train"))
+    state = read_record(step.input("transformer"), "transformer")
+    storage = step.project_path("storage")[0] if params.get("storage") else None
+    name = study_name(params, {"train": meta["sha256"], "transformer": state})
+    record, timings = tune(
+        df, state, params, name=name, storage=storage, num_threads=step.ctx.num_threads
+    )
+    write_record(step.output("tuning"), "tuning", record)
+    # the run record keeps the trial history; the seconds say what the search cost
+    return {
+        "metric": record["metric"],
+        "best": record["best"],
+        "finished": record["finished"],
+        "resumed_from": record["resumed_from"],
+        "stopped": record["stopped"],
+        "trials": [
+            {k: t.get(k) for k in ("number", "state", "value", "params")} for t in record["trials"]
+        ],
+        "seconds": round(timings["seconds"], 3),
+        "lightgbm_seconds": round(timings["lightgbm_seconds"], 3),
+    }
+
+
 def _train(step: _Step) -> dict[str, Any]:
     df, meta = read_dataset(step.input("train"))
     state = read_record(step.input("transformer"), "transformer")
     training_data = {"sha256": meta["sha256"], "sources": meta["sources"]}
+    tuning = read_record(step.input("tuning"), "tuning") if "tuning" in step.inputs else None
     _, bundle = train_model(
-        df, state, step.params, num_threads=step.ctx.num_threads, training_data=training_data
+        df,
+        state,
+        step.params,
+        num_threads=step.ctx.num_threads,
+        training_data=training_data,
+        tuning=tuning,
     )
     write_model(step.output("model"), bundle)
     return {
@@ -327,6 +361,7 @@ STEPS: dict[StepKind, Callable[[_Step], dict[str, Any]]] = {
     StepKind.VALIDATE: _validate,
     StepKind.SPLIT: _split,
     StepKind.FEATURES: _features,
+    StepKind.TUNE: _tune,
     StepKind.TRAIN: _train,
     StepKind.EVALUATE: _evaluate,
     StepKind.GATE: _gate,

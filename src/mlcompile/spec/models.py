@@ -513,6 +513,77 @@ class Bootstrap(Frozen):
     confidence: float = Field(0.95, gt=0.5, lt=1, description="Share the interval covers.")
 
 
+class SearchRange(Frozen):
+    """A numeric range a parameter is searched in: `{int: [15, 255], log: true}` or
+    `{float: [0.01, 0.3]}`; a list of values is `{choice: [...]}`."""
+
+    int_: Annotated[list[int], Field(min_length=2, max_length=2)] | None = Field(
+        None, alias="int", description="[low, high]: whole numbers, both ends included."
+    )
+    float_: Annotated[list[Finite], Field(min_length=2, max_length=2)] | None = Field(
+        None, alias="float", description="[low, high]: numbers, both ends included."
+    )
+    choice: Annotated[list[Scalar], Field(min_length=1, max_length=100)] | None = Field(
+        None, description="The values tried: text, numbers or true/false."
+    )
+    log: bool = Field(False, description="Sample on a log scale (a range above 0 only).")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> SearchRange:
+        given = [k for k, v in (("int", self.int_), ("float", self.float_), ("choice", self.choice))
+                 if v is not None]  # fmt: skip
+        if len(given) != 1:
+            found = ", ".join(f"'{g}'" for g in given) or "none"
+            raise ValueError(
+                f"a search range needs exactly one of 'int', 'float', 'choice'; found {found}"
+            )
+        if self.log and self.choice is not None:
+            raise ValueError("'log' applies to an int or float range, not to a choice")
+        return self
+
+    @property
+    def bounds(self) -> tuple[float, float] | None:
+        """(low, high) of a numeric range; None for a choice."""
+        pair = self.int_ if self.int_ is not None else self.float_
+        return None if pair is None else (pair[0], pair[1])
+
+
+class Tune(Frozen):
+    """A hyperparameter search with Optuna: each trial trains the model with parameters
+    drawn from `space` over the fixed `params`, and is scored on the validation split
+    (never the test split); the best trial's parameters train the model."""
+
+    metric: Name = Field(
+        description="The built-in metric the search optimizes on the validation split; its "
+        "direction (higher or lower is better) comes from the metric."
+    )
+    space: dict[Name, SearchRange] = Field(
+        min_length=1,
+        description="LightGBM parameter -> where it is searched; a parameter in `space` "
+        "may not also be in `params`.",
+    )
+    trials: int = Field(50, ge=1, le=10000, description="Finished trials the search runs.")
+    timeout_s: Annotated[float, Field(gt=0)] | None = Field(
+        None,
+        description="Stop starting trials after this many seconds (the result then depends "
+        "on the machine's speed).",
+    )
+    seed: Seed | None = Field(None, description="The sampler's seed; default the model's seed.")
+    sampler: Literal["tpe", "random"] = Field(
+        "tpe", description="tpe (Optuna's Tree-structured Parzen Estimator) or random."
+    )
+    pruning: bool = Field(
+        True,
+        description="Stop a trial early when its validation loss, round by round, is worse "
+        "than the median of earlier trials at the same round (Optuna's MedianPruner).",
+    )
+    storage: ProjectPath | None = Field(
+        None,
+        description="An SQLite file in the project that keeps the study, so a search killed "
+        "midway resumes with its finished trials.",
+    )
+
+
 class Serving(Frozen):
     """How `mlcompile serve` treats a request value outside what the training rows held."""
 
@@ -594,6 +665,9 @@ class Model(Frozen):
         description="Name in the registry (a folder name); default '<spec name>.<model>'.",
     )
     serving: Serving | None = Field(None, description="Settings of `mlcompile serve`.")
+    tune: Tune | None = Field(
+        None, description="Search LightGBM parameters on the validation split (Optuna)."
+    )
 
     @property
     def builtin_metrics(self) -> list[str]:
@@ -627,6 +701,8 @@ class Model(Frozen):
             raise ValueError(
                 "a threshold chosen on the validation split needs one: set early_stopping"
             )
+        if self.tune is not None and self.early_stopping is None:
+            raise ValueError("a tuned model is scored on the validation split: set early_stopping")
         return self
 
 
