@@ -133,6 +133,7 @@ class MonitorParams(TypedDict):
     min_rows: int
     retrain_on: list[str]
     report: str
+    challenger: NotRequired[str]
     outside_project: NotRequired[bool]
 
 
