@@ -102,21 +102,22 @@ def _with_monitor(project: Path, checks: list[str]) -> Path:
     return spec
 
 
+def _outcomes(project: Path) -> pd.DataFrame:
+    """The labels source's rows, read by DuckDB from the December file."""
+    import duckdb
+
+    con = duckdb.connect()
+    december = project / "data" / "flights_december.parquet"
+    con.sql(f"CREATE VIEW december_flights AS SELECT * FROM read_parquet('{december}')")
+    return con.sql(OUTCOMES).df()
+
+
 def _direct(project: Path) -> dict[str, float]:
     """Both versions' metrics computed with sklearn from what the log holds: the champion's
     answers and the shadow's, on the rows with an outcome."""
     log = pd.read_parquet(project / LOG)
     assert set(log["model_version"]) == {1} and set(log["shadow_version"]) == {2}
-    document = json.loads((project / "mlcompile.yaml").read_text())
-    import duckdb
-
-    con = duckdb.connect()
-    con.sql(
-        "CREATE VIEW december_flights AS SELECT * FROM "
-        f"read_parquet('{project / 'data' / 'flights_december.parquet'}')"
-    )
-    outcomes = con.sql(document["sources"]["served_outcomes"]["sql"]).df()
-    joined = log.merge(outcomes, on=KEY)
+    joined = log.merge(_outcomes(project), on=KEY)
     y = joined["is_delayed"]
     return {
         "rows": float(len(joined)),
@@ -187,9 +188,7 @@ def test_the_comparison_measures_what_sklearn_measures_and_a_win_promotes(
     assert "as monitor delayed_rollout passed" in shown.output
 
 
-def test_a_challenger_that_loses_is_not_promoted(
-    cli: Callable[..., Result], project: Path
-) -> None:
+def test_a_challenger_that_loses_is_not_promoted(cli: Callable[..., Result], project: Path) -> None:
     direct = _direct(project)
     gain = direct["roc_auc_2"] - direct["roc_auc_1"]
     needed = f"roc_auc[challenger] >= roc_auc[production] + {max(gain, 0) + 1e-6:.9f}"
@@ -222,3 +221,40 @@ def test_a_stale_report_promotes_nothing(cli: Callable[..., Result], project: Pa
     assert refused.exit_code == 2
     assert "'challenger' pointed at v2, now at v1" in refused.output
     assert registry.aliases(FLIGHTS)["production"] == 1
+
+
+def test_a_canary_compares_each_version_on_the_rows_it_answered(
+    cli: Callable[..., Result], project: Path, december: pd.DataFrame
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from mlcompile.serving.app import create_app
+    from mlcompile.serving.rollout import Canary
+
+    shutil.rmtree(project / LOG)
+    registry = project / ".mlcompile" / "registry"
+    app = create_app(
+        registry, FLIGHTS, "production", project / LOG, canary=Canary("challenger", 40)
+    )
+    rows = json_rows(december)
+    with TestClient(app) as client:  # leaving the block flushes the log
+        for start in range(0, len(rows), 20):
+            assert client.post("/predict", json={"rows": rows[start : start + 20]}).is_success
+    log = pd.read_parquet(project / LOG).merge(_outcomes(project), on=KEY)
+    direct = {
+        v: roc_auc_score(part["is_delayed"], part["probability"])
+        for v, part in log.groupby("model_version")
+    }
+    counts = log["model_version"].value_counts().to_dict()
+    assert set(direct) == {1, 2}
+
+    code, out, human = _monitor(
+        cli, _with_monitor(project, ["roc_auc[challenger] >= roc_auc[production] - 1"])
+    )
+    (check,) = out["monitoring"]["decisions"]["delayed_rollout"]["checks"]
+    assert code == 0 and check["basis"] == "canary" and check["judged"]
+    sides = check["versions"]
+    assert sides["champion"]["rows"] == counts[1] and sides["challenger"]["rows"] == counts[2]
+    assert sides["champion"]["value"] == pytest.approx(direct[1], abs=1e-12)
+    assert sides["challenger"]["value"] == pytest.approx(direct[2], abs=1e-12)
+    assert f"({counts[2]} and {counts[1]} rows each answered)" in human

@@ -7,10 +7,10 @@ from mlcompile.errors import did_you_mean
 from mlcompile.spec import metric_names
 from mlcompile.spec.checks.context import Context
 from mlcompile.spec.checks.gates import gate_check, parse_check
-from mlcompile.spec.models import Monitor, RegistryDeployment
+from mlcompile.spec.models import Model, Monitor, RegistryDeployment
 from mlcompile.spec.resolved import GateCheck
 from mlcompile.spec.yaml_loader import KeyPath
-from mlcompile.tasks import DRIFT_METRICS, PREDICTION, metric_problem
+from mlcompile.tasks import DRIFT_METRICS, PREDICTION, lower_is_better, metric_problem
 
 
 def check(ctx: Context) -> None:
@@ -51,14 +51,20 @@ def check(ctx: Context) -> None:
         normal: list[GateCheck] = []
         for index, written in enumerate(monitor.checks):
             where = (*at, "checks", index)
-            early = parse_check(written) if isinstance(written, str) else None
-            if early is not None and early.metric in DRIFT_METRICS and early.value is None:
+            early = (
+                parse_check(written, model.lower_is_better) if isinstance(written, str) else None
+            )
+            if early is not None and early.versions is not None:
+                # which versions it names, before which way it compares them
+                if not _compares(ctx, early, versions, where, model):
+                    continue
+            elif early is not None and early.metric in DRIFT_METRICS and early.value is None:
                 _drift_is_absolute(ctx, early, where)
                 continue
             parsed = gate_check(ctx, written, where, model.lower_is_better)
-            if parsed is None or not _compares(ctx, parsed, versions, where):
-                continue
-            if _monitor_check(ctx, parsed, monitor.model, produced, labels is not None, where):
+            if parsed is not None and _monitor_check(
+                ctx, parsed, monitor.model, produced, labels is not None, where
+            ):
                 normal.append(parsed)
         ctx.out.monitor_checks[name] = normal
 
@@ -91,12 +97,17 @@ def _versions(ctx: Context, monitor: Monitor, at: KeyPath) -> tuple[str, str] | 
 
 
 def _compares(
-    ctx: Context, check: GateCheck, versions: tuple[str, str] | None, where: KeyPath
+    ctx: Context,
+    check: GateCheck,
+    versions: tuple[str, str] | None,
+    where: KeyPath,
+    model: Model,
 ) -> bool:
     """Whether a comparison of two versions names the monitor's two, challenger first (a
     check of one version passes through)."""
     if check.versions is None:
         return True
+    slices = model.slices
     if check.metric in DRIFT_METRICS:
         ctx.error(
             codes.MISPLACED_COMPARISON,
@@ -121,15 +132,20 @@ def _compares(
             f"'{check.text}': '{unknown[0]}' is neither the challenger '{versions[0]}' nor the "
             f"watched alias '{versions[1]}'",
             where,
-            did_you_mean(unknown[0], versions),
+            f"'{unknown[0]}' is a slice: check it as '{check.metric}[{unknown[0]}] {check.op} <bound>'; "
+            "a comparison names two versions"
+            if unknown[0] in slices
+            else did_you_mean(unknown[0], versions),
         )
         return False
     if check.versions != versions:
+        lower = lower_is_better(check.metric) or check.metric in model.lower_is_better
+        better = "<=" if lower else ">="
         ctx.error(
             codes.MISPLACED_COMPARISON,
             f"'{check.text}': the challenger goes on the left, the watched version on the right",
             where,
-            f"write '{check.metric}[{versions[0]}] {check.op} {check.metric}[{versions[1]}]'",
+            f"write '{check.metric}[{versions[0]}] {better} {check.metric}[{versions[1]}]'",
         )
         return False
     return True
