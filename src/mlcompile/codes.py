@@ -259,6 +259,21 @@ SECRET_IN_SPEC = _c(
     "value under a key that names one); credentials come only from the environment.",
     "sources: {raw: {path: 's3://user:hunter2@bucket/raw.csv'}}",
 )
+UNKNOWN_VERSION = _c(
+    "E322",
+    "unknown-version",
+    "A bracket of a comparison of two versions names neither version the monitor compares: "
+    "its `alias` (the watched version) and its `challenger`.",
+    "monitoring: {m: {challenger: staging, checks: ['roc_auc[canary] >= roc_auc[production]']}}",
+)
+MISPLACED_COMPARISON = _c(
+    "E323",
+    "misplaced-comparison",
+    "A comparison of two versions where there are not two to compare: in a gate, in a "
+    "monitor without a challenger or whose current window is not the prediction log, on a "
+    "drift measure, or with the watched version on the left.",
+    "gates: {g: {model: m, checks: ['roc_auc[challenger] >= roc_auc[production]']}}",
+)
 
 # ---- E4xx: composition and overrides -----------------------------------------------------------
 COMPOSE_FAILED = _c(

@@ -345,6 +345,8 @@ class _Builder:
         )
         if model.custom_metrics:
             params["custom_metrics"] = self.custom_metrics(model)
+        if monitor.challenger is not None:
+            params["challenger"] = monitor.challenger
         return params
 
     def custom_metrics(self, model: Model) -> list[dict[str, Any]]:
@@ -518,11 +520,14 @@ class _Builder:
 
 
 def _check_params(checks: list[GateCheck], lower: frozenset[str]) -> list[dict[str, Any]]:
-    """Checks as the runtime reads them: a bound (`op`, `value`) or a `max_drop` (with the
-    direction of a custom metric, which only the spec knows)."""
+    """Checks as the runtime reads them: a bound (`op`, `value`), a `max_drop` (with the
+    direction of a custom metric, which only the spec knows), or a comparison of two
+    `versions` (`op`, and `value` the margin added to the right side)."""
     out = []
     for check in checks:
         item: dict[str, Any] = {"metric": check.metric, "slice": check.slice, "text": check.text}
+        if check.versions is not None:
+            item["versions"] = list(check.versions)
         if check.max_drop is not None:
             item["max_drop"] = check.max_drop
             if check.metric in lower:

@@ -149,6 +149,7 @@ class MonitorParams(TypedDict):
     min_rows: int
     retrain_on: list[str]
     report: str
+    challenger: NotRequired[str]
     outside_project: NotRequired[bool]
 
 

@@ -288,21 +288,27 @@ class Registry:
         finally:
             os.close(fd)
 
-    def _move_alias(self, path: Path, name: str, alias: str, version: int, event: str) -> None:
+    def _move_alias(
+        self,
+        path: Path,
+        name: str,
+        alias: str,
+        version: int,
+        event: str,
+        reason: Mapping[str, Any] | None = None,
+    ) -> None:
         aliases = self.aliases(name)
         previous = aliases.get(alias)
         if previous == version:
             return
-        self._log(
-            path,
-            {
-                "event": event,
-                "model": name,
-                "alias": alias,
-                "from_version": previous,
-                "to_version": version,
-            },
-        )
+        record = {
+            "event": event,
+            "model": name,
+            "alias": alias,
+            "from_version": previous,
+            "to_version": version,
+        }
+        self._log(path, record if reason is None else {**record, "reason": dict(reason)})
         # committed by the line above; this view of the log is rewritten on recovery if lost
         atomic_write_json(path / ALIASES_FILE, {**aliases, alias: version})
 
@@ -384,11 +390,32 @@ class Registry:
         self._log(path, {"event": "register", "model": name, "version": version})
         return ModelVersion(name, version, target, registration, created=True)
 
-    def promote(self, name: str, version: int | str, alias: str) -> ModelVersion:
+    def promote(
+        self,
+        name: str,
+        version: int | str,
+        alias: str,
+        *,
+        reason: Mapping[str, Any] | None = None,
+        expected: Mapping[str, int] | None = None,
+    ) -> ModelVersion:
+        """Point `alias` at `version`; `reason` (why, for the log) is kept in the event.
+        With `expected`, only while each of those aliases still points where it says
+        (checked under the lock, so no move slips in between)."""
         check_alias(alias)
         with self._locked(name) as path:
             chosen = self.get(name, version)
-            self._move_alias(path, name, alias, chosen.version, "promote")
+            now = self.aliases(name)
+            moved = {a: v for a, v in (expected or {}).items() if now.get(a) != v}
+            if moved:
+                said = ", ".join(
+                    f"'{a}' pointed at v{v}, now at v{now.get(a)}" for a, v in moved.items()
+                )
+                raise UsageError(
+                    f"aliases of '{name}' moved since they were compared ({said}): "
+                    "compare again before promoting"
+                )
+            self._move_alias(path, name, alias, chosen.version, "promote", reason)
         return chosen
 
     def rollback(self, name: str, alias: str) -> ModelVersion:

@@ -863,6 +863,13 @@ class Monitor(Frozen):
 
     model: Name = Field(description="A model of this spec; its registered version is watched.")
     alias: Alias = Field("production", description="The registry alias of the watched version.")
+    challenger: Alias | None = Field(
+        None,
+        description="The registry alias of a version on trial beside the watched one (served "
+        "with `serve --shadow` or `--canary`; the current window must be the prediction log). "
+        "Checks compare the two by alias: 'roc_auc[challenger] >= roc_auc[production]', "
+        "'rmse[challenger] <= rmse[production] - 0.5'.",
+    )
     reference: Name | None = Field(
         None,
         description="A source to compare with; default the watched version's training rows, "
@@ -878,7 +885,8 @@ class Monitor(Frozen):
     checks: Checks = Field(
         min_length=1,
         description="'psi <= 0.2' (every feature), 'psi[temp] <= 0.3', 'ks <= 0.1', "
-        "'unseen <= 0.05', 'psi[prediction] <= 0.1', 'roc_auc >= production - 0.05'.",
+        "'unseen <= 0.05', 'psi[prediction] <= 0.1', 'roc_auc >= production - 0.05', "
+        "with a challenger 'roc_auc[challenger] >= roc_auc[production]'.",
     )
     bins: int = Field(10, ge=2, le=100, description="Quantile bins of the reference for PSI.")
     min_rows: int = Field(
