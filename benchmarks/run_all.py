@@ -15,6 +15,7 @@ import compile_speed
 import kfp_compile
 import runtime_speed
 import serve_speed
+import tune_speed
 from common import REPO
 
 
@@ -42,6 +43,8 @@ def main() -> None:
         kfp_compile.main(),
         "",
         serve_speed.main(),
+        "",
+        tune_speed.main(),
         "",
     ]
     (REPO / "docs" / "benchmarks.md").write_text("\n".join(sections), encoding="utf-8")

@@ -21,6 +21,20 @@ from click.testing import CliRunner, Result
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "flights"
+# The flights example with its binary model's parameters searched. The example itself is not
+# tuned: a search would slow the demo and every test that runs it.
+TUNED = [
+    "~models.delayed.params.num_leaves",
+    "~models.delayed.params.learning_rate",
+    "~models.delayed.params.min_data_in_leaf",
+    "+models.delayed.tune.metric=roc_auc",
+    "+models.delayed.tune.trials=8",
+    "+models.delayed.tune.space.num_leaves.int=[7,127]",
+    "+models.delayed.tune.space.num_leaves.log=true",
+    "+models.delayed.tune.space.learning_rate.float=[0.02,0.3]",
+    "+models.delayed.tune.space.learning_rate.log=true",
+    "+models.delayed.tune.space.min_data_in_leaf.int=[10,200]",
+]
 GOLDEN = Path(__file__).resolve().parent / "golden"
 
 

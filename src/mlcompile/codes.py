@@ -217,12 +217,62 @@ UNRESOLVED_SELECTOR = _c(
     "whose source's columns are not known before a run.",
     "models: {m: {features: ['X*']}}   # no column starts with X",
 )
+NOT_A_CONDITION = _c(
+    "E317",
+    "not-a-condition",
+    "A schema's row check (`checks:`) is not a true/false condition: DuckDB binds it, over "
+    "the source's columns, to a value of another type.",
+    "schemas: {s: {columns: {}, checks: ['casual + registered']}}   # '= bikers' left out",
+)
+CSV_OPTIONS_MISPLACED = _c(
+    "E318",
+    "csv-options-misplaced",
+    "CSV read options (`csv:`) on a source that is not a CSV file: a Parquet file or a SQL "
+    "query, which have their own types.",
+    "sources: {raw: {path: data/raw.parquet, csv: {delimiter: ';'}}}",
+)
+DTYPE_CONFLICT = _c(
+    "E319",
+    "dtype-conflict",
+    "A source's `csv.dtypes` reads a column as one dtype and the source's schema wants "
+    "another: every row would fail the schema.",
+    "csv: {dtypes: {zip: str}}   # and the schema says zip: {dtype: int}",
+)
+TUNED_PARAM_FIXED = _c(
+    "E320",
+    "tuned-param-fixed",
+    "A parameter a model's search space searches that its params also fix (by name or "
+    "alias), or that mlcompile sets itself.",
+    "models: {m: {params: {eta: 0.1}, tune: {space: {learning_rate: {float: [0.01, 0.3]}}}}}",
+)
+BAD_SEARCH_RANGE = _c(
+    "E321",
+    "bad-search-range",
+    "A search range whose low end is not below its high end, or a log range that does not "
+    "lie above 0.",
+    "tune: {space: {learning_rate: {float: [0, 0.3], log: true}}}",
+)
 SECRET_IN_SPEC = _c(
     "E313",
     "secret-in-spec",
     "A spec value looks like a credential (an access key, a token, a password in a URL, any "
     "value under a key that names one); credentials come only from the environment.",
     "sources: {raw: {path: 's3://user:hunter2@bucket/raw.csv'}}",
+)
+UNKNOWN_VERSION = _c(
+    "E322",
+    "unknown-version",
+    "A bracket of a comparison of two versions names neither version the monitor compares: "
+    "its `alias` (the watched version) and its `challenger`.",
+    "monitoring: {m: {challenger: staging, checks: ['roc_auc[canary] >= roc_auc[production]']}}",
+)
+MISPLACED_COMPARISON = _c(
+    "E323",
+    "misplaced-comparison",
+    "A comparison of two versions where there are not two to compare: in a gate, in a "
+    "monitor without a challenger or whose current window is not the prediction log, on a "
+    "drift measure, or with the watched version on the left.",
+    "gates: {g: {model: m, checks: ['roc_auc[challenger] >= roc_auc[production]']}}",
 )
 
 # ---- E4xx: composition and overrides -----------------------------------------------------------

@@ -32,6 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from mlcompile import __version__, paths
 from mlcompile.errors import Diagnostic, SourceSpan
 from mlcompile.plan import Plan, canonical_json, sha256_text
@@ -40,7 +42,7 @@ if TYPE_CHECKING:
     from mlcompile.spec import LoadedSpec
 
 CACHE_DIR = Path(paths.cache_dir("plan"))
-ENTRY_FORMAT = "mlcompile.plancache/v1"
+ENTRY_FORMAT = "mlcompile.plancache/v2"
 _PACKAGE_DIR = Path(__file__).resolve().parent
 _GRANT_VARIABLES = ("MLCOMPILE_ALLOW_MODULES", "MLCOMPILE_ALLOW_PATHS_OUTSIDE_PROJECT")
 
@@ -100,10 +102,11 @@ def cache_key(spec_path: Path, overrides: list[str]) -> str | None:
 def load(project_root: Path, key: str) -> Entry | None:
     """The entry, when it is whole and the files it depends on are as they were."""
     try:
-        text = (project_root / CACHE_DIR / f"{key}.json").read_text(encoding="utf-8")
-        stored = json.loads(text)
-        body = stored["body"]
-        if stored["digest"] != sha256_text(canonical_json(body)) or body["key"] != key:
+        digest, _, text = (project_root / CACHE_DIR / f"{key}.json").read_bytes().partition(b"\n")
+        if digest.decode("ascii") != hashlib.sha256(text).hexdigest():
+            return None
+        body = orjson.loads(text)
+        if body["key"] != key:
             return None
         if body["files"] != file_identities(project_root, list(body["files"])):
             return None
@@ -119,7 +122,7 @@ def load(project_root: Path, key: str) -> Entry | None:
             groups=body["groups"],
             backends_checked=body["backends_checked"],
         )
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError):
         return None
 
 
@@ -141,9 +144,13 @@ def store(project_root: Path, key: str, entry: Entry, files: list[str]) -> None:
         # the models that checked the `backends:` sections (looked up only for such a spec)
         "installed": installed_backends() if entry.backends else None,
     }
-    text = json.dumps({"digest": sha256_text(canonical_json(body)), "body": body})
+    # The digest of the body's bytes goes on the first line, so checking it costs no second
+    # encoding. json writes, orjson reads: orjson refuses the NaN json would write (a backend
+    # setting may hold one), which makes such an entry a miss rather than a changed value.
+    text = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+    digest = sha256_text(text)
     with contextlib.suppress(OSError):
-        write_text_atomic(project_root / CACHE_DIR / f"{key}.json", text)
+        write_text_atomic(project_root / CACHE_DIR / f"{key}.json", f"{digest}\n{text}")
 
 
 def input_files(loaded: LoadedSpec) -> list[str]:

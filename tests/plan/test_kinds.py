@@ -17,7 +17,7 @@ from mlcompile.plan import (
     make_node_id,
     parse_node_id,
 )
-from tests.conftest import EXAMPLE
+from tests.conftest import EXAMPLE, TUNED
 
 
 def test_every_kind_has_its_definition() -> None:
@@ -29,7 +29,7 @@ def test_derived_tables_keep_their_members() -> None:
     """The tables the plan and its runners read, as they were before they were derived:
     a change here changes plans (outside_project) or run records (decisions)."""
     assert {"gate", "monitor"} == DECISION_KINDS
-    assert {"ingest", "gate", "register", "score", "kserve", "monitor"} == PATH_KINDS
+    assert {"ingest", "tune", "gate", "register", "score", "kserve", "monitor"} == PATH_KINDS
 
 
 def _lookup(params: Any, dotted: str) -> Any:
@@ -48,8 +48,10 @@ def test_declared_paths_are_params_of_the_example() -> None:
             "+monitoring.delayed_drift.current.prediction_log.path=logs",
         ],
     )
+    tuned = compile_spec(EXAMPLE / "mlcompile.yaml", [*TUNED, "+models.delayed.tune.storage=s.db"])
     nodes: list[Node] = [
         *compiled.plan.nodes,
+        *tuned.plan.nodes,
         *compiled.monitoring().nodes,
         *logged.monitoring().nodes,
     ]

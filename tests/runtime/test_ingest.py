@@ -28,7 +28,8 @@ def test_file_errors_name_the_source(tmp_path: Path) -> None:
     with pytest.raises(StepError, match="source 'planes': cannot read parquet file"):
         load_file(tmp_path / "bad.parquet", "parquet", "planes")
     (tmp_path / "empty.csv").write_text("")
-    with pytest.raises(StepError, match=r"source 'planes': the file empty\.csv is empty"):
+    # no rows is the data's failure (exit 3), not the step's
+    with pytest.raises(DataValidationError, match=r"source 'planes': the file empty\.csv is empty"):
         load_file(tmp_path / "empty.csv", "csv", "planes")
     with pytest.raises(UsageError, match="unknown format 'xlsx'"):
         load_file(tmp_path / "bad.parquet", "xlsx", "planes")

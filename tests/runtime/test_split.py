@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mlcompile.errors import StepError, UsageError
+from mlcompile.errors import DataValidationError, StepError, UsageError
 from mlcompile.runtime.split import split_frame
 
 
@@ -85,7 +85,7 @@ def test_group_assignment_depends_only_on_group_and_seed(
         train, test = split_frame(
             frame, params("group", column="g", seed=seed, test_size=test_size)
         )
-    except StepError:
+    except DataValidationError:
         return  # too few groups for both sides: reported, not silently wrong
     assert not set(train["g"]) & set(test["g"])
     # Adding rows never moves an existing group to the other side.
@@ -111,9 +111,10 @@ def test_split_errors_name_the_model_and_column(delays: pd.DataFrame) -> None:
         split_frame(delays, params("group", column="tail_num"))
     with pytest.raises(UsageError, match="a 'time' split needs 'column'"):
         split_frame(delays, params("time"))
-    with pytest.raises(StepError, match="leaves the train side empty"):
+    # too few rows is the data's failure (exit 3)
+    with pytest.raises(DataValidationError, match="leaves the train side empty"):
         split_frame(delays.head(3), params("random", test_size=0.9))
-    with pytest.raises(StepError, match=r"leaves the (train|test) side empty"):
+    with pytest.raises(DataValidationError, match=r"leaves the (train|test) side empty"):
         split_frame(delays.head(10).assign(g="one"), params("group", column="g"))
     with pytest.raises(UsageError, match="unknown split method 'kfold'"):
         split_frame(delays, params("kfold"))
@@ -126,7 +127,7 @@ def test_a_class_too_small_for_a_stratified_split_is_refused(delays: pd.DataFram
     """A class with too few rows would be on one side only: trained on but never tested."""
     rows = delays.head(40).assign(delayed=[0] * 20 + [1] * 19 + [2])
     with pytest.raises(
-        StepError,
+        DataValidationError,
         match=r"model 'delays': class 2 of 'delayed' has 1 row; a stratified split with "
         r"test_size=0.2 needs at least 3 rows of every class",
     ):

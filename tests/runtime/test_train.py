@@ -119,7 +119,6 @@ def test_a_target_with_one_class_is_a_clear_error() -> None:
     import pandas as pd
     import pytest
 
-    from mlcompile.errors import StepError
     from mlcompile.runtime.features import fit_features
     from mlcompile.runtime.train import train_model
 
@@ -142,7 +141,8 @@ def test_a_target_with_one_class_is_a_clear_error() -> None:
         "seed": 1,
     }
     with pytest.raises(
-        StepError, match="every training row has y = 1; a binary model needs at least two classes"
+        DataValidationError,
+        match="every training row has y = 1; a binary model needs at least two classes",
     ):
         train_model(frame, state, params)
 
@@ -165,7 +165,7 @@ def test_a_constant_regression_target_is_refused(delays: pd.DataFrame) -> None:
     rows = delays.head(500).assign(arr_delay=7.0)
     state = fit_features(rows, features_params("regression", "arr_delay"))
     with pytest.raises(
-        StepError,
+        DataValidationError,
         match=r"every training row has arr_delay = 7\.0; a regression model learns nothing "
         "from a constant",
     ):
@@ -189,7 +189,9 @@ def test_a_named_positive_class_encodes_a_text_target(delays: pd.DataFrame) -> N
 
     tested = predictions(bundle, rows.tail(500), [])
     assert (tested.labels == (rows.tail(500)["late"] == "Yes").to_numpy()).all()
-    with pytest.raises(StepError, match=r"positive_class 'yes' is not a value of 'late'.*'No'"):
+    with pytest.raises(
+        DataValidationError, match=r"positive_class 'yes' is not a value of 'late'.*'No'"
+    ):
         train_model(apply_features(rows, state), state, {**params, "positive_class": "yes"})
     three = rows.assign(late=rows["late"].where(rows.index % 7 != 0, "Maybe"))
     with pytest.raises(StepError, match="has 3 values"):
@@ -197,8 +199,8 @@ def test_a_named_positive_class_encodes_a_text_target(delays: pd.DataFrame) -> N
 
 
 def test_a_run_on_a_constant_target_registers_nothing(cli: Any, tmp_path: Path) -> None:
-    """Through `mlcompile run`: the train step fails with the reason (exit 5) and the
-    gate and the registry deployment after it never run."""
+    """Through `mlcompile run`: the train step fails with the reason, as a data failure
+    (exit 3), and the gate and the registry deployment after it never run."""
     from tests.conftest import EXAMPLE
 
     (tmp_path / "data").mkdir()
@@ -214,7 +216,7 @@ def test_a_run_on_a_constant_target_registers_nothing(cli: Any, tmp_path: Path) 
         encoding="utf-8",
     )
     result = cli("run", spec, "-q", cwd=tmp_path)
-    assert result.exit_code == 5, result.output
+    assert result.exit_code == 3, result.output
     assert "every training row has y = 1.5; a regression model learns nothing" in result.output
     registry = tmp_path / ".mlcompile" / "registry"
     assert not registry.exists() or not any(registry.iterdir())

@@ -53,6 +53,19 @@ def test_unknown_names_get_did_you_mean() -> None:
     assert hints["unknown source 'flight'"] == "did you mean 'flights'?"
 
 
+def test_comparison_brackets_say_what_they_should_name() -> None:
+    with pytest.raises(SpecError) as caught:
+        load_spec(BROKEN / "E32x_comparisons.yaml")
+    hints = {d.message.split("'")[1]: d.hint for d in caught.value.diagnostics}
+    assert hints["rmse[challengr] <= rmse[production] - 0.5"] == "did you mean 'challenger'?"
+    assert hints["rmse[origin] <= rmse[production]"] == (
+        "'origin' is a slice: check it as 'rmse[origin] <= <bound>'; a comparison names two versions"
+    )
+    assert hints["rmse[production] >= rmse[challenger]"] == (
+        "write 'rmse[challenger] <= rmse[production]'"
+    )
+
+
 def test_override_errors_point_at_the_override() -> None:
     diagnostic = _override_problem(["settings.seed=3", "model.delayed.num_boost_round=3"])
     assert diagnostic.code == "E201"

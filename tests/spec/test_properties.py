@@ -300,6 +300,9 @@ def test_gate_checks_are_read_in_linear_time() -> None:
         "roc_auc[origin" + " " * 40_000 + "] >= ",
         " " * 40_000 + "roc_auc >= 0.5 x",
         "roc_auc[" + " a" * 20_000,
+        "roc_auc[a] >= roc_auc[" + " " * 40_000,
+        "roc_auc[a] >= roc_auc" + " " * 40_000 + "x",
+        "roc_auc[a] >= roc_auc[b]" + " " * 40_000 + "- x",
     ):
         started = time.perf_counter()
         assert parse_check(text) is None
@@ -320,3 +323,38 @@ def test_gate_checks_keep_their_forms() -> None:
     assert parse_check("rmse <= .5e-3") is not None
     assert parse_check("rmse[] <= 3") is None
     assert parse_check("rmse[  ] <= 3") is None
+
+
+@pytest.mark.parametrize(
+    ("text", "versions", "op", "margin"),
+    [
+        ("roc_auc[challenger] >= roc_auc[production]", ("challenger", "production"), ">=", 0.0),
+        (" rmse [ b ]<=rmse[ a ]- 0.5 ", ("b", "a"), "<=", -0.5),
+        ("logloss[b] < logloss[a] + 1e-2", ("b", "a"), "<", 0.01),
+    ],
+)
+def test_comparisons_of_two_versions_are_one_grammar(
+    text: str, versions: tuple[str, str], op: str, margin: float
+) -> None:
+    parsed = parse_check(text)
+    assert parsed is not None
+    assert (parsed.versions, parsed.op, parsed.value, parsed.slice) == (versions, op, margin, None)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "roc_auc[b] >= accuracy[a]",  # two metrics
+        "roc_auc >= roc_auc[a]",  # one side without a version
+        "roc_auc[b] >= roc_auc",
+        "roc_auc[b] >= roc_auc[]",
+        "roc_auc[b] >= roc_auc[a] 0.1",
+    ],
+)
+def test_half_comparisons_are_unreadable(text: str) -> None:
+    assert parse_check(text) is None
+
+
+def test_a_comparison_the_wrong_way_round_has_no_bound() -> None:
+    parsed = parse_check("rmse[b] >= rmse[a]")
+    assert parsed is not None and parsed.op is None and parsed.value is None

@@ -110,7 +110,7 @@ def _read(ingests: dict[str, Any], name: str, root: Path) -> pd.DataFrame:
         tables = {table: _read(ingests, table, root) for table in params.get("tables") or []}
         return run_sql(str(params["sql"]), tables, name)
     if is_uri(str(params["path"])):
-        return load_uri(str(params["path"]), str(params["format"]), name)[0]
+        return load_uri(str(params["path"]), str(params["format"]), name, params.get("csv"))[0]
     # the operator's grant still decides whether a path may leave the project
     path = resolve_project_path(root, str(params["path"]), f"source '{name}'", outside_allowed=True)
-    return load_file(path, str(params["format"]), name)
+    return load_file(path, str(params["format"]), name, params.get("csv"))

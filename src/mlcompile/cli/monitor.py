@@ -99,6 +99,34 @@ def _replaced(compiled: Compiled, asked: dict[str, dict[str, Any]]) -> dict[str,
     return out
 
 
+def _comparison_line(check: dict[str, Any]) -> str:
+    """`  PASS roc_auc[challenger] >= roc_auc[production]: v2 0.7012, v1 0.6954 (3861 shadow
+    rows)`: both versions' values and the rows each was measured on."""
+    sides = check["versions"]
+    values = ", ".join(
+        f"v{s['version']} " + (f"{s['value']:.4f}" if isinstance(s["value"], float) else "-")
+        for s in (sides["challenger"], sides["champion"])
+    )
+    rows = [sides[role]["rows"] for role in ("challenger", "champion")]
+    basis = check.get("basis")
+    on = (
+        f"{rows[0]} shadow rows"
+        if basis == "shadow"
+        else f"{rows[0]} and {rows[1]} rows each answered"
+        if basis == "canary"
+        else "no rows"
+    )
+    verdict = (
+        "PASS"
+        if check["passed"] and check.get("judged")
+        else "FAIL"
+        if not check["passed"]
+        else "NOT JUDGED"
+    )
+    note = f"; {check['note']}" if check.get("note") else ""
+    return f"  {verdict} {check['check']}: {values} ({on}){note}"
+
+
 def _summary(payload: dict[str, Any], no_retrain: bool) -> str:
     lines = []
     for name, decision in sorted(payload["monitoring"]["decisions"].items()):
@@ -109,7 +137,14 @@ def _summary(payload: dict[str, Any], no_retrain: bool) -> str:
             f"monitor {name}: {verdict} - {decision.get('registered_name')} "
             f"v{decision.get('version')}, {decision.get('rows')} rows; {decision.get('reason')}"
         )
-        failing = [c for c in decision.get("checks", []) if not c.get("passed")]
+        lines += [
+            _comparison_line(c) for c in decision.get("checks", []) if c.get("kind") == "comparison"
+        ]
+        failing = [
+            c
+            for c in decision.get("checks", [])
+            if not c.get("passed") and c.get("kind") != "comparison"
+        ]
         for check in failing[:SHOWN_FAILURES]:
             value = check.get("value")
             shown = f"{value:.4f}" if isinstance(value, float) else check.get("note") or "-"

@@ -85,18 +85,68 @@ def registry_show(ref: str, registry: Path | str, fmt: str, output: Output) -> N
 @registry.command("promote")
 @click.argument("ref")
 @click.option("--alias", default="production", show_default=True)
+@click.option(
+    "--if-monitor",
+    "report",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="A monitor's report (.mlcompile/monitoring/<monitor>.json): promote its challenger, "
+    "only if it passed every comparison with the version at ALIAS.",
+)
 @_registry_options
-def registry_promote(ref: str, alias: str, registry: Path | str, fmt: str, output: Output) -> None:
-    """Point ALIAS at MODEL@VERSION."""
+def registry_promote(
+    ref: str, alias: str, report: Path | None, registry: Path | str, fmt: str, output: Output
+) -> None:
+    """Point ALIAS at MODEL@VERSION; with --if-monitor, at the challenger a monitor compared
+    (MODEL alone), if it won (exit 4 otherwise, nothing moved)."""
     from mlcompile.runtime.registry import open_registry
 
     name, version = _split_ref(ref)
+    reason, expected = None, None
+    if report is not None:
+        challenger, expected, reason = _monitor_verdict(report, name, alias)
+        if version is not None and version != str(challenger):
+            raise UsageError(
+                f"the monitor compared v{challenger} of '{name}', not {version}: "
+                f"promote {name}@{challenger}, or {name} alone"
+            )
+        version = str(challenger)
     if version is None:
-        raise UsageError("say which version to promote: MODEL@VERSION")
+        raise UsageError("say which version to promote: MODEL@VERSION, or --if-monitor REPORT")
     reg = open_registry(registry)
-    moved = reg.promote(name, version, alias).version
+    moved = reg.promote(name, version, alias, reason=reason, expected=expected).version
     _report_repairs(reg)
     _moved(name, alias, moved, output)
+
+
+def _monitor_verdict(
+    report: Path, name: str, alias: str
+) -> tuple[int, dict[str, int], dict[str, Any]]:
+    """(the challenger's version, where the compared aliases pointed, the event's reason)
+    from a monitor's report; GateFailed when the challenger did not win."""
+    import hashlib
+
+    from mlcompile.runtime.monitor import promotion
+
+    try:
+        data = report.read_bytes()
+        decision = json.loads(data)["decision"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UsageError(
+            f"cannot read the monitor report {report}: {exc}; `mlcompile monitor` writes it "
+            "(.mlcompile/monitoring/<monitor>.json by default)"
+        ) from None
+    if not isinstance(decision, dict):
+        raise UsageError(f"{report} is not a monitor report: its 'decision' is not an object")
+    challenger, expected = promotion(decision, name, alias)
+    reason = {
+        "monitor": decision.get("monitor"),
+        "report": str(report),
+        "report_sha256": hashlib.sha256(data).hexdigest(),
+        "passed": [c["check"] for c in decision["checks"] if c.get("kind") == "comparison"],
+        "compared": expected,
+    }
+    return challenger, expected, reason
 
 
 @registry.command("rollback")

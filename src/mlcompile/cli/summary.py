@@ -82,4 +82,7 @@ def registry_event_text(event: dict[str, Any]) -> str:
         what += f" {event.get('alias')}: {moved}"
     else:
         what += f" v{event.get('version')}"
+    reason = event.get("reason")
+    if isinstance(reason, dict) and reason.get("monitor"):
+        what += f", as monitor {reason['monitor']} passed (report {reason.get('report')})"
     return f"{event.get('timestamp')} {event.get('user')}: {what}"

@@ -435,3 +435,42 @@ def _slices(metrics: Doc) -> list[Chart]:
         chart.note = f"overall {metric} {short(float(overall[metric]))}"
         charts.append(chart)
     return charts
+
+
+def tuning_chart(tuning: Doc) -> Chart:
+    """A search's objective by trial: a dot per trial that gave a value, the best so far as
+    a line, and the chosen trial ringed; pruned and failed trials are counted in the note."""
+    trials = [t for t in tuning.get("trials") or [] if t.get("value") is not None]
+    metric, greater = str(tuning.get("metric")), tuning.get("direction") == "maximize"
+    numbers = [float(t["number"]) for t in tuning.get("trials") or []] or [0.0]
+    frame = Frame((min(numbers), max(max(numbers), min(numbers) + 1)), span(
+        (float(t["value"]) for t in trials), pad=0.05
+    ))  # fmt: skip
+    chart = Chart("tuning", f"Search · {metric} by trial ({tuning.get('direction')})")
+    legend_marks(chart, [("s0", "trial"), ("s1", "best so far")])
+    chart.marks += frame.axes("trial", f"validation {metric}")
+    best_xs: list[float | None] = []
+    best_ys: list[float | None] = []
+    best: float | None = None
+    for trial in trials:
+        value = float(trial["value"])
+        if best is None or (value > best if greater else value < best):
+            best = value
+        best_xs.append(float(trial["number"]))
+        best_ys.append(best)
+    chart.marks.append(frame.polyline(best_xs, best_ys, "curve s1"))
+    for trial in trials:
+        value, number = float(trial["value"]), float(trial["number"])
+        chart.marks.append(frame.dot(number, value, "dot s0", 3.0, f"trial {trial['number']}: "
+                                     f"{short(value)}"))  # fmt: skip
+    chosen = tuning.get("best") or {}
+    if chosen.get("value") is not None:
+        chart.marks.append(
+            frame.dot(float(chosen["number"]), float(chosen["value"]), "point", 5.0,
+                      f"best: trial {chosen['number']}, {short(float(chosen['value']))}")
+        )  # fmt: skip
+    states = [str(t.get("state")) for t in tuning.get("trials") or []]
+    chart.note = ", ".join(
+        f"{states.count(s)} {s}" for s in ("complete", "pruned", "failed") if s in states
+    )
+    return chart

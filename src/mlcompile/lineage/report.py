@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlcompile import __version__
-from mlcompile.lineage.pictures import model_pictures
+from mlcompile.lineage.pictures import model_pictures, tuning_chart
 from mlcompile.lineage.trace import params_summary, registry_history
 from mlcompile.plan import Node, Plan, StepKind, make_node_id
 from mlcompile.runtime.trail.names import safe
@@ -118,6 +118,17 @@ def run_diagnoses(
     return found
 
 
+def run_tuning(
+    plan: Plan, record: Mapping[str, Any], store_dir: Path, model: str
+) -> dict[str, Any] | None:
+    """The search this run made for the model's parameters (tuning.json), if it made one."""
+    node = make_node_id(StepKind.TUNE, model)
+    if node not in {n.id for n in plan.nodes}:
+        return None
+    document = read_artifact(output_dir(record, node, "tuning", store_dir), "tuning")
+    return document if isinstance(document, dict) else None
+
+
 def production_baseline(
     plan: Plan, record: Mapping[str, Any], store_dir: Path, registry_dir: Path | None, model: str
 ) -> tuple[str, dict[str, Any]] | None:
@@ -183,6 +194,7 @@ def model_sections(
         elif baseline is None:
             other = production_baseline(plan, record, store_dir, registry_dir, model)
         diagnosis = diagnoses.get(model)
+        tuning = run_tuning(plan, record, store_dir, model)
         sections.append(
             {
                 **item,
@@ -192,6 +204,8 @@ def model_sections(
                     diagnosis, item["metrics"], other[1] if other else None,
                     other[0] if other else "",
                 ),
+                "tuning": tuning,
+                "tuning_chart": tuning_chart(tuning) if tuning else None,
             }
         )  # fmt: skip
     return sections

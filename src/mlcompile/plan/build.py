@@ -23,6 +23,7 @@ from mlcompile.plan.params import (
     ScoreParams,
     SplitParams,
     TrainParams,
+    TuneParams,
     ValidateParams,
 )
 from mlcompile.spec import GateCheck, Resolved
@@ -34,6 +35,7 @@ from mlcompile.spec.models import (
     Monitor,
     RegistryDeployment,
 )
+from mlcompile.tasks import LOWER_IS_BETTER
 from mlcompile.trust import project_module_file
 
 # Part of every fingerprint: a release that changes what a step computes invalidates caches.
@@ -146,6 +148,8 @@ class _Builder:
         if source.path is not None:
             fmt = source.format or ("csv" if source.path.lower().endswith(".csv") else "parquet")
             params = {"source": name, "format": fmt, "path": source.path}
+            if source.csv is not None:  # only when set: other plans keep their bytes
+                params["csv"] = source.csv.model_dump(exclude_none=True)
         else:
             assert source.sql is not None
             tables = self.r.source_inputs[name]
@@ -160,6 +164,9 @@ class _Builder:
             "strict": schema.strict,
             "coerce": schema.coerce,
         }
+        for key in ("min_rows", "unique", "checks"):
+            if getattr(schema, key) is not None:  # only when set, as for csv above
+                schema_params[key] = getattr(schema, key)
         if schema.file is not None:
             schema_params["file"] = schema.file
         else:
@@ -214,15 +221,22 @@ class _Builder:
             {"train": _ref(split, "train", "dataset")},
             {"transformer": "transformer", "train": "dataset"},
         )
+        fitted = {
+            "train": _ref(features, "train", "dataset"),
+            "transformer": _ref(features, "transformer", "transformer"),
+        }
+        if model.tune is not None:
+            tune = self.add(
+                StepKind.TUNE,
+                name,
+                self.tune_params(name, model, seed),
+                fitted,
+                {"tuning": "tuning"},
+            )
+            # the best trial's parameters, which training merges over the fixed ones
+            fitted = {**fitted, "tuning": _ref(tune, "tuning", "tuning")}
         train = self.add(
-            StepKind.TRAIN,
-            name,
-            self.train_params(name, model, seed),
-            {
-                "train": _ref(features, "train", "dataset"),
-                "transformer": _ref(features, "transformer", "transformer"),
-            },
-            {"model": "model"},
+            StepKind.TRAIN, name, self.train_params(name, model, seed), fitted, {"model": "model"}
         )
         self.add(
             StepKind.EVALUATE,
@@ -259,6 +273,30 @@ class _Builder:
             params["threshold"] = model.threshold.model_dump(exclude_none=True)
         if model.positive_class is not None:
             params["positive_class"] = model.positive_class
+        return params
+
+    def tune_params(self, name: str, model: Model, seed: int) -> TuneParams:
+        tune = model.tune
+        assert tune is not None
+        train = self.train_params(name, model, seed)
+        train.pop("serving", None)  # how serve treats requests: no trial reads it
+        # storage (below) and outside_project (add) are the optional keys mypy asks for here
+        params: TuneParams = {
+            **train,  # type: ignore[typeddict-item]
+            "metric": tune.metric,
+            "greater_is_better": tune.metric not in LOWER_IS_BETTER,
+            "space": {
+                param: searched.model_dump(by_alias=True, exclude_none=True, exclude_defaults=True)
+                for param, searched in sorted(tune.space.items())
+            },
+            "trials": tune.trials,
+            "timeout_s": tune.timeout_s,
+            "tune_seed": tune.seed if tune.seed is not None else seed,
+            "sampler": tune.sampler,
+            "pruning": tune.pruning,
+        }
+        if tune.storage is not None:
+            params["storage"] = tune.storage
         return params
 
     def evaluate_params(self, name: str, model: Model, seed: int) -> EvaluateParams:
@@ -307,6 +345,8 @@ class _Builder:
         )
         if model.custom_metrics:
             params["custom_metrics"] = self.custom_metrics(model)
+        if monitor.challenger is not None:
+            params["challenger"] = monitor.challenger
         return params
 
     def custom_metrics(self, model: Model) -> list[dict[str, Any]]:
@@ -480,11 +520,14 @@ class _Builder:
 
 
 def _check_params(checks: list[GateCheck], lower: frozenset[str]) -> list[dict[str, Any]]:
-    """Checks as the runtime reads them: a bound (`op`, `value`) or a `max_drop` (with the
-    direction of a custom metric, which only the spec knows)."""
+    """Checks as the runtime reads them: a bound (`op`, `value`), a `max_drop` (with the
+    direction of a custom metric, which only the spec knows), or a comparison of two
+    `versions` (`op`, and `value` the margin added to the right side)."""
     out = []
     for check in checks:
         item: dict[str, Any] = {"metric": check.metric, "slice": check.slice, "text": check.text}
+        if check.versions is not None:
+            item["versions"] = list(check.versions)
         if check.max_drop is not None:
             item["max_drop"] = check.max_drop
             if check.metric in lower:

@@ -21,6 +21,7 @@ class StepKind(StrEnum):
     VALIDATE = "validate"
     SPLIT = "split"
     FEATURES = "features"
+    TUNE = "tune"
     TRAIN = "train"
     EVALUATE = "evaluate"
     GATE = "gate"
@@ -81,6 +82,11 @@ _DEFS = (
         StepKind.FEATURES,
         "fit the feature transformer on the training rows",
         outside=OutsideState.CUSTOM_CODE,
+    ),
+    StepDef(
+        StepKind.TUNE,
+        "search a model's LightGBM parameters on the validation split (Optuna)",
+        paths=("storage",),
     ),
     StepDef(StepKind.TRAIN, "train a LightGBM model"),
     StepDef(StepKind.EVALUATE, "compute a model's metrics on the test rows, overall and per slice"),

@@ -26,6 +26,7 @@ ARTIFACT_TYPES = frozenset(
         "file",
         "drift",
         "diagnosis",
+        "tuning",
     }
 )
 

@@ -17,6 +17,7 @@ class IngestParams(TypedDict):
     path: NotRequired[str]
     sql: NotRequired[str]
     tables: NotRequired[list[str]]
+    csv: NotRequired[dict[str, Any]]  # CSV read options (csvformat), when the spec sets any
     outside_project: NotRequired[bool]
 
 
@@ -59,6 +60,21 @@ class TrainParams(TypedDict):
     threshold: NotRequired[float | dict[str, Any]]
     positive_class: NotRequired[str | int | bool]  # binary models whose spec names one
     serving: NotRequired[dict[str, Any]]  # the model's `serving` spec, kept in its bundle
+
+
+class TuneParams(TrainParams):
+    """A train step's params (every trial trains as the train step does), and the search's."""
+
+    metric: str
+    greater_is_better: bool
+    space: dict[str, dict[str, Any]]
+    trials: int
+    timeout_s: float | None
+    tune_seed: int
+    sampler: str
+    pruning: bool
+    storage: NotRequired[str]  # the study's SQLite file, relative to the project
+    outside_project: NotRequired[bool]
 
 
 class EvaluateParams(TypedDict):
@@ -133,6 +149,7 @@ class MonitorParams(TypedDict):
     min_rows: int
     retrain_on: list[str]
     report: str
+    challenger: NotRequired[str]
     outside_project: NotRequired[bool]
 
 
@@ -142,6 +159,7 @@ PARAMS: Mapping[StepKind, type] = {
     StepKind.VALIDATE: ValidateParams,
     StepKind.SPLIT: SplitParams,
     StepKind.FEATURES: FeaturesParams,
+    StepKind.TUNE: TuneParams,
     StepKind.TRAIN: TrainParams,
     StepKind.EVALUATE: EvaluateParams,
     StepKind.GATE: GateParams,

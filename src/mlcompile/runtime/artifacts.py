@@ -47,6 +47,7 @@ RECORD_FILES = {
     "file": "file.json",
     "drift": "drift.json",
     "diagnosis": "diagnosis.json",
+    "tuning": "tuning.json",
 }
 
 

@@ -290,23 +290,31 @@ def _expression_connection() -> duckdb.DuckDBPyConnection:
     return con
 
 
-def _expr(feature: _Feature, work: Frame, fitted: Fitted) -> Any:
-    expr = str(feature.arg("expr"))
+def row_values(expr: str, frame: Frame) -> Any:
+    """The expression's value on each row of `frame`, on the frame's index. ValueError with
+    the reason when it is not a row-wise expression or DuckDB cannot compute it."""
     # the spec checks refused such text already; a plan from elsewhere gets no pass
     problem = expression_problem(expr)
     if problem is not None:
-        raise feature.fail(problem)
+        raise ValueError(problem)
     con = _expression_connection()
-    con.register(TABLE, work)
+    con.register(TABLE, frame)
     try:
         result = con.sql(wrap(expr)).df()["value"]
     except duckdb.Error as exc:
-        raise feature.fail(f"expression failed: {exc}") from None
+        raise ValueError(f"expression failed: {exc}") from None
     finally:
         con.unregister(TABLE)
-    if len(result) != len(work):
-        raise feature.fail(f"expression gave {len(result)} values for {len(work)} rows")
-    return result.set_axis(work.index)
+    if len(result) != len(frame):
+        raise ValueError(f"expression gave {len(result)} values for {len(frame)} rows")
+    return result.set_axis(frame.index)
+
+
+def _expr(feature: _Feature, work: Frame, fitted: Fitted) -> Any:
+    try:
+        return row_values(str(feature.arg("expr")), work)
+    except ValueError as exc:
+        raise feature.fail(str(exc)) from None
 
 
 def _custom(feature: _Feature, work: Frame, fitted: Fitted) -> Any:

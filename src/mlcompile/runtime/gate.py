@@ -200,6 +200,37 @@ def evaluate_gate(
     }
 
 
+def compare_versions(
+    raw: Mapping[str, Any], left: Mapping[str, Any], right: Mapping[str, Any]
+) -> dict[str, Any]:
+    """A comparison of two versions' metrics documents, `m[left] op m[right] + margin`
+    (`value` in `raw` is the margin): the left side's value against the bound the right
+    side's makes."""
+    metric, op, margin = str(raw["metric"]), str(raw["op"]), float(raw.get("value") or 0)
+    found = []
+    for document in (left, right):
+        table, name, where, key = _values(document, metric)
+        found.append(
+            (table.get(name), ((document.get("undefined") or {}).get(where) or {}).get(key))
+        )
+    (value, why_left), (against, why_right) = found
+    bound = None if against is None else against + margin
+    note = None
+    if value is None or bound is None:
+        side, why = ("left", why_left) if value is None else ("right", why_right)
+        note = f"the {side} side has no '{metric}' ({why or 'undefined or not computed'})"
+    return {
+        "metric": metric,
+        "op": op,
+        "value": value,
+        "against": against,
+        "margin": margin,
+        "bound": bound,
+        "passed": bound is not None and value is not None and OPERATORS[op](value, bound),
+        "note": note,
+    }
+
+
 def raise_if_failed(decision: Mapping[str, Any]) -> None:
     if decision["passed"]:
         return

@@ -2,6 +2,13 @@
 reference data, how the model performs on outcomes that arrived later, and whether the
 monitor's retrain policy asks for a new model.
 
+With a `challenger` (the alias of a version served beside the watched one, with `serve
+--shadow` or `--canary`), checks written `m[challenger] op m[production] + d` compare the two
+versions on the prediction log's labelled rows: the rows the watched version answered and
+the challenger shadowed, both scoring each one; without such rows, each version on the rows
+it answered itself (a canary). `promotion` reads the decision back for `registry promote
+--if-monitor`.
+
 It writes two records:
 - drift.json: per model input (in the model's order) and for the predictions, the drift
   measures and a histogram of both sides; performance on labelled rows next to the version's
@@ -20,13 +27,13 @@ from typing import Any
 
 import pandas as pd  # type: ignore[import-untyped]
 
-from mlcompile.errors import StepError
+from mlcompile.errors import GateFailed, StepError, UsageError
 from mlcompile.tasks import DRIFT_METRICS, PREDICTION
 
 from .drift import column_drift
 from .evaluate import evaluate
 from .features import feature_frame
-from .gate import OPERATORS, evaluate_gate
+from .gate import OPERATORS, compare_versions, evaluate_gate
 from .predlog import read_log
 from .registry import ModelRegistry, ModelVersion
 from .score import prediction_columns
@@ -34,6 +41,8 @@ from .train import predict
 
 REFERENCE_ROWS = 20_000
 REFERENCE_SEED = 0
+# the log's model_version beside a window's inputs, under a name no input column can have
+ANSWERED = "\x00answered_version"
 
 
 def reference_sample(rows: pd.DataFrame, meta: Mapping[str, Any]) -> pd.DataFrame:
@@ -140,6 +149,104 @@ def _performance(
     return metrics, int(metrics["rows"])
 
 
+def _side(
+    alias: str, version: ModelVersion, scored: tuple[dict[str, Any] | None, int]
+) -> dict[str, Any]:
+    return {"alias": alias, "version": version.version, "rows": scored[1], "metrics": scored[0]}
+
+
+def _rollout(
+    params: Mapping[str, Any],
+    registry: ModelRegistry,
+    champion: ModelVersion,
+    labels: pd.DataFrame,
+    log_dir: Path,
+    num_threads: int,
+) -> dict[str, Any]:
+    """Both versions' metrics on the labelled rows of the log they scored, and on which
+    rows: `basis` "shadow" (the same rows, both scored each), "canary" (each version the
+    rows it answered) or None (no labelled row was scored by both)."""
+    name, alias = str(params["registered_name"]), str(params["challenger"])
+    challenger = registry.get(name, alias)
+    bundles = {v.version: v.bundle() for v in (champion, challenger)}
+    first = bundles[champion.version].meta
+    signature = {
+        **first["feature_state"]["input_signature"],
+        **bundles[challenger.version].meta["feature_state"]["input_signature"],
+    }
+    window = params["current"]["prediction_log"]
+    rows = read_log(
+        log_dir,
+        signature,
+        prediction_columns(first),
+        version=None,
+        max_rows=window.get("max_rows"),
+        version_as=ANSWERED,
+    )
+    answered = rows[ANSWERED] if len(rows) else pd.Series(dtype="float64")
+    shadowed = rows["shadow_version"] if "shadow_version" in rows else pd.Series(pd.NA, rows.index)
+
+    def scored(version: ModelVersion, where: Any) -> tuple[dict[str, Any] | None, int]:
+        frame = rows[where].drop(columns=[ANSWERED]).reset_index(drop=True)
+        if frame.empty:
+            return None, 0
+        return _performance(bundles[version.version], params, frame, labels, num_threads)
+
+    both = (answered == champion.version) & (shadowed == challenger.version)
+    basis: str | None = "shadow"
+    sides = scored(champion, both), scored(challenger, both)
+    if not sides[0][1]:
+        basis = "canary"
+        sides = (
+            scored(champion, answered == champion.version),
+            scored(challenger, answered == challenger.version),
+        )
+    if not (sides[0][1] and sides[1][1]):
+        basis = None
+    return {
+        "basis": basis,
+        "champion": _side(str(params["alias"]), champion, sides[0]),
+        "challenger": _side(alias, challenger, sides[1]),
+    }
+
+
+def _comparison_entry(
+    raw: Mapping[str, Any], rollout: Mapping[str, Any], min_rows: int
+) -> dict[str, Any]:
+    """A comparison check judged like a gate check, with both versions' values and rows.
+    Too few compared rows judge nothing: the check passes (like a performance check without
+    labels) and says so, and `judged` false keeps `registry promote --if-monitor` away."""
+    champion, challenger = rollout["champion"], rollout["challenger"]
+    basis = rollout["basis"]
+    fewest = min(champion["rows"], challenger["rows"])
+    entry = {
+        "check": raw.get("text"),
+        "text": raw.get("text"),
+        "kind": "comparison",
+        "basis": basis,
+        "judged": basis is not None and fewest >= min_rows,
+        **compare_versions(raw, challenger["metrics"] or {}, champion["metrics"] or {}),
+    }
+    entry["versions"] = {
+        role: {
+            "alias": side["alias"],
+            "version": side["version"],
+            "rows": side["rows"],
+            "value": entry["value" if role == "challenger" else "against"],
+        }
+        for role, side in (("challenger", challenger), ("champion", champion))
+    }
+    if basis is None:
+        entry.update(passed=True, note="no labelled row scored by both versions yet")
+    elif fewest < min_rows:
+        entry.update(
+            passed=True,
+            note=f"only {fewest} labelled rows of one version, fewer than min_rows "
+            f"{min_rows}: not judged",
+        )
+    return entry
+
+
 def _drift_entry(
     raw: Mapping[str, Any], feature: str, measures: Mapping[str, Any], every: bool
 ) -> dict[str, Any]:
@@ -170,11 +277,17 @@ def judge(
     features: Mapping[str, Mapping[str, Any]],
     performance: Mapping[str, Any] | None,
     production: Mapping[str, Any],
+    rollout: Mapping[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """Every check, in the spec's order: drift checks once per feature they cover,
-    performance checks as a gate judges them (against the version's own test metrics)."""
+    performance checks as a gate judges them (against the version's own test metrics),
+    comparisons of two versions on the rows `rollout` says."""
     entries: list[dict[str, Any]] = []
     for raw in params.get("checks") or []:
+        if raw.get("versions"):
+            assert rollout is not None, "validate lets no comparison into a monitor without one"
+            entries.append(_comparison_entry(raw, rollout, int(params.get("min_rows") or 1)))
+            continue
         if raw["metric"] in DRIFT_METRICS:
             if raw.get("slice"):
                 entries.append(_drift_entry(raw, raw["slice"], features[raw["slice"]], False))
@@ -236,13 +349,16 @@ def monitor(
     performance, labelled = None, 0
     if params.get("labels") and "labels" in inputs and len(current):
         performance, labelled = _performance(bundle, params, current, inputs["labels"], num_threads)
+    rollout = None
+    if params.get("challenger") and "labels" in inputs and log_dir is not None:
+        rollout = _rollout(params, registry, version, inputs["labels"], log_dir, num_threads)
     production = version.metrics()
     rows, min_rows = len(current), int(params.get("min_rows") or 1)
     judged = rows >= min_rows
-    checks = judge(params, features, performance, production) if judged else []
+    checks = judge(params, features, performance, production, rollout) if judged else []
     failed = {
         kind: sum(1 for c in checks if c["kind"] == kind and not c["passed"])
-        for kind in ("drift", "performance")
+        for kind in ("drift", "performance", "comparison")
     }
     retrain_on = list(params.get("retrain_on") or [])
     retrain = judged and any(failed[kind] for kind in retrain_on)
@@ -266,6 +382,8 @@ def monitor(
         "performance": performance,
         "production_performance": production,
     }
+    if rollout is not None:
+        drift["comparison"] = rollout
     decision = {
         "monitor": params.get("monitor"),
         "model": params.get("model"),
@@ -280,4 +398,54 @@ def monitor(
         "reason": reason,
         "checks": checks,
     }
+    if rollout is not None:
+        decision["challenger"] = {
+            "alias": rollout["challenger"]["alias"],
+            "version": rollout["challenger"]["version"],
+        }
     return drift, decision
+
+
+def promotion(decision: Mapping[str, Any], name: str, alias: str) -> tuple[int, dict[str, int]]:
+    """(the challenger's version, where each alias pointed when compared) when the monitor's
+    decision lets the challenger take `alias` of model `name`: every comparison judged on
+    rows, and passed. UsageError for a decision about something else, GateFailed when the
+    challenger did not win."""
+    monitor = decision.get("monitor")
+    about = f"the report of monitor '{monitor}'"
+    challenger = decision.get("challenger")
+    if decision.get("registered_name") != name or not isinstance(challenger, Mapping):
+        raise UsageError(
+            f"{about} compares no challenger of '{name}' (it watches "
+            f"'{decision.get('registered_name')}'): name the report of a monitor with "
+            "'challenger: <alias>' on this model"
+        )
+    if decision.get("alias") != alias:
+        raise UsageError(
+            f"{about} compares the challenger with '{decision.get('alias')}', not '{alias}': "
+            f"promote with --alias {decision.get('alias')}"
+        )
+    compared = [c for c in decision.get("checks") or [] if c.get("kind") == "comparison"]
+    shown = f"v{challenger['version']} ('{challenger['alias']}') against v{decision['version']}"
+    if not decision.get("judged") or not compared:
+        why = decision.get("reason") if not decision.get("judged") else "it has no comparison"
+        raise GateFailed(f"{about} judged no comparison of {shown}: {why}")
+    unjudged = [c for c in compared if not c.get("judged")]
+    if unjudged:
+        raise GateFailed(
+            f"{about} could not judge {unjudged[0]['check']} for {shown}: {unjudged[0]['note']}"
+        )
+    lost = [c for c in compared if not c.get("passed")]
+    if lost:
+        said = "; ".join(
+            f"{c['check']}: {c['value']} against {c['bound']}"
+            if c.get("note") is None
+            else f"{c['check']}: {c['note']}"
+            for c in lost
+        )
+        raise GateFailed(f"{about}: the challenger {shown} failed {said}")
+    expected = {
+        alias: int(decision["version"]),
+        str(challenger["alias"]): int(challenger["version"]),
+    }
+    return int(challenger["version"]), expected

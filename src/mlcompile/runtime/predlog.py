@@ -43,9 +43,11 @@ def read_log(
     *,
     version: int | None,
     max_rows: int | None,
+    version_as: str | None = None,
 ) -> pd.DataFrame:
     """The logged input rows, oldest first: only those `version` answered (all when None),
-    the newest `max_rows` of them. Columns are named as the model's signature names them."""
+    the newest `max_rows` of them. Columns are named as the model's signature names them;
+    with `version_as`, the version that answered each row is kept under that name."""
     parts = sorted(log_dir.glob(PART_GLOB)) if log_dir.is_dir() else []
     if not parts:
         return pd.DataFrame({column: pd.Series(dtype=dtype) for column, dtype in signature.items()})
@@ -64,4 +66,7 @@ def read_log(
             "was it written for another model?"
         )
     kept = [*stored, *(c for c in frame.columns if c not in stored and c not in taken)]
-    return frame[kept].rename(columns=stored).reset_index(drop=True)
+    rows = frame[kept].rename(columns=stored).reset_index(drop=True)
+    if version_as is not None:
+        rows[version_as] = frame["model_version"].to_numpy()
+    return rows

@@ -318,6 +318,9 @@ class ModelRegistry(abc.ABC):
                 "training_data": bundle.meta.get("training_data", {}),
                 "gates": [dict(d) for d in decisions],
             }
+            if bundle.meta.get("tuning"):  # only then: other versions' records keep their keys
+                # the search that chose the version's parameters: its metric, best trial, study
+                registration["tuning"] = bundle.meta["tuning"]
             found = {**files, REGISTRATION: dumps_json(registration).encode("utf-8")}
             located = self._publish(name, version, found)
             event = {"event": "register", "model": name, "version": version, **located}
@@ -328,7 +331,14 @@ class ModelRegistry(abc.ABC):
             self._commit(name, self._alias_change(name, alias, version, "promote"))
         return replace(self._version(name, version), created=created)
 
-    def _alias_change(self, name: str, alias: str, version: int, kind: str) -> Change[int]:
+    def _alias_change(
+        self,
+        name: str,
+        alias: str,
+        version: int,
+        kind: str,
+        reason: Mapping[str, Any] | None = None,
+    ) -> Change[int]:
         def move() -> tuple[dict[str, Any] | None, int]:
             previous = self.aliases(name).get(alias)
             if previous == version:
@@ -340,17 +350,38 @@ class ModelRegistry(abc.ABC):
                 "from_version": previous,
                 "to_version": version,
             }
-            return event, version
+            return (event if reason is None else {**event, "reason": dict(reason)}), version
 
         return move
 
-    def promote(self, name: str, version: int | str, alias: str) -> ModelVersion:
+    def promote(
+        self,
+        name: str,
+        version: int | str,
+        alias: str,
+        *,
+        reason: Mapping[str, Any] | None = None,
+        expected: Mapping[str, int] | None = None,
+    ) -> ModelVersion:
+        """Point `alias` at `version`; `reason` (why, for the log) is kept in the event.
+        With `expected`, only while each of those aliases still points where it says
+        (checked against the log the move commits after, so no move slips in between)."""
         check_alias(alias)
         self.repairs = []
 
         def move() -> tuple[dict[str, Any] | None, int]:
             chosen = self._resolve(name, version)
-            return self._alias_change(name, alias, chosen, "promote")()
+            now = self.aliases(name)
+            moved = {a: v for a, v in (expected or {}).items() if now.get(a) != v}
+            if moved:
+                said = ", ".join(
+                    f"'{a}' pointed at v{v}, now at v{now.get(a)}" for a, v in moved.items()
+                )
+                raise UsageError(
+                    f"aliases of '{name}' moved since they were compared ({said}): "
+                    "compare again before promoting"
+                )
+            return self._alias_change(name, alias, chosen, "promote", reason)()
 
         return self._version(name, self._commit(name, move))
 

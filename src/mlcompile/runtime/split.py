@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd  # type: ignore[import-untyped]
 
-from mlcompile.errors import StepError, UsageError, did_you_mean
+from mlcompile.errors import DataValidationError, StepError, UsageError, did_you_mean
 
 METHODS = ("random", "stratified", "time", "group")
 IntArray = np.ndarray[Any, np.dtype[np.int64]]
@@ -54,7 +54,7 @@ def _stratified(target: Any, test_size: float, rng: np.random.Generator, model: 
             # tested but never learnt
             needed = next(n for n in range(1, 10**6) if 0 < round(n * test_size) < n)
             value = values[code].item() if hasattr(values[code], "item") else values[code]
-            raise StepError(
+            raise DataValidationError(
                 f"model '{model}': class {value!r} of '{target.name}' has "
                 f"{len(members)} row{'s' if len(members) != 1 else ''}; a stratified split "
                 f"with test_size={test_size} needs at least {needed} rows of every class to "
@@ -124,7 +124,7 @@ def split_frame(df: pd.DataFrame, params: Mapping[str, Any]) -> tuple[pd.DataFra
     train, test = df[~in_test], df[in_test]
     for side, rows in (("train", train), ("test", test)):
         if rows.empty:
-            raise StepError(
+            raise DataValidationError(
                 f"model '{model}': the {method} split with test_size={test_size} leaves the "
                 f"{side} side empty ({len(df)} rows in total)"
             )

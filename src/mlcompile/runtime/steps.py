@@ -19,6 +19,7 @@ from mlcompile.plan.params import (
     IngestParams,
     MonitorParams,
     RegisterParams,
+    TuneParams,
     ValidateParams,
 )
 from mlcompile.uris import is_uri
@@ -146,11 +147,13 @@ def _ingest(step: _Step) -> dict[str, Any]:
             sources.update(meta["sources"])
         df = run_sql(str(params["sql"]), frames, source)
     elif is_uri(str(params["path"])):
-        df, digest = load_uri(str(params["path"]), str(params.get("format")), source)
+        df, digest = load_uri(
+            str(params["path"]), str(params.get("format")), source, params.get("csv")
+        )
         sources = {source: digest}
     else:
         path, _ = step.project_path("path")
-        df = load_file(path, str(params.get("format")), source)
+        df = load_file(path, str(params.get("format")), source, params.get("csv"))
         sources = {source: sha256_file(path)}
     meta = write_dataset(step.output("dataset"), df, sources)
     return {"rows": meta["rows"], "columns": len(meta["columns"])}
@@ -191,12 +194,45 @@ def _features(step: _Step) -> dict[str, Any]:
     return {"rows": len(df), "model_inputs": len(state["output_columns"])}
 
 
+def _tune(step: _Step) -> dict[str, Any]:
+    from .tune import study_name, tune
+
+    params = cast(TuneParams, step.params)
+    df, meta = read_dataset(step.input("train"))
+    state = read_record(step.input("transformer"), "transformer")
+    storage = step.project_path("storage")[0] if params.get("storage") else None
+    name = study_name(params, {"train": meta["sha256"], "transformer": state})
+    record, timings = tune(
+        df, state, params, name=name, storage=storage, num_threads=step.ctx.num_threads
+    )
+    write_record(step.output("tuning"), "tuning", record)
+    # the run record keeps the trial history; the seconds say what the search cost
+    return {
+        "metric": record["metric"],
+        "best": record["best"],
+        "finished": record["finished"],
+        "resumed_from": record["resumed_from"],
+        "stopped": record["stopped"],
+        "trials": [
+            {k: t.get(k) for k in ("number", "state", "value", "params")} for t in record["trials"]
+        ],
+        "seconds": round(timings["seconds"], 3),
+        "lightgbm_seconds": round(timings["lightgbm_seconds"], 3),
+    }
+
+
 def _train(step: _Step) -> dict[str, Any]:
     df, meta = read_dataset(step.input("train"))
     state = read_record(step.input("transformer"), "transformer")
     training_data = {"sha256": meta["sha256"], "sources": meta["sources"]}
+    tuning = read_record(step.input("tuning"), "tuning") if "tuning" in step.inputs else None
     _, bundle = train_model(
-        df, state, step.params, num_threads=step.ctx.num_threads, training_data=training_data
+        df,
+        state,
+        step.params,
+        num_threads=step.ctx.num_threads,
+        training_data=training_data,
+        tuning=tuning,
     )
     write_model(step.output("model"), bundle)
     return {
@@ -334,6 +370,7 @@ STEPS: dict[StepKind, Callable[[_Step], dict[str, Any]]] = {
     StepKind.VALIDATE: _validate,
     StepKind.SPLIT: _split,
     StepKind.FEATURES: _features,
+    StepKind.TUNE: _tune,
     StepKind.TRAIN: _train,
     StepKind.EVALUATE: _evaluate,
     StepKind.GATE: _gate,

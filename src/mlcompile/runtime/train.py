@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import lightgbm as lgb
 import numpy as np
 import pandas as pd  # type: ignore[import-untyped]
 
-from mlcompile.errors import StepError, UsageError
+from mlcompile.errors import DataValidationError, StepError, UsageError
 
 from .artifacts import ModelBundle, json_safe
 from .features import apply_features, model_frame, refuse_infinities, value_sort_key
@@ -109,17 +110,21 @@ def model_text(booster: lgb.Booster, num_iteration: int) -> str:
     return _THREADS_LINE.sub("[num_threads: 0]", text)
 
 
-def train_model(
-    train_df: pd.DataFrame,
-    state: Mapping[str, Any],
-    params: Mapping[str, Any],
-    *,
-    num_threads: int = 1,
-    training_data: Mapping[str, Any] | None = None,
-) -> tuple[lgb.Booster, ModelBundle]:
-    """Train on transformed rows (model inputs + target); returns the booster and the bundle.
+@dataclass(frozen=True)
+class TrainingRows:
+    """A model's transformed training rows as LightGBM reads them, checked once."""
 
-    `training_data` (the train dataset's sha256 and sources) is recorded in the bundle."""
+    features: pd.DataFrame
+    labels: FloatArray
+    classes: list[Any] | None
+    positive: str | int | bool | None
+
+
+def training_rows(
+    train_df: pd.DataFrame, state: Mapping[str, Any], params: Mapping[str, Any]
+) -> TrainingRows:
+    """The labelled model inputs of the transformed rows; a target LightGBM could learn
+    nothing from is refused here, with the reason."""
     model, task, target = str(params.get("model")), str(params["task"]), str(params["target"])
     if target not in train_df.columns:
         raise StepError(f"model '{model}': target column '{target}' is not in the training rows")
@@ -133,10 +138,10 @@ def train_model(
     positive = params.get("positive_class")
     features, labels = _labelled(train_df, state, task, classes, model, target, positive)
     if not len(labels):
-        raise StepError(f"model '{model}': no training rows have a value for '{target}'")
+        raise DataValidationError(f"model '{model}': no training rows have a value for '{target}'")
     if positive is not None and not (labels == 1).any():
         values = target_classes(train_df[target])
-        raise StepError(
+        raise DataValidationError(
             f"model '{model}': positive_class {positive!r} is not a value of '{target}' in the "
             f"training rows, which has {values[:10]}"
         )
@@ -149,32 +154,84 @@ def train_model(
             if task == "regression"
             else "needs at least two classes"
         )
-        raise StepError(
+        raise DataValidationError(
             f"model '{model}': every training row has {target} = {value!r}; a {task} model "
             f"{needs} (check the source's filters and the split)"
         )
+    return TrainingRows(features, labels, classes, positive)
+
+
+@dataclass(frozen=True)
+class Fitted:
+    booster: lgb.Booster
+    best: int  # the iteration the model is cut at
+    held_out: tuple[pd.DataFrame, FloatArray] | None  # the validation rows, with early stopping
+
+
+def fit(
+    rows: TrainingRows,
+    params: Mapping[str, Any],
+    lgb_params: Mapping[str, Any],
+    callbacks: Sequence[Callable[[Any], None]] = (),
+) -> Fitted:
+    """`lightgbm.train` on the rows, early stopping on the validation split when the params
+    set it; `callbacks` see each round (a search's pruning)."""
+    rounds = int(params.get("num_boost_round") or 100)
+    stopping = params.get("early_stopping_rounds")
+    features, labels = rows.features, rows.labels
+    if not stopping:
+        booster = lgb.train(
+            dict(lgb_params),
+            lgb.Dataset(features, labels),
+            num_boost_round=rounds,
+            callbacks=list(callbacks),
+        )
+        return Fitted(booster, booster.best_iteration or booster.current_iteration(), None)
+    fraction = float(params.get("validation_size") or 0.1)
+    held = _validation_mask(len(labels), fraction, int(lgb_params["seed"]), str(params["model"]))
+    fitted = lgb.Dataset(features[~held], labels[~held])
+    check = lgb.Dataset(features[held], labels[held], reference=fitted)
+    booster = lgb.train(
+        dict(lgb_params),
+        fitted,
+        num_boost_round=rounds,
+        valid_sets=[check],
+        valid_names=["validation"],
+        callbacks=[lgb.early_stopping(int(stopping), verbose=False), *callbacks],
+    )
+    best = booster.best_iteration or booster.current_iteration()
+    return Fitted(booster, best, (features[held], labels[held]))
+
+
+def with_tuned(params: Mapping[str, Any], tuned: Mapping[str, Any]) -> dict[str, Any]:
+    """Train params with a search's parameters merged over the fixed ones."""
+    return {**params, "params": {**(params.get("params") or {}), **tuned}}
+
+
+def train_model(
+    train_df: pd.DataFrame,
+    state: Mapping[str, Any],
+    params: Mapping[str, Any],
+    *,
+    num_threads: int = 1,
+    training_data: Mapping[str, Any] | None = None,
+    tuning: Mapping[str, Any] | None = None,
+) -> tuple[lgb.Booster, ModelBundle]:
+    """Train on transformed rows (model inputs + target); returns the booster and the bundle.
+
+    `training_data` (the train dataset's sha256 and sources) is recorded in the bundle; with
+    `tuning` (a search's record), its best parameters are merged over the fixed ones and
+    the search is recorded with the model."""
+    if tuning is not None:
+        params = with_tuned(params, tuning["best"]["params"])
+    model, task, target = str(params.get("model")), str(params["task"]), str(params["target"])
+    rows = training_rows(train_df, state, params)
+    classes, positive = rows.classes, rows.positive
     lgb_params = lightgbm_params(params, classes, num_threads)
     rounds = int(params.get("num_boost_round") or 100)
     stopping = params.get("early_stopping_rounds")
-    held_rows, held_out = 0, None
-    if stopping:
-        fraction = float(params.get("validation_size") or 0.1)
-        held = _validation_mask(len(labels), fraction, lgb_params["seed"], model)
-        held_rows = int(held.sum())
-        fit = lgb.Dataset(features[~held], labels[~held])
-        check = lgb.Dataset(features[held], labels[held], reference=fit)
-        booster = lgb.train(
-            lgb_params,
-            fit,
-            num_boost_round=rounds,
-            valid_sets=[check],
-            valid_names=["validation"],
-            callbacks=[lgb.early_stopping(int(stopping), verbose=False)],
-        )
-        held_out = (features[held], labels[held])
-    else:
-        booster = lgb.train(lgb_params, lgb.Dataset(features, labels), num_boost_round=rounds)
-    best = booster.best_iteration or booster.current_iteration()
+    found = fit(rows, params, lgb_params)
+    booster, best = found.booster, found.best
     recorded = {k: v for k, v in lgb_params.items() if k != "num_threads"}
     meta: dict[str, Any] = {
         "model": model,
@@ -187,36 +244,53 @@ def train_model(
         "feature_state": dict(state),
         "feature_names": list(state["output_columns"]),
         "input_signature": dict(state["input_signature"]),
-        "training_data": {**(training_data or {}), "rows": len(labels)},
+        "training_data": {**(training_data or {}), "rows": len(rows.labels)},
         "validation": {
-            "rows": held_rows,
+            "rows": 0 if found.held_out is None else len(found.held_out[1]),
             "size": float(params.get("validation_size") or 0.1) if stopping else None,
             "best_score": dict(booster.best_score.get("validation", {})),
         },
     }
+    if tuning is not None:
+        meta["tuning"] = tuned_summary(tuning)
     if classes is not None:
         meta["classes"] = classes
     if positive is not None:
         meta["positive_class"] = positive
     if task == "binary":
-        meta["threshold"] = _threshold(params, booster, best, held_out, model)
+        meta["threshold"] = threshold_of(params, found)
     if params.get("serving"):
         meta["serving"] = dict(params["serving"])
     return booster, ModelBundle(text=model_text(booster, best), meta=json_safe(meta))
 
 
-def _threshold(
-    params: Mapping[str, Any], booster: lgb.Booster, best: int, held_out: Any, model: str
-) -> dict[str, Any]:
+def tuned_summary(tuning: Mapping[str, Any]) -> dict[str, Any]:
+    """What a model (and its registry entry) keeps of the search that chose its parameters."""
+    best = tuning["best"]
+    return {
+        "metric": tuning["metric"],
+        "direction": tuning["direction"],
+        "value": best["value"],
+        "trial": best["number"],
+        "params": best["params"],
+        "trials": tuning["finished"],
+        "study": tuning["study"],
+    }
+
+
+def threshold_of(params: Mapping[str, Any], found: Fitted) -> dict[str, Any]:
+    """A binary model's threshold: the spec's number, or its rule applied on the validation
+    rows."""
     rule = params.get("threshold")
     if rule is None or isinstance(rule, int | float):
         return choose_threshold(THRESHOLD if rule is None else float(rule), [], [])
-    if held_out is None:
+    if found.held_out is None:
         raise UsageError(
-            f"model '{model}': a threshold chosen on the validation split needs early_stopping"
+            f"model '{params.get('model')}': a threshold chosen on the validation split needs "
+            "early_stopping"
         )
-    inputs, labels = held_out
-    return choose_threshold(rule, labels, booster.predict(inputs, num_iteration=best))
+    inputs, labels = found.held_out
+    return choose_threshold(rule, labels, found.booster.predict(inputs, num_iteration=found.best))
 
 
 def _labelled(

@@ -15,6 +15,11 @@ With `coerce`, columns are converted first (`int` to nullable `Int64`, `float` t
 `str` to the string dtype, `bool` to nullable `boolean`, `datetime` with `pd.to_datetime`,
 `category` to categorical); values that cannot convert become missing and are reported
 under the check `coerce(<dtype>)`.
+
+Rules on the whole table (`min_rows`, `unique` combinations of columns, and `checks`, SQL
+conditions every row satisfies) are pandera checks on the DataFrame, for an inline schema
+and a pandera YAML file alike; each is reported once, for the table, with the failing rows'
+values of the columns it reads.
 """
 
 from __future__ import annotations
@@ -30,11 +35,12 @@ import pandera.pandas as pa
 from pandera.errors import SchemaDefinitionError, SchemaErrors
 from yaml import YAMLError
 
+from mlcompile.csvformat import DTYPES
 from mlcompile.errors import DataValidationError, StepError, UsageError
 
 from .artifacts import json_safe, json_scalar, resolve_project_path
+from .features import expr_references, row_values
 
-DTYPES = ("int", "float", "str", "bool", "datetime", "category")
 MAX_EXAMPLES = 5
 
 Series = Any  # pandas ships no type information; named for the reader
@@ -166,21 +172,65 @@ def _column(name: str, rules: Mapping[str, Any]) -> pa.Column:
     )
 
 
+def _table_rules(schema: Mapping[str, Any]) -> list[tuple[str, pa.Check, list[str] | str]]:
+    """The schema's rules on the whole table, in the order the spec writes them: each
+    one's label, its pandera check, and the columns it reads (or the condition that says)."""
+    rules: list[tuple[str, Callable[[pd.DataFrame], Any], list[str] | str]] = []
+    if schema.get("min_rows") is not None:
+        least = int(schema["min_rows"])
+        rules.append((f"min_rows({least})", lambda df: len(df) >= least, []))
+    for combination in schema.get("unique") or []:
+        columns = [str(c) for c in combination]
+        rules.append((f"unique({', '.join(columns)})", _unique(columns), columns))
+    for expr in schema.get("checks") or []:
+        rules.append((f"check({expr})", _condition(str(expr)), str(expr)))
+    return [(label, pa.Check(holds, error=label), reads) for label, holds, reads in rules]
+
+
+def _unique(columns: list[str]) -> Callable[[pd.DataFrame], Any]:
+    def holds(df: pd.DataFrame) -> Any:
+        if not set(columns) <= set(df.columns):
+            return True  # the missing column is the failure (`required`), not the rows
+        return ~df.duplicated(subset=columns, keep=False)
+
+    return holds
+
+
+def _condition(expr: str) -> Callable[[pd.DataFrame], BoolSeries]:
+    def holds(df: pd.DataFrame) -> BoolSeries:
+        values = row_values(expr, df)
+        if not (_TYPES.is_bool_dtype(values.dtype) or values.map(_is_truth).all()):
+            raise ValueError(f"the condition gives {values.dtype} values, not true/false")
+        # as in a SQL CHECK constraint, a row where the condition is NULL passes
+        return values.map(lambda v: v is not False and v is not np.False_).astype(bool)
+
+    return holds
+
+
+def _is_truth(value: Any) -> bool:
+    return isinstance(value, bool | np.bool_) or bool(pd.isna(value))
+
+
 def load_schema(schema: Mapping[str, Any], project_root: Path | None = None) -> pa.DataFrameSchema:
-    """The pandera schema for the spec's `schema` params (column rules or a YAML file)."""
+    """The pandera schema for the spec's `schema` params (column rules or a YAML file),
+    with the spec's rules on the whole table."""
     if schema.get("file") is not None:
         name = schema.get("name")
         path = resolve_project_path(project_root or Path.cwd(), schema["file"], "schema file")
         if not path.is_file():
             raise StepError(f"schema '{name}': file not found: {path}")
         try:
-            return pa.DataFrameSchema.from_yaml(path.read_text(encoding="utf-8"))
+            loaded = pa.DataFrameSchema.from_yaml(path.read_text(encoding="utf-8"))
         # pandera reports a malformed schema with whatever its parser tripped on.
         except (YAMLError, SchemaDefinitionError, AttributeError, KeyError, TypeError) as exc:
             raise StepError(f"schema '{name}': invalid pandera YAML {path}: {exc}") from None
+        # a fresh object of ours: its checks are extended in place
+        loaded.checks = [*loaded.checks, *(check for _, check, _ in _table_rules(schema))]
+        return loaded
     columns = schema.get("columns") or {}
     return pa.DataFrameSchema(
         {name: _column(name, rules) for name, rules in columns.items()},
+        checks=[check for _, check, _ in _table_rules(schema)],
         strict=bool(schema.get("strict", False)),
         name=schema.get("name"),
     )
@@ -210,9 +260,12 @@ def _failure(column: str | None, check: str, rows: int, values: Any) -> dict[str
     return {"column": column, "check": check, "failing_rows": rows, "examples": examples}
 
 
-def _failures(cases: pd.DataFrame, rows: int) -> list[dict[str, Any]]:
-    """pandera's failure cases, one entry per (column, check)."""
-    out = []
+def _failures(
+    cases: pd.DataFrame, df: pd.DataFrame, table: Mapping[str, list[str]]
+) -> list[dict[str, Any]]:
+    """pandera's failure cases, one entry per (column, check); one per rule on the whole
+    table (`table`: their labels and the columns their examples show)."""
+    out, rows = [], len(df)
     # A missing or unexpected column is a schema-level case whose "failure case" is its name.
     schema_level = {"column_in_dataframe": "required", "column_in_schema": "strict"}
     renamed = {"field_uniqueness": "unique"}
@@ -221,6 +274,9 @@ def _failures(cases: pd.DataFrame, rows: int) -> list[dict[str, Any]]:
             for column in group["failure_case"]:
                 out.append(_failure(str(column), schema_level[check], rows, []))
             continue
+        if str(check) in table:
+            out.append(_table_failure(str(check), group, df, table[str(check)]))
+            continue
         for column, part in group.groupby("column", sort=True, dropna=False):
             indices = part["index"].dropna()
             failing = indices.nunique() if len(indices) else len(part)
@@ -228,6 +284,26 @@ def _failures(cases: pd.DataFrame, rows: int) -> list[dict[str, Any]]:
             label = renamed.get(str(check), str(check))
             out.append(_failure(name, label, int(failing), part["failure_case"]))
     return out
+
+
+def _table_failure(
+    label: str, group: pd.DataFrame, df: pd.DataFrame, shown: list[str]
+) -> dict[str, Any]:
+    """A failed rule on the whole table: the rows that fail it, each example the values of
+    the columns it reads; a rule failing as a whole (min_rows, or a condition DuckDB could
+    not compute) fails every row, its example why."""
+    indices = pd.unique(group["index"].dropna())
+    if not len(indices):
+        why = group["failure_case"].tolist()[:1]
+        examples = [str(v) if isinstance(v, Exception) else json_scalar(v) for v in why]
+        if label.startswith("min_rows("):
+            examples = [f"{len(df)} rows"]
+        return {"column": None, "check": label, "failing_rows": len(df), "examples": examples}
+    rows = df.loc[indices, [c for c in shown if c in df.columns]].drop_duplicates()
+    examples = [
+        {c: json_scalar(v) for c, v in row.items()} for _, row in rows[:MAX_EXAMPLES].iterrows()
+    ]
+    return {"column": None, "check": label, "failing_rows": len(indices), "examples": examples}
 
 
 def validate_frame(
@@ -245,10 +321,17 @@ def validate_frame(
     failures: list[dict[str, Any]] = []
     if schema_params.get("coerce") and schema_params.get("file") is None:
         df, failures = _coerce_columns(df, schema_params.get("columns") or {})
+    table = {
+        label: reads if isinstance(reads, list) else expr_references(reads, list(df.columns))
+        for label, _, reads in _table_rules(schema_params)
+    }
+    combined = {str(c) for columns in schema_params.get("unique") or [] for c in columns}
+    for column in sorted(combined - set(df.columns)):
+        failures.append(_failure(column, "required", len(df), []))
     try:
         df = schema.validate(df, lazy=True)
     except SchemaErrors as exc:
-        failures += _failures(exc.failure_cases, len(df))
+        failures += _failures(exc.failure_cases, df, table)
     failures.sort(key=lambda f: (f["column"] or "", f["check"]))
     report = {
         "source": source,

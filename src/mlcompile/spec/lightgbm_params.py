@@ -99,7 +99,13 @@ def _lightgbm_verdicts(asked: list[tuple[str, dict[str, Any]]]) -> list[dict[str
     verdicts: list[dict[str, str | None]] = []
     for task, params in asked:
         labels = np.arange(rows) % 3 if task == "multiclass" else np.arange(rows) % 2
-        merged: dict[str, Any] = {"objective": _OBJECTIVES.get(task, task), "verbosity": -1}
+        # one thread: OpenMP's start-up for a 30-row booster took 60 ms of each 63 on a busy
+        # machine; a user's own num_threads (or alias) still wins
+        merged: dict[str, Any] = {
+            "objective": _OBJECTIVES.get(task, task),
+            "verbosity": -1,
+            "num_threads": 1,
+        }
         if task == "multiclass":
             merged["num_class"] = 3
         merged.update(params)
@@ -242,3 +248,49 @@ def _names_and_types(
             continue
         typed[name] = value
     return None if refused or not typed else typed
+
+
+def check_space(
+    project_root: Path,
+    models: Mapping[str, tuple[list[str], Mapping[str, Any]]],
+    report: Report,
+) -> None:
+    """Report every search-space name LightGBM does not know (with did-you-mean), and every
+    one that the model's `params` also fix, under any alias, or that mlcompile sets itself:
+    {model: (space names, fixed params)}."""
+    if not models:
+        return
+    known = catalogue(project_root)
+    if known is None:
+        return
+    aliases = known["aliases"]
+    for model, (names, fixed) in models.items():
+        at = ("models", model, "tune", "space")
+        fixed_by = {aliases[n]: n for n in fixed if n in aliases}
+        for name in names:
+            canonical = aliases.get(name)
+            if canonical is None:
+                report(
+                    codes.UNKNOWN_LIGHTGBM_PARAM,
+                    f"LightGBM has no parameter '{name}'",
+                    (*at, name),
+                    did_you_mean(name, aliases),
+                )
+            elif canonical in FORCED:
+                report(
+                    codes.TUNED_PARAM_FIXED,
+                    f"mlcompile sets '{canonical}' itself; it cannot be searched",
+                    (*at, name),
+                    "remove it from the space",
+                )
+            elif canonical in fixed_by:
+                also = fixed_by[canonical]
+                written = f"'{also}'" + (f" (an alias of '{canonical}')" if also != name else "")
+                report(
+                    codes.TUNED_PARAM_FIXED,
+                    f"'{name}' is searched, but params also fix {written}",
+                    (*at, name),
+                    f"remove '{also}' from models.{model}.params, or '{name}' from the space"
+                    if also != name
+                    else f"remove '{name}' from models.{model}.params, or from the space",
+                )

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from mlcompile import paths
+from mlcompile.csvformat import DTYPES, ENCODINGS
 from mlcompile.expressions import MAX_LENGTH as MAX_EXPR_LENGTH
 from mlcompile.featureops import OPS
 from mlcompile.names import ALIAS_MAX_LENGTH, ALIAS_PATTERN
@@ -182,6 +183,46 @@ class Settings(Frozen):
 # ---- sources and schemas ----------------------------------------------------------------
 
 
+Dtype = Literal["int", "float", "str", "bool", "datetime", "category"]
+Encoding = Literal["utf-8", "utf-16", "latin-1", "cp1252"]
+# the readers' own lists (csvformat), spelt out here for the schema and mypy
+assert get_args(Dtype) == DTYPES and get_args(Encoding) == tuple(ENCODINGS)
+
+
+class CsvOptions(Frozen):
+    """How a CSV file is read; `validate` types its first rows with the same options."""
+
+    delimiter: str | None = Field(
+        None,
+        min_length=1,
+        max_length=1,
+        description="The one character between fields (default ','), e.g. ';' or '\\t'.",
+    )
+    na_values: list[Annotated[str, Field(max_length=200)]] | None = Field(
+        None,
+        min_length=1,
+        description="Text that also means a missing value, besides pandas' own markers "
+        "('', 'NA', 'NULL', 'NaN', ...), e.g. ['?', '-'].",
+    )
+    encoding: Encoding | None = Field(
+        None, description="The file's text encoding: utf-8 (default), utf-16, latin-1 or cp1252."
+    )
+    dtypes: dict[Name, Dtype] | None = Field(
+        None,
+        min_length=1,
+        description="Columns read as this dtype rather than guessed (int, float, str, bool, "
+        "datetime, category): keep zip codes as str, for instance. A value that does not "
+        "convert fails the run (exit 3).",
+    )
+
+    @field_validator("delimiter")
+    @classmethod
+    def _one_field_separator(cls, value: str | None) -> str | None:
+        if value is not None and value in ('"', "\n", "\r"):
+            raise ValueError("a delimiter cannot be a quote or a line break")
+        return value
+
+
 class Source(Frozen):
     """A table: a CSV or Parquet file, or a DuckDB SQL query over other sources."""
 
@@ -194,6 +235,10 @@ class Source(Frozen):
     )
     format: Literal["csv", "parquet"] | None = Field(
         None, description="File format; inferred from the file name when omitted."
+    )
+    csv: CsvOptions | None = Field(
+        None,
+        description="CSV files: how the file is read (delimiter, na_values, encoding, dtypes).",
     )
     sql: str | None = Field(None, description="DuckDB SQL; other sources are tables by name.")
     inputs: list[Name] | None = Field(
@@ -225,7 +270,7 @@ class Range(Frozen):
 class Column(Frozen):
     """Rules for one column, checked with pandera."""
 
-    dtype: Literal["int", "float", "str", "bool", "datetime", "category"] | None = Field(
+    dtype: Dtype | None = Field(
         None,
         description="int, float, str, bool, datetime or category, checked tolerantly (an int column with nulls read as float passes int); with the schema's coerce, converted first.",
     )
@@ -259,10 +304,27 @@ class Schema(Frozen):
     )
     strict: bool = Field(False, description="Columns not listed are errors.")
     coerce: bool = Field(False, description="Convert columns to their dtype before checking.")
+    min_rows: int | None = Field(None, ge=1, description="The table has at least this many rows.")
+    unique: list[Annotated[list[Name], Field(min_length=1)]] | None = Field(
+        None,
+        min_length=1,
+        description="Combinations of columns no two rows share, e.g. "
+        "[[month, day, carrier, flight]] (a one-column combination is a column's unique).",
+    )
+    checks: list[Annotated[str, Field(min_length=1, max_length=MAX_EXPR_LENGTH)]] | None = Field(
+        None,
+        min_length=1,
+        description="Conditions every row must satisfy, each a DuckDB SQL expression over "
+        "the row's columns, e.g. 'casual + registered = bikers'. As in a SQL CHECK "
+        "constraint, a row where the condition is NULL (a missing value) passes.",
+    )
 
     @model_validator(mode="after")
     def _one_kind(self) -> Schema:
         _exactly_one(self, ("columns", "file"), "a schema")
+        for combination in self.unique or []:
+            if len(set(combination)) != len(combination):
+                raise ValueError(f"the unique combination {combination} names a column twice")
         return self
 
 
@@ -456,6 +518,77 @@ class Bootstrap(Frozen):
     confidence: float = Field(0.95, gt=0.5, lt=1, description="Share the interval covers.")
 
 
+class SearchRange(Frozen):
+    """A numeric range a parameter is searched in: `{int: [15, 255], log: true}` or
+    `{float: [0.01, 0.3]}`; a list of values is `{choice: [...]}`."""
+
+    int_: Annotated[list[int], Field(min_length=2, max_length=2)] | None = Field(
+        None, alias="int", description="[low, high]: whole numbers, both ends included."
+    )
+    float_: Annotated[list[Finite], Field(min_length=2, max_length=2)] | None = Field(
+        None, alias="float", description="[low, high]: numbers, both ends included."
+    )
+    choice: Annotated[list[Scalar], Field(min_length=1, max_length=100)] | None = Field(
+        None, description="The values tried: text, numbers or true/false."
+    )
+    log: bool = Field(False, description="Sample on a log scale (a range above 0 only).")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> SearchRange:
+        given = [k for k, v in (("int", self.int_), ("float", self.float_), ("choice", self.choice))
+                 if v is not None]  # fmt: skip
+        if len(given) != 1:
+            found = ", ".join(f"'{g}'" for g in given) or "none"
+            raise ValueError(
+                f"a search range needs exactly one of 'int', 'float', 'choice'; found {found}"
+            )
+        if self.log and self.choice is not None:
+            raise ValueError("'log' applies to an int or float range, not to a choice")
+        return self
+
+    @property
+    def bounds(self) -> tuple[float, float] | None:
+        """(low, high) of a numeric range; None for a choice."""
+        pair = self.int_ if self.int_ is not None else self.float_
+        return None if pair is None else (pair[0], pair[1])
+
+
+class Tune(Frozen):
+    """A hyperparameter search with Optuna: each trial trains the model with parameters
+    drawn from `space` over the fixed `params`, and is scored on the validation split
+    (never the test split); the best trial's parameters train the model."""
+
+    metric: Name = Field(
+        description="The built-in metric the search optimizes on the validation split; its "
+        "direction (higher or lower is better) comes from the metric."
+    )
+    space: dict[Name, SearchRange] = Field(
+        min_length=1,
+        description="LightGBM parameter -> where it is searched; a parameter in `space` "
+        "may not also be in `params`.",
+    )
+    trials: int = Field(50, ge=1, le=10000, description="Finished trials the search runs.")
+    timeout_s: Annotated[float, Field(gt=0)] | None = Field(
+        None,
+        description="Stop starting trials after this many seconds (the result then depends "
+        "on the machine's speed).",
+    )
+    seed: Seed | None = Field(None, description="The sampler's seed; default the model's seed.")
+    sampler: Literal["tpe", "random"] = Field(
+        "tpe", description="tpe (Optuna's Tree-structured Parzen Estimator) or random."
+    )
+    pruning: bool = Field(
+        True,
+        description="Stop a trial early when its validation loss, round by round, is worse "
+        "than the median of earlier trials at the same round (Optuna's MedianPruner).",
+    )
+    storage: ProjectPath | None = Field(
+        None,
+        description="An SQLite file in the project that keeps the study, so a search killed "
+        "midway resumes with its finished trials.",
+    )
+
+
 class Serving(Frozen):
     """How `mlcompile serve` treats a request value outside what the training rows held."""
 
@@ -537,6 +670,9 @@ class Model(Frozen):
         description="Name in the registry (a folder name); default '<spec name>.<model>'.",
     )
     serving: Serving | None = Field(None, description="Settings of `mlcompile serve`.")
+    tune: Tune | None = Field(
+        None, description="Search LightGBM parameters on the validation split (Optuna)."
+    )
 
     @property
     def builtin_metrics(self) -> list[str]:
@@ -570,6 +706,8 @@ class Model(Frozen):
             raise ValueError(
                 "a threshold chosen on the validation split needs one: set early_stopping"
             )
+        if self.tune is not None and self.early_stopping is None:
+            raise ValueError("a tuned model is scored on the validation split: set early_stopping")
         return self
 
 
@@ -730,6 +868,13 @@ class Monitor(Frozen):
 
     model: Name = Field(description="A model of this spec; its registered version is watched.")
     alias: Alias = Field("production", description="The registry alias of the watched version.")
+    challenger: Alias | None = Field(
+        None,
+        description="The registry alias of a version on trial beside the watched one (served "
+        "with `serve --shadow` or `--canary`; the current window must be the prediction log). "
+        "Checks compare the two by alias: 'roc_auc[challenger] >= roc_auc[production]', "
+        "'rmse[challenger] <= rmse[production] - 0.5'.",
+    )
     reference: Name | None = Field(
         None,
         description="A source to compare with; default the watched version's training rows, "
@@ -745,7 +890,8 @@ class Monitor(Frozen):
     checks: Checks = Field(
         min_length=1,
         description="'psi <= 0.2' (every feature), 'psi[temp] <= 0.3', 'ks <= 0.1', "
-        "'unseen <= 0.05', 'psi[prediction] <= 0.1', 'roc_auc >= production - 0.05'.",
+        "'unseen <= 0.05', 'psi[prediction] <= 0.1', 'roc_auc >= production - 0.05', "
+        "with a challenger 'roc_auc[challenger] >= roc_auc[production]'.",
     )
     bins: int = Field(10, ge=2, le=100, description="Quantile bins of the reference for PSI.")
     min_rows: int = Field(

@@ -16,7 +16,11 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class GateCheck:
-    """A gate check in one normal form, whichever way it was written."""
+    """A gate check in one normal form, whichever way it was written.
+
+    A comparison of two versions (`rmse[challenger] <= rmse[production] - 0.5`) has
+    `versions` (the left bracket's alias, the right one's) and no slice; its `value` is the
+    margin added to the right side's metric (-0.5 here, 0 when none is written)."""
 
     metric: str
     op: str | None
@@ -24,6 +28,7 @@ class GateCheck:
     max_drop: float | None
     slice: str | None
     text: str
+    versions: tuple[str, str] | None = None
 
 
 @dataclass

@@ -19,24 +19,18 @@ import contextlib
 import hashlib
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlcompile import __version__
+from mlcompile import __version__, csvformat
 from mlcompile.featureops import Kind
 
 CACHE_DIR = Path(".mlcompile") / "cache" / "tables"
 # DuckDB's sniffer reads this many rows of a CSV for its header and the kinds of its
 # columns; no file is read whole.
 CSV_SAMPLE_ROWS = 20_480
-# pandas' default missing-value markers (pandas.io.parsers.STR_NA_VALUES), so a column
-# pandas reads as numbers with gaps is numeric here too.
-PANDAS_NA = (
-    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND",
-    "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
-)  # fmt: skip
-
 # The text pandas' read_csv reads as booleans (its default true_values and false_values).
 PANDAS_BOOLEANS = "('True', 'TRUE', 'true', 'False', 'FALSE', 'false')"
 
@@ -104,28 +98,34 @@ def _as_entry(table: TableType | None) -> Any:
 # ---- files --------------------------------------------------------------------------------
 
 
-def file_type(root: Path, path: Path, fmt: str) -> TableType | None:
-    """The file's table type, or None when it cannot be read (the run reports why)."""
+def file_type(
+    root: Path, path: Path, fmt: str, csv: Mapping[str, Any] | None = None
+) -> TableType | None:
+    """The file's table type, or None when it cannot be read (the run reports why). `csv`:
+    the source's CSV read options, as `ingest` gets them."""
     try:
         stat = path.stat()
     except OSError:
         return None
-    key = _key("file/2", str(path.resolve()), fmt, stat.st_size, stat.st_mtime_ns, stat.st_ino)
+    options = dict(csv or {})
+    identity = (str(path.resolve()), fmt, stat.st_size, stat.st_mtime_ns, stat.st_ino)
+    key = _key("file/3", *identity, options)
     cached = _load(root, key)
     if cached is not None:
         return _as_table(cached["table"])
     if stat.st_size == 0:
         return None
     try:
-        table = _read(path, fmt)
+        table = _read(path, fmt, options)
     except Exception:  # any unreadable file: a run gives the reader's own error
         table = None
     _store(root, key, {"table": _as_entry(table)})
     return table
 
 
-def _read(path: Path, fmt: str) -> TableType | None:
-    """The file's columns as DuckDB binds a read of it: a Parquet footer, a CSV prefix."""
+def _read(path: Path, fmt: str, options: Mapping[str, Any]) -> TableType | None:
+    """The file's columns as DuckDB binds a read of it: a Parquet footer, a CSV prefix
+    (a row pandas would refuse makes DuckDB refuse the sample too)."""
     import duckdb
 
     con = duckdb.connect(":memory:")
@@ -136,14 +136,15 @@ def _read(path: Path, fmt: str) -> TableType | None:
                 n: (str(t), kind_of(str(t)))
                 for n, t in zip(relation.columns, relation.types, strict=True)
             }
-        read = (
-            # pandas' defaults, which ingest's read_csv uses: a header row, commas, double
-            # quotes; a row pandas would refuse makes DuckDB refuse the sample too
-            "read_csv($path, sample_size = $rows, nullstr = $na, header = true, delim = ',', "
-            "quote = '\"', escape = '\"', strict_mode = true{})"
+        read, params = csvformat.duckdb_read(options, ", sample_size = $rows")
+        params = {**params, "path": str(path), "rows": CSV_SAMPLE_ROWS}
+        relation = con.sql(f"SELECT * FROM {read}", params=params)
+        (rows,) = con.execute(f"SELECT count(*) FROM (FROM {read} LIMIT 1)", params).fetchone() or (
+            0,
         )
-        params = {"path": str(path), "rows": CSV_SAMPLE_ROWS, "na": list(PANDAS_NA)}
-        relation = con.sql(f"SELECT * FROM {read.format('')}", params=params)
+        if not rows:
+            # a header and no rows: the names are known, the types only a run with rows has
+            return {name: (None, Kind.UNKNOWN) for name in relation.columns}
         table: TableType = {}
         for name, sql in zip(relation.columns, map(str, relation.types), strict=True):
             # pandas keeps dates in a CSV as text; the runtime parses ISO 8601 text as times
@@ -160,7 +161,10 @@ def _read(path: Path, fmt: str) -> TableType | None:
               for n in flags),
         ]  # fmt: skip
         if checks:
-            sample = f"(SELECT * FROM {read.format(', all_varchar = true')} LIMIT $rows)"
+            text_read, _ = csvformat.duckdb_read(
+                options, ", sample_size = $rows, all_varchar = true"
+            )
+            sample = f"(SELECT * FROM {text_read} LIMIT $rows)"
             query = f"SELECT {', '.join(checks)} FROM {sample}"
             answers = con.execute(query, params).fetchone() or ()
             for name, holds in zip([*text, *flags], answers, strict=True):
@@ -168,9 +172,17 @@ def _read(path: Path, fmt: str) -> TableType | None:
                     table[name] = ("DOUBLE", Kind.NUMERIC)
                 elif name in flags and not holds:
                     table[name] = ("VARCHAR", Kind.STRING)
-        return table
+        return {**table, **_declared(table, csvformat.dtypes(options))}
     finally:
         con.close()
+
+
+def _declared(table: TableType, dtypes: dict[str, str]) -> TableType:
+    """The columns the source's `csv.dtypes` declares, as `ingest` reads them; a name not
+    in the file is reported by the typed pass, not added."""
+    # pandas parses declared dates; a category is text to every operation
+    sql = {name: csvformat.SQL_DTYPE[dtype] for name, dtype in dtypes.items() if name in table}
+    return {name: (t, kind_of(t)) for name, t in sql.items()}
 
 
 # ---- SQL ----------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ SUPPORTED_KINDS = frozenset(
         StepKind.VALIDATE,
         StepKind.SPLIT,
         StepKind.FEATURES,
+        StepKind.TUNE,
         StepKind.TRAIN,
         StepKind.EVALUATE,
         StepKind.GATE,

@@ -9,7 +9,7 @@ output gets the kind it gives, and an `expr` is bound by DuckDB against that row
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 from mlcompile import codes
 from mlcompile.errors import did_you_mean
@@ -26,12 +26,10 @@ _FITS = {
     Kind.NUMERIC: {Kind.NUMERIC, Kind.BOOLEAN},
     Kind.TEMPORAL: {Kind.TEMPORAL},
 }
-Report = Callable[[str, str, KeyPath, str | None, tuple[str, int | None] | None], None]
 _SQL_OF = {Kind.NUMERIC: "DOUBLE", Kind.CATEGORY: "VARCHAR"}
 
 
 def check(ctx: Context) -> None:
-    reported: set[tuple[str, KeyPath]] = set()
     scoring: dict[str, list[tuple[str, BatchDeployment]]] = {}
     for deployment_name, deployment in ctx.spec.deployments.items():
         if isinstance(deployment, BatchDeployment):
@@ -40,7 +38,7 @@ def check(ctx: Context) -> None:
         table = ctx.tables.get(model.data)
         if table is None:
             continue
-        raw_read = _type_features(ctx, model.data, table, model.feature_names, reported)
+        raw_read = _type_features(ctx, model.data, table, model.feature_names)
         at: KeyPath = ("models", name)
         target = table.get(model.target)
         if model.task == "regression" and target is not None and target[1] is Kind.STRING:
@@ -113,24 +111,12 @@ def _type_features(
     source: str,
     table: TableType,
     wanted: list[str],
-    reported: set[tuple[str, KeyPath]],
 ) -> dict[str, str]:
     """Type the features over the source's row; returns the raw columns read, each with
     the feature that reads it."""
     row = dict(table)
     raw_read: dict[str, str] = {}
     computed: set[str] = set()  # features computed so far: a name here is no longer raw
-
-    def report(
-        code: str,
-        message: str,
-        path: KeyPath,
-        hint: str | None,
-        inside: tuple[str, int | None] | None = None,
-    ) -> None:
-        if (message, path) not in reported:
-            reported.add((message, path))
-            ctx.error(code, message, path, hint, inside)
 
     for name in _needed(ctx, wanted):
         definition = ctx.spec.features.get(name)
@@ -147,11 +133,12 @@ def _type_features(
                 path if isinstance(getattr(definition, definition.op), str) else (*path, "column")
             )
             if column not in row:
-                report(
+                ctx.error(
                     codes.UNKNOWN_NAME,
                     f"unknown column '{column}': not a column of source '{source}', nor a feature",
                     where,
                     did_you_mean(column, row),
+                    once=True,
                 )
                 row[name] = _UNKNOWN
                 computed.add(name)
@@ -160,12 +147,13 @@ def _type_features(
                 raw_read.setdefault(column, name)
             kind, needs = row[column][1], op.takes(params)
             if kind is not Kind.UNKNOWN and needs in _FITS and kind not in _FITS[needs]:
-                report(
+                ctx.error(
                     codes.TYPE_MISMATCH,
                     f"'{definition.op}' needs a {needs.value} column; '{column}' of source "
                     f"'{source}' is {kind.value} ({row[column][0]})",
                     where,
                     "encode text first, or use an operation that takes it",
+                    once=True,
                 )
             gives = op.gives(params)
             row[name] = row[column] if gives is Kind.ANY else (_SQL_OF.get(gives), gives)
@@ -174,14 +162,16 @@ def _type_features(
             for column in identifiers(expr):
                 if column in table and column not in computed:
                     raw_read.setdefault(column, name)
-            row[name] = _bind_expr(ctx, expr, row, path, report)
+            row[name] = bind_expr(ctx, expr, row, path)
         else:
             row[name] = _UNKNOWN
         computed.add(name)
     return raw_read
 
 
-def _bind_expr(ctx: Context, expr: str, row: TableType, path: KeyPath, report: Report) -> Column:
+def bind_expr(ctx: Context, expr: str, row: TableType, path: KeyPath) -> Column:
+    """The expression's type over `row`, bound by DuckDB; a binding error is reported at
+    `path`, inside the expression where DuckDB says."""
     bound = sql_type(ctx.root, wrap(expr), {TABLE: row})
     if bound.table is not None:
         return next(iter(bound.table.values()), _UNKNOWN)
@@ -189,12 +179,13 @@ def _bind_expr(ctx: Context, expr: str, row: TableType, path: KeyPath, report: R
     missing = _referenced_column(message)
     typed = all(kind is not Kind.UNKNOWN for _, kind in row.values())
     if bound.kind == "Binder" and (missing is not None or typed):
-        report(
+        ctx.error(
             codes.SQL_ERROR,
             f"the expression does not bind: {message}",
             path,
             did_you_mean(missing, row) if missing else None,
             (expr, expr_offset(expr, bound.position)),
+            once=True,
         )
     return _UNKNOWN
 

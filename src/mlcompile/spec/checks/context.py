@@ -53,6 +53,7 @@ class Context:
         # models whose features had selectors: for each name now listed, the index of the
         # entry of the spec's list that gave it (checks/selectors.py)
         self.feature_origins: dict[str, list[int]] = {}
+        self._reported: set[tuple[str, KeyPath]] = set()
 
     def error(
         self,
@@ -61,9 +62,15 @@ class Context:
         path: KeyPath,
         hint: str | None = None,
         inside: tuple[str, int | None] | None = None,
+        once: bool = False,
     ) -> None:
         """Report at `path`; `inside` (a text value at that path and a character offset in
-        it) places the report inside the value, as DuckDB's error positions do."""
+        it) places the report inside the value, as DuckDB's error positions do. `once`: not
+        when this message was reported at this path already (a feature read by several
+        models, a schema checked on several sources, is one mistake)."""
+        if once and (message, path) in self._reported:
+            return
+        self._reported.add((message, path))
         span = self.composed.span_inside(path, *inside) if inside else self.composed.span(path)
         dotted = ".".join(str(p) for p in path)
         self.diagnostics.append(Diagnostic(code, message, span, hint, path=dotted))

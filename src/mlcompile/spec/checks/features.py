@@ -28,13 +28,14 @@ def check(ctx: Context) -> None:
     ctx.cycles(ctx.out.feature_inputs, "features", "feature")
 
 
-def expression(ctx: Context, expr: str, path: KeyPath) -> None:
+def expression(ctx: Context, expr: str, path: KeyPath) -> bool:
+    """Whether `expr` is one value computed from its row; reported at `path` when not."""
     if expressions.accepted_before(ctx.root, expr):
-        return
+        return True
     problem = expressions.expression_problem(expr)
     if problem is None:
         expressions.remember(ctx.root, expr)
-        return
+        return True
     ctx.error(
         codes.NOT_A_ROW_EXPRESSION,
         f"the expression is not one value computed from its row: {problem}",
@@ -43,6 +44,7 @@ def expression(ctx: Context, expr: str, path: KeyPath) -> None:
         "use a source's SQL for joins and aggregates",
         (expr, expressions.problem_offset(expr)),
     )
+    return False
 
 
 def feature_inputs(feature: Feature) -> list[str]:

@@ -15,10 +15,16 @@ from mlcompile.tasks import base_metric, lower_is_better, metric_problem, scoped
 # Possessive quantifiers (*+, ++) never give back what they matched, and no two of them can
 # match the same characters, so a failing match costs one pass over the text: a run of
 # spaces cannot make it backtrack (it once took 34 s on 40,000 of them).
+_METRIC = r"[A-Za-z_]\w*+(?:\.[A-Za-z_]\w*+){0,2}+"
+_NUMBER = r"[-+]?+(?:\d++(?:\.\d*+)?+|\.\d++)(?:[eE][-+]?+\d++)?+"
+# The right side is a bound, a bound relative to production ('production - 0.02'), or the
+# same metric of another version ('roc_auc[production]', optionally '+ d' or '- d'): the
+# two brackets of a comparison name registry aliases (see spec/checks/monitoring.py).
 CHECK_PATTERN = re.compile(
-    r"\s*+(?P<metric>[A-Za-z_]\w*+(?:\.[A-Za-z_]\w*+){0,2}+)\s*+(?:\[(?P<slice>[^\]]*+)\])?+\s*+"
-    r"(?P<op>>=|<=|>|<)\s*+(?:(?P<prod>production|baseline)\s*+(?P<sign>[+-])\s*+)?+"
-    r"(?P<value>[-+]?+(?:\d++(?:\.\d*+)?+|\.\d++)(?:[eE][-+]?+\d++)?+)\s*+"
+    rf"\s*+(?P<metric>{_METRIC})\s*+(?:\[(?P<slice>[^\]]*+)\])?+\s*+(?P<op>>=|<=|>|<)\s*+"
+    rf"(?:(?P<other>{_METRIC})\s*+\[(?P<against>[^\]]*+)\]\s*+"
+    rf"(?:(?P<osign>[+-])\s*+(?P<margin>{_NUMBER}))?+"
+    rf"|(?:(?P<prod>production|baseline)\s*+(?P<sign>[+-])\s*+)?+(?P<value>{_NUMBER}))\s*+"
 )
 
 
@@ -28,7 +34,10 @@ def parse_check(text: str, lower: frozenset[str] = frozenset()) -> GateCheck | N
     slice_ = match["slice"].strip() if match and match["slice"] is not None else None
     if not match or slice_ == "":
         return None
-    metric, op, value = match["metric"], match["op"], float(match["value"])
+    metric, op = match["metric"], match["op"]
+    if match["other"] is not None:
+        return _comparison(match, lower, text.strip())
+    value = float(match["value"])
     metric, slice_ = scoped_metric(metric, slice_)
     if match["prod"]:
         drop = value if match["sign"] == "-" else -value
@@ -38,6 +47,19 @@ def parse_check(text: str, lower: frozenset[str] = frozenset()) -> GateCheck | N
             return GateCheck(metric, op, None, None, slice_, text.strip())
         return GateCheck(metric, None, None, abs(value), slice_, text.strip())
     return GateCheck(metric, op, value, None, slice_, text.strip())
+
+
+def _comparison(match: re.Match[str], lower: frozenset[str], text: str) -> GateCheck | None:
+    """`m[a] op m[b] (+|- d)`: the same metric of two versions, or None."""
+    left, right = match["slice"], match["against"].strip()
+    metric, op = match["metric"], match["op"]
+    if left is None or not right or match["other"] != metric:
+        return None
+    margin = float(match["margin"] or 0) * (-1 if match["osign"] == "-" else 1)
+    versions = (left.strip(), right)
+    if (lower_is_better(metric) or metric in lower) == (op in (">=", ">")):
+        return GateCheck(metric, None, None, None, None, text, versions)
+    return GateCheck(metric, op, margin, None, None, text, versions)
 
 
 def check(ctx: Context) -> None:
@@ -50,6 +72,15 @@ def check(ctx: Context) -> None:
             where = (*at, "checks", index)
             parsed = gate_check(ctx, written, where, model.lower_is_better)
             if parsed is None:
+                continue
+            if parsed.versions is not None:
+                ctx.error(
+                    codes.MISPLACED_COMPARISON,
+                    f"'{parsed.text}' compares two versions; a gate judges one, the new model",
+                    where,
+                    "compare a challenger with production in a monitor that names it "
+                    "('challenger: <alias>'), or bound the drop: 'm >= production - 0.02'",
+                )
                 continue
             if base_metric(parsed.metric) not in produced:
                 ctx.error(
@@ -101,15 +132,17 @@ def gate_check(
             codes.UNREADABLE_CHECK,
             f"cannot read the check '{check}'",
             where,
-            "write 'metric >= 0.8', 'metric[slice_column] >= 0.7' or 'metric >= production - 0.02'",
+            "write 'metric >= 0.8', 'metric[slice_column] >= 0.7', 'metric >= production - 0.02' "
+            "or, in a monitor, 'metric[challenger] >= metric[production]' (one metric, two aliases)",
         )
         return None
     if parsed.value is None and parsed.max_drop is None:
+        against = "m[production]" if parsed.versions else "production"
         ctx.error(
             codes.UNREADABLE_CHECK,
             f"the check '{check}' compares in the wrong direction for '{parsed.metric}'",
             where,
-            "higher-is-better metrics: 'm >= production - d'; lower-is-better: 'm <= production + d'",
+            f"higher-is-better metrics: 'm >= {against} - d'; lower-is-better: 'm <= {against} + d'",
         )
         return None
     return parsed

@@ -17,7 +17,7 @@ from mlcompile.featureops import Kind
 from mlcompile.spec.checks.context import Context
 from mlcompile.spec.tables import Bound, TableType, file_type, sql_type
 
-_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+FILE_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 _UNKNOWN = (None, Kind.UNKNOWN)
 # Words DuckDB's parser refuses as bare column names that turn up as column names in data.
 _RESERVED = frozenset(
@@ -89,11 +89,12 @@ def check(ctx: Context) -> None:
 def _inferred(ctx: Context, name: str) -> TableType | None:
     source = ctx.spec.sources[name]
     if source.path is not None:
-        fmt = source.format or _FORMATS.get(Path(source.path).suffix.lower())
+        fmt = source.format or FILE_FORMATS.get(Path(source.path).suffix.lower())
         target = ctx.root / source.path
         if fmt is None or ctx.paths.problem(source.path) is not None or not target.is_file():
             return None
-        return file_type(ctx.root, target, fmt)
+        options = source.csv.model_dump(exclude_none=True) if source.csv else None
+        return file_type(ctx.root, target, fmt, options)
     assert source.sql is not None
     inputs = {i: ctx.tables.get(i) for i in ctx.out.source_inputs.get(name, [])}
     known = {i: t for i, t in inputs.items() if t is not None}
