@@ -23,7 +23,7 @@ from typing import Any
 from common import MLCOMPILE, REPO, table
 
 sys.path.insert(0, str(REPO))
-from tests.conftest import TUNED  # noqa: E402  (the spec the tests tune)
+from tests.conftest import TUNED  # the spec the tests tune
 
 TRIALS = 20
 ROUNDS = 2
