@@ -31,7 +31,6 @@ from mlcompile import __version__, paths
 from mlcompile.errors import MlcompileError, UsageError
 
 from .auth import BearerToken
-from .domain import per_row
 from .inputs import read_rows
 from .limits import BodyLimit, Receive, Send
 from .model import Loaded, ServedModel
@@ -233,9 +232,9 @@ def create_app(
         if canary_model is not None and canary is not None and canary.takes(key):
             model = current(canary_model)
         values = read_rows(rows, model.inputs)
-        outside = model.domain.problems(values, len(rows))
-        if outside and model.on_invalid == "reject":
-            raise Refused(422, outside)
+        outside = model.domain.outside(values, len(rows))
+        if outside.count and model.on_invalid == "reject":
+            raise Refused(422, outside.listed, outside.count)
         try:
             predicted = model.predict(values, len(rows))
         except MlcompileError as exc:
@@ -250,7 +249,7 @@ def create_app(
             values,
             columns,
             len(rows),
-            per_row(outside, len(rows)),
+            outside.per_row,
             model.alias or str(model.version),
             shadowed(rows),
         )
@@ -264,7 +263,7 @@ def create_app(
             "model": model.name,
             "version": model.version,
             "alias": model.alias,
-            "warnings": [p.to_dict() for p in capped(outside)],
+            "warnings": [p.to_dict() for p in capped(outside.listed, outside.count)],
             "predictions": [
                 dict(zip(names, row, strict=True)) for row in zip(*columns.values(), strict=True)
             ],
