@@ -26,4 +26,6 @@ async def predict(request: Request) -> dict[str, list[float]]:
 
 
 if __name__ == "__main__":
-    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning")
+    # the options `mlcompile serve` runs uvicorn with: no access log, uvicorn's default
+    # HTTP parser and event loop
+    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning", access_log=False)

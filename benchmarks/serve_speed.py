@@ -1,7 +1,9 @@
 """How fast `mlcompile serve` answers: POST /predict over loopback HTTP, against a bare
 FastAPI + LightGBM endpoint measured with the same client in the same run.
 
-Each server runs in its own process (uvicorn, one worker). 4 client threads send single-row
+Each server runs in its own process (uvicorn, one worker, the same options on both sides:
+no access log, uvicorn's default HTTP parser and event loop, h11 and asyncio unless httptools
+and uvloop are installed). 4 client threads send single-row
 requests with urllib (at most REQUESTS, capped at TIME_CAP seconds), then one request of
 10,000 rows is timed (median of 3). Two models: the flights example's `delayed` (features
 from DuckDB expressions, date parts, encodings, imputation, scaling) against the bare

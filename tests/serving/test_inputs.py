@@ -20,7 +20,13 @@ from mlcompile.runtime.artifacts import parquet_bytes
 from mlcompile.runtime.registry import Registry
 from mlcompile.runtime.score import score_frame
 from mlcompile.serving.app import create_app
-from mlcompile.serving.inputs import columns_frame, input_columns, read_rows, rows_frame
+from mlcompile.serving.inputs import (
+    BULK_ROWS,
+    columns_frame,
+    input_columns,
+    read_rows,
+    rows_frame,
+)
 from mlcompile.serving.predlog import Entry, entries_frame
 from mlcompile.serving.problems import MAX_PROBLEMS, Refused
 
@@ -99,23 +105,26 @@ def test_a_valid_row_gets_the_training_dtypes(signature: dict[str, str]) -> None
         ("carrier", 7, "type", "expected a string"),
     ],
 )
+# a large request's columns are first checked at once, then value by value if one may not fit
+@pytest.mark.parametrize("before", [1, 2 * BULK_ROWS])
 def test_a_value_that_does_not_fit_is_located(
-    signature: dict[str, str], column: str, value: Any, kind: str, says: str
+    signature: dict[str, str], column: str, value: Any, kind: str, says: str, before: int
 ) -> None:
-    (problem,) = _refusal(signature, [ROW, {**ROW, column: value}])
-    assert (problem["row"], problem["column"], problem["kind"]) == (1, column, kind)
+    (problem,) = _refusal(signature, [ROW] * before + [{**ROW, column: value}])
+    assert (problem["row"], problem["column"], problem["kind"]) == (before, column, kind)
     assert says in problem["message"]
 
 
-def test_edge_values_that_fit_are_kept_exactly(signature: dict[str, str]) -> None:
-    rows = [
+@pytest.mark.parametrize("before", [0, 2 * BULK_ROWS])
+def test_edge_values_that_fit_are_kept_exactly(signature: dict[str, str], before: int) -> None:
+    rows = [ROW] * before + [
         {**ROW, "distance": INT64_MAX, "seats": -(2**63)},
         {**ROW, "distance": 1400.0, "time_hour": "2013-W01-2T05:00"},  # ISO week date
     ]
-    frame = rows_frame(rows, input_columns(signature))
+    frame = rows_frame(rows, input_columns(signature)).iloc[before:]
     assert frame["distance"].tolist() == [INT64_MAX, 1400]
     assert frame["seats"].tolist() == [-(2**63), 149]
-    assert frame.loc[1, "time_hour"] == pd.Timestamp("2013-01-01 05:00")
+    assert frame["time_hour"].iloc[1] == pd.Timestamp("2013-01-01 05:00")
 
 
 def test_null_and_nan_are_missing_values(signature: dict[str, str]) -> None:

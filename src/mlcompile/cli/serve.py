@@ -78,6 +78,12 @@ from mlcompile.cli.params import folder_option, in_project, registry_option, tru
     default=None,
     help="The version at ALIAS scores every request too; logged, never returned.",
 )
+@click.option(
+    "--access-log/--no-access-log",
+    default=False,
+    show_default=True,
+    help="Print a line per request (answered ones are in the prediction log either way).",
+)
 @trust_options
 @handles_errors
 @in_project
@@ -95,6 +101,7 @@ def serve(
     max_buffered_rows: int,
     canary: str | None,
     shadow: str | None,
+    access_log: bool,
     output: Output,
 ) -> None:
     """Serve MODEL, MODEL@ALIAS or MODEL@VERSION over HTTP (a bare MODEL means
@@ -125,4 +132,4 @@ def serve(
         canary=split,
         shadow=shadow,
     )
-    server.run(app, host, port)
+    server.run(app, host, port, access_log=access_log)

@@ -21,16 +21,18 @@ from typing import Any
 
 import orjson
 from fastapi import FastAPI, Request, Response
+from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
+from starlette.routing import Route
 
 from mlcompile import __version__, paths
 from mlcompile.errors import MlcompileError, UsageError
 
 from .auth import BearerToken
-from .domain import per_row
 from .inputs import read_rows
-from .limits import BodyLimit
+from .limits import BodyLimit, Receive, Send
 from .model import Loaded, ServedModel
 from .predlog import Entry, LogFull, PredictionLog
 from .problems import Refused, capped, error_body, refused
@@ -105,6 +107,32 @@ _REQUEST_SCHEMA = {
         },
     }
 }
+
+
+def _documented(_: Request) -> None:
+    """Never called: it only gives OpenAPI the route below (FastAPI documents its own routes,
+    and POST /predict is a plain Starlette one)."""
+
+
+_PREDICT_DOCS = APIRoute(
+    "/predict",
+    _documented,
+    methods=["POST"],
+    openapi_extra=_REQUEST_SCHEMA,
+    response_model=PredictResponse,
+)
+
+
+class _Asgi:
+    """An ASGI app for Starlette's router, which wraps a plain function in its request and
+    response machinery instead; FastAPI's, with its dependency injection, costs more than
+    scoring a row."""
+
+    def __init__(self, handle: Any) -> None:
+        self.handle = handle
+
+    async def __call__(self, scope: Any, receive: Receive, send: Send) -> None:
+        await self.handle(scope, receive, send)
 
 
 def _plain(column: Any) -> list[Any]:
@@ -204,9 +232,9 @@ def create_app(
         if canary_model is not None and canary is not None and canary.takes(key):
             model = current(canary_model)
         values = read_rows(rows, model.inputs)
-        outside = model.domain.problems(values, len(rows))
-        if outside and model.on_invalid == "reject":
-            raise Refused(422, outside)
+        outside = model.domain.outside(values, len(rows))
+        if outside.count and model.on_invalid == "reject":
+            raise Refused(422, outside.listed, outside.count)
         try:
             predicted = model.predict(values, len(rows))
         except MlcompileError as exc:
@@ -221,7 +249,7 @@ def create_app(
             values,
             columns,
             len(rows),
-            per_row(outside, len(rows)),
+            outside.per_row,
             model.alias or str(model.version),
             shadowed(rows),
         )
@@ -235,23 +263,39 @@ def create_app(
             "model": model.name,
             "version": model.version,
             "alias": model.alias,
-            "warnings": [p.to_dict() for p in capped(outside)],
+            "warnings": [p.to_dict() for p in capped(outside.listed, outside.count)],
             "predictions": [
                 dict(zip(names, row, strict=True)) for row in zip(*columns.values(), strict=True)
             ],
         }
         return Response(orjson.dumps(answer), media_type="application/json")
 
-    @app.post("/predict", openapi_extra=_REQUEST_SCHEMA, response_model=PredictResponse)
-    async def predict(request: Request) -> Response:
+    async def predict(scope: Any, receive: Receive, send: Send) -> None:
         received_at = dt.datetime.now(dt.UTC)
+        request = Request(scope, receive)
         body = await request.body()  # at most --max-body-mb, which BodyLimit enforces
         key = request.headers.get(ROUTING_HEADER)
         if len(body) <= INLINE_BYTES:
             # a few rows take less than a thread pool's hand-off: answered on the loop
-            return answer(body, received_at, key)
-        # parsing, NumPy and LightGBM block: off the event loop, in the thread pool
-        return await run_in_threadpool(answer, body, received_at, key)
+            response = answer(body, received_at, key)
+        else:
+            # parsing, NumPy and LightGBM block: off the event loop, in the thread pool
+            response = await run_in_threadpool(answer, body, received_at, key)
+        await response(scope, receive, send)
+
+    app.router.routes.append(Route("/predict", _Asgi(predict), methods=["POST"]))
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=[*app.routes, _PREDICT_DOCS],
+            )
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     @app.get("/health")
     def health(response: Response) -> Health:

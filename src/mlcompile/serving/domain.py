@@ -19,13 +19,24 @@ import math
 import reprlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import pandas as pd  # type: ignore[import-untyped]
 
 from .inputs import InputColumn
-from .problems import Problem
+from .problems import MAX_PROBLEMS, Problem
+
+
+@dataclass(frozen=True)
+class Outside:
+    """A request's values outside the domain: the first MAX_PROBLEMS of them, row by row and
+    in signature order within a row, how many in all, and how many in each row."""
+
+    listed: list[Problem]
+    count: int
+    per_row: list[int]
 
 
 @dataclass(frozen=True)
@@ -34,46 +45,56 @@ class Domain:
     categories: dict[str, frozenset[Any]]
     order: dict[str, int]  # signature order
 
-    def problems(self, values: Mapping[str, list[Any]], rows: int) -> list[Problem]:
-        """The values outside the domain, row by row, in signature order within a row."""
-        found: list[Problem] = []
-        for column, (low, high) in self.ranges.items():
-            for row, value in enumerate(values[column]):
-                if value is not None and not low <= value <= high:
-                    found.append(
-                        Problem(
-                            row,
-                            column,
-                            "out_of_range",
-                            f"{reprlib.repr(value)} is outside the training range "
-                            f"{_number(low)} to {_number(high)}",
-                        )
-                    )
-        for column, seen in self.categories.items():
-            for row, value in enumerate(values[column]):
-                if value is not None and value not in seen:
-                    found.append(
-                        Problem(
-                            row,
-                            column,
-                            "unseen",
-                            f"{reprlib.repr(value)} is a category the training rows never held",
-                        )
-                    )
-        found.sort(key=lambda p: (p.row or 0, self.order[str(p.column)]))
-        return found
+    def outside(self, values: Mapping[str, list[Any]], rows: int) -> Outside:
+        """The values outside the domain. A Problem is made only for those listed: a request
+        of December rows has a `month` outside the training months in every row."""
+        columns = self._columns
+        flags = [self._flagged(column, values[column]) for column in columns]
+        per_row = [sum(row) for row in zip(*flags, strict=True)] if flags else [0] * rows
+        listed: list[Problem] = []
+        for row, count in enumerate(per_row):
+            if len(listed) >= MAX_PROBLEMS:
+                break
+            if count:
+                listed += [
+                    self._problem(row, column, values[column][row])
+                    for column, flagged in zip(columns, flags, strict=True)
+                    if flagged[row]
+                ]
+        return Outside(listed[:MAX_PROBLEMS], sum(per_row), per_row)
+
+    @cached_property
+    def _columns(self) -> list[str]:
+        """The checked columns, in signature order."""
+        return sorted({*self.ranges, *self.categories}, key=self.order.__getitem__)
+
+    def _flagged(self, column: str, values: list[Any]) -> list[bool]:
+        if column in self.ranges:
+            low, high = self.ranges[column]
+            return [v is not None and not low <= v <= high for v in values]
+        seen = self.categories[column]
+        return [v is not None and v not in seen for v in values]
+
+    def _problem(self, row: int, column: str, value: Any) -> Problem:
+        if column in self.ranges:
+            low, high = self.ranges[column]
+            return Problem(
+                row,
+                column,
+                "out_of_range",
+                f"{reprlib.repr(value)} is outside the training range "
+                f"{_number(low)} to {_number(high)}",
+            )
+        return Problem(
+            row,
+            column,
+            "unseen",
+            f"{reprlib.repr(value)} is a category the training rows never held",
+        )
 
 
 def _number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else repr(value)
-
-
-def per_row(problems: Sequence[Problem], rows: int) -> list[int]:
-    counts = [0] * rows
-    for problem in problems:
-        if problem.row is not None:
-            counts[problem.row] += 1
-    return counts
 
 
 def training_domain(

@@ -20,20 +20,19 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd  # type: ignore[import-untyped]
 
 from mlcompile.runtime.features import OTHER, lightgbm_names
 
-from .arith import Inexact, NotCompiled, Num, Work, compile_expression
+from .arith import Inexact, NotCompiled, Num, Work, any_of, compile_expression
 
 NUMERIC = ("BIGINT", "DOUBLE", "number")
 
 
-@dataclass(frozen=True)
-class Cat:
+class Cat(NamedTuple):
     """Category codes over `levels` (-1 where missing or not a level)."""
 
     codes: np.ndarray
@@ -44,7 +43,7 @@ Step = Callable[[Work], None]
 
 
 def _float_array(values: Sequence[Any]) -> np.ndarray:
-    return np.array([np.nan if v is None else v for v in values], dtype="float64")
+    return np.array(values, dtype="float64")  # None becomes NaN
 
 
 def _input_kind(dtype_text: str) -> str:
@@ -62,14 +61,12 @@ def _input_kind(dtype_text: str) -> str:
     raise NotCompiled(f"input dtype {dtype_text} is not compiled")
 
 
-def _read_input(name: str, kind: str, dtype_text: str) -> Step:
+def _read_number(name: str, kind: str, dtype_text: str) -> Step:
     def read(work: Work) -> None:
         values = work.columns[name]
-        if kind in NUMERIC:
-            array = _float_array(values)
-            # a missing value makes an int64 column float64 in the batch path: DOUBLE in SQL
-            exact = dtype_text != "int64" or not np.isnan(array).any()
-            work.columns[name] = Num(array, kind if exact else "DOUBLE")
+        # a missing value makes an int64 column float64 in the batch path: DOUBLE in SQL
+        exact = dtype_text != "int64" or None not in values
+        work.columns[name] = Num(_float_array(values), kind if exact else "DOUBLE")
 
     return read
 
@@ -88,7 +85,7 @@ def _store(work: Work, name: str, value: Any) -> None:
 def _store_finite(work: Work, name: str, value: Num) -> None:
     """For the ops whose float arithmetic can overflow (expr, scale); the others cannot make
     an infinity from the finite inputs the request checks let in."""
-    if np.isinf(value.values).any():
+    if any_of(np.isinf(value.values)):
         raise Inexact(f"feature {name!r} holds an infinity")  # the batch path refuses it
     work.columns[name] = value
 
@@ -120,10 +117,12 @@ def _codes(values: Sequence[Any], index: Mapping[Any, int], other: int | None) -
 class _Compiler:
     def __init__(self, signature: Mapping[str, str]) -> None:
         self.kinds: dict[str, str] = {}
+        self.levels: dict[str, tuple[Any, ...]] = {}  # of each category column
         self.steps: list[Step] = []
         for name, dtype_text in signature.items():
             self.kinds[name] = _input_kind(dtype_text)
-            self.steps.append(_read_input(name, self.kinds[name], dtype_text))
+            if self.kinds[name] in NUMERIC:  # the others are read as the request has them
+                self.steps.append(_read_number(name, self.kinds[name], dtype_text))
 
     def source(self, spec: Mapping[str, Any], wanted: Sequence[str]) -> str:
         column = str(spec.get("column"))
@@ -153,6 +152,8 @@ class _Compiler:
         def step(work: Work) -> None:
             _store(work, name, work.columns[column])
 
+        if column in self.levels:
+            self.levels[name] = self.levels[column]
         return step, self.kinds[column]
 
     def _log(self, spec: Mapping[str, Any], fitted: Any, name: str) -> tuple[Step, str]:
@@ -160,8 +161,7 @@ class _Compiler:
 
         def step(work: Work) -> None:
             values = _numeric(work, column)
-            with np.errstate(invalid="ignore"):
-                kept = np.where(values >= 0, values, np.nan)
+            kept = np.where(values >= 0, values, np.nan)
             _store(work, name, Num(np.log1p(kept), "DOUBLE"))
 
         return step, "DOUBLE"
@@ -233,6 +233,7 @@ class _Compiler:
             return _codes(work.columns[column], index, other)
 
         if method == "category":
+            self.levels[name] = levels
             return (lambda work: _store(work, name, Cat(codes(work), levels))), "category"
         if method == "ordinal":
 
@@ -267,23 +268,23 @@ class _Compiler:
         def step(work: Work) -> None:
             result = compute(work)
             # DuckDB hands a BIGINT with a NULL back as float64: DOUBLE when read again
-            exact = sql != "BIGINT" or not np.isnan(result.values).any()
+            exact = sql != "BIGINT" or not any_of(np.isnan(result.values))
             _store_finite(work, name, Num(result.values, sql if exact else "DOUBLE"))
 
         return step, sql
 
 
 def _model_input(
-    column: str, kind: str | None, categories: Sequence[Any] | None
+    column: str, kind: str | None, categories: Sequence[Any] | None, levels: Sequence[Any] | None
 ) -> Callable[[Work], np.ndarray]:
     """How one model input becomes a float64 column as LightGBM's pandas path makes it."""
     if categories is not None:
         if kind == "category":
+            if tuple(categories) != levels:
+                raise NotCompiled(f"{column!r} has other levels than training")
 
             def coded(work: Work) -> np.ndarray:
                 found: Cat = work.columns[column]
-                if found.levels != tuple(categories):
-                    raise Inexact(f"{column!r} has other levels than training")
                 return np.where(found.codes >= 0, found.codes, np.nan)
 
             return coded
@@ -312,8 +313,10 @@ class Evaluator:
         """The (rows, model inputs) float64 matrix; raises Inexact when the batch path must
         compute it."""
         work = Work(rows, dict(values))
-        for step in self.steps:
-            step(work)
+        # an overflow makes an infinity, which the steps refuse (Inexact): no warning
+        with np.errstate(all="ignore"):
+            for step in self.steps:
+                step(work)
         matrix = np.empty((rows, len(self.outputs)), dtype="float64")
         for i, output in enumerate(self.outputs):
             matrix[:, i] = output(work)
@@ -333,7 +336,10 @@ def compile_features(state: Mapping[str, Any], booster: Any) -> tuple[Evaluator 
         expected = [list(categorical[c]) for c in columns if c in categorical]
         if list(booster.pandas_categorical or []) != expected:
             raise NotCompiled("the model's categories are not the state's")
-        outputs = tuple(_model_input(c, compiler.kinds.get(c), categorical.get(c)) for c in columns)
+        outputs = tuple(
+            _model_input(c, compiler.kinds.get(c), categorical.get(c), compiler.levels.get(c))
+            for c in columns
+        )
     except NotCompiled as exc:
         return None, str(exc)
     return Evaluator(tuple(compiler.steps), outputs), "compiled"

@@ -35,6 +35,8 @@ class _Bad(Exception):
 
 
 Read = Callable[[Any], Any]  # a present JSON value -> the value to store; raises _Bad
+# a column's present values -> what `read` gives each, or None if one might be refused
+Bulk = Callable[[list[Any]], list[Any] | None]
 Build = Callable[[list[Any]], pd.Series]
 
 
@@ -48,6 +50,7 @@ class InputColumn:
     build: Build
     nullable: bool = True
     uniform: bool = False  # all values strings, or all numbers
+    bulk: Bulk | None = None
 
 
 def input_columns(signature: Mapping[str, str]) -> tuple[InputColumn, ...]:
@@ -66,15 +69,18 @@ def _input_column(name: str, text: str) -> InputColumn:
             nullable = isinstance(dtype, pd.BooleanDtype)
             return InputColumn(name, text, _bool(text), _typed(dtype), nullable)
         if pd.api.types.is_integer_dtype(dtype):
-            return InputColumn(name, text, _integer(text, dtype), _integers(dtype))
+            read = _integer(text, dtype)
+            return InputColumn(name, text, read, _integers(dtype), bulk=_integers_bulk(dtype))
         if pd.api.types.is_float_dtype(dtype):
-            return InputColumn(name, text, _number(text, dtype), _typed(dtype))
+            read = _number(text, dtype)
+            return InputColumn(name, text, read, _typed(dtype), bulk=_numbers_bulk(dtype))
         if pd.api.types.is_datetime64_any_dtype(dtype):
             return InputColumn(name, text, _time(text, dtype), _times(dtype))
         if isinstance(dtype, pd.CategoricalDtype):
-            return InputColumn(name, text, _category(text), _objects_as(dtype), uniform=True)
+            read, build = _category(text), _objects_as(dtype)
+            return InputColumn(name, text, read, build, uniform=True, bulk=_ascii_bulk)
         if pd.api.types.is_string_dtype(dtype):  # str, string and object
-            return InputColumn(name, text, _text(text), _objects_as(dtype))
+            return InputColumn(name, text, _text(text), _objects_as(dtype), bulk=_ascii_bulk)
     raise UsageError(
         f"input column '{name}' has training dtype {text}, which mlcompile serve cannot read "
         "from JSON (it reads numbers, integers, booleans, text, categories and date/times)"
@@ -237,6 +243,55 @@ def _category(text: str) -> Read:
     return read
 
 
+# ---- reading a column at once: the common case of a large request, checked in C loops ------
+# Each returns what the one-value readers give for every value, or None when any might be
+# refused; those columns are then read value by value, which words each problem.
+
+_NONE = type(None)
+
+
+def _integers_bulk(dtype: Any) -> Bulk:
+    info = np.iinfo(getattr(dtype, "numpy_dtype", dtype))
+    low, high = int(info.min), int(info.max)
+
+    def bulk(values: list[Any]) -> list[Any] | None:
+        # bool is a subclass of int but not int itself: set(map(type)) tells them apart
+        present = [v for v in values if v is not None]
+        if not set(map(type, present)) <= {int}:
+            return None
+        if present and not (low <= min(present) and max(present) <= high):
+            return None
+        return values
+
+    return bulk
+
+
+def _numbers_bulk(dtype: Any) -> Bulk:
+    largest = float(np.finfo(getattr(dtype, "numpy_dtype", dtype)).max)
+
+    def bulk(values: list[Any]) -> list[Any] | None:
+        if not set(map(type, values)) <= {float, int, _NONE}:
+            return None
+        try:
+            # v != v: NaN, a missing value as Python's json module writes it
+            numbers = [None if v is None or v != v else float(v) for v in values]
+        except OverflowError:  # an integer of hundreds of digits
+            return None
+        present = [v for v in numbers if v is not None]
+        # an infinity is larger than the largest float too
+        if present and max(max(present), -min(present)) > largest:
+            return None
+        return numbers
+
+    return bulk
+
+
+def _ascii_bulk(values: list[Any]) -> list[Any] | None:
+    if not set(map(type, values)) <= {str, _NONE}:
+        return None
+    return values if all(v.isascii() for v in values if v is not None) else None
+
+
 # ---- building a column from values already read ---------------------------------------------
 
 
@@ -308,6 +363,23 @@ def columns_frame(values: Mapping[str, list[Any]], columns: Sequence[InputColumn
     return pd.DataFrame({column.name: column.build(values[column.name]) for column in columns})
 
 
+_ABSENT = object()
+BULK_ROWS = 16  # below, the checks of a column at once cost more than they save
+
+
+def _bulk(rows: Sequence[Mapping[str, Any]], column: InputColumn) -> list[Any] | None:
+    """The column's values read at once, or None when they must be read one by one."""
+    if column.bulk is None or len(rows) < BULK_ROWS:
+        return None
+    present = [row.get(column.name, _ABSENT) for row in rows]
+    if _ABSENT in present:
+        return None
+    values = column.bulk(present)
+    if values is None or (not column.nullable and None in values):
+        return None
+    return values
+
+
 def read_rows(
     rows: Sequence[Mapping[str, Any]], columns: Sequence[InputColumn]
 ) -> dict[str, list[Any]]:
@@ -316,6 +388,10 @@ def read_rows(
     problems: list[Problem] = []
     built: dict[str, list[Any]] = {}
     for column in columns:
+        quick = _bulk(rows, column)
+        if quick is not None:
+            built[column.name] = quick
+            continue
         values: list[Any] = []
         for index, row in enumerate(rows):
             if column.name not in row:

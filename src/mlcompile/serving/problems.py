@@ -35,17 +35,18 @@ class Refused(Exception):
     """A request answered with `status` and its problems instead of predictions: the first
     MAX_PROBLEMS of them, then one that counts the rest."""
 
-    def __init__(self, status: int, problems: Sequence[Problem]) -> None:
-        super().__init__(f"{status}: {len(problems)} problems")
+    def __init__(self, status: int, problems: Sequence[Problem], total: int | None = None) -> None:
+        super().__init__(f"{status}: {total or len(problems)} problems")
         self.status = status
-        self.problems = capped(problems)
+        self.problems = capped(problems, total)
 
 
-def capped(problems: Sequence[Problem]) -> list[Problem]:
-    """The first MAX_PROBLEMS problems, then one that counts the rest."""
+def capped(problems: Sequence[Problem], total: int | None = None) -> list[Problem]:
+    """The first MAX_PROBLEMS problems, then one that counts the rest: `total` problems in
+    all, when `problems` lists only the first of them."""
     shown = list(problems[:MAX_PROBLEMS])
-    if len(problems) > MAX_PROBLEMS:
-        more = len(problems) - MAX_PROBLEMS
+    more = (len(problems) if total is None else total) - len(shown)
+    if more > 0:
         shown.append(Problem(None, None, "more", f"{more} more problems not listed"))
     return shown
 
