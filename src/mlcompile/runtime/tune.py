@@ -176,7 +176,7 @@ def tune(
     )
     # one worker: a trial still "running" was cut short by a kill, and is drawn again
     for stale in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        study._storage.set_trial_state_values(stale._trial_id, TrialState.FAIL)
+        study.tell(stale.number, state=TrialState.FAIL)
     wanted, seed = int(params["trials"]), int(params["tune_seed"])
     timeout = params.get("timeout_s")
     distributions = _distributions(params["space"])
