@@ -148,7 +148,13 @@ def compile_cached(
 
 
 def backend_settings(compiled: Compiled, backend: Backend) -> BaseModel:
-    """The spec's `backends.<name>` section, validated by the backend's own model."""
+    """The spec's `backends.<name>` section, validated by the backend's own model (or the
+    backend's defaults, when the spec has no such section and the backend offers them)."""
+    from mlcompile.backends.base import DefaultSettings
+
+    if backend.name not in compiled.backends and isinstance(backend, DefaultSettings):
+        defaults: BaseModel = backend.default_settings()
+        return defaults
     if compiled._loaded is None:
         # from the plan cache: the section passed before; should it fail now (the backend
         # changed), the spec is composed again for located errors

@@ -11,22 +11,18 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any, ClassVar, Protocol, runtime_checkable
-
-from pydantic import BaseModel, ConfigDict
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 from mlcompile.errors import BackendError, Diagnostic
-from mlcompile.plan import Plan
 from mlcompile.runtime.runrecord import RunStatus, StepOutcome
 
+if TYPE_CHECKING:
+    # pydantic only for the annotations: a no-op run on the local backend never loads it
+    from pydantic import BaseModel
+
+    from mlcompile.plan import Plan
+
 ENTRY_POINT_GROUP = "mlcompile.backends"
-
-
-class BackendSettings(BaseModel):
-    """Base for backend settings: frozen, unknown keys are errors."""
-
-    # built on first use: a command loads only the settings model of the backend it uses
-    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 class ArtifactSet(Mapping[str, str]):
@@ -99,6 +95,18 @@ class FileChecks(Protocol):
     """
 
     def check_files(self, files: ArtifactSet) -> list[Diagnostic]: ...
+
+
+@runtime_checkable
+class DefaultSettings(Protocol):
+    """Optional: the settings a backend's check, render and run are given for a spec with no
+    section for it, in place of validating an empty section through `settings_model`.
+
+    The built-in backend answers with a plain object, so that a no-op run (answered from
+    the plan cache) never loads pydantic; its methods accept either form.
+    """
+
+    def default_settings(self) -> Any: ...
 
 
 @runtime_checkable

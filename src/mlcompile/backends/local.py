@@ -9,44 +9,73 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import ClassVar
-
-from pydantic import BaseModel, Field
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from mlcompile import paths
-from mlcompile.backends.base import ArtifactSet, BackendSettings, RunOptions, RunResult
+from mlcompile.backends.base import ArtifactSet, RunOptions, RunResult
 from mlcompile.backends.executors import Executor
 from mlcompile.errors import Diagnostic
 from mlcompile.plan import Plan
-from mlcompile.trust import ProjectPath
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 MANIFEST = "pipeline.json"
 
 
-class LocalSettings(BackendSettings):
-    store: ProjectPath | None = Field(
-        None, description="Artifact cache folder; default settings.store."
-    )
-    runs: ProjectPath = Field(paths.RUNS, description="Folder for run records.")
+@dataclass(frozen=True)
+class LocalDefaults:
+    """The settings of a spec without a `backends.local` section: the defaults of
+    LocalSettings (which takes them from here), known without loading pydantic, which a
+    no-op run then never does."""
+
+    store: str | None = None
+    runs: str = paths.RUNS
+
+    def model_dump(self, mode: str = "json") -> dict[str, Any]:
+        return asdict(self)
 
 
-def local_folders(settings: BaseModel, plan: Plan, project_root: Path) -> tuple[Path, Path]:
+def local_folders(
+    settings: BaseModel | LocalDefaults, plan: Plan, project_root: Path
+) -> tuple[Path, Path]:
     """The artifact store and the run-record folder a local run uses."""
-    assert isinstance(settings, LocalSettings)
+    if not isinstance(settings, LocalDefaults):
+        from mlcompile.backends.local_settings import LocalSettings
+
+        assert isinstance(settings, LocalSettings)
     return project_root / (
         settings.store or str(plan.settings["store"])
     ), project_root / settings.runs
 
 
+class _SettingsModel:
+    """LocalSettings, imported when first asked for: only a spec with a `backends.local`
+    section (or `mlcompile schema`) needs the pydantic model."""
+
+    def __get__(self, instance: object, owner: type) -> type[BaseModel]:
+        from mlcompile.backends.local_settings import LocalSettings
+
+        return LocalSettings
+
+
 class LocalBackend:
     name: ClassVar[str] = "local"
-    settings_model: ClassVar[type[BaseModel]] = LocalSettings
+    if TYPE_CHECKING:
+        settings_model: ClassVar[type[BaseModel]]
+    else:
+        settings_model = _SettingsModel()
 
-    def check(self, plan: Plan, settings: BaseModel) -> list[Diagnostic]:
+    def default_settings(self) -> LocalDefaults:
+        """For a spec without a `backends.local` section (see DefaultSettings)."""
+        return LocalDefaults()
+
+    def check(self, plan: Plan, settings: BaseModel | LocalDefaults) -> list[Diagnostic]:
         return []
 
-    def render(self, plan: Plan, settings: BaseModel) -> ArtifactSet:
+    def render(self, plan: Plan, settings: BaseModel | LocalDefaults) -> ArtifactSet:
         manifest = {
             "backend": self.name,
             "plan": plan.name,
@@ -70,11 +99,13 @@ class LocalBackend:
             found.append(Executor(node, node, tuple(invokes)))
         return found
 
-    def run_folders(self, settings: BaseModel, plan: Plan, project_root: Path) -> tuple[Path, Path]:
+    def run_folders(
+        self, settings: BaseModel | LocalDefaults, plan: Plan, project_root: Path
+    ) -> tuple[Path, Path]:
         return local_folders(settings, plan, project_root)
 
     def run(
-        self, built_dir: Path, plan: Plan, settings: BaseModel, options: RunOptions
+        self, built_dir: Path, plan: Plan, settings: BaseModel | LocalDefaults, options: RunOptions
     ) -> RunResult:
         from mlcompile.runtime.executor import Executor
 

@@ -67,7 +67,7 @@ def runs_folder(root: Path) -> Path:
     if not spec.is_file():
         return root / paths.RUNS
     from mlcompile.backends import get_backend
-    from mlcompile.backends.local import LocalSettings
+    from mlcompile.backends.local_settings import LocalSettings
     from mlcompile.compiler import validated_backend_settings
     from mlcompile.spec import load_spec
 
