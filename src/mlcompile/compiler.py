@@ -291,7 +291,7 @@ def emitted_files(compiled: Compiled, rendered: Rendered) -> dict[str, dict[str,
 
 def build_lineage_cached(compiled: Compiled) -> dict[str, str]:
     """The build's OpenLineage files, kept in .mlcompile/cache/lineage by what they depend
-    on: a `run` whose plan did not change then skips importing the OpenLineage client."""
+    on: a `run` whose plan did not change then skips building them again."""
     import json
     import os
 

@@ -127,3 +127,68 @@ def test_build_is_byte_identical_in_two_directories(tmp_path: Path) -> None:
     for rel in first:
         assert first[rel] == second[rel], f"{rel} differs between the two builds"
     assert str(tmp_path).encode() not in b"".join(first.values())
+
+
+def _through_client(event: dict[str, Any]) -> dict[str, Any]:
+    """`event` rebuilt from the OpenLineage client's classes and serialized by the client:
+    build lineage is written without it, and must be what it would write."""
+    from openlineage.client.event_v2 import InputDataset, Job, JobEvent, OutputDataset
+    from openlineage.client.facet_v2 import (
+        dataset_type_dataset,
+        dataset_version_dataset,
+        documentation_job,
+        job_type_job,
+        schema_dataset,
+        sql_job,
+    )
+    from openlineage.client.serde import Serde
+
+    from mlcompile.runtime.trail import facets as ours
+
+    classes: dict[str, Any] = {
+        "jobType": job_type_job.JobTypeJobFacet,
+        "documentation": documentation_job.DocumentationJobFacet,
+        "sql": sql_job.SQLJobFacet,
+        "mlcompile": ours.MlcompileJobFacet,
+        "datasetType": dataset_type_dataset.DatasetTypeDatasetFacet,
+        "version": dataset_version_dataset.DatasetVersionDatasetFacet,
+        "mlcompile_artifact": ours.MlcompileArtifactFacet,
+        "schema": schema_dataset.SchemaDatasetFacet,
+    }
+
+    def facets(written: dict[str, Any]) -> dict[str, Any]:
+        built = {}
+        for name, facet in written.items():
+            fields = {k: v for k, v in facet.items() if not k.startswith("_")}
+            if name == "schema":
+                fields["fields"] = [
+                    schema_dataset.SchemaDatasetFacetFields(**f) for f in fields["fields"]
+                ]
+            built[name] = classes[name](**fields, producer=facet["_producer"])
+        return built
+
+    job = event["job"]
+    return Serde.to_dict(
+        JobEvent(
+            eventTime=event["eventTime"],
+            producer=event["producer"],
+            job=Job(namespace=job["namespace"], name=job["name"], facets=facets(job["facets"])),
+            inputs=[
+                InputDataset(namespace=d["namespace"], name=d["name"], facets=facets(d["facets"]))
+                for d in event["inputs"]
+            ],
+            outputs=[
+                OutputDataset(namespace=d["namespace"], name=d["name"], facets=facets(d["facets"]))
+                for d in event["outputs"]
+            ],
+        )
+    )
+
+
+def test_events_are_what_the_openlineage_client_writes(plan: Plan) -> None:
+    files = build_lineage(plan, "mlcompile.yaml", plan.spec_sha256, "a" * 40)
+    events = [json.loads(files["pipeline.json"]), *_jobs(files).values()]
+    kinds = {e["job"]["facets"]["mlcompile"]["kind"] for e in events}
+    assert {"pipeline", "ingest", "validate", "train", "gate", "register"} <= kinds
+    for event in events:
+        assert event == _through_client(event), event["job"]["name"]

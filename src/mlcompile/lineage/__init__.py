@@ -2,7 +2,8 @@
 
 Reads plans (`mlcompile.plan`) and what the runtime left on disk (run records, store
 entries, the registry) as plain JSON; never imports the spec layer. The OpenLineage client
-is imported inside the functions that build events.
+is imported inside the functions that read or send run events; build events are
+written without it.
 """
 
 from mlcompile.lineage.build import build_event_time, build_lineage

@@ -9,19 +9,50 @@ release build can stamp its commit time and still be reproducible.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
 from mlcompile import __version__
 from mlcompile.plan import Node, Plan, canonical_json, sha256_text
 from mlcompile.runtime.trail import names
+from mlcompile.runtime.trail.producer import PRODUCER, facet_schema
 
-if TYPE_CHECKING:
-    from openlineage.client.event_v2 import InputDataset
-    from openlineage.client.facet_v2 import DatasetFacet
+# The events are written as the OpenLineage client (2-0-2 events) serializes them, without
+# importing it: its package loads HTTP clients and transports, a second of a large build.
+# tests/lineage/test_build_lineage.py builds them through the client and compares.
+JOB_EVENT_SCHEMA = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/JobEvent"
+_OPENLINEAGE_FACET = "https://openlineage.io/spec/facets/{1}/{0}.json#/$defs/{0}"
+# standard facet -> its version in the schemas the client's events follow
+STANDARD_FACETS = {
+    "JobTypeJobFacet": "2-0-4",
+    "DocumentationJobFacet": "1-1-0",
+    "SQLJobFacet": "1-1-0",
+    "DatasetTypeDatasetFacet": "1-0-1",
+    "DatasetVersionDatasetFacet": "1-0-1",
+    "SchemaDatasetFacet": "1-2-0",
+}
+
+
+def _facet(name: str, **fields: Any) -> dict[str, Any]:
+    """A facet as the client writes it: producer, schema URL, its fields without nulls."""
+    version = STANDARD_FACETS.get(name)
+    schema = facet_schema(name) if version is None else _OPENLINEAGE_FACET.format(name, version)
+    return {"_producer": PRODUCER, "_schemaURL": schema, **without_nulls(fields)}
+
+
+def without_nulls(value: Any) -> Any:
+    """What the client's serializer does to plain JSON data: None values dropped from
+    mappings, None and {} items from lists."""
+    if isinstance(value, dict):
+        return {k: v for k, v in ((k, without_nulls(v)) for k, v in value.items()) if v is not None}
+    if isinstance(value, list):
+        items = (without_nulls(v) for v in value if v is not None)
+        return [v for v in items if v is not None and v != {}]
+    return value
 
 
 def build_event_time(epoch: int | None = None) -> str:
@@ -47,90 +78,67 @@ def build_lineage(
     JobEvent, reading the spec file (versioned by its sha256) and every raw source file.
     `spec_file` should be relative to the project (it is written into the output as is).
     """
-    from openlineage.client.event_v2 import Job, JobEvent
-    from openlineage.client.facet_v2 import documentation_job, job_type_job, sql_job
-    from openlineage.client.serde import Serde
-
-    from mlcompile.runtime.trail.facets import PRODUCER, MlcompileJobFacet
-
     when = build_event_time(epoch)
     schemas = names.declared_schemas(plan)
     space = names.namespace(plan.name)
     lines: list[str] = []
     # A dataset's facets depend on its type and, where declared, its schema: thousands of
-    # datasets share a few sets, each built through the client once.
+    # datasets share a few sets, each built once.
     facet_sets: dict[tuple[str, str | None], dict[str, Any]] = {}
 
     def dataset(side: str, port: names.Port) -> dict[str, Any]:
         key = (port.type, port.name if port.name in schemas else None)
         if key not in facet_sets:
-            facet_sets[key] = Serde.to_dict(_input(space, port, schemas))["facets"]
+            facet_sets[key] = _declared_facets(port, schemas)
         return {"namespace": space, "name": port.name, "facets": facet_sets[key], side: {}}
 
-    # The client builds (and checks) one event with every facet a step can have; each step's
-    # event is that document with the step's own values put in. Building every event through
-    # the client cost a millisecond a step: most of a 10,000-step build.
-    sample = Serde.to_dict(
-        JobEvent(
-            eventTime=when,
-            producer=PRODUCER,
-            job=Job(
-                namespace=space,
-                name="",
-                facets={
-                    "jobType": job_type_job.JobTypeJobFacet(
-                        processingType="BATCH",
-                        integration="MLCOMPILE",
-                        jobType="",
-                        producer=PRODUCER,
-                    ),
-                    "documentation": documentation_job.DocumentationJobFacet(
-                        description="", producer=PRODUCER
-                    ),
-                    "mlcompile": MlcompileJobFacet(
-                        kind="",
-                        fingerprint="",
-                        params={},
-                        plan=plan.name,
-                        specFile=spec_file,
-                        mlcompileVersion=__version__,
-                        gitCommit=git_commit,
-                        producer=PRODUCER,
-                    ),
-                    "sql": sql_job.SQLJobFacet(query="", dialect="duckdb", producer=PRODUCER),
-                },
-            ),
-            inputs=[],
-            outputs=[],
-        )
-    )
-    template = sample["job"]["facets"]
     for node in sorted(plan.nodes, key=lambda n: n.id):
         facets: dict[str, Any] = {
-            "jobType": {**template["jobType"], "jobType": node.kind.upper()},
-            "documentation": {
-                **template["documentation"],
-                "description": _describe(node, plan.name),
-            },
-            "mlcompile": {
-                **template["mlcompile"],
-                "kind": node.kind,
-                "fingerprint": node.fingerprint,
-                "params": Serde.remove_nulls_and_enums(dict(node.params)),
-            },
+            "jobType": _facet(
+                "JobTypeJobFacet",
+                processingType="BATCH",
+                integration="MLCOMPILE",
+                jobType=node.kind.upper(),
+            ),
+            "documentation": _facet(
+                "DocumentationJobFacet", description=_describe(node, plan.name)
+            ),
+            "mlcompile": _facet(
+                "MlcompileJobFacet",
+                kind=node.kind,
+                fingerprint=node.fingerprint,
+                params=dict(node.params),
+                plan=plan.name,
+                specFile=spec_file,
+                mlcompileVersion=__version__,
+                gitCommit=git_commit,
+            ),
         }
         if node.kind == "ingest" and node.params.get("format") == "sql":
-            facets["sql"] = {**template["sql"], "query": str(node.params["sql"])}
-        document = {
-            **sample,
-            "job": {"namespace": space, "name": node.id, "facets": facets},
-            "inputs": [dataset("inputFacets", port) for port in names.reads(node)],
-            "outputs": [dataset("outputFacets", port) for port in names.writes(node)],
-        }
+            facets["sql"] = _facet("SQLJobFacet", query=str(node.params["sql"]), dialect="duckdb")
+        document = _event(
+            when,
+            {"namespace": space, "name": node.id, "facets": facets},
+            [dataset("inputFacets", port) for port in names.reads(node)],
+            [dataset("outputFacets", port) for port in names.writes(node)],
+        )
         lines.append(_compact(document))
     return {
         "jobs.jsonl": "".join(lines),
         "pipeline.json": _pipeline(plan, spec_file, spec_sha256, git_commit, when, schemas),
+    }
+
+
+def _event(
+    when: str, job: dict[str, Any], inputs: list[dict[str, Any]], outputs: list[dict[str, Any]]
+) -> dict[str, Any]:
+    return {
+        "eventTime": when,
+        "producer": PRODUCER,
+        "schemaURL": JOB_EVENT_SCHEMA,
+        "job": job,
+        "inputs": inputs,
+        "outputs": outputs,
     }
 
 
@@ -142,56 +150,56 @@ def _pipeline(
     when: str,
     schemas: Mapping[str, Mapping[str, Any]],
 ) -> str:
-    from openlineage.client.event_v2 import InputDataset, Job, JobEvent
-    from openlineage.client.facet_v2 import dataset_version_dataset, documentation_job
-    from openlineage.client.serde import Serde
-
-    from mlcompile.runtime.trail.facets import PRODUCER, MlcompileArtifactFacet, MlcompileJobFacet
-
     space = names.namespace(plan.name)
-    spec = InputDataset(
-        namespace=space,
-        name=names.project_file(spec_file),
-        facets={
-            "version": dataset_version_dataset.DatasetVersionDatasetFacet(
-                datasetVersion=spec_sha256, producer=PRODUCER
-            ),
-            "mlcompile_artifact": MlcompileArtifactFacet(
-                artifactType="spec", sha256=spec_sha256, producer=PRODUCER
+    spec = {
+        "namespace": space,
+        "name": names.project_file(spec_file),
+        "facets": {
+            "version": _facet("DatasetVersionDatasetFacet", datasetVersion=spec_sha256),
+            "mlcompile_artifact": _facet(
+                "MlcompileArtifactFacet", artifactType="spec", sha256=spec_sha256
             ),
         },
-    )
+        "inputFacets": {},
+    }
     raw = sorted(
         {p for node in plan.nodes for p in names.reads(node) if p.node is None},
         key=lambda p: p.name,
     )
-    event = JobEvent(
-        eventTime=when,
-        producer=PRODUCER,
-        job=Job(
-            namespace=space,
-            name=plan.name,
-            facets={
-                "documentation": documentation_job.DocumentationJobFacet(
-                    description=f"mlcompile pipeline '{plan.name}': {len(plan.nodes)} steps",
-                    producer=PRODUCER,
-                ),
-                "mlcompile": MlcompileJobFacet(
-                    kind="pipeline",
-                    fingerprint=_plan_fingerprint(plan),
-                    params=dict(plan.settings),
-                    plan=plan.name,
-                    specFile=spec_file,
-                    specSha256=spec_sha256,
-                    mlcompileVersion=__version__,
-                    gitCommit=commit,
-                    producer=PRODUCER,
-                ),
-            },
+    job = {
+        "namespace": space,
+        "name": plan.name,
+        "facets": {
+            "documentation": _facet(
+                "DocumentationJobFacet",
+                description=f"mlcompile pipeline '{plan.name}': {len(plan.nodes)} steps",
+            ),
+            "mlcompile": _facet(
+                "MlcompileJobFacet",
+                kind="pipeline",
+                fingerprint=_plan_fingerprint(plan),
+                params=dict(plan.settings),
+                plan=plan.name,
+                specFile=spec_file,
+                specSha256=spec_sha256,
+                mlcompileVersion=__version__,
+                gitCommit=commit,
+            ),
+        },
+    }
+    inputs = [
+        spec,
+        *(
+            {
+                "namespace": space,
+                "name": p.name,
+                "facets": _declared_facets(p, schemas),
+                "inputFacets": {},
+            }
+            for p in raw
         ),
-        inputs=[spec, *(_input(space, port, schemas) for port in raw)],
-    )
-    return _text(Serde.to_json(event, indent=2))
+    ]
+    return _text(json.dumps(_event(when, job, inputs, []), sort_keys=True, indent=2))
 
 
 def _plan_fingerprint(plan: Plan) -> str:
@@ -214,46 +222,35 @@ def _describe(node: Node, plan_name: str) -> str:
     return f"{subject} '{node.name}' in pipeline '{plan_name}'"
 
 
-def _declared_facets(
-    port: names.Port, schemas: Mapping[str, Mapping[str, Any]]
-) -> dict[str, DatasetFacet]:
+def _declared_facets(port: names.Port, schemas: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     """The facets the plan alone knows for a dataset: its type and declared columns."""
-    from openlineage.client.facet_v2 import dataset_type_dataset, schema_dataset
-
-    from mlcompile.runtime.trail.facets import PRODUCER, MlcompileArtifactFacet
-
-    facets: dict[str, DatasetFacet] = {
-        "datasetType": dataset_type_dataset.DatasetTypeDatasetFacet(
+    facets = {
+        "datasetType": _facet(
+            "DatasetTypeDatasetFacet",
             datasetType={"dataset": "TABLE", "model": "MODEL", "file": "FILE"}.get(
                 port.type, "JOB_OUTPUT"
             ),
             subType=port.type,
-            producer=PRODUCER,
         ),
-        "mlcompile_artifact": MlcompileArtifactFacet(artifactType=port.type, producer=PRODUCER),
+        "mlcompile_artifact": _facet("MlcompileArtifactFacet", artifactType=port.type),
     }
     columns = schemas.get(port.name)
     if columns:
         rules = names.column_rules(columns)
-        facets["schema"] = schema_dataset.SchemaDatasetFacet(
+        facets["schema"] = _facet(
+            "SchemaDatasetFacet",
             fields=[
-                schema_dataset.SchemaDatasetFacetFields(
-                    name=column,
-                    type=str(columns[column].get("dtype") or "any"),
-                    description="; ".join(rules[column]),
-                    ordinal_position=position,
-                )
+                {
+                    "name": column,
+                    "type": str(columns[column].get("dtype") or "any"),
+                    "description": "; ".join(rules[column]),
+                    "ordinal_position": position,
+                    "fields": [],
+                }
                 for position, column in enumerate(sorted(columns), start=1)
             ],
-            producer=PRODUCER,
         )
     return facets
-
-
-def _input(space: str, port: names.Port, schemas: Mapping[str, Mapping[str, Any]]) -> InputDataset:
-    from openlineage.client.event_v2 import InputDataset
-
-    return InputDataset(namespace=space, name=port.name, facets=_declared_facets(port, schemas))
 
 
 def _text(json_text: str) -> str:

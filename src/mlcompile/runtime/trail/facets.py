@@ -1,7 +1,8 @@
 """The OpenLineage facets mlcompile adds to the standard ones, and its producer URI.
 
 This module imports the OpenLineage client at import time; the rest of `mlcompile.lineage`
-imports it inside functions, so commands that never emit lineage do not pay for it.
+imports it inside functions, so commands that never emit lineage do not pay for it (build
+lineage, `mlcompile.lineage.build`, writes the same facets without it).
 Custom facet names follow OpenLineage's rule for custom facets: a prefix (`mlcompile_`)
 so they never collide with a future standard facet. Field names are camelCase because
 they are the JSON keys, as in OpenLineage's own facets.
@@ -14,10 +15,9 @@ from typing import Any
 import attr
 from openlineage.client.facet_v2 import DatasetFacet, JobFacet, RunFacet
 
-from mlcompile import __version__
-
-PRODUCER = f"https://pypi.org/project/mlcompile/{__version__}/"
-_SCHEMA = "https://mlcompile.dev/spec/facets/1-0-0/{0}.json#/$defs/{0}"
+# re-exported: the producer beside the facets it goes with
+from mlcompile.runtime.trail.producer import PRODUCER as PRODUCER
+from mlcompile.runtime.trail.producer import facet_schema
 
 
 class _Named:
@@ -25,7 +25,7 @@ class _Named:
 
     @classmethod
     def _get_schema(cls) -> str:
-        return _SCHEMA.format(cls.__name__)
+        return facet_schema(cls.__name__)
 
 
 @attr.define
