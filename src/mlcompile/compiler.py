@@ -292,19 +292,20 @@ def emitted_files(compiled: Compiled, rendered: Rendered) -> dict[str, dict[str,
 def build_lineage_cached(compiled: Compiled) -> dict[str, str]:
     """The build's OpenLineage files, kept in .mlcompile/cache/lineage by what they depend
     on: a `run` whose plan did not change then skips building them again."""
-    import json
     import os
+
+    import orjson
 
     from mlcompile import __version__
     from mlcompile.backends.emit import write_text_atomic
     from mlcompile.plan import canonical_json, sha256_text
 
-    plan_text = compiled.plan.to_json()
+    plan_sha256 = sha256_text(compiled.plan.to_json())
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
-    key = sha256_text(canonical_json([plan_text, compiled.spec_file, __version__, epoch]))
+    key = sha256_text(canonical_json([plan_sha256, compiled.spec_file, __version__, epoch]))
     cached = compiled.project_root / paths.cache_dir("lineage") / f"{key}.json"
     try:
-        files: dict[str, str] = json.loads(cached.read_text(encoding="utf-8"))
+        files: dict[str, str] = orjson.loads(cached.read_bytes())
         return files
     except (OSError, ValueError):
         pass
@@ -314,7 +315,7 @@ def build_lineage_cached(compiled: Compiled) -> dict[str, str]:
     # stale forever under `build --check`. Run events record the commit instead.
     files = build_lineage(compiled.plan, compiled.spec_file, compiled.plan.spec_sha256, None)
     with contextlib.suppress(OSError):
-        write_text_atomic(cached, json.dumps(files, sort_keys=True))
+        write_text_atomic(cached, orjson.dumps(files, option=orjson.OPT_SORT_KEYS).decode())
     return files
 
 

@@ -92,27 +92,31 @@ def build_lineage(
             facet_sets[key] = _declared_facets(port, schemas)
         return {"namespace": space, "name": port.name, "facets": facet_sets[key], side: {}}
 
+    # each step's facets are these with its own values put in: built once, not per step
+    job_type = _facet(
+        "JobTypeJobFacet", processingType="BATCH", integration="MLCOMPILE", jobType=""
+    )
+    documentation = _facet("DocumentationJobFacet", description="")
+    mlcompile = _facet(
+        "MlcompileJobFacet",
+        kind="",
+        fingerprint="",
+        params={},
+        plan=plan.name,
+        specFile=spec_file,
+        mlcompileVersion=__version__,
+        gitCommit=git_commit,
+    )
     for node in sorted(plan.nodes, key=lambda n: n.id):
         facets: dict[str, Any] = {
-            "jobType": _facet(
-                "JobTypeJobFacet",
-                processingType="BATCH",
-                integration="MLCOMPILE",
-                jobType=node.kind.upper(),
-            ),
-            "documentation": _facet(
-                "DocumentationJobFacet", description=_describe(node, plan.name)
-            ),
-            "mlcompile": _facet(
-                "MlcompileJobFacet",
-                kind=node.kind,
-                fingerprint=node.fingerprint,
-                params=dict(node.params),
-                plan=plan.name,
-                specFile=spec_file,
-                mlcompileVersion=__version__,
-                gitCommit=git_commit,
-            ),
+            "jobType": {**job_type, "jobType": node.kind.upper()},
+            "documentation": {**documentation, "description": _describe(node, plan.name)},
+            "mlcompile": {
+                **mlcompile,
+                "kind": node.kind,
+                "fingerprint": node.fingerprint,
+                "params": without_nulls(dict(node.params)),
+            },
         }
         if node.kind == "ingest" and node.params.get("format") == "sql":
             facets["sql"] = _facet("SQLJobFacet", query=str(node.params["sql"]), dialect="duckdb")

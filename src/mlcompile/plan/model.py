@@ -36,13 +36,15 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def indented_json(value: Any) -> str:
+def indented_json(value: Any, encoded: str | None = None) -> str:
     """`value` as sorted JSON indented by two, for files people read and diff. orjson writes a
     large plan in a twentieth of the time json's pure-Python indenting takes; json is kept for
     what orjson cannot write alike: NaN and infinities (orjson writes null) and integers past
-    64 bits."""
+    64 bits. `encoded`, the value as json already wrote it, spares encoding it again to look
+    for NaN: without the words NaN and Infinity, it has none."""
     try:
-        json.dumps(value, allow_nan=False, check_circular=False)  # finds NaN, at C speed
+        if encoded is None or "NaN" in encoded or "Infinity" in encoded:
+            json.dumps(value, allow_nan=False, check_circular=False)  # finds NaN, at C speed
         text = orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode()
     except (ValueError, TypeError):
         text = json.dumps(value, sort_keys=True, indent=2, ensure_ascii=False)
@@ -122,6 +124,10 @@ class Plan:
 
     def topological(self) -> list[Node]:
         """Nodes in a deterministic execution order (Kahn, ties broken by id)."""
+        return list(self._order)
+
+    @functools.cached_property
+    def _order(self) -> tuple[Node, ...]:
         import heapq
 
         waiting = {n.id: set(self.dependencies(n.id)) for n in self.nodes}
@@ -139,7 +145,7 @@ class Plan:
                 waiting[user].discard(node_id)
                 if not waiting[user]:
                     heapq.heappush(ready, user)
-        return order
+        return tuple(order)
 
     def waves(self) -> list[list[str]]:
         """Steps grouped by depth: every step in a wave depends only on earlier waves, so the
@@ -162,13 +168,27 @@ class Plan:
             "nodes": [n.to_dict() for n in sorted(self.nodes, key=lambda n: n.id)],
         }
 
+    # A large plan takes seconds to encode: each form is made once, from one dict.
+    @functools.cached_property
+    def _dict(self) -> dict[str, Any]:
+        return self.to_dict()
+
+    @functools.cached_property
+    def _compact(self) -> str:
+        return json.dumps(self._dict, separators=(",", ":"), ensure_ascii=False)
+
     @functools.cached_property
     def _json(self) -> str:
-        return indented_json(self.to_dict())
+        return indented_json(self._dict, self._compact)
 
     def to_json(self) -> str:
-        """plan.json's text; computed once, since a large plan takes seconds to indent."""
+        """plan.json's text."""
         return self._json
+
+    def compact_json(self) -> str:
+        """The plan as compact JSON, unsorted (NaN written as json writes it), for the plan
+        cache."""
+        return self._compact
 
     @staticmethod
     def from_dict(data: Mapping[str, Any]) -> Plan:

@@ -147,7 +147,8 @@ def _values_verdicts(
 ) -> list[str | None] | None:
     """LightGBM's complaint (or None) for each (task, parameters), from the cache or from one
     child for all the uncached ones: a child per model would cost a LightGBM import each.
-    None when the child fails."""
+    Each distinct set is looked up once (a large spec repeats a few). None when the child
+    fails."""
     folder = paths.user_cache_dir("lightgbm")
     keys = [
         "values-"
@@ -156,16 +157,17 @@ def _values_verdicts(
         ).hexdigest()
         for task, params in asked
     ]
-    found = [cache.load(project_root, key, folder) for key in keys]
-    missing = [i for i, entry in enumerate(found) if entry is None]
+    distinct = dict(zip(keys, asked, strict=True))
+    found = {key: cache.load(project_root, key, folder) for key in distinct}
+    missing = [key for key, entry in found.items() if entry is None]
     if missing:
-        learned = _in_child("_lightgbm_verdicts", [asked[i] for i in missing])
+        learned = _in_child("_lightgbm_verdicts", [distinct[key] for key in missing])
         if learned is None:
             return None
-        for i, entry in zip(missing, learned, strict=True):
-            found[i] = entry
-            cache.store(project_root, keys[i], entry, folder)
-    return [entry["error"] for entry in found if entry is not None]
+        for key, entry in zip(missing, learned, strict=True):
+            found[key] = entry
+            cache.store(project_root, key, entry, folder)
+    return [entry["error"] for entry in map(found.get, keys) if entry is not None]
 
 
 def _names(problem: str, name: str, canonical: str) -> bool:
