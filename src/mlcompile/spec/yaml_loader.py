@@ -9,6 +9,7 @@ billion-laughs document is an error instead of an out-of-memory kill.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -159,24 +160,31 @@ class _Builder:
 
 def _scalar(tag: str, value: str) -> Any:
     """Scalars as YAML 1.1 reads them, the dialect Hydra and OmegaConf use for config groups."""
-    from yaml import ScalarNode
-    from yaml.constructor import SafeConstructor
-
     kind = tag.removeprefix(_STD)
     if kind in ("null", "bool", "int", "float"):
-        return getattr(SafeConstructor(), f"construct_yaml_{kind}")(ScalarNode(tag, value))
+        from yaml import ScalarNode
+
+        return getattr(_constructor(), f"construct_yaml_{kind}")(ScalarNode(tag, value))
     # Timestamps stay text: the spec is plain data, and columns are parsed by the runtime.
     return value
+
+
+@functools.cache
+def _constructor() -> Any:
+    """One constructor for every scalar (it keeps no state for them): a large spec has tens
+    of thousands."""
+    from yaml.constructor import SafeConstructor
+
+    return SafeConstructor()
 
 
 def parse_yaml(text: str, file: str) -> Located:
     """Parse one YAML document. Problems come back as diagnostics, never as exceptions."""
     import yaml
 
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     out = Located(data=None, file=file, text=text)
     try:
-        root = yaml.compose(text, Loader=loader)
+        root = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         span = SourceSpan(file, mark.line + 1, mark.column + 1) if mark else SourceSpan(file)
