@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import shutil
-import socket
 import time
 import traceback
 from collections.abc import Callable
@@ -92,7 +90,9 @@ class _State:
 
 def new_run_id() -> str:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    return f"{stamp}-{secrets.token_hex(3)}"
+    # os.urandom is what secrets.token_hex reads; neither secrets nor socket (for the host
+    # name) is imported on a no-op run's path
+    return f"{stamp}-{os.urandom(3).hex()}"
 
 
 class Executor:
@@ -460,7 +460,7 @@ class Executor:
             "spec_sha256": self.plan.spec_sha256,
             "project_root": str(self.root),
             "pid": os.getpid(),
-            "host": socket.gethostname(),
+            "host": os.uname().nodename,
             "started_at": datetime.fromtimestamp(started, UTC).isoformat(),
             "finished_at": None if exit_code is None else datetime.now(UTC).isoformat(),
             "seconds": round(time.time() - started, 3),
