@@ -50,7 +50,7 @@ class Domain:
         of December rows has a `month` outside the training months in every row."""
         columns = self._columns
         flags = [self._flagged(column, values[column]) for column in columns]
-        per_row = [sum(row) for row in zip(*flags, strict=True)] if flags else [0] * rows
+        per_row = list(map(sum, zip(*flags, strict=True))) if flags else [0] * rows
         listed: list[Problem] = []
         for row, count in enumerate(per_row):
             if len(listed) >= MAX_PROBLEMS:
