@@ -17,7 +17,6 @@ import math
 import reprlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -364,31 +363,18 @@ def columns_frame(values: Mapping[str, list[Any]], columns: Sequence[InputColumn
     return pd.DataFrame({column.name: column.build(values[column.name]) for column in columns})
 
 
+_ABSENT = object()
 BULK_ROWS = 16  # below, the checks of a column at once cost more than they save
 
 
-def _present(
-    rows: Sequence[Mapping[str, Any]], columns: Sequence[InputColumn]
-) -> dict[str, list[Any]] | None:
-    """Every column's values, taken in one C loop over the rows, when every row has every
-    column; None when one lacks one (those are read value by value) or the rows are few."""
-    if len(rows) < BULK_ROWS or not columns:
-        return None
-    names = [column.name for column in columns]
-    try:
-        table = list(map(itemgetter(*names), rows))
-    except KeyError:
-        return None
-    if len(names) == 1:  # itemgetter of one name gives the value, not a tuple
-        return {names[0]: table}
-    return {name: list(values) for name, values in zip(names, zip(*table), strict=True)}
-
-
-def _bulk(present: dict[str, list[Any]] | None, column: InputColumn) -> list[Any] | None:
+def _bulk(rows: Sequence[Mapping[str, Any]], column: InputColumn) -> list[Any] | None:
     """The column's values read at once, or None when they must be read one by one."""
-    if column.bulk is None or present is None:
+    if column.bulk is None or len(rows) < BULK_ROWS:
         return None
-    values = column.bulk(present[column.name])
+    present = [row.get(column.name, _ABSENT) for row in rows]
+    if _ABSENT in present:
+        return None
+    values = column.bulk(present)
     if values is None or (not column.nullable and None in values):
         return None
     return values
@@ -401,9 +387,8 @@ def read_rows(
     Raises Refused (422) with the problems, each row's in signature order."""
     problems: list[Problem] = []
     built: dict[str, list[Any]] = {}
-    present = _present(rows, columns)
     for column in columns:
-        quick = _bulk(present, column)
+        quick = _bulk(rows, column)
         if quick is not None:
             built[column.name] = quick
             continue
