@@ -13,10 +13,10 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
-from itertools import repeat
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -266,7 +266,9 @@ def create_app(
             "alias": model.alias,
             "warnings": [p.to_dict() for p in capped(outside.listed, outside.count)],
             # C loops over the rows: a comprehension costs twice as much for 10,000 of them
-            "predictions": list(map(dict, map(zip, repeat(names), zip(*columns.values())))),
+            "predictions": list(
+                map(dict, map(zip, repeat(names), zip(*columns.values(), strict=True)))
+            ),
         }
         return Response(orjson.dumps(answer), media_type="application/json")
 

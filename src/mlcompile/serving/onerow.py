@@ -25,7 +25,7 @@ from mlcompile.errors import UsageError
 
 _PREDICT_NORMAL = 0  # C_API_PREDICT_NORMAL: what Booster.predict gives by default
 _FLOAT64 = 1  # C_API_DTYPE_FLOAT64
-_LIB = ctypes.CDLL(lightgbm.basic._LIB._name)
+_LIB = ctypes.CDLL(lightgbm.basic._LIB._name)  # type: ignore[attr-defined]
 _LIB.LGBM_BoosterPredictForMatSingleRowFastInit.argtypes = [
     ctypes.c_void_p,  # booster
     ctypes.c_int,  # predict type
