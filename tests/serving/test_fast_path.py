@@ -17,6 +17,7 @@ from mlcompile.runtime.train import booster, model_inputs
 from mlcompile.serving.arith import Inexact, NotCompiled, Num, Work, compile_expression
 from mlcompile.serving.evaluator import compile_features
 from mlcompile.serving.inputs import columns_frame, input_columns, read_rows
+from mlcompile.serving.onerow import OneRow
 
 from .conftest import FLIGHTS, json_rows
 from .serve_process import Sandbox, Served
@@ -47,6 +48,19 @@ def test_compiled_features_are_the_batch_features_bit_for_bit(
     assert fast.shape == (len(december), len(state["output_columns"]))
     assert fast.tobytes() == _as_lightgbm_reads(batch).tobytes()
     assert model.predict(fast).tobytes() == model.predict(batch).tobytes()
+
+
+def test_the_single_row_path_predicts_each_row_as_the_batch_path(
+    trained_flights: Path, december: pd.DataFrame
+) -> None:
+    bundle = Registry(trained_flights / ".mlcompile" / "registry").get(FLIGHTS, 1).bundle()
+    model = booster(bundle)
+    matrix = np.ascontiguousarray(_as_lightgbm_reads(model_inputs(bundle, december)))
+    one_row = OneRow(model)
+    singles = np.concatenate([one_row.predict(row) for row in matrix])
+    assert singles.tobytes() == model.predict(matrix, num_threads=1).tobytes()
+    with pytest.raises(ValueError, match="contiguous float64 row"):
+        one_row.predict(matrix[:, 0])
 
 
 def test_every_december_row_served_over_http_as_batch_scoring_scored_it(

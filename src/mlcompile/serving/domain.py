@@ -48,9 +48,15 @@ class Domain:
     def outside(self, values: Mapping[str, list[Any]], rows: int) -> Outside:
         """The values outside the domain. A Problem is made only for those listed: a request
         of December rows has a `month` outside the training months in every row."""
-        columns = self._columns
-        flags = [self._flagged(column, values[column]) for column in columns]
-        per_row = [sum(row) for row in zip(*flags, strict=True)] if flags else [0] * rows
+        flagged = [
+            (column, flags)
+            for column in self._columns
+            if (flags := self._flagged(column, values[column])) is not None
+        ]
+        if flagged:
+            per_row = list(map(sum, zip(*(flags for _, flags in flagged), strict=True)))
+        else:
+            per_row = [0] * rows
         listed: list[Problem] = []
         for row, count in enumerate(per_row):
             if len(listed) >= MAX_PROBLEMS:
@@ -58,8 +64,8 @@ class Domain:
             if count:
                 listed += [
                     self._problem(row, column, values[column][row])
-                    for column, flagged in zip(columns, flags, strict=True)
-                    if flagged[row]
+                    for column, flags in flagged
+                    if flags[row]
                 ]
         return Outside(listed[:MAX_PROBLEMS], sum(per_row), per_row)
 
@@ -68,12 +74,18 @@ class Domain:
         """The checked columns, in signature order."""
         return sorted({*self.ranges, *self.categories}, key=self.order.__getitem__)
 
-    def _flagged(self, column: str, values: list[Any]) -> list[bool]:
+    def _flagged(self, column: str, values: list[Any]) -> list[bool] | None:
+        """Whether each value is outside; None when none is, as in most columns of most
+        requests, found by a min and max or a set difference in C."""
         if column in self.ranges:
             low, high = self.ranges[column]
+            present = [v for v in values if v is not None]
+            if not present or (low <= min(present) and max(present) <= high):
+                return None
             return [v is not None and not low <= v <= high for v in values]
-        seen = self.categories[column]
-        return [v is not None and v not in seen for v in values]
+        unseen = set(values).difference(self.categories[column])
+        unseen.discard(None)
+        return [v in unseen for v in values] if unseen else None
 
     def _problem(self, row: int, column: str, value: Any) -> Problem:
         if column in self.ranges:

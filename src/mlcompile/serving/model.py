@@ -25,6 +25,7 @@ from .arith import Inexact
 from .domain import Domain, training_domain
 from .evaluator import Evaluator, compile_features
 from .inputs import InputColumn, columns_frame, input_columns
+from .onerow import OneRow
 
 logger = logging.getLogger("mlcompile.serving")
 
@@ -41,6 +42,7 @@ class Loaded:
     registration: dict[str, Any]
     inputs: tuple[InputColumn, ...]
     booster: Any
+    one_row: OneRow
     evaluator: Evaluator | None
     domain: Domain
     on_invalid: str  # "warn" or "reject", from the model's `serving` spec
@@ -53,15 +55,20 @@ class Loaded:
         """The prediction columns for request values `inputs.read_rows` read: through the
         compiled evaluator when it can compute them, else through the batch path (which
         raises MlcompileError for rows its features refuse)."""
-        matrix = None
         if self.evaluator is not None:
             try:
                 matrix = self.evaluator.matrix(values, rows)
             except Inexact:
-                matrix = None
-        if matrix is None:
-            matrix = model_inputs(self.bundle, columns_frame(values, self.inputs))
-        return prediction_values(self.bundle, self.booster.predict(matrix, num_threads=1))
+                pass
+            else:
+                raw = (
+                    self.one_row.predict(matrix[0])
+                    if rows == 1
+                    else self.booster.predict(matrix, num_threads=1)
+                )
+                return prediction_values(self.bundle, raw)
+        frame = model_inputs(self.bundle, columns_frame(values, self.inputs))
+        return prediction_values(self.bundle, self.booster.predict(frame, num_threads=1))
 
 
 def split_ref(ref: str) -> tuple[str, str]:
@@ -120,6 +127,7 @@ class ServedModel:
             found.registration,
             inputs,
             model,
+            OneRow(model),
             evaluator,
             training_domain(found.reference_path, bundle.meta["feature_state"], inputs),
             str((bundle.meta.get("serving") or {}).get("on_invalid", "warn")),
