@@ -3,7 +3,9 @@
 Names in the module come from node ids through the `ident` filter, made unique, lowercase and
 free of repeated underscores, so that KFP's own component naming (lowercase, `_` -> `-`) maps
 them one to one: the task `train-delayed` is always the node `train:delayed`, which the runner
-relies on to find a node's outputs in a kfp.local run.
+relies on to find a node's outputs in a kfp.local run. A plan of more than PART_SIZE nodes
+puts most of them in parts, pipelines used as components (`partition`); task names stay the
+same, unique across parts.
 """
 
 from __future__ import annotations
@@ -51,8 +53,8 @@ _MODULE_NAMES = frozenset(
         "PACKAGES_TO_INSTALL",
         "INSTALL_KFP_PACKAGE",
         "pipeline",
-        "pipeline_run",
-        "pipeline_run_id",
+        "run",
+        "run_id",
         "named",
         "copy",
         "dataclasses",
@@ -71,8 +73,9 @@ _BODY_NAMES = frozenset(
         "report",
         "metric_name",
         "metric_value",
-        "pipeline_run",
-        "pipeline_run_id",
+        "run",
+        "run_id",
+        "read",
         "step",
         "call",
     }
@@ -114,6 +117,7 @@ class Component:
     ui_metrics: str | None
     metrics_param: str | None
     nodes: tuple[str, ...]
+    writes: dict[str, str]  # plan output name -> its type, for the lineage events
 
     @property
     def params_list(self) -> tuple[Param, ...]:
@@ -309,6 +313,7 @@ def build_components(plan: Plan) -> tuple[list[Component], dict[str, str]]:
                 ui_metrics=own.ui_metrics,
                 metrics_param=own.outputs["metrics"] if own.ui_metrics else None,
                 nodes=tuple(nodes),
+                writes=dict(sorted(node.outputs.items())),
             )
         )
         of_node.update(dict.fromkeys(nodes, function))
@@ -316,18 +321,22 @@ def build_components(plan: Plan) -> tuple[list[Component], dict[str, str]]:
 
 
 def step_call(node: Node) -> str:
-    """A node's `step` argument: its params, its input names in slot order, and its place in
-    the plan for its lineage events (node id and name, input -> [node, output, type], output
-    -> type)."""
-    inputs = list(node_params(node).inputs)
+    """A node's `step` argument: its id, its params, and its inputs in slot order, each with
+    its place in the plan for the lineage events ([input, node, output, type]).
+
+    Only what differs between the nodes of a component: the outputs' types are the
+    component's, and the node's name is the end of its id (`kind:name`). A task's share of
+    the IR is mostly this argument.
+    """
     return canonical_json(
         {
-            "inputs": inputs,
-            "name": node.name,
             "node": node.id,
             "params": node.params,
-            "reads": {k: [r.node, r.output, r.type] for k, r in sorted(node.inputs.items())},
-            "writes": dict(sorted(node.outputs.items())),
+            "reads": [
+                [name, ref.node, ref.output, ref.type]
+                for name in node_params(node).inputs
+                for ref in [node.inputs[name]]
+            ],
         }
     )
 
