@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,21 @@ def run(root: Path, backend: str, events: list[dict[str, Any]] | None = None) ->
     return runner.run(out / backend, compiled.plan, rendered.settings, options)
 
 
+@pytest.fixture
+def in_parts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The mini plan's evaluate, gate and deploy steps in a part (a pipeline used as a
+    component), as a plan of hundreds of steps is compiled; the conformance tests run a
+    pipeline without parts."""
+    from mlcompile_kfp import render as kfp_render
+
+    monkeypatch.setattr(kfp_render, "PART_SIZE", 6)
+
+
+def built_parts(root: Path) -> list[str]:
+    module = (root / "build" / "kfp" / "pipeline.py").read_text("utf-8")
+    return re.findall(r"^@dsl\.pipeline\(name='(part[-\d]*)'\)$", module, re.M)
+
+
 def close(a: Any, b: Any) -> bool:
     if isinstance(a, dict) and isinstance(b, dict):
         return a.keys() == b.keys() and all(close(a[k], b[k]) for k in a)
@@ -40,10 +56,12 @@ def close(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
+@pytest.mark.usefixtures("in_parts")
 def test_kfp_local_gives_the_local_backends_metrics(make_project: Callable[..., Path]) -> None:
     kfp_root, local_root = make_project("kfp"), make_project("local")
     events: list[dict[str, Any]] = []
     result = run(kfp_root, "kfp", events)
+    assert built_parts(kfp_root) == ["part"]
     assert result.status == "succeeded", result.error
     assert result.exit_code == 0
     assert {step["status"] for step in result.steps.values()} == {"ran"}
@@ -72,10 +90,13 @@ def test_kfp_local_gives_the_local_backends_metrics(make_project: Callable[..., 
     assert logged["metadata"]["roc_auc"] == result.metrics["delayed"]["overall"]["roc_auc"]
 
 
+@pytest.mark.usefixtures("in_parts")
 def test_failed_gate_exits_4_and_deploys_nothing(make_project: Callable[..., Path]) -> None:
+    """The gate fails inside a part: kfp.local names the part's task and the step in it."""
     root = make_project(bound=0.99)
     events: list[dict[str, Any]] = []
     result = run(root, "kfp", events)
+    assert built_parts(root) == ["part"]
     assert result.status == "failed"
     assert result.exit_code == 4, result.error
     assert "GateFailed: gate 'delayed_quality'" in (result.error or "")

@@ -60,7 +60,7 @@ def test_monitoring_pipeline_compiles_with_its_monitor_uncached(monitor_plan: Pl
     assert monitor["taskInfo"]["name"] == MONITOR
     assert set(monitor["inputs"]["artifacts"]) == {"in_0", "in_1"}
     step = json.loads(monitor["inputs"]["parameters"]["step"]["runtimeValue"]["constant"])
-    assert set(step["inputs"]) == {"current", "labels"}
+    assert {read[0] for read in step["reads"]} == {"current", "labels"}
     component = monitor["componentRef"]["name"]
     outputs = spec["components"][component]["outputDefinitions"]["artifacts"]
     assert set(outputs) == {"decision", "drift"}

@@ -99,8 +99,8 @@ def test_deploys_consume_their_models_gate_decisions(
         assert "gate-arrival-quality" not in upstream(task), task
     assert "gate-arrival-quality" in upstream("register-arrival-registry")
     register = tasks["register-delayed-registry"]["inputs"]
-    names = json.loads(register["parameters"]["step"]["runtimeValue"]["constant"])["inputs"]
-    slot = f"in_{names.index('gate:delayed_quality')}"
+    reads = json.loads(register["parameters"]["step"]["runtimeValue"]["constant"])["reads"]
+    slot = f"in_{[read[0] for read in reads].index('gate:delayed_quality')}"
     assert register["artifacts"][slot]["taskOutputArtifact"] == {
         "outputArtifactKey": "decision",
         "producerTask": "gate-delayed-quality",
@@ -204,10 +204,9 @@ def test_colliding_names_get_distinct_identifiers() -> None:
         "    in_0: Input[Dataset],\n    in_1: Input[Dataset],\n    in_2: Input[Dataset],\n" in text
     )
     assert (
-        """step='{"inputs":["Path","for","path"],"name":"x","node":"validate:x","params":{},"""
-        """"reads":{"Path":["ingest:a-b","dataset","dataset"],"""
-        """"for":["ingest:a-b","dataset","dataset"],"path":["ingest:a-b","dataset","dataset"]},"""
-        """"writes":{"dataset":"dataset","report":"report"}}',"""
+        """step='{"node":"validate:x","params":{},"reads":[["Path","ingest:a-b","dataset","""
+        """"dataset"],["for","ingest:a-b","dataset","dataset"],"""
+        """["path","ingest:a-b","dataset","dataset"]]}',"""
     ) in text
     assert "'report': Path(report_2.path)," in text
 
@@ -254,3 +253,53 @@ def test_the_executor_check_reads_each_tasks_step_argument_and_wiring(
     rewired = ir.replace("producerTask: train-arrival", "producerTask: train-delayed", 1)
     problems = executor_mismatches(KfpBackend(), {**flights_files, "pipeline.yaml": rewired}, plan)
     assert problems and all("wired to 'train:delayed'" in p for p in problems), problems
+
+
+def test_a_large_plan_compiles_as_parts_that_only_read_pipeline_steps(
+    flights_compiled: Compiled, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With parts of at most five steps, the flights plan compiles the way a plan of hundreds
+    of steps does: every node runs once, in the pipeline or in one part; what a part's steps
+    read from outside it comes from steps of the pipeline itself, through the part's inputs,
+    and the executor check follows that wiring (a part input passed the wrong output fails
+    it)."""
+    from kfp import components
+    from mlcompile_kfp import render as kfp_render
+
+    from mlcompile.testing import executor_mismatches
+
+    plan = flights_compiled.plan
+    monkeypatch.setattr(kfp_render, "PART_SIZE", 5)
+    parts = kfp_render.partition(plan)
+    assert len(parts) >= 2 and all(2 <= len(ids) <= 5 for ids in parts)
+    part_of = {node_id: i for i, ids in enumerate(parts) for node_id in ids}
+    assert len(part_of) == sum(len(ids) for ids in parts)
+    for node in plan.nodes:
+        for ref in node.inputs.values():
+            if ref.node in part_of:
+                assert part_of.get(node.id) == part_of[ref.node], (node.id, ref.node)
+
+    files = render(plan)
+    assert render(plan) == files
+    assert components.load_component_from_text(files["pipeline.yaml"]).name == "flights"
+    assert not executor_mismatches(KfpBackend(), files, plan)
+    [spec] = ir_documents(files["pipeline.yaml"])
+    dags = {name: c["dag"] for name, c in spec["components"].items() if "dag" in c}
+    assert len(dags) == len(parts)
+    assert all("outputs" not in dag for dag in dags.values())
+    root = spec["root"]["dag"]["tasks"]
+    assert len(root) == len(plan.nodes) - len(part_of) + len(parts)
+    # each part's steps are named after their nodes, as in a pipeline without parts
+    inner = {key for dag in dags.values() for key in dag["tasks"]}
+    assert inner == {kfp_render.task_names(plan)[node_id] for node_id in part_of}
+
+    passed = next(
+        task["inputs"]["artifacts"]
+        for task in root.values()
+        if task["componentRef"]["name"] in dags and len(task["inputs"]["artifacts"]) >= 2
+    )
+    first, second = sorted(passed)[:2]
+    passed[first], passed[second] = passed[second], passed[first]
+    swapped = {**files, "pipeline.yaml": yaml.safe_dump(spec)}
+    problems = executor_mismatches(KfpBackend(), swapped, plan)
+    assert problems and all("wired to" in p for p in problems), problems

@@ -7,7 +7,8 @@ be exactly the component function pipeline.py defines (located by the compiler's
 numbers) after KFP's import lines and nothing else; that function must call the runtime with
 its kind, the `step` argument's params and input names and its own artifacts, in the one shape
 the template writes; and the task's `step` argument with the component's outputs must name its
-own node, its input slots wired to the very upstream outputs the plan says.
+own node, its input slots wired to the very upstream outputs the plan says (through the
+part's inputs, for a task in a part).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def executors(files: Mapping[str, str], plan: Plan) -> list[Executor]:
     functions = _function_texts(files[MODULE_FILE])
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     ir = next(doc for doc in yaml.load_all(files[IR_FILE], Loader=loader) if doc)
-    tasks = ir["root"]["dag"]["tasks"]
+    tasks = step_tasks(ir)
     found = []
     for key, task in sorted(tasks.items()):
         node = str(task["taskInfo"]["name"])
@@ -47,6 +48,28 @@ def executors(files: Mapping[str, str], plan: Plan) -> list[Executor]:
         invokes = _invoked(source, function, functions.get(function), task, tasks, plan)
         found.append(Executor(f"{key} ({label})", node, tuple(invokes)))
     return found
+
+
+def step_tasks(ir: Mapping[str, Any]) -> dict[str, Any]:
+    """Every step's task in the IR by name, those of parts (pipelines used as components)
+    too, with a part's inputs replaced by what the part's own task passes in: so each input
+    names the task that produced it. Task names are unique across parts (one per node)."""
+    flat = {}
+    for key, task in ir["root"]["dag"]["tasks"].items():
+        component = ir["components"][task["componentRef"]["name"]]
+        if "dag" not in component:
+            flat[key] = task
+            continue
+        passed = task.get("inputs", {}).get("artifacts", {})
+        for inner_key, inner in component["dag"]["tasks"].items():
+            artifacts = {
+                slot: passed.get(source["componentInputArtifact"], {})
+                if "componentInputArtifact" in source
+                else source
+                for slot, source in inner.get("inputs", {}).get("artifacts", {}).items()
+            }
+            flat[inner_key] = {**inner, "inputs": {**inner["inputs"], "artifacts": artifacts}}
+    return flat
 
 
 def _function_texts(module: str) -> dict[str, str]:
@@ -100,10 +123,10 @@ def _component_calls(
         return [f"{func.name}: `call` is not just {_CALL!r}"]
     try:
         argument = json.loads(task["inputs"]["parameters"]["step"]["runtimeValue"]["constant"])
-        params, inputs = argument["params"], [str(name) for name in argument["inputs"]]
+        params, inputs = argument["params"], [str(read[0]) for read in argument["reads"]]
         named = str(argument["node"])
-    except (KeyError, TypeError, ValueError) as exc:
-        return [f"{func.name}: the task's step argument is not node, params and inputs: {exc}"]
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        return [f"{func.name}: the task's step argument is not node, params and reads: {exc}"]
     found = []
     for call in ast.walk(func):
         if _is_run_step(call):
@@ -120,7 +143,7 @@ def _component_calls(
 def _step_call(call: Any, slots: list[str], params: Any, inputs: list[str], plan: Plan) -> str:
     """The node a `run_step(kind, params, inputs, outputs, context)` call runs for a task."""
     paths = ", ".join(f"Path({slot}.path)" for slot in slots)
-    zipped = f'dict(zip(call["inputs"], [{paths}], strict=True))'
+    zipped = f'dict(zip([read[0] for read in call["reads"]], [{paths}], strict=True))'
     try:
         kind = ast.literal_eval(call.args[0])
         if ast.dump(call.args[1]) != ast.dump(ast.parse(_PARAMS, mode="eval").body):

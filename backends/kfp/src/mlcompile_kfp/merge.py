@@ -37,17 +37,26 @@ def merge_components(spec: Any, platform: Any) -> None:
     for found in platform_executors:
         _rename(found, labels)
     for component in spec.components.values():
-        component.executor_label = labels.get(component.executor_label, component.executor_label)
+        # `executor_label` and `dag` are one field (a oneof): setting the label of a part,
+        # even to "", would drop its DAG.
+        if component.HasField("executor_label"):
+            component.executor_label = labels[component.executor_label]
 
     components = spec.components
-    by_executor = {name: c.executor_label.removeprefix("exec-") for name, c in components.items()}
+    # A part (a pipeline used as a component) has no executor, and keeps its name.
+    by_executor = {
+        name: "comp-" + c.executor_label.removeprefix("exec-") if c.executor_label else name
+        for name, c in components.items()
+    }
     names = _merge(
         components,
         lambda name: components[name].SerializeToString(deterministic=True),
-        lambda name: "comp-" + by_executor[name],
+        lambda name: by_executor[name],
     )
-    for task in spec.root.dag.tasks.values():
-        task.component_ref.name = names.get(task.component_ref.name, task.component_ref.name)
+    dags = [spec.root.dag, *(c.dag for c in components.values() if c.HasField("dag"))]
+    for dag in dags:
+        for task in dag.tasks.values():
+            task.component_ref.name = names.get(task.component_ref.name, task.component_ref.name)
 
 
 def _merge(entries: Any, key: Callable[[str], bytes], base: Callable[[str], str]) -> dict[str, str]:

@@ -3,11 +3,14 @@
 Names in the module come from node ids through the `ident` filter, made unique, lowercase and
 free of repeated underscores, so that KFP's own component naming (lowercase, `_` -> `-`) maps
 them one to one: the task `train-delayed` is always the node `train:delayed`, which the runner
-relies on to find a node's outputs in a kfp.local run.
+relies on to find a node's outputs in a kfp.local run. A plan of more than PART_SIZE nodes
+puts most of them in parts, pipelines used as components (`partition`); task names stay the
+same, unique across parts.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import keyword
 import linecache
 import re
@@ -50,6 +53,8 @@ _MODULE_NAMES = frozenset(
         "PACKAGES_TO_INSTALL",
         "INSTALL_KFP_PACKAGE",
         "pipeline",
+        "run",
+        "run_id",
         "named",
         "copy",
         "dataclasses",
@@ -68,14 +73,20 @@ _BODY_NAMES = frozenset(
         "report",
         "metric_name",
         "metric_value",
-        "pipeline_run",
-        "pipeline_run_id",
+        "run",
+        "run_id",
+        "read",
         "step",
         "call",
     }
 )
 # A component's input artifacts are slots: the task's `step` argument names what each holds.
 INPUT_SLOT = "in_{}"
+# The most steps one pipeline (or part) holds directly. The kfp SDK's compiler builds a DAG in
+# time quadratic in its tasks (`build_spec_by_group` lists the names of all the DAG's tasks
+# once for each of them), so a larger plan is split into parts of at most this many steps,
+# each a pipeline used as a component; `partition` says which.
+PART_SIZE = 64
 _RESOURCE_SETTERS = (
     ("set_cpu_request", "cpu_request"),
     ("set_cpu_limit", "cpu_limit"),
@@ -92,6 +103,7 @@ class Param:
     kfp_type: str
     upstream_task: str = ""
     upstream_output: str = ""
+    part_input: str = ""  # in a part, the part's input that carries it, when it comes from outside
 
 
 @dataclass(frozen=True)
@@ -105,6 +117,7 @@ class Component:
     ui_metrics: str | None
     metrics_param: str | None
     nodes: tuple[str, ...]
+    writes: dict[str, str]  # plan output name -> its type, for the lineage events
 
     @property
     def params_list(self) -> tuple[Param, ...]:
@@ -125,6 +138,19 @@ class Step:
     retries: int
     resources: tuple[tuple[str, str], ...]
     secrets: tuple[tuple[str, dict[str, str]], ...]
+    in_part: bool = False  # a part's step reads the run's name and id from the part's inputs
+
+
+@dataclass(frozen=True)
+class Part:
+    """A pipeline used as a component, holding some steps: its inputs are the outputs of root
+    steps its steps read, one per output (`Param.name` the part's parameter)."""
+
+    function: str
+    name: str  # the part's pipeline (and root task) name
+    task: str
+    inputs: tuple[Param, ...]
+    steps: tuple[Step, ...]
 
 
 def unique(text: str, taken: set[str]) -> str:
@@ -147,6 +173,54 @@ def function_names(plan: Plan) -> dict[str, str]:
 def task_names(plan: Plan) -> dict[str, str]:
     """Node id -> the task (and kfp.local output folder) name KFP derives from the function."""
     return {node_id: fn.replace("_", "-") for node_id, fn in function_names(plan).items()}
+
+
+def partition(plan: Plan) -> list[list[str]]:
+    """The plan's node ids in parts of at most PART_SIZE, each in topological order; a node
+    in no part is a step of the pipeline itself (all of them, for a plan of PART_SIZE nodes or
+    fewer).
+
+    Nodes are taken in an order that follows each branch to its end before the next, and cut
+    into consecutive runs. A part's outputs never leave it: a node whose output a step outside
+    its part reads (a shared validate, a branch cut at a part's end) moves up to the pipeline,
+    and with it what it reads from its part. So a part waits only for pipeline steps, never for
+    a whole other part, and a part that fails stops only what depends on it.
+    """
+    if len(plan.nodes) <= PART_SIZE:
+        return []
+    order = _branch_order(plan)
+    part_of = {node.id: i // PART_SIZE for i, node in enumerate(order)}
+    # Users before producers: a node's own place is settled before its inputs are looked at.
+    for node in reversed(order):
+        for ref in node.inputs.values():
+            if ref.node in part_of and part_of[ref.node] != part_of.get(node.id):
+                del part_of[ref.node]
+    parts: dict[int, list[str]] = {}
+    for node in order:
+        if node.id in part_of:
+            parts.setdefault(part_of[node.id], []).append(node.id)
+    return [ids for _, ids in sorted(parts.items()) if len(ids) > 1]
+
+
+def _branch_order(plan: Plan) -> list[Node]:
+    """A topological order, depth first: the users a node frees come next (ties by id)."""
+    waiting = {n.id: set(plan.dependencies(n.id)) for n in plan.nodes}
+    users: dict[str, list[str]] = {n.id: [] for n in plan.nodes}
+    for node_id, deps in sorted(waiting.items()):
+        for dep in deps:
+            users[dep].append(node_id)
+    stack = sorted((node_id for node_id, deps in waiting.items() if not deps), reverse=True)
+    order: list[Node] = []
+    while stack:
+        node_id = stack.pop()
+        order.append(plan.node(node_id))
+        freed = []
+        for user in users[node_id]:
+            waiting[user].discard(node_id)
+            if not waiting[user]:
+                freed.append(user)
+        stack.extend(sorted(freed, reverse=True))
+    return order
 
 
 def pipeline_name(plan: Plan) -> str:
@@ -239,6 +313,7 @@ def build_components(plan: Plan) -> tuple[list[Component], dict[str, str]]:
                 ui_metrics=own.ui_metrics,
                 metrics_param=own.outputs["metrics"] if own.ui_metrics else None,
                 nodes=tuple(nodes),
+                writes=dict(sorted(node.outputs.items())),
             )
         )
         of_node.update(dict.fromkeys(nodes, function))
@@ -246,25 +321,32 @@ def build_components(plan: Plan) -> tuple[list[Component], dict[str, str]]:
 
 
 def step_call(node: Node) -> str:
-    """A node's `step` argument: its params, its input names in slot order, and its place in
-    the plan for its lineage events (node id and name, input -> [node, output, type], output
-    -> type)."""
-    inputs = list(node_params(node).inputs)
+    """A node's `step` argument: its id, its params, and its inputs in slot order, each with
+    its place in the plan for the lineage events ([input, node, output, type]).
+
+    Only what differs between the nodes of a component: the outputs' types are the
+    component's, and the node's name is the end of its id (`kind:name`). A task's share of
+    the IR is mostly this argument.
+    """
     return canonical_json(
         {
-            "inputs": inputs,
-            "name": node.name,
             "node": node.id,
             "params": node.params,
-            "reads": {k: [r.node, r.output, r.type] for k, r in sorted(node.inputs.items())},
-            "writes": dict(sorted(node.outputs.items())),
+            "reads": [
+                [name, ref.node, ref.output, ref.type]
+                for name in node_params(node).inputs
+                for ref in [node.inputs[name]]
+            ],
         }
     )
 
 
-def build_steps(plan: Plan, settings: KfpSettings, components: dict[str, str]) -> list[Step]:
+def build_steps(
+    plan: Plan, settings: KfpSettings, components: dict[str, str], module_taken: set[str]
+) -> list[Step]:
+    """The steps in topological order; their task variables are recorded in `module_taken`."""
     functions = function_names(plan)
-    module_taken = {n.lower() for n in _MODULE_NAMES} | set(functions.values())
+    module_taken |= set(functions.values())
     tasks = {
         node.id: unique(f"{functions[node.id]}_task", module_taken) for node in plan.topological()
     }
@@ -303,6 +385,45 @@ def build_steps(plan: Plan, settings: KfpSettings, components: dict[str, str]) -
     return steps
 
 
+def build_parts(
+    plan: Plan, steps: list[Step], module_taken: set[str]
+) -> tuple[list[Step], list[Part]]:
+    """The pipeline's own steps and its parts (`partition`); a part's steps read what comes
+    from outside through the part's inputs."""
+    parts = partition(plan)
+    in_part = {node_id for ids in parts for node_id in ids}
+    by_node = {step.node_id: step for step in steps}
+    built = []
+    for ids in parts:
+        function = unique("part", module_taken)
+        members, local = set(ids), set(module_taken)
+        carried: dict[tuple[str, str], Param] = {}
+        part_steps = []
+        for node_id in ids:
+            step = by_node[node_id]
+            inputs = []
+            for param in step.inputs:
+                if plan.node(node_id).inputs[param.artifact].node in members:
+                    inputs.append(param)
+                    continue
+                key = (param.upstream_task, param.upstream_output)
+                if key not in carried:
+                    name = unique(f"in_{len(carried)}", local)
+                    carried[key] = dataclasses.replace(param, name=name, artifact="")
+                inputs.append(dataclasses.replace(param, part_input=carried[key].name))
+            part_steps.append(dataclasses.replace(step, inputs=tuple(inputs), in_part=True))
+        built.append(
+            Part(
+                function=function,
+                name=function.replace("_", "-"),
+                task=unique(f"{function}_task", module_taken),
+                inputs=tuple(carried.values()),
+                steps=tuple(part_steps),
+            )
+        )
+    return [step for step in steps if step.node_id not in in_part], built
+
+
 def _secrets(settings: KfpSettings, node: Node) -> tuple[tuple[str, dict[str, str]], ...]:
     return tuple(
         (secret.secret_name, group)
@@ -315,12 +436,14 @@ def _secrets(settings: KfpSettings, node: Node) -> tuple[tuple[str, dict[str, st
 def render_module(plan: Plan, settings: KfpSettings) -> str:
     """The pipeline module's text: pure, the same plan and settings give the same bytes."""
     components, of_node = build_components(plan)
-    steps = build_steps(plan, settings, of_node)
+    module_taken = {n.lower() for n in _MODULE_NAMES} | {c.function for c in components}
+    every_step = build_steps(plan, settings, of_node, module_taken)
+    steps, parts = build_parts(plan, every_step, module_taken)
     kfp_types = sorted(
         {p.kfp_type for c in components for p in c.params_list} | {"Input", "Output"}
     )
     uses_kubernetes = bool(
-        settings.node_selector or settings.image_pull_policy or any(s.secrets for s in steps)
+        settings.node_selector or settings.image_pull_policy or any(s.secrets for s in every_step)
     )
     env = make_environment(PackageLoader("mlcompile_kfp", "templates"))
     text = env.get_template("pipeline.py.j2").render(
@@ -341,6 +464,7 @@ def render_module(plan: Plan, settings: KfpSettings) -> str:
         image_pull_policy=settings.image_pull_policy,
         components=components,
         steps=steps,
+        parts=parts,
     )
     return check_generated(MODULE_FILE, text)
 

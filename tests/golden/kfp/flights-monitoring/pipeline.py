@@ -27,8 +27,8 @@ INSTALL_KFP_PACKAGE = True
 def ingest(
     step: str,
     dataset: Output[Dataset],
-    pipeline_run: str,
-    pipeline_run_id: str,
+    run: str,
+    run_id: str,
 ):
     import json
     from pathlib import Path
@@ -40,19 +40,19 @@ def ingest(
     run_step(
         'ingest',
         call["params"],
-        dict(zip(call["inputs"], [], strict=True)),
+        dict(zip([read[0] for read in call["reads"]], [], strict=True)),
         {
             'dataset': Path(dataset.path),
         },
         StepContext(
             project_root=Path('/workspace'),
-            run_id=pipeline_run,
+            run_id=run,
             trail=StepTrail(
-                run=PipelineRun('flights-monitoring', pipeline_run, "kfp", pipeline_run_id),
+                run=PipelineRun('flights-monitoring', run, "kfp", run_id),
                 node=call["node"],
-                name=call["name"],
-                inputs=call["reads"],
-                outputs=call["writes"],
+                name=call["node"].partition(":")[2],
+                inputs={read[0]: read[1:] for read in call["reads"]},
+                outputs={'dataset': 'dataset'},
             ),
         ),
     )
@@ -69,8 +69,8 @@ def validate(
     in_0: Input[Dataset],
     dataset: Output[Dataset],
     report_2: Output[Artifact],
-    pipeline_run: str,
-    pipeline_run_id: str,
+    run: str,
+    run_id: str,
 ):
     import json
     from pathlib import Path
@@ -82,20 +82,20 @@ def validate(
     run_step(
         'validate',
         call["params"],
-        dict(zip(call["inputs"], [Path(in_0.path)], strict=True)),
+        dict(zip([read[0] for read in call["reads"]], [Path(in_0.path)], strict=True)),
         {
             'dataset': Path(dataset.path),
             'report': Path(report_2.path),
         },
         StepContext(
             project_root=Path('/workspace'),
-            run_id=pipeline_run,
+            run_id=run,
             trail=StepTrail(
-                run=PipelineRun('flights-monitoring', pipeline_run, "kfp", pipeline_run_id),
+                run=PipelineRun('flights-monitoring', run, "kfp", run_id),
                 node=call["node"],
-                name=call["name"],
-                inputs=call["reads"],
-                outputs=call["writes"],
+                name=call["node"].partition(":")[2],
+                inputs={read[0]: read[1:] for read in call["reads"]},
+                outputs={'dataset': 'dataset', 'report': 'report'},
             ),
         ),
     )
@@ -111,8 +111,8 @@ def ingest_2(
     step: str,
     in_0: Input[Dataset],
     dataset: Output[Dataset],
-    pipeline_run: str,
-    pipeline_run_id: str,
+    run: str,
+    run_id: str,
 ):
     import json
     from pathlib import Path
@@ -124,19 +124,19 @@ def ingest_2(
     run_step(
         'ingest',
         call["params"],
-        dict(zip(call["inputs"], [Path(in_0.path)], strict=True)),
+        dict(zip([read[0] for read in call["reads"]], [Path(in_0.path)], strict=True)),
         {
             'dataset': Path(dataset.path),
         },
         StepContext(
             project_root=Path('/workspace'),
-            run_id=pipeline_run,
+            run_id=run,
             trail=StepTrail(
-                run=PipelineRun('flights-monitoring', pipeline_run, "kfp", pipeline_run_id),
+                run=PipelineRun('flights-monitoring', run, "kfp", run_id),
                 node=call["node"],
-                name=call["name"],
-                inputs=call["reads"],
-                outputs=call["writes"],
+                name=call["node"].partition(":")[2],
+                inputs={read[0]: read[1:] for read in call["reads"]},
+                outputs={'dataset': 'dataset'},
             ),
         ),
     )
@@ -154,8 +154,8 @@ def ingest_3(
     in_1: Input[Dataset],
     in_2: Input[Dataset],
     dataset: Output[Dataset],
-    pipeline_run: str,
-    pipeline_run_id: str,
+    run: str,
+    run_id: str,
 ):
     import json
     from pathlib import Path
@@ -167,19 +167,19 @@ def ingest_3(
     run_step(
         'ingest',
         call["params"],
-        dict(zip(call["inputs"], [Path(in_0.path), Path(in_1.path), Path(in_2.path)], strict=True)),
+        dict(zip([read[0] for read in call["reads"]], [Path(in_0.path), Path(in_1.path), Path(in_2.path)], strict=True)),
         {
             'dataset': Path(dataset.path),
         },
         StepContext(
             project_root=Path('/workspace'),
-            run_id=pipeline_run,
+            run_id=run,
             trail=StepTrail(
-                run=PipelineRun('flights-monitoring', pipeline_run, "kfp", pipeline_run_id),
+                run=PipelineRun('flights-monitoring', run, "kfp", run_id),
                 node=call["node"],
-                name=call["name"],
-                inputs=call["reads"],
-                outputs=call["writes"],
+                name=call["node"].partition(":")[2],
+                inputs={read[0]: read[1:] for read in call["reads"]},
+                outputs={'dataset': 'dataset'},
             ),
         ),
     )
@@ -197,8 +197,8 @@ def monitor(
     in_1: Input[Dataset],
     decision: Output[Artifact],
     drift: Output[Artifact],
-    pipeline_run: str,
-    pipeline_run_id: str,
+    run: str,
+    run_id: str,
 ):
     import json
     from pathlib import Path
@@ -210,20 +210,20 @@ def monitor(
     run_step(
         'monitor',
         call["params"],
-        dict(zip(call["inputs"], [Path(in_0.path), Path(in_1.path)], strict=True)),
+        dict(zip([read[0] for read in call["reads"]], [Path(in_0.path), Path(in_1.path)], strict=True)),
         {
             'decision': Path(decision.path),
             'drift': Path(drift.path),
         },
         StepContext(
             project_root=Path('/workspace'),
-            run_id=pipeline_run,
+            run_id=run,
             trail=StepTrail(
-                run=PipelineRun('flights-monitoring', pipeline_run, "kfp", pipeline_run_id),
+                run=PipelineRun('flights-monitoring', run, "kfp", run_id),
                 node=call["node"],
-                name=call["name"],
-                inputs=call["reads"],
-                outputs=call["writes"],
+                name=call["node"].partition(":")[2],
+                inputs={read[0]: read[1:] for read in call["reads"]},
+                outputs={'decision': 'decision', 'drift': 'drift'},
             ),
         ),
     )
@@ -248,9 +248,9 @@ def named(component, name):
 )
 def pipeline():
     ingest_december_flights_task = named(ingest, 'ingest_december_flights')(
-        step='{"inputs":[],"name":"december_flights","node":"ingest:december_flights","params":{"format":"parquet","path":"data/flights_december.parquet","source":"december_flights"},"reads":{},"writes":{"dataset":"dataset"}}',
-        pipeline_run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
-        pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+        step='{"node":"ingest:december_flights","params":{"format":"parquet","path":"data/flights_december.parquet","source":"december_flights"},"reads":[]}',
+        run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+        run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
     )
     ingest_december_flights_task.set_display_name('ingest:december_flights')
     ingest_december_flights_task.set_caching_options(enable_caching=True)
@@ -259,9 +259,9 @@ def pipeline():
     ingest_december_flights_task.set_memory_request('1G')
     ingest_december_flights_task.set_memory_limit('4G')
     ingest_planes_task = named(ingest, 'ingest_planes')(
-        step='{"inputs":[],"name":"planes","node":"ingest:planes","params":{"format":"csv","path":"data/planes.csv","source":"planes"},"reads":{},"writes":{"dataset":"dataset"}}',
-        pipeline_run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
-        pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+        step='{"node":"ingest:planes","params":{"format":"csv","path":"data/planes.csv","source":"planes"},"reads":[]}',
+        run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+        run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
     )
     ingest_planes_task.set_display_name('ingest:planes')
     ingest_planes_task.set_caching_options(enable_caching=True)
@@ -270,9 +270,9 @@ def pipeline():
     ingest_planes_task.set_memory_request('1G')
     ingest_planes_task.set_memory_limit('4G')
     ingest_weather_task = named(ingest, 'ingest_weather')(
-        step='{"inputs":[],"name":"weather","node":"ingest:weather","params":{"format":"csv","path":"data/weather.csv","source":"weather"},"reads":{},"writes":{"dataset":"dataset"}}',
-        pipeline_run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
-        pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+        step='{"node":"ingest:weather","params":{"format":"csv","path":"data/weather.csv","source":"weather"},"reads":[]}',
+        run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+        run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
     )
     ingest_weather_task.set_display_name('ingest:weather')
     ingest_weather_task.set_caching_options(enable_caching=True)
@@ -281,10 +281,10 @@ def pipeline():
     ingest_weather_task.set_memory_request('1G')
     ingest_weather_task.set_memory_limit('4G')
     validate_december_flights_task = named(validate, 'validate_december_flights')(
-        step='{"inputs":["dataset"],"name":"december_flights","node":"validate:december_flights","params":{"on_invalid":"fail","schema":{"coerce":false,"columns":{"arr_delay":{"checks":[{"check":"ge","value":-120.0},{"check":"le","value":1800.0}],"dtype":"float","nullable":true,"required":true,"unique":false},"carrier":{"checks":[{"check":"regex","pattern":"^[A-Z0-9]{2}$"}],"dtype":"str","nullable":false,"required":true,"unique":false},"day":{"checks":[{"check":"in_range","max":31.0,"min":1.0}],"dtype":"int","nullable":false,"required":true,"unique":false},"dep_delay":{"checks":[{"check":"ge","value":-120.0},{"check":"le","value":1800.0}],"dtype":"float","nullable":true,"required":true,"unique":false},"dest":{"checks":[{"check":"str_length","max":3.0,"min":3.0}],"dtype":"str","nullable":false,"required":true,"unique":false},"distance":{"checks":[{"check":"gt","value":0.0}],"dtype":"int","nullable":false,"required":true,"unique":false},"month":{"checks":[{"check":"in_range","max":12.0,"min":1.0}],"dtype":"int","nullable":false,"required":true,"unique":false},"origin":{"checks":[{"check":"isin","values":["EWR","JFK","LGA"]}],"dtype":"str","nullable":false,"required":true,"unique":false},"sched_dep_time":{"checks":[{"check":"ge","value":0.0},{"check":"le","value":2359.0}],"dtype":"int","nullable":false,"required":true,"unique":false},"tailnum":{"checks":[{"check":"regex","pattern":"^N[0-9A-Z]+$"}],"dtype":"str","nullable":true,"required":true,"unique":false},"time_hour":{"checks":[],"dtype":"datetime","nullable":false,"required":true,"unique":false},"year":{"checks":[{"check":"in_range","max":2013.0,"min":2013.0}],"dtype":"int","nullable":false,"required":true,"unique":false}},"name":"flights_raw","strict":false},"source":"december_flights"},"reads":{"dataset":["ingest:december_flights","dataset","dataset"]},"writes":{"dataset":"dataset","report":"report"}}',
+        step='{"node":"validate:december_flights","params":{"on_invalid":"fail","schema":{"coerce":false,"columns":{"arr_delay":{"checks":[{"check":"ge","value":-120.0},{"check":"le","value":1800.0}],"dtype":"float","nullable":true,"required":true,"unique":false},"carrier":{"checks":[{"check":"regex","pattern":"^[A-Z0-9]{2}$"}],"dtype":"str","nullable":false,"required":true,"unique":false},"day":{"checks":[{"check":"in_range","max":31.0,"min":1.0}],"dtype":"int","nullable":false,"required":true,"unique":false},"dep_delay":{"checks":[{"check":"ge","value":-120.0},{"check":"le","value":1800.0}],"dtype":"float","nullable":true,"required":true,"unique":false},"dest":{"checks":[{"check":"str_length","max":3.0,"min":3.0}],"dtype":"str","nullable":false,"required":true,"unique":false},"distance":{"checks":[{"check":"gt","value":0.0}],"dtype":"int","nullable":false,"required":true,"unique":false},"month":{"checks":[{"check":"in_range","max":12.0,"min":1.0}],"dtype":"int","nullable":false,"required":true,"unique":false},"origin":{"checks":[{"check":"isin","values":["EWR","JFK","LGA"]}],"dtype":"str","nullable":false,"required":true,"unique":false},"sched_dep_time":{"checks":[{"check":"ge","value":0.0},{"check":"le","value":2359.0}],"dtype":"int","nullable":false,"required":true,"unique":false},"tailnum":{"checks":[{"check":"regex","pattern":"^N[0-9A-Z]+$"}],"dtype":"str","nullable":true,"required":true,"unique":false},"time_hour":{"checks":[],"dtype":"datetime","nullable":false,"required":true,"unique":false},"year":{"checks":[{"check":"in_range","max":2013.0,"min":2013.0}],"dtype":"int","nullable":false,"required":true,"unique":false}},"name":"flights_raw","strict":false},"source":"december_flights"},"reads":[["dataset","ingest:december_flights","dataset","dataset"]]}',
         in_0=ingest_december_flights_task.outputs['dataset'],
-        pipeline_run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
-        pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+        run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+        run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
     )
     validate_december_flights_task.set_display_name('validate:december_flights')
     validate_december_flights_task.set_caching_options(enable_caching=True)
@@ -293,10 +293,10 @@ def pipeline():
     validate_december_flights_task.set_memory_request('1G')
     validate_december_flights_task.set_memory_limit('4G')
     ingest_december_outcomes_task = named(ingest_2, 'ingest_december_outcomes')(
-        step='{"inputs":["december_flights"],"name":"december_outcomes","node":"ingest:december_outcomes","params":{"format":"sql","source":"december_outcomes","sql":"SELECT month, day, carrier, flight, CAST(dep_delay > 15 AS INTEGER) AS is_delayed\\nFROM december_flights\\nWHERE dep_delay IS NOT NULL\\n","tables":["december_flights"]},"reads":{"december_flights":["validate:december_flights","dataset","dataset"]},"writes":{"dataset":"dataset"}}',
+        step='{"node":"ingest:december_outcomes","params":{"format":"sql","source":"december_outcomes","sql":"SELECT month, day, carrier, flight, CAST(dep_delay > 15 AS INTEGER) AS is_delayed\\nFROM december_flights\\nWHERE dep_delay IS NOT NULL\\n","tables":["december_flights"]},"reads":[["december_flights","validate:december_flights","dataset","dataset"]]}',
         in_0=validate_december_flights_task.outputs['dataset'],
-        pipeline_run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
-        pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+        run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+        run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
     )
     ingest_december_outcomes_task.set_display_name('ingest:december_outcomes')
     ingest_december_outcomes_task.set_caching_options(enable_caching=True)
@@ -305,10 +305,10 @@ def pipeline():
     ingest_december_outcomes_task.set_memory_request('1G')
     ingest_december_outcomes_task.set_memory_limit('4G')
     validate_planes_task = named(validate, 'validate_planes')(
-        step='{"inputs":["dataset"],"name":"planes","node":"validate:planes","params":{"on_invalid":"fail","schema":{"coerce":false,"columns":{"seats":{"checks":[{"check":"gt","value":0.0}],"dtype":"int","nullable":false,"required":true,"unique":false},"tailnum":{"checks":[],"dtype":"str","nullable":false,"required":true,"unique":true},"year":{"checks":[{"check":"ge","value":1950.0},{"check":"le","value":2014.0}],"dtype":"float","nullable":true,"required":true,"unique":false}},"name":"planes","strict":false},"source":"planes"},"reads":{"dataset":["ingest:planes","dataset","dataset"]},"writes":{"dataset":"dataset","report":"report"}}',
+        step='{"node":"validate:planes","params":{"on_invalid":"fail","schema":{"coerce":false,"columns":{"seats":{"checks":[{"check":"gt","value":0.0}],"dtype":"int","nullable":false,"required":true,"unique":false},"tailnum":{"checks":[],"dtype":"str","nullable":false,"required":true,"unique":true},"year":{"checks":[{"check":"ge","value":1950.0},{"check":"le","value":2014.0}],"dtype":"float","nullable":true,"required":true,"unique":false}},"name":"planes","strict":false},"source":"planes"},"reads":[["dataset","ingest:planes","dataset","dataset"]]}',
         in_0=ingest_planes_task.outputs['dataset'],
-        pipeline_run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
-        pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+        run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+        run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
     )
     validate_planes_task.set_display_name('validate:planes')
     validate_planes_task.set_caching_options(enable_caching=True)
@@ -317,10 +317,10 @@ def pipeline():
     validate_planes_task.set_memory_request('1G')
     validate_planes_task.set_memory_limit('4G')
     validate_weather_task = named(validate, 'validate_weather')(
-        step='{"inputs":["dataset"],"name":"weather","node":"validate:weather","params":{"on_invalid":"warn","schema":{"coerce":false,"file":"schemas/weather.pandera.yaml","name":"weather","strict":false},"source":"weather"},"reads":{"dataset":["ingest:weather","dataset","dataset"]},"writes":{"dataset":"dataset","report":"report"}}',
+        step='{"node":"validate:weather","params":{"on_invalid":"warn","schema":{"coerce":false,"file":"schemas/weather.pandera.yaml","name":"weather","strict":false},"source":"weather"},"reads":[["dataset","ingest:weather","dataset","dataset"]]}',
         in_0=ingest_weather_task.outputs['dataset'],
-        pipeline_run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
-        pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+        run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+        run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
     )
     validate_weather_task.set_display_name('validate:weather')
     validate_weather_task.set_caching_options(enable_caching=True)
@@ -329,12 +329,12 @@ def pipeline():
     validate_weather_task.set_memory_request('1G')
     validate_weather_task.set_memory_limit('4G')
     ingest_december_task = named(ingest_3, 'ingest_december')(
-        step='{"inputs":["december_flights","planes","weather"],"name":"december","node":"ingest:december","params":{"format":"sql","source":"december","sql":"SELECT f.*, w.temp, w.humid, w.wind_speed, w.precip, w.visib,\\n       p.year AS plane_year, p.seats\\nFROM december_flights f\\nLEFT JOIN weather w\\n  ON f.origin = w.origin AND f.time_hour = CAST(w.time_hour AS TIMESTAMP)\\nLEFT JOIN planes p ON f.tailnum = p.tailnum\\n","tables":["december_flights","weather","planes"]},"reads":{"december_flights":["validate:december_flights","dataset","dataset"],"planes":["validate:planes","dataset","dataset"],"weather":["validate:weather","dataset","dataset"]},"writes":{"dataset":"dataset"}}',
+        step='{"node":"ingest:december","params":{"format":"sql","source":"december","sql":"SELECT f.*, w.temp, w.humid, w.wind_speed, w.precip, w.visib,\\n       p.year AS plane_year, p.seats\\nFROM december_flights f\\nLEFT JOIN weather w\\n  ON f.origin = w.origin AND f.time_hour = CAST(w.time_hour AS TIMESTAMP)\\nLEFT JOIN planes p ON f.tailnum = p.tailnum\\n","tables":["december_flights","weather","planes"]},"reads":[["december_flights","validate:december_flights","dataset","dataset"],["planes","validate:planes","dataset","dataset"],["weather","validate:weather","dataset","dataset"]]}',
         in_0=validate_december_flights_task.outputs['dataset'],
         in_1=validate_planes_task.outputs['dataset'],
         in_2=validate_weather_task.outputs['dataset'],
-        pipeline_run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
-        pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+        run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+        run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
     )
     ingest_december_task.set_display_name('ingest:december')
     ingest_december_task.set_caching_options(enable_caching=True)
@@ -343,11 +343,11 @@ def pipeline():
     ingest_december_task.set_memory_request('1G')
     ingest_december_task.set_memory_limit('4G')
     monitor_delayed_drift_task = named(monitor, 'monitor_delayed_drift')(
-        step='{"inputs":["current","labels"],"name":"delayed_drift","node":"monitor:delayed_drift","params":{"alias":"production","bins":10,"checks":[{"metric":"psi","op":"<=","slice":null,"text":"psi <= 0.25","value":0.25},{"metric":"psi","op":"<=","slice":"prediction","text":"psi[prediction] <= 0.2","value":0.2},{"metric":"unseen","op":"<=","slice":null,"text":"unseen <= 0.05","value":0.05},{"max_drop":0.05,"metric":"roc_auc","slice":null,"text":"roc_auc >= production - 0.05"}],"current":{"source":"december"},"features":["dep_hour","day_of_week","day_of_year","month","log_distance","carrier_code","origin_code","dest_code","temp_filled","wind","visibility","precip","humidity","plane_age","seats_bucket"],"labels":{"key":["month","day","carrier","flight"],"target":"is_delayed"},"metrics":["roc_auc","pr_auc","logloss","brier","accuracy","balanced_accuracy","f1","precision","recall"],"min_rows":100,"min_slice_rows":30,"model":"delayed","monitor":"delayed_drift","reference":"registry","registered_name":"flights.delayed","registry":".mlcompile/registry","report":".mlcompile/monitoring/delayed_drift.json","retrain_on":["drift","performance"],"slices":["origin"],"target":"is_delayed","task":"binary"},"reads":{"current":["ingest:december","dataset","dataset"],"labels":["ingest:december_outcomes","dataset","dataset"]},"writes":{"decision":"decision","drift":"drift"}}',
+        step='{"node":"monitor:delayed_drift","params":{"alias":"production","bins":10,"checks":[{"metric":"psi","op":"<=","slice":null,"text":"psi <= 0.25","value":0.25},{"metric":"psi","op":"<=","slice":"prediction","text":"psi[prediction] <= 0.2","value":0.2},{"metric":"unseen","op":"<=","slice":null,"text":"unseen <= 0.05","value":0.05},{"max_drop":0.05,"metric":"roc_auc","slice":null,"text":"roc_auc >= production - 0.05"}],"current":{"source":"december"},"features":["dep_hour","day_of_week","day_of_year","month","log_distance","carrier_code","origin_code","dest_code","temp_filled","wind","visibility","precip","humidity","plane_age","seats_bucket"],"labels":{"key":["month","day","carrier","flight"],"target":"is_delayed"},"metrics":["roc_auc","pr_auc","logloss","brier","accuracy","balanced_accuracy","f1","precision","recall"],"min_rows":100,"min_slice_rows":30,"model":"delayed","monitor":"delayed_drift","reference":"registry","registered_name":"flights.delayed","registry":".mlcompile/registry","report":".mlcompile/monitoring/delayed_drift.json","retrain_on":["drift","performance"],"slices":["origin"],"target":"is_delayed","task":"binary"},"reads":[["current","ingest:december","dataset","dataset"],["labels","ingest:december_outcomes","dataset","dataset"]]}',
         in_0=ingest_december_task.outputs['dataset'],
         in_1=ingest_december_outcomes_task.outputs['dataset'],
-        pipeline_run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
-        pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+        run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+        run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
     )
     monitor_delayed_drift_task.set_display_name('monitor:delayed_drift')
     monitor_delayed_drift_task.set_caching_options(enable_caching=False)

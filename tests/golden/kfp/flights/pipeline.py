@@ -27,8 +27,8 @@ INSTALL_KFP_PACKAGE = True
 def ingest(
     step: str,
     dataset: Output[Dataset],
-    pipeline_run: str,
-    pipeline_run_id: str,
+    run: str,
+    run_id: str,
 ):
     import json
     from pathlib import Path
@@ -40,19 +40,19 @@ def ingest(
     run_step(
         'ingest',
         call["params"],
-        dict(zip(call["inputs"], [], strict=True)),
+        dict(zip([read[0] for read in call["reads"]], [], strict=True)),
         {
             'dataset': Path(dataset.path),
         },
         StepContext(
             project_root=Path('/workspace'),
-            run_id=pipeline_run,
+            run_id=run,
             trail=StepTrail(
-                run=PipelineRun('flights', pipeline_run, "kfp", pipeline_run_id),
+                run=PipelineRun('flights', run, "kfp", run_id),
                 node=call["node"],
-                name=call["name"],
-                inputs=call["reads"],
-                outputs=call["writes"],
+                name=call["node"].partition(":")[2],
+                inputs={read[0]: read[1:] for read in call["reads"]},
+                outputs={'dataset': 'dataset'},
             ),
         ),
     )
@@ -69,8 +69,8 @@ def validate(
     in_0: Input[Dataset],
     dataset: Output[Dataset],
     report_2: Output[Artifact],
-    pipeline_run: str,
-    pipeline_run_id: str,
+    run: str,
+    run_id: str,
 ):
     import json
     from pathlib import Path
@@ -82,20 +82,20 @@ def validate(
     run_step(
         'validate',
         call["params"],
-        dict(zip(call["inputs"], [Path(in_0.path)], strict=True)),
+        dict(zip([read[0] for read in call["reads"]], [Path(in_0.path)], strict=True)),
         {
             'dataset': Path(dataset.path),
             'report': Path(report_2.path),
         },
         StepContext(
             project_root=Path('/workspace'),
-            run_id=pipeline_run,
+            run_id=run,
             trail=StepTrail(
-                run=PipelineRun('flights', pipeline_run, "kfp", pipeline_run_id),
+                run=PipelineRun('flights', run, "kfp", run_id),
                 node=call["node"],
-                name=call["name"],
-                inputs=call["reads"],
-                outputs=call["writes"],
+                name=call["node"].partition(":")[2],
+                inputs={read[0]: read[1:] for read in call["reads"]},
+                outputs={'dataset': 'dataset', 'report': 'report'},
             ),
         ),
     )
@@ -113,8 +113,8 @@ def ingest_2(
     in_1: Input[Dataset],
     in_2: Input[Dataset],
     dataset: Output[Dataset],
-    pipeline_run: str,
-    pipeline_run_id: str,
+    run: str,
+    run_id: str,
 ):
     import json
     from pathlib import Path
@@ -126,19 +126,19 @@ def ingest_2(
     run_step(
         'ingest',
         call["params"],
-        dict(zip(call["inputs"], [Path(in_0.path), Path(in_1.path), Path(in_2.path)], strict=True)),
+        dict(zip([read[0] for read in call["reads"]], [Path(in_0.path), Path(in_1.path), Path(in_2.path)], strict=True)),
         {
             'dataset': Path(dataset.path),
         },
         StepContext(
             project_root=Path('/workspace'),
-            run_id=pipeline_run,
+            run_id=run,
             trail=StepTrail(
-                run=PipelineRun('flights', pipeline_run, "kfp", pipeline_run_id),
+                run=PipelineRun('flights', run, "kfp", run_id),
                 node=call["node"],
-                name=call["name"],
-                inputs=call["reads"],
-                outputs=call["writes"],
+                name=call["node"].partition(":")[2],
+                inputs={read[0]: read[1:] for read in call["reads"]},
+                outputs={'dataset': 'dataset'},
             ),
         ),
     )
@@ -155,8 +155,8 @@ def split(
     in_0: Input[Dataset],
     test: Output[Dataset],
     train: Output[Dataset],
-    pipeline_run: str,
-    pipeline_run_id: str,
+    run: str,
+    run_id: str,
 ):
     import json
     from pathlib import Path
@@ -168,20 +168,20 @@ def split(
     run_step(
         'split',
         call["params"],
-        dict(zip(call["inputs"], [Path(in_0.path)], strict=True)),
+        dict(zip([read[0] for read in call["reads"]], [Path(in_0.path)], strict=True)),
         {
             'test': Path(test.path),
             'train': Path(train.path),
         },
         StepContext(
             project_root=Path('/workspace'),
-            run_id=pipeline_run,
+            run_id=run,
             trail=StepTrail(
-                run=PipelineRun('flights', pipeline_run, "kfp", pipeline_run_id),
+                run=PipelineRun('flights', run, "kfp", run_id),
                 node=call["node"],
-                name=call["name"],
-                inputs=call["reads"],
-                outputs=call["writes"],
+                name=call["node"].partition(":")[2],
+                inputs={read[0]: read[1:] for read in call["reads"]},
+                outputs={'test': 'dataset', 'train': 'dataset'},
             ),
         ),
     )
@@ -198,8 +198,8 @@ def features(
     in_0: Input[Dataset],
     train: Output[Dataset],
     transformer: Output[Artifact],
-    pipeline_run: str,
-    pipeline_run_id: str,
+    run: str,
+    run_id: str,
 ):
     import json
     from pathlib import Path
@@ -211,20 +211,20 @@ def features(
     run_step(
         'features',
         call["params"],
-        dict(zip(call["inputs"], [Path(in_0.path)], strict=True)),
+        dict(zip([read[0] for read in call["reads"]], [Path(in_0.path)], strict=True)),
         {
             'train': Path(train.path),
             'transformer': Path(transformer.path),
         },
         StepContext(
             project_root=Path('/workspace'),
-            run_id=pipeline_run,
+            run_id=run,
             trail=StepTrail(
-                run=PipelineRun('flights', pipeline_run, "kfp", pipeline_run_id),
+                run=PipelineRun('flights', run, "kfp", run_id),
                 node=call["node"],
-                name=call["name"],
-                inputs=call["reads"],
-                outputs=call["writes"],
+                name=call["node"].partition(":")[2],
+                inputs={read[0]: read[1:] for read in call["reads"]},
+                outputs={'train': 'dataset', 'transformer': 'transformer'},
             ),
         ),
     )
@@ -241,8 +241,8 @@ def train(
     in_0: Input[Artifact],
     in_1: Input[Dataset],
     model: Output[Model],
-    pipeline_run: str,
-    pipeline_run_id: str,
+    run: str,
+    run_id: str,
 ):
     import json
     from pathlib import Path
@@ -254,19 +254,19 @@ def train(
     run_step(
         'train',
         call["params"],
-        dict(zip(call["inputs"], [Path(in_0.path), Path(in_1.path)], strict=True)),
+        dict(zip([read[0] for read in call["reads"]], [Path(in_0.path), Path(in_1.path)], strict=True)),
         {
             'model': Path(model.path),
         },
         StepContext(
             project_root=Path('/workspace'),
-            run_id=pipeline_run,
+            run_id=run,
             trail=StepTrail(
-                run=PipelineRun('flights', pipeline_run, "kfp", pipeline_run_id),
+                run=PipelineRun('flights', run, "kfp", run_id),
                 node=call["node"],
-                name=call["name"],
-                inputs=call["reads"],
-                outputs=call["writes"],
+                name=call["node"].partition(":")[2],
+                inputs={read[0]: read[1:] for read in call["reads"]},
+                outputs={'model': 'model'},
             ),
         ),
     )
@@ -286,8 +286,8 @@ def evaluate(
     diagnosis: Output[Artifact],
     metrics: Output[Metrics],
     ui_metrics: Output[Metrics],
-    pipeline_run: str,
-    pipeline_run_id: str,
+    run: str,
+    run_id: str,
 ):
     import json
     from pathlib import Path
@@ -299,20 +299,20 @@ def evaluate(
     run_step(
         'evaluate',
         call["params"],
-        dict(zip(call["inputs"], [Path(in_0.path), Path(in_1.path), Path(in_2.path)], strict=True)),
+        dict(zip([read[0] for read in call["reads"]], [Path(in_0.path), Path(in_1.path), Path(in_2.path)], strict=True)),
         {
             'diagnosis': Path(diagnosis.path),
             'metrics': Path(metrics.path),
         },
         StepContext(
             project_root=Path('/workspace'),
-            run_id=pipeline_run,
+            run_id=run,
             trail=StepTrail(
-                run=PipelineRun('flights', pipeline_run, "kfp", pipeline_run_id),
+                run=PipelineRun('flights', run, "kfp", run_id),
                 node=call["node"],
-                name=call["name"],
-                inputs=call["reads"],
-                outputs=call["writes"],
+                name=call["node"].partition(":")[2],
+                inputs={read[0]: read[1:] for read in call["reads"]},
+                outputs={'diagnosis': 'diagnosis', 'metrics': 'metrics'},
             ),
         ),
     )
@@ -336,8 +336,8 @@ def gate(
     step: str,
     in_0: Input[Metrics],
     decision: Output[Artifact],
-    pipeline_run: str,
-    pipeline_run_id: str,
+    run: str,
+    run_id: str,
 ):
     import json
     from pathlib import Path
@@ -349,19 +349,19 @@ def gate(
     run_step(
         'gate',
         call["params"],
-        dict(zip(call["inputs"], [Path(in_0.path)], strict=True)),
+        dict(zip([read[0] for read in call["reads"]], [Path(in_0.path)], strict=True)),
         {
             'decision': Path(decision.path),
         },
         StepContext(
             project_root=Path('/workspace'),
-            run_id=pipeline_run,
+            run_id=run,
             trail=StepTrail(
-                run=PipelineRun('flights', pipeline_run, "kfp", pipeline_run_id),
+                run=PipelineRun('flights', run, "kfp", run_id),
                 node=call["node"],
-                name=call["name"],
-                inputs=call["reads"],
-                outputs=call["writes"],
+                name=call["node"].partition(":")[2],
+                inputs={read[0]: read[1:] for read in call["reads"]},
+                outputs={'decision': 'decision'},
             ),
         ),
     )
@@ -381,8 +381,8 @@ def register(
     in_3: Input[Metrics],
     in_4: Input[Model],
     registration: Output[Artifact],
-    pipeline_run: str,
-    pipeline_run_id: str,
+    run: str,
+    run_id: str,
 ):
     import json
     from pathlib import Path
@@ -394,19 +394,19 @@ def register(
     run_step(
         'register',
         call["params"],
-        dict(zip(call["inputs"], [Path(in_0.path), Path(in_1.path), Path(in_2.path), Path(in_3.path), Path(in_4.path)], strict=True)),
+        dict(zip([read[0] for read in call["reads"]], [Path(in_0.path), Path(in_1.path), Path(in_2.path), Path(in_3.path), Path(in_4.path)], strict=True)),
         {
             'registration': Path(registration.path),
         },
         StepContext(
             project_root=Path('/workspace'),
-            run_id=pipeline_run,
+            run_id=run,
             trail=StepTrail(
-                run=PipelineRun('flights', pipeline_run, "kfp", pipeline_run_id),
+                run=PipelineRun('flights', run, "kfp", run_id),
                 node=call["node"],
-                name=call["name"],
-                inputs=call["reads"],
-                outputs=call["writes"],
+                name=call["node"].partition(":")[2],
+                inputs={read[0]: read[1:] for read in call["reads"]},
+                outputs={'registration': 'registration'},
             ),
         ),
     )
@@ -422,8 +422,8 @@ def kserve(
     step: str,
     in_0: Input[Artifact],
     file: Output[Artifact],
-    pipeline_run: str,
-    pipeline_run_id: str,
+    run: str,
+    run_id: str,
 ):
     import json
     from pathlib import Path
@@ -435,19 +435,19 @@ def kserve(
     run_step(
         'kserve',
         call["params"],
-        dict(zip(call["inputs"], [Path(in_0.path)], strict=True)),
+        dict(zip([read[0] for read in call["reads"]], [Path(in_0.path)], strict=True)),
         {
             'file': Path(file.path),
         },
         StepContext(
             project_root=Path('/workspace'),
-            run_id=pipeline_run,
+            run_id=run,
             trail=StepTrail(
-                run=PipelineRun('flights', pipeline_run, "kfp", pipeline_run_id),
+                run=PipelineRun('flights', run, "kfp", run_id),
                 node=call["node"],
-                name=call["name"],
-                inputs=call["reads"],
-                outputs=call["writes"],
+                name=call["node"].partition(":")[2],
+                inputs={read[0]: read[1:] for read in call["reads"]},
+                outputs={'file': 'file'},
             ),
         ),
     )
@@ -465,8 +465,8 @@ def score(
     in_1: Input[Dataset],
     in_2: Input[Model],
     file: Output[Artifact],
-    pipeline_run: str,
-    pipeline_run_id: str,
+    run: str,
+    run_id: str,
 ):
     import json
     from pathlib import Path
@@ -478,19 +478,19 @@ def score(
     run_step(
         'score',
         call["params"],
-        dict(zip(call["inputs"], [Path(in_0.path), Path(in_1.path), Path(in_2.path)], strict=True)),
+        dict(zip([read[0] for read in call["reads"]], [Path(in_0.path), Path(in_1.path), Path(in_2.path)], strict=True)),
         {
             'file': Path(file.path),
         },
         StepContext(
             project_root=Path('/workspace'),
-            run_id=pipeline_run,
+            run_id=run,
             trail=StepTrail(
-                run=PipelineRun('flights', pipeline_run, "kfp", pipeline_run_id),
+                run=PipelineRun('flights', run, "kfp", run_id),
                 node=call["node"],
-                name=call["name"],
-                inputs=call["reads"],
-                outputs=call["writes"],
+                name=call["node"].partition(":")[2],
+                inputs={read[0]: read[1:] for read in call["reads"]},
+                outputs={'file': 'file'},
             ),
         ),
     )
@@ -515,9 +515,9 @@ def named(component, name):
 )
 def pipeline():
     ingest_december_flights_task = named(ingest, 'ingest_december_flights')(
-        step='{"inputs":[],"name":"december_flights","node":"ingest:december_flights","params":{"format":"parquet","path":"data/flights_december.parquet","source":"december_flights"},"reads":{},"writes":{"dataset":"dataset"}}',
-        pipeline_run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
-        pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+        step='{"node":"ingest:december_flights","params":{"format":"parquet","path":"data/flights_december.parquet","source":"december_flights"},"reads":[]}',
+        run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+        run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
     )
     ingest_december_flights_task.set_display_name('ingest:december_flights')
     ingest_december_flights_task.set_caching_options(enable_caching=True)
@@ -526,9 +526,9 @@ def pipeline():
     ingest_december_flights_task.set_memory_request('1G')
     ingest_december_flights_task.set_memory_limit('4G')
     ingest_flights_task = named(ingest, 'ingest_flights')(
-        step='{"inputs":[],"name":"flights","node":"ingest:flights","params":{"format":"parquet","path":"data/flights.parquet","source":"flights"},"reads":{},"writes":{"dataset":"dataset"}}',
-        pipeline_run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
-        pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+        step='{"node":"ingest:flights","params":{"format":"parquet","path":"data/flights.parquet","source":"flights"},"reads":[]}',
+        run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+        run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
     )
     ingest_flights_task.set_display_name('ingest:flights')
     ingest_flights_task.set_caching_options(enable_caching=True)
@@ -537,9 +537,9 @@ def pipeline():
     ingest_flights_task.set_memory_request('1G')
     ingest_flights_task.set_memory_limit('4G')
     ingest_planes_task = named(ingest, 'ingest_planes')(
-        step='{"inputs":[],"name":"planes","node":"ingest:planes","params":{"format":"csv","path":"data/planes.csv","source":"planes"},"reads":{},"writes":{"dataset":"dataset"}}',
-        pipeline_run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
-        pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+        step='{"node":"ingest:planes","params":{"format":"csv","path":"data/planes.csv","source":"planes"},"reads":[]}',
+        run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+        run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
     )
     ingest_planes_task.set_display_name('ingest:planes')
     ingest_planes_task.set_caching_options(enable_caching=True)
@@ -548,9 +548,9 @@ def pipeline():
     ingest_planes_task.set_memory_request('1G')
     ingest_planes_task.set_memory_limit('4G')
     ingest_weather_task = named(ingest, 'ingest_weather')(
-        step='{"inputs":[],"name":"weather","node":"ingest:weather","params":{"format":"csv","path":"data/weather.csv","source":"weather"},"reads":{},"writes":{"dataset":"dataset"}}',
-        pipeline_run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
-        pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+        step='{"node":"ingest:weather","params":{"format":"csv","path":"data/weather.csv","source":"weather"},"reads":[]}',
+        run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+        run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
     )
     ingest_weather_task.set_display_name('ingest:weather')
     ingest_weather_task.set_caching_options(enable_caching=True)
@@ -559,10 +559,10 @@ def pipeline():
     ingest_weather_task.set_memory_request('1G')
     ingest_weather_task.set_memory_limit('4G')
     validate_december_flights_task = named(validate, 'validate_december_flights')(
-        step='{"inputs":["dataset"],"name":"december_flights","node":"validate:december_flights","params":{"on_invalid":"fail","schema":{"coerce":false,"columns":{"arr_delay":{"checks":[{"check":"ge","value":-120.0},{"check":"le","value":1800.0}],"dtype":"float","nullable":true,"required":true,"unique":false},"carrier":{"checks":[{"check":"regex","pattern":"^[A-Z0-9]{2}$"}],"dtype":"str","nullable":false,"required":true,"unique":false},"day":{"checks":[{"check":"in_range","max":31.0,"min":1.0}],"dtype":"int","nullable":false,"required":true,"unique":false},"dep_delay":{"checks":[{"check":"ge","value":-120.0},{"check":"le","value":1800.0}],"dtype":"float","nullable":true,"required":true,"unique":false},"dest":{"checks":[{"check":"str_length","max":3.0,"min":3.0}],"dtype":"str","nullable":false,"required":true,"unique":false},"distance":{"checks":[{"check":"gt","value":0.0}],"dtype":"int","nullable":false,"required":true,"unique":false},"month":{"checks":[{"check":"in_range","max":12.0,"min":1.0}],"dtype":"int","nullable":false,"required":true,"unique":false},"origin":{"checks":[{"check":"isin","values":["EWR","JFK","LGA"]}],"dtype":"str","nullable":false,"required":true,"unique":false},"sched_dep_time":{"checks":[{"check":"ge","value":0.0},{"check":"le","value":2359.0}],"dtype":"int","nullable":false,"required":true,"unique":false},"tailnum":{"checks":[{"check":"regex","pattern":"^N[0-9A-Z]+$"}],"dtype":"str","nullable":true,"required":true,"unique":false},"time_hour":{"checks":[],"dtype":"datetime","nullable":false,"required":true,"unique":false},"year":{"checks":[{"check":"in_range","max":2013.0,"min":2013.0}],"dtype":"int","nullable":false,"required":true,"unique":false}},"name":"flights_raw","strict":false},"source":"december_flights"},"reads":{"dataset":["ingest:december_flights","dataset","dataset"]},"writes":{"dataset":"dataset","report":"report"}}',
+        step='{"node":"validate:december_flights","params":{"on_invalid":"fail","schema":{"coerce":false,"columns":{"arr_delay":{"checks":[{"check":"ge","value":-120.0},{"check":"le","value":1800.0}],"dtype":"float","nullable":true,"required":true,"unique":false},"carrier":{"checks":[{"check":"regex","pattern":"^[A-Z0-9]{2}$"}],"dtype":"str","nullable":false,"required":true,"unique":false},"day":{"checks":[{"check":"in_range","max":31.0,"min":1.0}],"dtype":"int","nullable":false,"required":true,"unique":false},"dep_delay":{"checks":[{"check":"ge","value":-120.0},{"check":"le","value":1800.0}],"dtype":"float","nullable":true,"required":true,"unique":false},"dest":{"checks":[{"check":"str_length","max":3.0,"min":3.0}],"dtype":"str","nullable":false,"required":true,"unique":false},"distance":{"checks":[{"check":"gt","value":0.0}],"dtype":"int","nullable":false,"required":true,"unique":false},"month":{"checks":[{"check":"in_range","max":12.0,"min":1.0}],"dtype":"int","nullable":false,"required":true,"unique":false},"origin":{"checks":[{"check":"isin","values":["EWR","JFK","LGA"]}],"dtype":"str","nullable":false,"required":true,"unique":false},"sched_dep_time":{"checks":[{"check":"ge","value":0.0},{"check":"le","value":2359.0}],"dtype":"int","nullable":false,"required":true,"unique":false},"tailnum":{"checks":[{"check":"regex","pattern":"^N[0-9A-Z]+$"}],"dtype":"str","nullable":true,"required":true,"unique":false},"time_hour":{"checks":[],"dtype":"datetime","nullable":false,"required":true,"unique":false},"year":{"checks":[{"check":"in_range","max":2013.0,"min":2013.0}],"dtype":"int","nullable":false,"required":true,"unique":false}},"name":"flights_raw","strict":false},"source":"december_flights"},"reads":[["dataset","ingest:december_flights","dataset","dataset"]]}',
         in_0=ingest_december_flights_task.outputs['dataset'],
-        pipeline_run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
-        pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+        run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+        run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
     )
     validate_december_flights_task.set_display_name('validate:december_flights')
     validate_december_flights_task.set_caching_options(enable_caching=True)
@@ -571,10 +571,10 @@ def pipeline():
     validate_december_flights_task.set_memory_request('1G')
     validate_december_flights_task.set_memory_limit('4G')
     validate_flights_task = named(validate, 'validate_flights')(
-        step='{"inputs":["dataset"],"name":"flights","node":"validate:flights","params":{"on_invalid":"fail","schema":{"coerce":false,"columns":{"arr_delay":{"checks":[{"check":"ge","value":-120.0},{"check":"le","value":1800.0}],"dtype":"float","nullable":true,"required":true,"unique":false},"carrier":{"checks":[{"check":"regex","pattern":"^[A-Z0-9]{2}$"}],"dtype":"str","nullable":false,"required":true,"unique":false},"day":{"checks":[{"check":"in_range","max":31.0,"min":1.0}],"dtype":"int","nullable":false,"required":true,"unique":false},"dep_delay":{"checks":[{"check":"ge","value":-120.0},{"check":"le","value":1800.0}],"dtype":"float","nullable":true,"required":true,"unique":false},"dest":{"checks":[{"check":"str_length","max":3.0,"min":3.0}],"dtype":"str","nullable":false,"required":true,"unique":false},"distance":{"checks":[{"check":"gt","value":0.0}],"dtype":"int","nullable":false,"required":true,"unique":false},"month":{"checks":[{"check":"in_range","max":12.0,"min":1.0}],"dtype":"int","nullable":false,"required":true,"unique":false},"origin":{"checks":[{"check":"isin","values":["EWR","JFK","LGA"]}],"dtype":"str","nullable":false,"required":true,"unique":false},"sched_dep_time":{"checks":[{"check":"ge","value":0.0},{"check":"le","value":2359.0}],"dtype":"int","nullable":false,"required":true,"unique":false},"tailnum":{"checks":[{"check":"regex","pattern":"^N[0-9A-Z]+$"}],"dtype":"str","nullable":true,"required":true,"unique":false},"time_hour":{"checks":[],"dtype":"datetime","nullable":false,"required":true,"unique":false},"year":{"checks":[{"check":"in_range","max":2013.0,"min":2013.0}],"dtype":"int","nullable":false,"required":true,"unique":false}},"name":"flights_raw","strict":false},"source":"flights"},"reads":{"dataset":["ingest:flights","dataset","dataset"]},"writes":{"dataset":"dataset","report":"report"}}',
+        step='{"node":"validate:flights","params":{"on_invalid":"fail","schema":{"coerce":false,"columns":{"arr_delay":{"checks":[{"check":"ge","value":-120.0},{"check":"le","value":1800.0}],"dtype":"float","nullable":true,"required":true,"unique":false},"carrier":{"checks":[{"check":"regex","pattern":"^[A-Z0-9]{2}$"}],"dtype":"str","nullable":false,"required":true,"unique":false},"day":{"checks":[{"check":"in_range","max":31.0,"min":1.0}],"dtype":"int","nullable":false,"required":true,"unique":false},"dep_delay":{"checks":[{"check":"ge","value":-120.0},{"check":"le","value":1800.0}],"dtype":"float","nullable":true,"required":true,"unique":false},"dest":{"checks":[{"check":"str_length","max":3.0,"min":3.0}],"dtype":"str","nullable":false,"required":true,"unique":false},"distance":{"checks":[{"check":"gt","value":0.0}],"dtype":"int","nullable":false,"required":true,"unique":false},"month":{"checks":[{"check":"in_range","max":12.0,"min":1.0}],"dtype":"int","nullable":false,"required":true,"unique":false},"origin":{"checks":[{"check":"isin","values":["EWR","JFK","LGA"]}],"dtype":"str","nullable":false,"required":true,"unique":false},"sched_dep_time":{"checks":[{"check":"ge","value":0.0},{"check":"le","value":2359.0}],"dtype":"int","nullable":false,"required":true,"unique":false},"tailnum":{"checks":[{"check":"regex","pattern":"^N[0-9A-Z]+$"}],"dtype":"str","nullable":true,"required":true,"unique":false},"time_hour":{"checks":[],"dtype":"datetime","nullable":false,"required":true,"unique":false},"year":{"checks":[{"check":"in_range","max":2013.0,"min":2013.0}],"dtype":"int","nullable":false,"required":true,"unique":false}},"name":"flights_raw","strict":false},"source":"flights"},"reads":[["dataset","ingest:flights","dataset","dataset"]]}',
         in_0=ingest_flights_task.outputs['dataset'],
-        pipeline_run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
-        pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+        run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+        run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
     )
     validate_flights_task.set_display_name('validate:flights')
     validate_flights_task.set_caching_options(enable_caching=True)
@@ -583,10 +583,10 @@ def pipeline():
     validate_flights_task.set_memory_request('1G')
     validate_flights_task.set_memory_limit('4G')
     validate_planes_task = named(validate, 'validate_planes')(
-        step='{"inputs":["dataset"],"name":"planes","node":"validate:planes","params":{"on_invalid":"fail","schema":{"coerce":false,"columns":{"seats":{"checks":[{"check":"gt","value":0.0}],"dtype":"int","nullable":false,"required":true,"unique":false},"tailnum":{"checks":[],"dtype":"str","nullable":false,"required":true,"unique":true},"year":{"checks":[{"check":"ge","value":1950.0},{"check":"le","value":2014.0}],"dtype":"float","nullable":true,"required":true,"unique":false}},"name":"planes","strict":false},"source":"planes"},"reads":{"dataset":["ingest:planes","dataset","dataset"]},"writes":{"dataset":"dataset","report":"report"}}',
+        step='{"node":"validate:planes","params":{"on_invalid":"fail","schema":{"coerce":false,"columns":{"seats":{"checks":[{"check":"gt","value":0.0}],"dtype":"int","nullable":false,"required":true,"unique":false},"tailnum":{"checks":[],"dtype":"str","nullable":false,"required":true,"unique":true},"year":{"checks":[{"check":"ge","value":1950.0},{"check":"le","value":2014.0}],"dtype":"float","nullable":true,"required":true,"unique":false}},"name":"planes","strict":false},"source":"planes"},"reads":[["dataset","ingest:planes","dataset","dataset"]]}',
         in_0=ingest_planes_task.outputs['dataset'],
-        pipeline_run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
-        pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+        run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+        run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
     )
     validate_planes_task.set_display_name('validate:planes')
     validate_planes_task.set_caching_options(enable_caching=True)
@@ -595,10 +595,10 @@ def pipeline():
     validate_planes_task.set_memory_request('1G')
     validate_planes_task.set_memory_limit('4G')
     validate_weather_task = named(validate, 'validate_weather')(
-        step='{"inputs":["dataset"],"name":"weather","node":"validate:weather","params":{"on_invalid":"warn","schema":{"coerce":false,"file":"schemas/weather.pandera.yaml","name":"weather","strict":false},"source":"weather"},"reads":{"dataset":["ingest:weather","dataset","dataset"]},"writes":{"dataset":"dataset","report":"report"}}',
+        step='{"node":"validate:weather","params":{"on_invalid":"warn","schema":{"coerce":false,"file":"schemas/weather.pandera.yaml","name":"weather","strict":false},"source":"weather"},"reads":[["dataset","ingest:weather","dataset","dataset"]]}',
         in_0=ingest_weather_task.outputs['dataset'],
-        pipeline_run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
-        pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+        run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+        run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
     )
     validate_weather_task.set_display_name('validate:weather')
     validate_weather_task.set_caching_options(enable_caching=True)
@@ -607,12 +607,12 @@ def pipeline():
     validate_weather_task.set_memory_request('1G')
     validate_weather_task.set_memory_limit('4G')
     ingest_december_task = named(ingest_2, 'ingest_december')(
-        step='{"inputs":["december_flights","planes","weather"],"name":"december","node":"ingest:december","params":{"format":"sql","source":"december","sql":"SELECT f.*, w.temp, w.humid, w.wind_speed, w.precip, w.visib,\\n       p.year AS plane_year, p.seats\\nFROM december_flights f\\nLEFT JOIN weather w\\n  ON f.origin = w.origin AND f.time_hour = CAST(w.time_hour AS TIMESTAMP)\\nLEFT JOIN planes p ON f.tailnum = p.tailnum\\n","tables":["december_flights","weather","planes"]},"reads":{"december_flights":["validate:december_flights","dataset","dataset"],"planes":["validate:planes","dataset","dataset"],"weather":["validate:weather","dataset","dataset"]},"writes":{"dataset":"dataset"}}',
+        step='{"node":"ingest:december","params":{"format":"sql","source":"december","sql":"SELECT f.*, w.temp, w.humid, w.wind_speed, w.precip, w.visib,\\n       p.year AS plane_year, p.seats\\nFROM december_flights f\\nLEFT JOIN weather w\\n  ON f.origin = w.origin AND f.time_hour = CAST(w.time_hour AS TIMESTAMP)\\nLEFT JOIN planes p ON f.tailnum = p.tailnum\\n","tables":["december_flights","weather","planes"]},"reads":[["december_flights","validate:december_flights","dataset","dataset"],["planes","validate:planes","dataset","dataset"],["weather","validate:weather","dataset","dataset"]]}',
         in_0=validate_december_flights_task.outputs['dataset'],
         in_1=validate_planes_task.outputs['dataset'],
         in_2=validate_weather_task.outputs['dataset'],
-        pipeline_run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
-        pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+        run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+        run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
     )
     ingest_december_task.set_display_name('ingest:december')
     ingest_december_task.set_caching_options(enable_caching=True)
@@ -621,12 +621,12 @@ def pipeline():
     ingest_december_task.set_memory_request('1G')
     ingest_december_task.set_memory_limit('4G')
     ingest_training_task = named(ingest_2, 'ingest_training')(
-        step='{"inputs":["flights","planes","weather"],"name":"training","node":"ingest:training","params":{"format":"sql","source":"training","sql":"SELECT f.*, w.temp, w.humid, w.wind_speed, w.precip, w.visib,\\n       p.year AS plane_year, p.seats,\\n       CAST(f.dep_delay > 15 AS INTEGER) AS is_delayed\\nFROM flights f\\nLEFT JOIN weather w\\n  ON f.origin = w.origin AND f.time_hour = CAST(w.time_hour AS TIMESTAMP)\\nLEFT JOIN planes p ON f.tailnum = p.tailnum\\nWHERE f.dep_delay IS NOT NULL AND f.arr_delay IS NOT NULL\\n","tables":["flights","weather","planes"]},"reads":{"flights":["validate:flights","dataset","dataset"],"planes":["validate:planes","dataset","dataset"],"weather":["validate:weather","dataset","dataset"]},"writes":{"dataset":"dataset"}}',
+        step='{"node":"ingest:training","params":{"format":"sql","source":"training","sql":"SELECT f.*, w.temp, w.humid, w.wind_speed, w.precip, w.visib,\\n       p.year AS plane_year, p.seats,\\n       CAST(f.dep_delay > 15 AS INTEGER) AS is_delayed\\nFROM flights f\\nLEFT JOIN weather w\\n  ON f.origin = w.origin AND f.time_hour = CAST(w.time_hour AS TIMESTAMP)\\nLEFT JOIN planes p ON f.tailnum = p.tailnum\\nWHERE f.dep_delay IS NOT NULL AND f.arr_delay IS NOT NULL\\n","tables":["flights","weather","planes"]},"reads":[["flights","validate:flights","dataset","dataset"],["planes","validate:planes","dataset","dataset"],["weather","validate:weather","dataset","dataset"]]}',
         in_0=validate_flights_task.outputs['dataset'],
         in_1=validate_planes_task.outputs['dataset'],
         in_2=validate_weather_task.outputs['dataset'],
-        pipeline_run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
-        pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+        run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+        run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
     )
     ingest_training_task.set_display_name('ingest:training')
     ingest_training_task.set_caching_options(enable_caching=True)
@@ -635,10 +635,10 @@ def pipeline():
     ingest_training_task.set_memory_request('1G')
     ingest_training_task.set_memory_limit('4G')
     validate_training_task = named(validate, 'validate_training')(
-        step='{"inputs":["dataset"],"name":"training","node":"validate:training","params":{"on_invalid":"fail","schema":{"coerce":false,"columns":{"arr_delay":{"checks":[],"dtype":"float","nullable":false,"required":true,"unique":false},"carrier":{"checks":[],"dtype":"str","nullable":false,"required":true,"unique":false},"dep_delay":{"checks":[],"dtype":"float","nullable":false,"required":true,"unique":false},"dest":{"checks":[],"dtype":"str","nullable":false,"required":true,"unique":false},"distance":{"checks":[],"dtype":"int","nullable":false,"required":true,"unique":false},"humid":{"checks":[],"dtype":"float","nullable":true,"required":true,"unique":false},"is_delayed":{"checks":[{"check":"isin","values":[0,1]}],"dtype":"int","nullable":false,"required":true,"unique":false},"month":{"checks":[],"dtype":"int","nullable":false,"required":true,"unique":false},"origin":{"checks":[],"dtype":"str","nullable":false,"required":true,"unique":false},"plane_year":{"checks":[],"dtype":"float","nullable":true,"required":true,"unique":false},"precip":{"checks":[],"dtype":"float","nullable":true,"required":true,"unique":false},"sched_dep_time":{"checks":[],"dtype":"int","nullable":false,"required":true,"unique":false},"seats":{"checks":[],"dtype":"float","nullable":true,"required":true,"unique":false},"temp":{"checks":[],"dtype":"float","nullable":true,"required":true,"unique":false},"time_hour":{"checks":[],"dtype":"datetime","nullable":false,"required":true,"unique":false},"visib":{"checks":[],"dtype":"float","nullable":true,"required":true,"unique":false},"wind_speed":{"checks":[],"dtype":"float","nullable":true,"required":true,"unique":false}},"name":"training","strict":false},"source":"training"},"reads":{"dataset":["ingest:training","dataset","dataset"]},"writes":{"dataset":"dataset","report":"report"}}',
+        step='{"node":"validate:training","params":{"on_invalid":"fail","schema":{"coerce":false,"columns":{"arr_delay":{"checks":[],"dtype":"float","nullable":false,"required":true,"unique":false},"carrier":{"checks":[],"dtype":"str","nullable":false,"required":true,"unique":false},"dep_delay":{"checks":[],"dtype":"float","nullable":false,"required":true,"unique":false},"dest":{"checks":[],"dtype":"str","nullable":false,"required":true,"unique":false},"distance":{"checks":[],"dtype":"int","nullable":false,"required":true,"unique":false},"humid":{"checks":[],"dtype":"float","nullable":true,"required":true,"unique":false},"is_delayed":{"checks":[{"check":"isin","values":[0,1]}],"dtype":"int","nullable":false,"required":true,"unique":false},"month":{"checks":[],"dtype":"int","nullable":false,"required":true,"unique":false},"origin":{"checks":[],"dtype":"str","nullable":false,"required":true,"unique":false},"plane_year":{"checks":[],"dtype":"float","nullable":true,"required":true,"unique":false},"precip":{"checks":[],"dtype":"float","nullable":true,"required":true,"unique":false},"sched_dep_time":{"checks":[],"dtype":"int","nullable":false,"required":true,"unique":false},"seats":{"checks":[],"dtype":"float","nullable":true,"required":true,"unique":false},"temp":{"checks":[],"dtype":"float","nullable":true,"required":true,"unique":false},"time_hour":{"checks":[],"dtype":"datetime","nullable":false,"required":true,"unique":false},"visib":{"checks":[],"dtype":"float","nullable":true,"required":true,"unique":false},"wind_speed":{"checks":[],"dtype":"float","nullable":true,"required":true,"unique":false}},"name":"training","strict":false},"source":"training"},"reads":[["dataset","ingest:training","dataset","dataset"]]}',
         in_0=ingest_training_task.outputs['dataset'],
-        pipeline_run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
-        pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+        run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+        run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
     )
     validate_training_task.set_display_name('validate:training')
     validate_training_task.set_caching_options(enable_caching=True)
@@ -647,10 +647,10 @@ def pipeline():
     validate_training_task.set_memory_request('1G')
     validate_training_task.set_memory_limit('4G')
     split_arrival_task = named(split, 'split_arrival')(
-        step='{"inputs":["dataset"],"name":"arrival","node":"split:arrival","params":{"column":"time_hour","method":"time","model":"arrival","sample_rows":null,"seed":13,"target":"arr_delay","test_size":0.2},"reads":{"dataset":["validate:training","dataset","dataset"]},"writes":{"test":"dataset","train":"dataset"}}',
+        step='{"node":"split:arrival","params":{"column":"time_hour","method":"time","model":"arrival","sample_rows":null,"seed":13,"target":"arr_delay","test_size":0.2},"reads":[["dataset","validate:training","dataset","dataset"]]}',
         in_0=validate_training_task.outputs['dataset'],
-        pipeline_run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
-        pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+        run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+        run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
     )
     split_arrival_task.set_display_name('split:arrival')
     split_arrival_task.set_caching_options(enable_caching=True)
@@ -659,10 +659,10 @@ def pipeline():
     split_arrival_task.set_memory_request('1G')
     split_arrival_task.set_memory_limit('4G')
     features_arrival_task = named(features, 'features_arrival')(
-        step='{"inputs":["train"],"name":"arrival","node":"features:arrival","params":{"carry":["origin"],"features":[{"column":"dep_delay","name":"dep_delay","op":"passthrough"},{"expr":"sched_dep_time // 100","name":"dep_hour","op":"expr"},{"column":"time_hour","name":"day_of_week","op":"date_part","part":"dayofweek"},{"column":"distance","name":"log_distance","op":"log"},{"column":"carrier","max_categories":null,"method":"category","name":"carrier_code","op":"encode"},{"column":"origin","max_categories":null,"method":"category","name":"origin_code","op":"encode"},{"column":"dest","max_categories":60,"method":"category","name":"dest_code","op":"encode"},{"column":"temp","name":"temp_filled","op":"impute","strategy":"median","value":null},{"column":"wind_speed","name":"wind","op":"impute","strategy":"median","value":null},{"column":"visib","name":"visibility","op":"impute","strategy":"constant","value":10},{"column":"precip","name":"precip","op":"passthrough"}],"model":"arrival","model_inputs":["dep_delay","dep_hour","day_of_week","log_distance","carrier_code","origin_code","dest_code","temp_filled","wind","visibility","precip"],"target":"arr_delay","task":"regression"},"reads":{"train":["split:arrival","train","dataset"]},"writes":{"train":"dataset","transformer":"transformer"}}',
+        step='{"node":"features:arrival","params":{"carry":["origin"],"features":[{"column":"dep_delay","name":"dep_delay","op":"passthrough"},{"expr":"sched_dep_time // 100","name":"dep_hour","op":"expr"},{"column":"time_hour","name":"day_of_week","op":"date_part","part":"dayofweek"},{"column":"distance","name":"log_distance","op":"log"},{"column":"carrier","max_categories":null,"method":"category","name":"carrier_code","op":"encode"},{"column":"origin","max_categories":null,"method":"category","name":"origin_code","op":"encode"},{"column":"dest","max_categories":60,"method":"category","name":"dest_code","op":"encode"},{"column":"temp","name":"temp_filled","op":"impute","strategy":"median","value":null},{"column":"wind_speed","name":"wind","op":"impute","strategy":"median","value":null},{"column":"visib","name":"visibility","op":"impute","strategy":"constant","value":10},{"column":"precip","name":"precip","op":"passthrough"}],"model":"arrival","model_inputs":["dep_delay","dep_hour","day_of_week","log_distance","carrier_code","origin_code","dest_code","temp_filled","wind","visibility","precip"],"target":"arr_delay","task":"regression"},"reads":[["train","split:arrival","train","dataset"]]}',
         in_0=split_arrival_task.outputs['train'],
-        pipeline_run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
-        pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+        run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+        run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
     )
     features_arrival_task.set_display_name('features:arrival')
     features_arrival_task.set_caching_options(enable_caching=True)
@@ -671,10 +671,10 @@ def pipeline():
     features_arrival_task.set_memory_request('1G')
     features_arrival_task.set_memory_limit('4G')
     split_delayed_task = named(split, 'split_delayed')(
-        step='{"inputs":["dataset"],"name":"delayed","node":"split:delayed","params":{"column":"time_hour","method":"time","model":"delayed","sample_rows":null,"seed":13,"target":"is_delayed","test_size":0.2},"reads":{"dataset":["validate:training","dataset","dataset"]},"writes":{"test":"dataset","train":"dataset"}}',
+        step='{"node":"split:delayed","params":{"column":"time_hour","method":"time","model":"delayed","sample_rows":null,"seed":13,"target":"is_delayed","test_size":0.2},"reads":[["dataset","validate:training","dataset","dataset"]]}',
         in_0=validate_training_task.outputs['dataset'],
-        pipeline_run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
-        pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+        run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+        run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
     )
     split_delayed_task.set_display_name('split:delayed')
     split_delayed_task.set_caching_options(enable_caching=True)
@@ -683,10 +683,10 @@ def pipeline():
     split_delayed_task.set_memory_request('1G')
     split_delayed_task.set_memory_limit('4G')
     features_delayed_task = named(features, 'features_delayed')(
-        step='{"inputs":["train"],"name":"delayed","node":"features:delayed","params":{"carry":["origin"],"features":[{"expr":"sched_dep_time // 100","name":"dep_hour","op":"expr"},{"column":"time_hour","name":"day_of_week","op":"date_part","part":"dayofweek"},{"column":"time_hour","name":"day_of_year","op":"date_part","part":"dayofyear"},{"column":"month","name":"month","op":"passthrough"},{"column":"distance","name":"log_distance","op":"log"},{"column":"carrier","max_categories":null,"method":"category","name":"carrier_code","op":"encode"},{"column":"origin","max_categories":null,"method":"category","name":"origin_code","op":"encode"},{"column":"dest","max_categories":60,"method":"category","name":"dest_code","op":"encode"},{"column":"temp","name":"temp_filled","op":"impute","strategy":"median","value":null},{"column":"wind_speed","name":"wind","op":"impute","strategy":"median","value":null},{"column":"visib","name":"visibility","op":"impute","strategy":"constant","value":10},{"column":"precip","name":"precip","op":"passthrough"},{"column":"humid","method":"standard","name":"humidity","op":"scale"},{"expr":"2013 - plane_year","name":"plane_age","op":"expr"},{"bins":[0.0,50.0,100.0,150.0,200.0,500.0],"column":"seats","name":"seats_bucket","op":"bucket","quantiles":null}],"model":"delayed","model_inputs":["dep_hour","day_of_week","day_of_year","month","log_distance","carrier_code","origin_code","dest_code","temp_filled","wind","visibility","precip","humidity","plane_age","seats_bucket"],"target":"is_delayed","task":"binary"},"reads":{"train":["split:delayed","train","dataset"]},"writes":{"train":"dataset","transformer":"transformer"}}',
+        step='{"node":"features:delayed","params":{"carry":["origin"],"features":[{"expr":"sched_dep_time // 100","name":"dep_hour","op":"expr"},{"column":"time_hour","name":"day_of_week","op":"date_part","part":"dayofweek"},{"column":"time_hour","name":"day_of_year","op":"date_part","part":"dayofyear"},{"column":"month","name":"month","op":"passthrough"},{"column":"distance","name":"log_distance","op":"log"},{"column":"carrier","max_categories":null,"method":"category","name":"carrier_code","op":"encode"},{"column":"origin","max_categories":null,"method":"category","name":"origin_code","op":"encode"},{"column":"dest","max_categories":60,"method":"category","name":"dest_code","op":"encode"},{"column":"temp","name":"temp_filled","op":"impute","strategy":"median","value":null},{"column":"wind_speed","name":"wind","op":"impute","strategy":"median","value":null},{"column":"visib","name":"visibility","op":"impute","strategy":"constant","value":10},{"column":"precip","name":"precip","op":"passthrough"},{"column":"humid","method":"standard","name":"humidity","op":"scale"},{"expr":"2013 - plane_year","name":"plane_age","op":"expr"},{"bins":[0.0,50.0,100.0,150.0,200.0,500.0],"column":"seats","name":"seats_bucket","op":"bucket","quantiles":null}],"model":"delayed","model_inputs":["dep_hour","day_of_week","day_of_year","month","log_distance","carrier_code","origin_code","dest_code","temp_filled","wind","visibility","precip","humidity","plane_age","seats_bucket"],"target":"is_delayed","task":"binary"},"reads":[["train","split:delayed","train","dataset"]]}',
         in_0=split_delayed_task.outputs['train'],
-        pipeline_run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
-        pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+        run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+        run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
     )
     features_delayed_task.set_display_name('features:delayed')
     features_delayed_task.set_caching_options(enable_caching=True)
@@ -695,11 +695,11 @@ def pipeline():
     features_delayed_task.set_memory_request('1G')
     features_delayed_task.set_memory_limit('4G')
     train_arrival_task = named(train, 'train_arrival')(
-        step='{"inputs":["transformer","train"],"name":"arrival","node":"train:arrival","params":{"early_stopping_rounds":50,"model":"arrival","num_boost_round":1000,"num_class":null,"params":{"feature_fraction":0.9,"lambda_l2":1.0,"learning_rate":0.05,"min_data_in_leaf":40,"num_leaves":63},"seed":13,"target":"arr_delay","task":"regression","validation_size":0.1},"reads":{"train":["features:arrival","train","dataset"],"transformer":["features:arrival","transformer","transformer"]},"writes":{"model":"model"}}',
+        step='{"node":"train:arrival","params":{"early_stopping_rounds":50,"model":"arrival","num_boost_round":1000,"num_class":null,"params":{"feature_fraction":0.9,"lambda_l2":1.0,"learning_rate":0.05,"min_data_in_leaf":40,"num_leaves":63},"seed":13,"target":"arr_delay","task":"regression","validation_size":0.1},"reads":[["transformer","features:arrival","transformer","transformer"],["train","features:arrival","train","dataset"]]}',
         in_0=features_arrival_task.outputs['transformer'],
         in_1=features_arrival_task.outputs['train'],
-        pipeline_run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
-        pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+        run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+        run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
     )
     train_arrival_task.set_display_name('train:arrival')
     train_arrival_task.set_caching_options(enable_caching=True)
@@ -708,12 +708,12 @@ def pipeline():
     train_arrival_task.set_memory_request('1G')
     train_arrival_task.set_memory_limit('4G')
     evaluate_arrival_task = named(evaluate, 'evaluate_arrival')(
-        step='{"inputs":["test","train","model"],"name":"arrival","node":"evaluate:arrival","params":{"metrics":["rmse","mae","r2"],"min_slice_rows":30,"model":"arrival","slices":["origin"],"target":"arr_delay","task":"regression"},"reads":{"model":["train:arrival","model","model"],"test":["split:arrival","test","dataset"],"train":["features:arrival","train","dataset"]},"writes":{"diagnosis":"diagnosis","metrics":"metrics"}}',
+        step='{"node":"evaluate:arrival","params":{"metrics":["rmse","mae","r2"],"min_slice_rows":30,"model":"arrival","slices":["origin"],"target":"arr_delay","task":"regression"},"reads":[["test","split:arrival","test","dataset"],["train","features:arrival","train","dataset"],["model","train:arrival","model","model"]]}',
         in_0=split_arrival_task.outputs['test'],
         in_1=features_arrival_task.outputs['train'],
         in_2=train_arrival_task.outputs['model'],
-        pipeline_run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
-        pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+        run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+        run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
     )
     evaluate_arrival_task.set_display_name('evaluate:arrival')
     evaluate_arrival_task.set_caching_options(enable_caching=True)
@@ -722,10 +722,10 @@ def pipeline():
     evaluate_arrival_task.set_memory_request('1G')
     evaluate_arrival_task.set_memory_limit('4G')
     gate_arrival_quality_task = named(gate, 'gate_arrival_quality')(
-        step='{"inputs":["metrics"],"name":"arrival_quality","node":"gate:arrival_quality","params":{"checks":[{"metric":"r2","op":">=","slice":null,"text":"r2 >= 0.7","value":0.7},{"metric":"rmse","op":"<=","slice":null,"text":"rmse <= 25","value":25.0},{"max_drop":1.0,"metric":"rmse","slice":null,"text":"rmse <= production + 1.0"}],"compare_alias":"production","gate":"arrival_quality","model":"arrival","registered_name":"flights.arrival","registry":".mlcompile/registry"},"reads":{"metrics":["evaluate:arrival","metrics","metrics"]},"writes":{"decision":"decision"}}',
+        step='{"node":"gate:arrival_quality","params":{"checks":[{"metric":"r2","op":">=","slice":null,"text":"r2 >= 0.7","value":0.7},{"metric":"rmse","op":"<=","slice":null,"text":"rmse <= 25","value":25.0},{"max_drop":1.0,"metric":"rmse","slice":null,"text":"rmse <= production + 1.0"}],"compare_alias":"production","gate":"arrival_quality","model":"arrival","registered_name":"flights.arrival","registry":".mlcompile/registry"},"reads":[["metrics","evaluate:arrival","metrics","metrics"]]}',
         in_0=evaluate_arrival_task.outputs['metrics'],
-        pipeline_run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
-        pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+        run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+        run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
     )
     gate_arrival_quality_task.set_display_name('gate:arrival_quality')
     gate_arrival_quality_task.set_caching_options(enable_caching=True)
@@ -734,14 +734,14 @@ def pipeline():
     gate_arrival_quality_task.set_memory_request('1G')
     gate_arrival_quality_task.set_memory_limit('4G')
     register_arrival_registry_task = named(register, 'register_arrival_registry')(
-        step='{"inputs":["diagnosis","gate:arrival_quality","reference","metrics","model"],"name":"arrival_registry","node":"register:arrival_registry","params":{"alias":"production","deployment":"arrival_registry","model":"arrival","registered_name":"flights.arrival","registry":".mlcompile/registry"},"reads":{"diagnosis":["evaluate:arrival","diagnosis","diagnosis"],"gate:arrival_quality":["gate:arrival_quality","decision","decision"],"metrics":["evaluate:arrival","metrics","metrics"],"model":["train:arrival","model","model"],"reference":["split:arrival","train","dataset"]},"writes":{"registration":"registration"}}',
+        step='{"node":"register:arrival_registry","params":{"alias":"production","deployment":"arrival_registry","model":"arrival","registered_name":"flights.arrival","registry":".mlcompile/registry"},"reads":[["diagnosis","evaluate:arrival","diagnosis","diagnosis"],["gate:arrival_quality","gate:arrival_quality","decision","decision"],["reference","split:arrival","train","dataset"],["metrics","evaluate:arrival","metrics","metrics"],["model","train:arrival","model","model"]]}',
         in_0=evaluate_arrival_task.outputs['diagnosis'],
         in_1=gate_arrival_quality_task.outputs['decision'],
         in_2=split_arrival_task.outputs['train'],
         in_3=evaluate_arrival_task.outputs['metrics'],
         in_4=train_arrival_task.outputs['model'],
-        pipeline_run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
-        pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+        run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+        run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
     )
     register_arrival_registry_task.set_display_name('register:arrival_registry')
     register_arrival_registry_task.set_caching_options(enable_caching=True)
@@ -750,11 +750,11 @@ def pipeline():
     register_arrival_registry_task.set_memory_request('1G')
     register_arrival_registry_task.set_memory_limit('4G')
     train_delayed_task = named(train, 'train_delayed')(
-        step='{"inputs":["transformer","train"],"name":"delayed","node":"train:delayed","params":{"early_stopping_rounds":50,"model":"delayed","num_boost_round":1000,"num_class":null,"params":{"bagging_fraction":0.8,"bagging_freq":1,"feature_fraction":0.9,"lambda_l2":1.0,"learning_rate":0.05,"min_data_in_leaf":40,"num_leaves":31},"seed":13,"target":"is_delayed","task":"binary","validation_size":0.1},"reads":{"train":["features:delayed","train","dataset"],"transformer":["features:delayed","transformer","transformer"]},"writes":{"model":"model"}}',
+        step='{"node":"train:delayed","params":{"early_stopping_rounds":50,"model":"delayed","num_boost_round":1000,"num_class":null,"params":{"bagging_fraction":0.8,"bagging_freq":1,"feature_fraction":0.9,"lambda_l2":1.0,"learning_rate":0.05,"min_data_in_leaf":40,"num_leaves":31},"seed":13,"target":"is_delayed","task":"binary","validation_size":0.1},"reads":[["transformer","features:delayed","transformer","transformer"],["train","features:delayed","train","dataset"]]}',
         in_0=features_delayed_task.outputs['transformer'],
         in_1=features_delayed_task.outputs['train'],
-        pipeline_run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
-        pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+        run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+        run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
     )
     train_delayed_task.set_display_name('train:delayed')
     train_delayed_task.set_caching_options(enable_caching=True)
@@ -763,12 +763,12 @@ def pipeline():
     train_delayed_task.set_memory_request('1G')
     train_delayed_task.set_memory_limit('4G')
     evaluate_delayed_task = named(evaluate, 'evaluate_delayed')(
-        step='{"inputs":["test","train","model"],"name":"delayed","node":"evaluate:delayed","params":{"metrics":["roc_auc","pr_auc","logloss","brier","accuracy","balanced_accuracy","f1","precision","recall"],"min_slice_rows":30,"model":"delayed","slices":["origin"],"target":"is_delayed","task":"binary"},"reads":{"model":["train:delayed","model","model"],"test":["split:delayed","test","dataset"],"train":["features:delayed","train","dataset"]},"writes":{"diagnosis":"diagnosis","metrics":"metrics"}}',
+        step='{"node":"evaluate:delayed","params":{"metrics":["roc_auc","pr_auc","logloss","brier","accuracy","balanced_accuracy","f1","precision","recall"],"min_slice_rows":30,"model":"delayed","slices":["origin"],"target":"is_delayed","task":"binary"},"reads":[["test","split:delayed","test","dataset"],["train","features:delayed","train","dataset"],["model","train:delayed","model","model"]]}',
         in_0=split_delayed_task.outputs['test'],
         in_1=features_delayed_task.outputs['train'],
         in_2=train_delayed_task.outputs['model'],
-        pipeline_run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
-        pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+        run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+        run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
     )
     evaluate_delayed_task.set_display_name('evaluate:delayed')
     evaluate_delayed_task.set_caching_options(enable_caching=True)
@@ -777,10 +777,10 @@ def pipeline():
     evaluate_delayed_task.set_memory_request('1G')
     evaluate_delayed_task.set_memory_limit('4G')
     gate_delayed_quality_task = named(gate, 'gate_delayed_quality')(
-        step='{"inputs":["metrics"],"name":"delayed_quality","node":"gate:delayed_quality","params":{"checks":[{"metric":"roc_auc","op":">=","slice":null,"text":"roc_auc >= 0.65","value":0.65},{"metric":"roc_auc","op":">=","slice":"origin","text":"roc_auc[origin] >= 0.6","value":0.6},{"max_drop":0.02,"metric":"roc_auc","slice":null,"text":"roc_auc >= production - 0.02"}],"compare_alias":"production","gate":"delayed_quality","model":"delayed","registered_name":"flights.delayed","registry":".mlcompile/registry"},"reads":{"metrics":["evaluate:delayed","metrics","metrics"]},"writes":{"decision":"decision"}}',
+        step='{"node":"gate:delayed_quality","params":{"checks":[{"metric":"roc_auc","op":">=","slice":null,"text":"roc_auc >= 0.65","value":0.65},{"metric":"roc_auc","op":">=","slice":"origin","text":"roc_auc[origin] >= 0.6","value":0.6},{"max_drop":0.02,"metric":"roc_auc","slice":null,"text":"roc_auc >= production - 0.02"}],"compare_alias":"production","gate":"delayed_quality","model":"delayed","registered_name":"flights.delayed","registry":".mlcompile/registry"},"reads":[["metrics","evaluate:delayed","metrics","metrics"]]}',
         in_0=evaluate_delayed_task.outputs['metrics'],
-        pipeline_run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
-        pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+        run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+        run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
     )
     gate_delayed_quality_task.set_display_name('gate:delayed_quality')
     gate_delayed_quality_task.set_caching_options(enable_caching=True)
@@ -789,14 +789,14 @@ def pipeline():
     gate_delayed_quality_task.set_memory_request('1G')
     gate_delayed_quality_task.set_memory_limit('4G')
     register_delayed_registry_task = named(register, 'register_delayed_registry')(
-        step='{"inputs":["diagnosis","gate:delayed_quality","reference","metrics","model"],"name":"delayed_registry","node":"register:delayed_registry","params":{"alias":"production","deployment":"delayed_registry","model":"delayed","registered_name":"flights.delayed","registry":".mlcompile/registry"},"reads":{"diagnosis":["evaluate:delayed","diagnosis","diagnosis"],"gate:delayed_quality":["gate:delayed_quality","decision","decision"],"metrics":["evaluate:delayed","metrics","metrics"],"model":["train:delayed","model","model"],"reference":["split:delayed","train","dataset"]},"writes":{"registration":"registration"}}',
+        step='{"node":"register:delayed_registry","params":{"alias":"production","deployment":"delayed_registry","model":"delayed","registered_name":"flights.delayed","registry":".mlcompile/registry"},"reads":[["diagnosis","evaluate:delayed","diagnosis","diagnosis"],["gate:delayed_quality","gate:delayed_quality","decision","decision"],["reference","split:delayed","train","dataset"],["metrics","evaluate:delayed","metrics","metrics"],["model","train:delayed","model","model"]]}',
         in_0=evaluate_delayed_task.outputs['diagnosis'],
         in_1=gate_delayed_quality_task.outputs['decision'],
         in_2=split_delayed_task.outputs['train'],
         in_3=evaluate_delayed_task.outputs['metrics'],
         in_4=train_delayed_task.outputs['model'],
-        pipeline_run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
-        pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+        run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+        run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
     )
     register_delayed_registry_task.set_display_name('register:delayed_registry')
     register_delayed_registry_task.set_caching_options(enable_caching=True)
@@ -805,10 +805,10 @@ def pipeline():
     register_delayed_registry_task.set_memory_request('1G')
     register_delayed_registry_task.set_memory_limit('4G')
     kserve_delayed_kserve_task = named(kserve, 'kserve_delayed_kserve')(
-        step='{"inputs":["registration"],"name":"delayed_kserve","node":"kserve:delayed_kserve","params":{"deployment":"delayed_kserve","model":"delayed","namespace":"flights","output":"deploy/delayed_kserve.yaml","registered_name":"flights.delayed","resources":{"cpu":"1","memory":"2Gi"},"storage_uri":"s3://ml-models/flights"},"reads":{"registration":["register:delayed_registry","registration","registration"]},"writes":{"file":"file"}}',
+        step='{"node":"kserve:delayed_kserve","params":{"deployment":"delayed_kserve","model":"delayed","namespace":"flights","output":"deploy/delayed_kserve.yaml","registered_name":"flights.delayed","resources":{"cpu":"1","memory":"2Gi"},"storage_uri":"s3://ml-models/flights"},"reads":[["registration","register:delayed_registry","registration","registration"]]}',
         in_0=register_delayed_registry_task.outputs['registration'],
-        pipeline_run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
-        pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+        run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+        run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
     )
     kserve_delayed_kserve_task.set_display_name('kserve:delayed_kserve')
     kserve_delayed_kserve_task.set_caching_options(enable_caching=True)
@@ -817,12 +817,12 @@ def pipeline():
     kserve_delayed_kserve_task.set_memory_request('1G')
     kserve_delayed_kserve_task.set_memory_limit('4G')
     score_december_scores_task = named(score, 'score_december_scores')(
-        step='{"inputs":["gate:delayed_quality","dataset","model"],"name":"december_scores","node":"score:december_scores","params":{"deployment":"december_scores","format":"parquet","id_columns":["carrier","flight","time_hour"],"model":"delayed","output":"outputs/december_delay_scores.parquet"},"reads":{"dataset":["ingest:december","dataset","dataset"],"gate:delayed_quality":["gate:delayed_quality","decision","decision"],"model":["train:delayed","model","model"]},"writes":{"file":"file"}}',
+        step='{"node":"score:december_scores","params":{"deployment":"december_scores","format":"parquet","id_columns":["carrier","flight","time_hour"],"model":"delayed","output":"outputs/december_delay_scores.parquet"},"reads":[["gate:delayed_quality","gate:delayed_quality","decision","decision"],["dataset","ingest:december","dataset","dataset"],["model","train:delayed","model","model"]]}',
         in_0=gate_delayed_quality_task.outputs['decision'],
         in_1=ingest_december_task.outputs['dataset'],
         in_2=train_delayed_task.outputs['model'],
-        pipeline_run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
-        pipeline_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+        run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+        run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
     )
     score_december_scores_task.set_display_name('score:december_scores')
     score_december_scores_task.set_caching_options(enable_caching=True)
