@@ -14,11 +14,16 @@ mlcompile.paths' defaults.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from mlcompile import paths
 from mlcompile.errors import UsageError
+
+if TYPE_CHECKING:
+    from mlcompile.plan import Plan
+    from mlcompile.runtime.registry import ModelRegistry
 
 SPEC_FILE = "mlcompile.yaml"
 SPEC_FILES = (SPEC_FILE, "mlcompile.yml")
@@ -82,3 +87,13 @@ def project_folders(root: Path) -> dict[str, Path | str]:
         "runs_dir": root / settings.runs,
         "registry": registry if is_uri(registry) else root / registry,
     }
+
+
+def plan_registry(plan: Plan, root: Path) -> ModelRegistry:
+    """The registry a compiled plan's runs registered into: its settings.registry, a folder
+    of the project at `root` or an object store's prefix. The plan was validated when it was
+    built, so a folder it names outside the project was the operator's choice then."""
+    from mlcompile.runtime.registry import open_registry
+
+    location = str(plan.settings.get("registry", paths.REGISTRY))
+    return open_registry(location, root, outside_allowed=True)
