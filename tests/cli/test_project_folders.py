@@ -1,5 +1,6 @@
-"""Commands that read run records without a spec argument find them where the project's
-spec keeps them (backends.local.runs), unless --runs-dir says otherwise."""
+"""Commands that read run records or the registry without a spec argument find them where
+the project's spec keeps them (backends.local.runs, settings.registry), unless --runs-dir
+or --registry says otherwise."""
 
 from __future__ import annotations
 
@@ -15,14 +16,17 @@ from mlcompile.testing import conformance_spec, make_project
 Cli = Callable[..., Result]
 
 
-def test_runs_commands_read_the_folder_the_spec_names(cli: Cli, tmp_path: Path) -> None:
+def test_project_commands_read_the_folders_the_spec_names(cli: Cli, tmp_path: Path) -> None:
     project = tmp_path / "p"
-    spec = make_project(project, conformance_spec({"local": {"runs": "records/local"}}))
+    data = conformance_spec({"local": {"runs": "records/local"}})
+    data["settings"] = {**data.get("settings", {}), "registry": "models/registry"}
+    spec = make_project(project, data)
     ran = cli("run", spec, "-q", "--format", "json")
     assert ran.exit_code == 0, ran.output
     run_id = json.loads(ran.output)["run_id"]
     assert (project / "records" / "local" / run_id / "run.json").is_file()
     assert not (project / paths.RUNS).exists()
+    assert not (project / paths.REGISTRY).exists()
 
     listed = cli("runs", "list", "--format", "json", cwd=project)
     assert [r["id"] for r in json.loads(listed.output)["runs"]] == [run_id]
@@ -31,6 +35,14 @@ def test_runs_commands_read_the_folder_the_spec_names(cli: Cli, tmp_path: Path) 
     # an option given wins over the spec
     elsewhere = cli("runs", "list", "--runs-dir", project / paths.RUNS, cwd=project)
     assert elsewhere.output.startswith("no runs in")
+
+    # from a folder inside the project, as git finds its repository
+    models = cli("registry", "list", "--format", "json", cwd=project / "data")
+    assert list(json.loads(models.output)["models"]) == ["conformance.benign"]
+    shown = cli("registry", "show", "conformance.benign@production", cwd=project)
+    assert shown.exit_code == 0 and "production" in shown.output
+    other = cli("registry", "list", "--registry", project / paths.REGISTRY, cwd=project)
+    assert other.output.startswith("no models in")
 
 
 def test_outside_a_project_it_says_how_to_point_at_one(cli: Cli, tmp_path: Path) -> None:
@@ -49,3 +61,4 @@ def test_a_spec_that_does_not_load_is_reported(cli: Cli, tmp_path: Path) -> None
     listed = cli("runs", "list", cwd=tmp_path)
     assert listed.exit_code == 2
     assert "mlcompile.yaml:" in listed.output
+

@@ -21,6 +21,7 @@ from markupsafe import escape
 
 from mlcompile.lineage.report import PIC_LABEL, drift_picture, render_report
 from mlcompile.plan import Plan
+from mlcompile.runtime.registry import open_registry
 from mlcompile.runtime.trail.records import load_runs, output_dir
 from tests.lineage.conftest import TRIM, invoke, shared_project
 
@@ -214,7 +215,7 @@ def test_spec_route_finds_the_monitor_run_and_rendering_is_deterministic(
     assert from_spec == from_dir  # the monitoring plan, not the training plan
     assert f"pipeline <code>{watched.plan.name}</code>" in from_spec
 
-    registry = watched.project / ".mlcompile" / "registry"
+    registry = open_registry(watched.project / ".mlcompile" / "registry")
     again = render_report(watched.plan, watched.record, watched.store, registry)
     assert again == render_report(watched.plan, watched.record, watched.store, registry)
     assert again == from_dir

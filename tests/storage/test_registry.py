@@ -383,6 +383,22 @@ def test_a_run_with_data_and_registry_in_the_bucket_gives_the_local_metrics(
     assert back.exit_code == 0 and f"{name}: production -> v1" in back.output
     assert ObjectRegistry(registry).aliases(name) == {"production": 1}
 
+    # without --registry the commands read the bucket the project's spec names; the model
+    # trace and the audit report read the registry there too
+    listed = cli("registry", "list", "--format", "json", cwd=root / "data")
+    assert json.loads(listed.output)["models"][name]["aliases"] == {"production": 1}
+    traced = cli("lineage", name, "--format", "json", cwd=root)
+    assert traced.exit_code == 0, traced.output
+    found = json.loads(traced.output)
+    assert (found["version"], found["aliases"]) == (1, ["production"])
+    assert found["run"]["id"] == remote.run_id
+    assert [e["event"] for e in found["history"]][:2] == ["register", "promote"]
+    page = tmp_path / "report.html"
+    made = cli("report", root / ".mlcompile" / "runs" / str(remote.run_id), "-o", page, cwd=root)
+    assert made.exit_code == 0, made.output
+    history = page.read_text(encoding="utf-8").split('id="registry-table"')[1].split("</table>")[0]
+    assert f"<td>{name}</td><td>register</td>" in history
+
 
 def test_validate_takes_an_object_store_registry_and_refuses_https(
     tmp_path: Path, cli: Callable[..., Result]

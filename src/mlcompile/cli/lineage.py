@@ -17,7 +17,6 @@ from mlcompile.cli.params import (
     text_or_json,
 )
 from mlcompile.cli.summary import registry_event_text
-from mlcompile.errors import UsageError
 
 
 @click.command("lineage")
@@ -43,13 +42,9 @@ def lineage(
     else its latest version.
     """
     from mlcompile.lineage.trace import trace_model
+    from mlcompile.runtime.registry import open_registry
 
-    if not isinstance(registry, Path):
-        raise UsageError(
-            f"lineage reads a registry folder; '{registry}' is on object storage, which it "
-            "does not read yet"
-        )
-    found = trace_model(registry, runs_dir, ref, store, project)
+    found = trace_model(open_registry(registry), runs_dir, ref, store, project)
     output.result(found, _lineage_text(found))
 
 

@@ -123,10 +123,11 @@ registry_option = click.option(
     type=str,
     default=lambda: os.environ.get("MLCOMPILE_REGISTRY") or None,
     help="Registry folder or s3://bucket/prefix (default: $MLCOMPILE_REGISTRY, else the "
-    "project's .mlcompile/registry).",
+    "project spec's settings.registry, else .mlcompile/registry).",
 )
 
-_FOLDERS = {"runs_dir": paths.RUNS, "registry": paths.REGISTRY}
+# the folder options a project supplies when they are not given (cli/project.py)
+_FOLDERS = ("runs_dir", "registry")
 
 
 def _location(value: str | Path) -> str | Path:
@@ -139,7 +140,7 @@ def in_project(func: F) -> F:
     project's, found from the current folder up like git's (`cli/project.py`); a command
     with a `project` parameter gets the project's folder too (None outside one, when every
     folder it reads was given)."""
-    from mlcompile.cli.project import find_project, project_option, project_root, runs_folder
+    from mlcompile.cli.project import find_project, project_folders, project_option, project_root
 
     wants_project = "project" in inspect.signature(func).parameters
 
@@ -155,9 +156,9 @@ def in_project(func: F) -> F:
         missing = [n for n in _FOLDERS if n in kwargs and n not in given]
         if root is None and (missing or (wants_project and not given)):
             root = project_root(None)
-        for name in missing:
+        if missing:
             assert root is not None
-            kwargs[name] = runs_folder(root) if name == "runs_dir" else root / _FOLDERS[name]
+            kwargs.update({n: f for n, f in project_folders(root).items() if n in missing})
         if wants_project:
             kwargs["project"] = root
         return func(*args, **kwargs)

@@ -7,17 +7,23 @@ any folder inside the project: the nearest folder, from the current one up, that
 they stop with exit 2 and say how to point at one, rather than report an empty registry of
 a folder that was never a project. An option naming a folder (`--runs-dir`, `--registry`)
 wins over the project's; the project's run records are where its spec keeps them
-(backends.local.runs), else in mlcompile.paths' default.
+(backends.local.runs) and its registry where its settings.registry says, else in
+mlcompile.paths' defaults.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from mlcompile import paths
 from mlcompile.errors import UsageError
+
+if TYPE_CHECKING:
+    from mlcompile.plan import Plan
+    from mlcompile.runtime.registry import ModelRegistry
 
 SPEC_FILE = "mlcompile.yaml"
 SPEC_FILES = (SPEC_FILE, "mlcompile.yml")
@@ -59,18 +65,35 @@ def project_root(given: Path | None) -> Path:
     return found
 
 
-def runs_folder(root: Path) -> Path:
-    """Where the local runner keeps the project's run records: backends.local.runs of its
-    spec, else the default. A spec that does not load is an error here, as it would be for
-    `run`: a wrong folder would list someone else's runs without a word."""
+def project_folders(root: Path) -> dict[str, Path | str]:
+    """Where the project keeps its run records (backends.local.runs of its spec) and its
+    model registry (settings.registry: a folder of the project or an object store's URI),
+    else mlcompile.paths' defaults. A spec that does not load is an error here, as it would
+    be for `run`: a wrong folder would list someone else's runs or models without a word."""
     spec = root / SPEC_FILE
     if not spec.is_file():
-        return root / paths.RUNS
+        return {"runs_dir": root / paths.RUNS, "registry": root / paths.REGISTRY}
     from mlcompile.backends import get_backend
     from mlcompile.backends.local_settings import LocalSettings
     from mlcompile.compiler import validated_backend_settings
     from mlcompile.spec import load_spec
+    from mlcompile.uris import is_uri
 
-    settings = validated_backend_settings(load_spec(spec, []), get_backend("local"))
+    loaded = load_spec(spec, [])
+    settings = validated_backend_settings(loaded, get_backend("local"))
     assert isinstance(settings, LocalSettings)
-    return root / settings.runs
+    registry = loaded.resolved.spec.settings.registry
+    return {
+        "runs_dir": root / settings.runs,
+        "registry": registry if is_uri(registry) else root / registry,
+    }
+
+
+def plan_registry(plan: Plan, root: Path) -> ModelRegistry:
+    """The registry a compiled plan's runs registered into: its settings.registry, a folder
+    of the project at `root` or an object store's prefix. The plan was validated when it was
+    built, so a folder it names outside the project was the operator's choice then."""
+    from mlcompile.runtime.registry import open_registry
+
+    location = str(plan.settings.get("registry", paths.REGISTRY))
+    return open_registry(location, root, outside_allowed=True)

@@ -43,6 +43,7 @@ def report(
     TARGET is a run folder (.mlcompile/runs/<id>) or a spec (with the overrides it ran
     with: its pipeline's latest run, or the one --run names, monitoring runs included).
     """
+    from mlcompile.cli.project import plan_registry
     from mlcompile.lineage.report import render_report
 
     if target.is_dir():
@@ -50,8 +51,7 @@ def report(
     else:
         plan, record, store = _from_spec(target, overrides, run_id, output)
     root = Path(str(record.get("project_root", ".")))
-    registry = root / str(plan.settings.get("registry", paths.REGISTRY))
-    html = render_report(plan, record, store, registry)
+    html = render_report(plan, record, store, plan_registry(plan, root))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(html, encoding="utf-8")
     click.echo(f"wrote {out} (run {record['id']}, {len(plan.nodes)} steps)")

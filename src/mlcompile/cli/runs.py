@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from mlcompile import paths
 from mlcompile.cli.output import Output, handles_errors
 from mlcompile.cli.params import file_option, format_option, in_project, runs_dir_option
 from mlcompile.cli.summary import summary_text
@@ -156,6 +155,7 @@ def _shown(value: Any) -> str:
 
 
 def _compare_report(plan_a: Plan, a: RunRecord, plan_b: Plan, b: RunRecord, out: Path) -> None:
+    from mlcompile.cli.project import plan_registry
     from mlcompile.lineage.report import Baseline, render_report, run_diagnoses
 
     def store(plan: Plan, record: RunRecord) -> Path:
@@ -164,7 +164,7 @@ def _compare_report(plan_a: Plan, a: RunRecord, plan_b: Plan, b: RunRecord, out:
 
     root = Path(str(b.get("project_root", ".")))
     baseline = Baseline(f"run {a['id']}", run_diagnoses(plan_a, a, store(plan_a, a)))
-    registry = root / str(plan_b.settings.get("registry", paths.REGISTRY))
+    registry = plan_registry(plan_b, root)
     html = render_report(plan_b, b, store(plan_b, b), registry, baseline)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(html, encoding="utf-8")

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from mlcompile import paths
 from mlcompile.errors import UsageError
 
 if TYPE_CHECKING:
@@ -68,13 +67,14 @@ def _tracked(compiled: Compiled, rendered: Rendered, result: RunResult) -> Track
         # the metrics the runner reported are what there is to log
         return TrackedRun(metrics=result.metrics, locate=lambda node, output: None, **common)
     from mlcompile.backends.local import local_folders
+    from mlcompile.cli.project import plan_registry
     from mlcompile.lineage.report import render_report
     from mlcompile.runtime.trail.records import output_dir
 
     store, runs_dir = local_folders(rendered.settings, plan, root)
     record = json.loads((runs_dir / str(result.run_id) / "run.json").read_text(encoding="utf-8"))
     store = Path(str(record.get("store", store)))
-    registry = root / str(plan.settings.get("registry", paths.REGISTRY))
+    registry = plan_registry(plan, root)
     return TrackedRun(
         metrics=record.get("metrics") or {},
         locate=lambda node, output: output_dir(record, node, output, store),

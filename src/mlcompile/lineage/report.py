@@ -34,6 +34,8 @@ from mlcompile.tasks import PREDICTION
 if TYPE_CHECKING:
     import jinja2
 
+    from mlcompile.runtime.registry import ModelRegistry
+
 BOX_W, BOX_H, GAP_X, GAP_Y, MARGIN = 190, 34, 60, 16, 16
 # One drift picture: its size, the plot's margins (room for the y label on the left, the
 # legend on top, the x labels below) and how much of a category name fits under a bar.
@@ -130,11 +132,11 @@ def run_tuning(
 
 
 def production_baseline(
-    plan: Plan, record: Mapping[str, Any], store_dir: Path, registry_dir: Path | None, model: str
+    plan: Plan, record: Mapping[str, Any], store_dir: Path, registry: ModelRegistry | None, model: str
 ) -> tuple[str, dict[str, Any]] | None:
     """The version that stood at the model's production alias when the run started, with its
     diagnosis; None when there was none, it kept no diagnosis, or it is this very model."""
-    if registry_dir is None:
+    if registry is None:
         return None
     watching = [
         n
@@ -150,12 +152,12 @@ def production_baseline(
     alias = str(first.params.get("compare_alias") or "production")
     started = _moment(record.get("started_at"))
     version = None
-    for event in registry_history(registry_dir, name):
+    for event in registry_history(registry, name):
         if event.get("alias") == alias and _moment(event.get("timestamp")) < started:
             version = event.get("to_version")
     if version is None:
         return None
-    folder = registry_dir / name / "versions" / str(version)
+    folder = registry.get(name, int(version)).path
     diagnosis = read_json(folder / "diagnosis.json")
     registration = read_json(folder / "registration.json") or {}
     trained = artifact_facts(
@@ -178,7 +180,7 @@ def model_sections(
     plan: Plan,
     record: Mapping[str, Any],
     store_dir: Path,
-    registry_dir: Path | None,
+    registry: ModelRegistry | None,
     metrics: list[dict[str, Any]],
     baseline: Baseline | None,
 ) -> list[dict[str, Any]]:
@@ -192,7 +194,7 @@ def model_sections(
         if baseline is not None and model in baseline.diagnoses:
             other = (baseline.label, baseline.diagnoses[model])
         elif baseline is None:
-            other = production_baseline(plan, record, store_dir, registry_dir, model)
+            other = production_baseline(plan, record, store_dir, registry, model)
         diagnosis = diagnoses.get(model)
         tuning = run_tuning(plan, record, store_dir, model)
         sections.append(
@@ -215,7 +217,7 @@ def report_data(
     plan: Plan,
     record: Mapping[str, Any],
     store_dir: Path,
-    registry_dir: Path | None,
+    registry: ModelRegistry | None,
     baseline: Baseline | None = None,
 ) -> dict[str, Any]:
     """Everything the report shows, as plain data (also handy for tests and JSON output)."""
@@ -268,9 +270,9 @@ def report_data(
             }
         )
     history = []
-    if registry_dir is not None:
+    if registry is not None:
         for name in sorted(registered):
-            history += [{"model": name, **e} for e in registry_history(registry_dir, name)]
+            history += [{"model": name, **e} for e in registry_history(registry, name)]
     # an old run's report shows the registry as it stood when the run ended, not what
     # happened to those models since
     if record.get("finished_at"):
@@ -289,7 +291,7 @@ def report_data(
         "nodes": nodes,
         "checks": checks,
         "metrics": metrics,
-        "models": model_sections(plan, record, store_dir, registry_dir, metrics, baseline),
+        "models": model_sections(plan, record, store_dir, registry, metrics, baseline),
         "gates": gates,
         "monitoring": monitoring,
         "history": history,
@@ -490,12 +492,12 @@ def render_report(
     plan: Plan,
     record: Mapping[str, Any],
     store_dir: Path,
-    registry_dir: Path | None,
+    registry: ModelRegistry | None,
     baseline: Baseline | None = None,
 ) -> str:
     """The report's HTML; with a `baseline`, each model is drawn beside the baseline's model
     instead of production's."""
-    data = report_data(plan, record, store_dir, registry_dir, baseline)
+    data = report_data(plan, record, store_dir, registry, baseline)
     boxes, edges, width, height = layout(plan, {n["id"]: n["status"] for n in data["nodes"]})
     env = _environment()
     env.filters["num"] = _number

@@ -13,15 +13,13 @@ hashes), but lists the steps by naming convention only.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from mlcompile.errors import UsageError
 from mlcompile.lineage.runs import all_runs
 from mlcompile.plan import Node, Plan, parse_node_id
-from mlcompile.runtime.registry import EVENTS_FILE, replay_aliases
+from mlcompile.runtime.registry import ModelRegistry, replay_aliases
 from mlcompile.runtime.runrecord import RunRecord
 from mlcompile.runtime.trail.records import (
     artifact_facts,
@@ -37,46 +35,10 @@ def split_ref(ref: str) -> tuple[str, str | None]:
     return name, version or None
 
 
-def resolve_version(registry: Path, name: str, version: str | None) -> int:
-    """A version number from `version` (a number or an alias; None: production, else latest)."""
-    folder = registry / name
-    versions = sorted(
-        int(p.name) for p in (folder / "versions").glob("*") if p.name.isdigit() and p.is_dir()
-    )
-    if not versions:
-        known = sorted(p.name for p in registry.glob("*") if (p / "versions").is_dir())
-        raise UsageError(
-            f"no registered model '{name}' in {registry} (known: {', '.join(known) or 'none'})"
-        )
-    aliases = replay_aliases(registry_history(registry, name))
-    if version is None:
-        return int(aliases.get("production", versions[-1]))
-    chosen = int(version) if version.isdigit() else aliases.get(version)
-    if chosen is None or int(chosen) not in versions:
-        raise UsageError(
-            f"model '{name}' has no version or alias '{version}' "
-            f"(versions: {', '.join(map(str, versions))}; aliases: {', '.join(sorted(aliases)) or 'none'})"
-        )
-    return int(chosen)
-
-
-def registry_history(registry: Path, name: str) -> list[dict[str, Any]]:
-    """events.jsonl of a registered model: who registered and promoted what, and when. The
-    log is the registry's truth (aliases are replayed from it); a last line without its
-    newline is a write that was cut off, and an unreadable line is skipped: an audit reads
-    what it can."""
-    path = registry / name / EVENTS_FILE
-    try:
-        lines = path.read_bytes().split(b"\n")[:-1]
-    except OSError:
-        return []
-    events = []
-    for line in lines:
-        try:
-            events.append(json.loads(line))
-        except ValueError:
-            continue
-    return events
+def registry_history(registry: ModelRegistry, name: str) -> list[dict[str, Any]]:
+    """Who registered and promoted what of a model, and when; [] for a model never
+    registered there (a run whose gate failed has nothing in the registry)."""
+    return registry.history(name) if name in registry.list_models() else []
 
 
 def producing_run(
@@ -200,7 +162,7 @@ def params_summary(kind: str, params: Mapping[str, Any]) -> str:
 
 
 def trace_model(
-    registry: Path,
+    registry: ModelRegistry,
     runs_dir: Path,
     ref: str,
     store_dir: Path | None = None,
@@ -209,11 +171,14 @@ def trace_model(
     """Everything known about how MODEL[@version|alias] came to be, as plain JSON data: from
     the run records and the events of whichever backend ran it."""
     name, asked = split_ref(ref)
-    version = resolve_version(registry, name, asked)
-    folder = registry / name / "versions" / str(version)
-    registration = read_json(folder / "registration.json") or {}
-    model_meta = read_json(folder / "model.json") or {}
-    aliases = replay_aliases(registry_history(registry, name))
+    history = registry.history(name)
+    aliases = replay_aliases(history)
+    if asked is None:
+        # MODEL alone: its production version, else its latest
+        asked = str(aliases.get("production") or max(registry.versions(name), default=0))
+    chosen = registry.get(name, asked)
+    version, registration = chosen.version, chosen.registration
+    model_meta = read_json(chosen.path / "model.json") or {}
     training = registration.get("training_data") or model_meta.get("training_data") or {}
     found: dict[str, Any] = {
         "model": name,
@@ -228,9 +193,9 @@ def trace_model(
             for k in ("task", "target", "params", "num_boost_round", "feature_names")
             if k in model_meta
         },
-        "metrics": read_json(folder / "metrics.json"),
+        "metrics": read_json(chosen.path / "metrics.json"),
         "gates": registration.get("gates") or [],
-        "history": [e for e in registry_history(registry, name) if _about(e, version)],
+        "history": [e for e in history if _about(e, version)],
         "run": None,
         "plan_source": "none",
         "steps": [],
