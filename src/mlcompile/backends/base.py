@@ -11,13 +11,16 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
 from mlcompile.errors import BackendError, Diagnostic
 from mlcompile.plan import Plan
 from mlcompile.runtime.runrecord import RunStatus, StepOutcome
+
+if TYPE_CHECKING:
+    from mlcompile.backends.bundle import ProjectBundle
 
 ENTRY_POINT_GROUP = "mlcompile.backends"
 
@@ -68,6 +71,8 @@ class RunOptions:
     use_cache: bool = True
     keep_going: bool = False
     on_event: Callable[[dict[str, Any]], None] | None = None
+    # the build's project bundle, which a `Bundled` backend's steps run from
+    bundle: ProjectBundle | None = None
 
 
 @dataclass
@@ -99,6 +104,22 @@ class FileChecks(Protocol):
     """
 
     def check_files(self, files: ArtifactSet) -> list[Diagnostic]: ...
+
+
+@runtime_checkable
+class Bundled(Protocol):
+    """Optional: a backend whose steps can run from the project bundle, with no project folder.
+
+    `bundle_root` is the URI its settings name for the bundle (None: steps read the project
+    folder). The compiler then makes the bundle, and `render` gets it to name in the pipeline
+    (`mlcompile.backends.bundle`).
+    """
+
+    def bundle_root(self, settings: BaseModel) -> str | None: ...
+
+    def render(
+        self, plan: Plan, settings: BaseModel, bundle: ProjectBundle | None = None
+    ) -> ArtifactSet: ...
 
 
 @runtime_checkable
