@@ -295,6 +295,13 @@ BUNDLE_WITHOUT_ROOT = _c(
     "upload the bundle to and steps can fetch it from (file://, s3://, gs://, az://).",
     "backends: {kfp: {project_bundle: true}}   # no pipeline_root",
 )
+OUTPUT_LOST_IN_BUNDLE = _c(
+    "E330",
+    "output-lost-in-bundle",
+    "Steps run from the project bundle, in a folder of their own that nobody reads after "
+    "them, but a batch deployment or a KServe manifest writes its file into the project.",
+    "deployments: {scores: {kind: batch, output: scores.parquet}}   # with project_bundle",
+)
 
 # ---- E4xx: composition and overrides -----------------------------------------------------------
 COMPOSE_FAILED = _c(

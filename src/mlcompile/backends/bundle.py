@@ -2,9 +2,10 @@
 
 What a step reads from the project besides its data: pandera schema files, the modules of
 custom features and metrics (with the rest of their package), the operator's pyproject.toml
-(its grants), and the plans. Sources and the registry must then be URIs: a step's folder is
-empty but for the bundle (E328). The bundle's format and how a step fetches it:
-`mlcompile.runtime.bundle`.
+(its grants), and the plans. Sources and the registry must then be URIs, since a step's
+folder is empty but for the bundle (E328), and no deployment may write into the project
+(E330: outputs to object storage are not supported yet). The bundle's format and how a
+step fetches it: `mlcompile.runtime.bundle`.
 """
 
 from __future__ import annotations
@@ -100,8 +101,8 @@ def _custom_modules(value: Any) -> Iterator[str]:
 
 
 def project_paths(plan: Plan) -> list[Diagnostic]:
-    """What a step running in an empty folder could not read: project paths of sources,
-    prediction logs and the registry."""
+    """What a step running in an empty folder could not read, or would write where nobody
+    finds it: project paths of sources, prediction logs, the registry, deployment outputs."""
     hint = "put it in object storage and name it by URI (s3://, gs://, az://, file://)"
     found = []
     registries = {str(n.params["registry"]) for n in plan.nodes if n.params.get("registry")}
@@ -136,6 +137,18 @@ def project_paths(plan: Plan) -> list[Diagnostic]:
                     "the project, which steps that run from the bundle do not have",
                     hint=hint,
                     path=f"monitoring.{node.name}.current.prediction_log.path",
+                )
+            )
+        output = node.params.get("output")
+        if node.kind in (StepKind.SCORE, StepKind.KSERVE) and output and not is_uri(str(output)):
+            found.append(
+                Diagnostic(
+                    codes.OUTPUT_LOST_IN_BUNDLE,
+                    f"deployment '{node.name}' writes '{output}' into the project folder, "
+                    "which steps that run from the bundle do not keep",
+                    hint="leave the deployment out of this spec, or run the pipeline with "
+                    "the project folder (project_bundle: false)",
+                    path=f"deployments.{node.name}.output",
                 )
             )
     return found
