@@ -164,9 +164,13 @@ def test_build_refuses_what_steps_without_the_project_folder_would_miss(
 ) -> None:
     spec = conformance_spec({"kfp": {"project_bundle": True, "pipeline_root": "file:///r"}})
     path = make_project(tmp_path / "p", spec)
+    # a module Python reads, in a bundle of UTF-8 text it cannot join
+    module = path.parent / "conformance_metrics.py"
+    module.write_bytes(b"# -*- coding: latin-1 -*-\n# co\xfbt\n" + module.read_bytes())
     refused = cli("build", path, "-b", "kfp", cwd=path.parent)
     assert refused.exit_code == 2
     for code, where in (
+        ("E327", "the project file 'conformance_metrics.py' is not UTF-8 text"),
         ("E328", "source 'raw' reads the project file 'data/cancer.csv'"),
         ("E328", "the registry '.mlcompile/registry' is a folder of the project"),
         ("E330", "deployment 'scores' writes 'outputs/scores.parquet'"),
