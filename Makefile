@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEMO   := examples/flights
 
-.PHONY: demo test lint golden bench clean
+.PHONY: demo test lint golden bench dist clean
 
 $(STAMP): pyproject.toml constraints.txt $(wildcard backends/*/pyproject.toml examples/*/pyproject.toml)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -50,5 +50,14 @@ golden: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
 
+# Wheels of mlcompile and every backend in dist/, for an image or a step's packages_to_install
+# (the kfp build's requirements.txt pins these versions). Built with the venv's hatchling, so
+# offline; SOURCE_DATE_EPOCH makes the same sources give the same wheel bytes.
+DIST ?= dist
+
+dist: $(STAMP)
+	SOURCE_DATE_EPOCH=$${SOURCE_DATE_EPOCH:-315532800} $(BIN)/python -m pip wheel --quiet \
+		--no-deps --no-build-isolation --wheel-dir $(DIST) . $(dir $(wildcard backends/*/pyproject.toml))
+
 clean:
-	rm -rf $(VENV) $(SERVER_VENV) build .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(SERVER_VENV) build dist .mypy_cache .ruff_cache .pytest_cache

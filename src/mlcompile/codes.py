@@ -274,6 +274,34 @@ MISPLACED_COMPARISON = _c(
     "drift measure, or with the watched version on the left.",
     "gates: {g: {model: m, checks: ['roc_auc[challenger] >= roc_auc[production]']}}",
 )
+BUNDLE_FILE_UNREADABLE = _c(
+    "E327",
+    "bundle-file-unreadable",
+    "A project file the steps read (a schema file, a custom module, pyproject.toml) cannot go "
+    "into the project bundle: it is not UTF-8 text.",
+    "backends: {kfp: {project_bundle: true}}   # with a schema file saved as UTF-16",
+)
+PROJECT_PATH_IN_BUNDLE = _c(
+    "E328",
+    "project-path-in-bundle",
+    "Steps run from the project bundle, in an empty folder, but a source, a prediction log "
+    "or the registry is a path of the project folder, which they would not find.",
+    "sources: {raw: {path: data/raw.csv}}   # with backends.kfp.project_bundle: true",
+)
+BUNDLE_WITHOUT_ROOT = _c(
+    "E329",
+    "bundle-without-root",
+    "A backend's `project_bundle` is on but its `pipeline_root` is not a URI the build can "
+    "upload the bundle to and steps can fetch it from (file://, s3://, gs://, az://).",
+    "backends: {kfp: {project_bundle: true}}   # no pipeline_root",
+)
+OUTPUT_LOST_IN_BUNDLE = _c(
+    "E330",
+    "output-lost-in-bundle",
+    "Steps run from the project bundle, in a folder of their own that nobody reads after "
+    "them, but a batch deployment or a KServe manifest writes its file into the project.",
+    "deployments: {scores: {kind: batch, output: scores.parquet}}   # with project_bundle",
+)
 
 # ---- E4xx: composition and overrides -----------------------------------------------------------
 COMPOSE_FAILED = _c(

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
 
     from mlcompile.backends import ArtifactSet, Backend
+    from mlcompile.backends.bundle import ProjectBundle
     from mlcompile.spec import LoadedSpec
 
 MONITORING_DIR = "monitoring"
@@ -236,10 +237,12 @@ class Rendered:
     warnings: list[Diagnostic]
     # the monitoring job in the same backend's terms, when the spec has monitors
     monitor_files: ArtifactSet | None = None
+    # what the steps fetch instead of reading a project folder, when the settings ask for it
+    bundle: ProjectBundle | None = None
 
 
 def render(compiled: Compiled, backend_name: str) -> Rendered:
-    from mlcompile.backends import FileChecks, get_backend
+    from mlcompile.backends import Bundled, FileChecks, get_backend
 
     backend = get_backend(backend_name)
     settings = backend_settings(compiled, backend)
@@ -249,12 +252,23 @@ def render(compiled: Compiled, backend_name: str) -> Rendered:
     if errors:
         raise SpecError(diagnostics)
     monitor = compiled.monitor_plan
+    bundle = None
+    if isinstance(backend, Bundled) and (root := backend.bundle_root(settings)) is not None:
+        bundle = _bundle(compiled, root)
+
+    def render_plan(plan: Plan) -> ArtifactSet:
+        if bundle is None:
+            return backend.render(plan, settings)
+        assert isinstance(backend, Bundled)
+        return backend.render(plan, settings, bundle)
+
     rendered = Rendered(
         backend,
         settings,
-        backend.render(compiled.plan, settings),
+        render_plan(compiled.plan),
         list(dict.fromkeys(diagnostics)),
-        backend.render(monitor, settings) if monitor is not None else None,
+        render_plan(monitor) if monitor is not None else None,
+        bundle,
     )
     if isinstance(backend, FileChecks):
         outputs = [f for f in (rendered.files, rendered.monitor_files) if f is not None]
@@ -263,6 +277,28 @@ def render(compiled: Compiled, backend_name: str) -> Rendered:
             raise SpecError(found)
         rendered.warnings += found
     return rendered
+
+
+def _bundle(compiled: Compiled, root: str) -> ProjectBundle:
+    """The project bundle of both plans, or a SpecError saying why the steps need the
+    project folder."""
+    from mlcompile.backends.bundle import make_bundle
+
+    plans = {"plan.json": compiled.plan}
+    if compiled.monitor_plan is not None:
+        plans[f"{MONITORING_DIR}/plan.json"] = compiled.monitor_plan
+    bundle, problems = make_bundle(plans, compiled.project_root, root)
+    if bundle is None:
+        raise SpecError([_located(compiled, d) for d in problems])
+    return bundle
+
+
+def publish_bundle(rendered: Rendered) -> None:
+    """Upload the build's project bundle to its pipeline root, when it has one."""
+    if rendered.bundle is not None:
+        from mlcompile.backends.bundle import publish
+
+        publish(rendered.bundle)
 
 
 def _located(compiled: Compiled, diagnostic: Diagnostic) -> Diagnostic:
@@ -286,6 +322,10 @@ def emitted_files(compiled: Compiled, rendered: Rendered) -> dict[str, dict[str,
     if compiled.monitor_plan is not None and rendered.monitor_files is not None:
         trees["."][f"{MONITORING_DIR}/plan.json"] = compiled.monitor_plan.to_json()
         trees[f"{MONITORING_DIR}/{rendered.backend.name}"] = with_index(rendered.monitor_files)
+    if rendered.bundle is not None:
+        from mlcompile.backends.bundle import BUNDLE_DIR
+
+        trees[BUNDLE_DIR] = {rendered.bundle.file_name: rendered.bundle.text}
     return trees
 
 

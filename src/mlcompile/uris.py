@@ -48,6 +48,11 @@ def local_path(uri: str) -> str:
     return urllib.parse.unquote(parsed.path)
 
 
+def extra(uri: str) -> str:
+    """The mlcompile extra that brings the filesystem of `uri`."""
+    return _EXTRAS.get(scheme(uri) or "", "s3")
+
+
 def filesystem(uri: str) -> tuple[Any, str]:
     """The fsspec filesystem of `uri` and the path on it."""
     try:
@@ -57,8 +62,7 @@ def filesystem(uri: str) -> tuple[Any, str]:
     try:
         return fsspec.core.url_to_fs(uri)  # type: ignore[no-any-return]
     except ImportError as exc:
-        extra = _EXTRAS.get(scheme(uri) or "", "s3")
-        raise ImportError(f"{exc} (pip install 'mlcompile[{extra}]')") from None
+        raise ImportError(f"{exc} (pip install 'mlcompile[{extra(uri)}]')") from None
 
 
 def read_bytes(uri: str) -> tuple[bytes, str]:

@@ -61,4 +61,3 @@ def test_a_spec_that_does_not_load_is_reported(cli: Cli, tmp_path: Path) -> None
     listed = cli("runs", "list", cwd=tmp_path)
     assert listed.exit_code == 2
     assert "mlcompile.yaml:" in listed.output
-

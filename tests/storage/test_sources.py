@@ -82,24 +82,3 @@ def test_validate_takes_source_uris_offline_and_refuses_other_ones(
     refused = cli("validate", path, cwd=path.parent)
     assert refused.exit_code == 2
     assert "only sources and settings.registry use object storage so far" in refused.output
-
-
-@pytest.mark.slow
-@pytest.mark.xdist_group("kfp")
-def test_kfp_local_reads_the_source_from_s3_with_the_local_metrics(s3: Any, tmp_path: Path) -> None:
-    """kfp.local's steps run in their own processes, with the environment's S3 endpoint and
-    credentials, and read the source from the bucket."""
-    spec = conformance_spec()
-    local = run_backend(make_project(tmp_path / "local", spec), "local", tmp_path / "b1")
-    assert local.exit_code == 0, local.error
-    root = tmp_path / "remote"
-    make_project(root, spec)
-    spec["sources"]["raw"]["path"] = _in_bucket(s3, root)
-    remote_spec = make_project(root, spec)
-    (root / "data" / "cancer.csv").unlink()
-    ours = run_backend(remote_spec, "kfp", root / "build")
-    assert ours.exit_code == 0, ours.error
-    expected, got = _overall(local.metrics), _overall(ours.metrics)
-    assert got.keys() == expected.keys()
-    for model, values in expected.items():
-        assert got[model] == pytest.approx(values, rel=1e-9, abs=1e-12), model

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     # pydantic only for the annotations: a no-op run on the local backend never loads it
     from pydantic import BaseModel
 
+    from mlcompile.backends.bundle import ProjectBundle
     from mlcompile.plan import Plan
 
 ENTRY_POINT_GROUP = "mlcompile.backends"
@@ -64,6 +65,8 @@ class RunOptions:
     use_cache: bool = True
     keep_going: bool = False
     on_event: Callable[[dict[str, Any]], None] | None = None
+    # the build's project bundle, which a `Bundled` backend's steps run from
+    bundle: ProjectBundle | None = None
 
 
 @dataclass
@@ -107,6 +110,22 @@ class DefaultSettings(Protocol):
     """
 
     def default_settings(self) -> Any: ...
+
+
+@runtime_checkable
+class Bundled(Protocol):
+    """Optional: a backend whose steps can run from the project bundle, with no project folder.
+
+    `bundle_root` is the URI its settings name for the bundle (None: steps read the project
+    folder). The compiler then makes the bundle, and `render` gets it to name in the pipeline
+    (`mlcompile.backends.bundle`).
+    """
+
+    def bundle_root(self, settings: BaseModel) -> str | None: ...
+
+    def render(
+        self, plan: Plan, settings: BaseModel, bundle: ProjectBundle | None = None
+    ) -> ArtifactSet: ...
 
 
 @runtime_checkable

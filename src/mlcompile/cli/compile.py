@@ -15,7 +15,7 @@ from mlcompile.cli.params import (
     spec_argument,
     trust_options,
 )
-from mlcompile.compiler import emitted_files, stale, write
+from mlcompile.compiler import emitted_files, publish_bundle, stale, write
 from mlcompile.errors import ExitCode
 
 
@@ -72,6 +72,7 @@ def build(
             raise SystemExit(int(ExitCode.STALE))
         return
     files = write(out_dir, trees)
+    publish_bundle(rendered)
     output.result(
         {
             "status": "ok",

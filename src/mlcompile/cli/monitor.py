@@ -13,7 +13,7 @@ from mlcompile.cli.output import Output, handles_errors
 from mlcompile.cli.params import format_option, runner_options
 from mlcompile.cli.run import result_payload, run_plan
 from mlcompile.cli.summary import summary_text
-from mlcompile.compiler import MONITORING_DIR, emitted_files, write
+from mlcompile.compiler import MONITORING_DIR, emitted_files, publish_bundle, write
 from mlcompile.errors import ExitCode
 
 if TYPE_CHECKING:
@@ -50,6 +50,7 @@ def monitor(
     compiled, rendered, out_dir = compile_and_render(spec, overrides, backend, out, output)
     job = compiled.monitoring()
     write(out_dir, emitted_files(compiled, rendered))
+    publish_bundle(rendered)
     options = RunOptions(project_root=compiled.project_root, jobs=jobs)
     hush = quiet or fmt == "json"
     watched = run_plan(compiled, rendered, job, out_dir / MONITORING_DIR / backend, options, hush)

@@ -13,7 +13,7 @@ from mlcompile.cli.output import Output, handles_errors
 from mlcompile.cli.params import format_option, runner_options
 from mlcompile.cli.summary import summary_text
 from mlcompile.cli.track import track_run, tracking_config
-from mlcompile.compiler import emitted_files, write
+from mlcompile.compiler import emitted_files, publish_bundle, write
 from mlcompile.errors import UsageError
 
 if TYPE_CHECKING:
@@ -63,6 +63,7 @@ def run(
     compiled, rendered, out_dir = compile_and_render(spec, overrides, backend, out, output)
     tracking = tracking_config(compiled)
     write(out_dir, emitted_files(compiled, rendered))
+    publish_bundle(rendered)
     options = RunOptions(
         project_root=compiled.project_root,
         jobs=jobs,
@@ -101,7 +102,10 @@ def run_plan(
     progress = make_progress(len(plan.nodes), quiet)
     try:
         result = runner.run(
-            built_dir, plan, rendered.settings, dataclasses.replace(options, on_event=progress)
+            built_dir,
+            plan,
+            rendered.settings,
+            dataclasses.replace(options, on_event=progress, bundle=rendered.bundle),
         )
     finally:
         if progress is not None:

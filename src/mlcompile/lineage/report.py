@@ -132,7 +132,11 @@ def run_tuning(
 
 
 def production_baseline(
-    plan: Plan, record: Mapping[str, Any], store_dir: Path, registry: ModelRegistry | None, model: str
+    plan: Plan,
+    record: Mapping[str, Any],
+    store_dir: Path,
+    registry: ModelRegistry | None,
+    model: str,
 ) -> tuple[str, dict[str, Any]] | None:
     """The version that stood at the model's production alias when the run started, with its
     diagnosis; None when there was none, it kept no diagnosis, or it is this very model."""

@@ -59,13 +59,14 @@ def _build(spec_path: Path, backend: str) -> tuple[Any, Any]:
 def run_backend(spec_path: Path, backend: str, out: Path, *, monitoring: bool = False) -> RunResult:
     """Build `spec_path` for `backend` under `out` and run its training pipeline, or its
     monitoring job when `monitoring`."""
-    from mlcompile.compiler import MONITORING_DIR, emitted_files, write
+    from mlcompile.compiler import MONITORING_DIR, emitted_files, publish_bundle, write
 
     compiled, rendered = _build(spec_path, backend)
     write(out, emitted_files(compiled, rendered))
+    publish_bundle(rendered)
     runner = rendered.backend
     assert isinstance(runner, Runner), f"backend '{backend}' has no runner"
-    options = RunOptions(project_root=compiled.project_root, jobs=1)
+    options = RunOptions(project_root=compiled.project_root, jobs=1, bundle=rendered.bundle)
     if monitoring:
         assert compiled.monitor_plan is not None, "the spec has no monitors"
         built = out / MONITORING_DIR / backend

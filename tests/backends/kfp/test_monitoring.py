@@ -40,7 +40,7 @@ def caching(files: dict[str, str]) -> dict[str, bool]:
 
 def test_golden_flights_monitoring(monitor_plan: Plan, golden: Callable[[str, str], None]) -> None:
     files = render(monitor_plan)
-    assert sorted(files) == ["pipeline.py", "pipeline.yaml"]
+    assert sorted(files) == ["pipeline.py", "pipeline.yaml", "requirements.txt"]
     golden("kfp/flights-monitoring/pipeline.py", files["pipeline.py"])
     golden("kfp/flights-monitoring/pipeline.yaml", golden_ir(files["pipeline.yaml"]))
 
@@ -93,4 +93,5 @@ def test_monitor_on_kfp_local_finds_december_drift(
         "SHA256SUMS.json",
         "pipeline.py",
         "pipeline.yaml",
+        "requirements.txt",
     ]

@@ -33,7 +33,7 @@ def flights_files(flights_compiled: Compiled) -> dict[str, str]:
 def test_render_twice_gives_the_same_bytes(
     flights_compiled: Compiled, flights_files: dict[str, str]
 ) -> None:
-    assert sorted(flights_files) == ["pipeline.py", "pipeline.yaml"]
+    assert sorted(flights_files) == ["pipeline.py", "pipeline.yaml", "requirements.txt"]
     assert render(flights_compiled.plan) == flights_files
 
 

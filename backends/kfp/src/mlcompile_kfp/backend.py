@@ -9,6 +9,7 @@ from typing import ClassVar
 from pydantic import BaseModel
 
 from mlcompile.backends import ArtifactSet, RunOptions, RunResult
+from mlcompile.backends.bundle import ProjectBundle
 from mlcompile.backends.executors import Executor
 from mlcompile.errors import Diagnostic
 from mlcompile.plan import Plan, StepKind
@@ -50,11 +51,24 @@ class KfpBackend:
     def check(self, plan: Plan, settings: BaseModel) -> list[Diagnostic]:
         return [*check_settings(_settings(settings)), *unsupported_steps(plan, SUPPORTED_KINDS)]
 
-    def render(self, plan: Plan, settings: BaseModel) -> ArtifactSet:
-        from mlcompile_kfp.render import MODULE_FILE, compile_ir, render_module
+    def bundle_root(self, settings: BaseModel) -> str | None:
+        own = _settings(settings)
+        return own.pipeline_root if own.project_bundle else None
 
-        module = render_module(plan, _settings(settings))
-        return ArtifactSet({MODULE_FILE: module, "pipeline.yaml": compile_ir(module)})
+    def render(
+        self, plan: Plan, settings: BaseModel, bundle: ProjectBundle | None = None
+    ) -> ArtifactSet:
+        from mlcompile_kfp.render import MODULE_FILE, compile_ir, render_module
+        from mlcompile_kfp.requirements import REQUIREMENTS_FILE, requirements
+
+        module = render_module(plan, _settings(settings), bundle)
+        return ArtifactSet(
+            {
+                MODULE_FILE: module,
+                "pipeline.yaml": compile_ir(module),
+                REQUIREMENTS_FILE: requirements(plan, bundle),
+            }
+        )
 
     def check_files(self, files: ArtifactSet) -> list[Diagnostic]:
         size = len(files["pipeline.yaml"].encode("utf-8"))

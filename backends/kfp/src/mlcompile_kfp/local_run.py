@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from mlcompile.backends import RunOptions, RunResult, RunStatus, StepOutcome, StepStatus
+from mlcompile.backends.bundle import ProjectBundle
 from mlcompile.errors import ExitCode
 from mlcompile.plan import DECISION_KINDS, Node, Plan
 from mlcompile.runtime.runrecord import RunError
@@ -44,19 +45,24 @@ _FINISHED = re.compile(r" - (?:INFO|ERROR) - Task '([^']+)' finished with status
 _EXCEPTION = re.compile(r"^\s*((?:[A-Za-z_]\w*\.)*[A-Za-z_]\w*(?:Error|Exception|Failed)): (.+)$")
 
 
-def local_variant(plan: Plan, settings: KfpSettings, project_root: Path) -> str:
+def local_variant(
+    plan: Plan, settings: KfpSettings, project_root: Path, bundle: ProjectBundle | None = None
+) -> str:
+    """The module for this machine; with a bundle its steps still fetch it and run in empty
+    folders, as on a cluster."""
     update = {
         "packages_to_install": [],
         "install_kfp_package": False,
         "project_root": str(project_root),
         "pipeline_root": None,
     }
-    return render_module(plan, settings.model_copy(update=update))
+    return render_module(plan, settings.model_copy(update=update), bundle)
 
 
 def run_local(built_dir: Path, plan: Plan, settings: KfpSettings, options: RunOptions) -> RunResult:
     emitted = built_dir / "pipeline.py"
-    if not emitted.is_file() or emitted.read_text("utf-8") != render_module(plan, settings):
+    expected = render_module(plan, settings, options.bundle)
+    if not emitted.is_file() or emitted.read_text("utf-8") != expected:
         return RunResult(
             status=RunStatus.FAILED,
             exit_code=int(ExitCode.BACKEND_FAILED),
@@ -67,7 +73,7 @@ def run_local(built_dir: Path, plan: Plan, settings: KfpSettings, options: RunOp
     runs.mkdir(parents=True, exist_ok=True)
     run_dir = Path(tempfile.mkdtemp(prefix="run-", dir=runs))
     (run_dir / "pipeline.py").write_text(
-        local_variant(plan, settings, project_root), encoding="utf-8"
+        local_variant(plan, settings, project_root, options.bundle), encoding="utf-8"
     )
     progress = _Progress(plan, options.on_event)
     with (

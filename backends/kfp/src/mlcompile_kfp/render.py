@@ -22,6 +22,7 @@ from typing import Any
 
 from jinja2 import PackageLoader
 
+from mlcompile.backends.bundle import ProjectBundle
 from mlcompile.backends.templating import (
     check_generated,
     comment,
@@ -66,6 +67,7 @@ _BODY_NAMES = frozenset(
         "Path",
         "PipelineRun",
         "StepContext",
+        "enter_project",
         "StepTrail",
         "run_step",
         "json",
@@ -433,8 +435,9 @@ def _secrets(settings: KfpSettings, node: Node) -> tuple[tuple[str, dict[str, st
     )
 
 
-def render_module(plan: Plan, settings: KfpSettings) -> str:
-    """The pipeline module's text: pure, the same plan and settings give the same bytes."""
+def render_module(plan: Plan, settings: KfpSettings, bundle: ProjectBundle | None = None) -> str:
+    """The pipeline module's text: pure, the same plan, settings and bundle give the same
+    bytes. With a bundle, steps run from it instead of the project at `project_root`."""
     components, of_node = build_components(plan)
     module_taken = {n.lower() for n in _MODULE_NAMES} | {c.function for c in components}
     every_step = build_steps(plan, settings, of_node, module_taken)
@@ -455,6 +458,7 @@ def render_module(plan: Plan, settings: KfpSettings) -> str:
         description=comment(f"mlcompile plan {plan.name}"),
         pipeline_root=settings.pipeline_root,
         project_root=settings.project_root,
+        bundle=bundle,
         base_image=settings.base_image,
         packages=list(settings.packages_to_install),
         install_kfp_package=settings.install_kfp_package,

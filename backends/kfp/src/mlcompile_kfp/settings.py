@@ -9,6 +9,7 @@ from typing import Literal, cast
 from pydantic import BaseModel, ConfigDict, Field
 
 from mlcompile.backends import BackendSettings
+from mlcompile.backends.bundle import check_bundle_root
 from mlcompile.errors import Diagnostic
 from mlcompile.plan import StepKind
 from mlcompile.trust import ProjectPath
@@ -102,6 +103,11 @@ class KfpSettings(BackendSettings):
     )
     pipeline_root: str | None = Field(
         None, description="Default artifact root, e.g. s3://bucket/kfp."
+    )
+    project_bundle: bool = Field(
+        False,
+        description="Steps fetch the project bundle from `pipeline_root` and run in an empty "
+        "folder, instead of reading the project at `project_root`.",
     )
     project_root: str = Field(
         "/workspace", description="The project folder inside the container (data and code)."
@@ -219,6 +225,8 @@ def check_settings(settings: KfpSettings) -> list[Diagnostic]:
             )
     if not settings.base_image or re.search(r"\s", settings.base_image):
         error(codes.BAD_IMAGE, "base_image", f"invalid image reference {settings.base_image!r}")
+    if settings.project_bundle:
+        found += check_bundle_root(settings.pipeline_root, "backends.kfp")
     monitor = settings.kinds.get(StepKind.MONITOR)
     if monitor is not None and monitor.caching:
         found.append(

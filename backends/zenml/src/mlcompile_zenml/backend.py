@@ -13,6 +13,7 @@ from typing import ClassVar
 from pydantic import BaseModel
 
 from mlcompile.backends import ArtifactSet, RunOptions, RunResult
+from mlcompile.backends.bundle import ProjectBundle, check_bundle_root
 from mlcompile.backends.executors import Executor
 from mlcompile.errors import Diagnostic, did_you_mean
 from mlcompile.plan import Plan
@@ -80,11 +81,22 @@ class ZenmlBackend:
             *_step_diagnostics(plan, settings),
             *_model_diagnostics(plan, settings),
             *_home_diagnostics(settings),
+            *(
+                check_bundle_root(settings.pipeline_root, SECTION)
+                if settings.project_bundle
+                else []
+            ),
         ]
 
-    def render(self, plan: Plan, settings: BaseModel) -> ArtifactSet:
+    def bundle_root(self, settings: BaseModel) -> str | None:
         assert isinstance(settings, ZenmlSettings)
-        return rendering.render(plan, settings)
+        return settings.pipeline_root if settings.project_bundle else None
+
+    def render(
+        self, plan: Plan, settings: BaseModel, bundle: ProjectBundle | None = None
+    ) -> ArtifactSet:
+        assert isinstance(settings, ZenmlSettings)
+        return rendering.render(plan, settings, bundle)
 
     def executors(self, files: Mapping[str, str], plan: Plan) -> list[Executor]:
         from mlcompile_zenml.executors import executors

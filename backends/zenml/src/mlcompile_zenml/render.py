@@ -20,6 +20,7 @@ import yaml
 from jinja2 import PackageLoader
 
 from mlcompile.backends import ArtifactSet
+from mlcompile.backends.bundle import ProjectBundle
 from mlcompile.backends.templating import (
     check_generated,
     identifier,
@@ -226,7 +227,9 @@ def py_block(value: Any, indent: int = 0, prefix: int = 0) -> str:
     return "\n".join([opening, *lines, " " * indent + closing])
 
 
-def render_module(plan: Plan, views: list[StepView], pipeline: str) -> str:
+def render_module(
+    plan: Plan, views: list[StepView], pipeline: str, bundle: ProjectBundle | None = None
+) -> str:
     env = make_environment(PackageLoader("mlcompile_zenml", "templates"))
     env.filters["pyblock"] = py_block
     text = env.get_template("pipeline.py.j2").render(
@@ -234,6 +237,7 @@ def render_module(plan: Plan, views: list[StepView], pipeline: str) -> str:
         transport=transport_of(plan.settings),
         spec_sha256=plan.spec_sha256,
         pipeline_name=pipeline,
+        bundle=bundle,
         steps=views,
         plan_nodes={
             node.id: {
@@ -316,7 +320,7 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]
     return merged
 
 
-def render(plan: Plan, settings: ZenmlSettings) -> ArtifactSet:
+def render(plan: Plan, settings: ZenmlSettings, bundle: ProjectBundle | None = None) -> ArtifactSet:
     pipeline = pipeline_name(plan, settings)
     views = step_views(plan, pipeline)
     header = (
@@ -330,7 +334,7 @@ def render(plan: Plan, settings: ZenmlSettings) -> ArtifactSet:
     )
     return ArtifactSet(
         {
-            MODULE_FILE: render_module(plan, views, pipeline),
+            MODULE_FILE: render_module(plan, views, pipeline, bundle),
             CONFIG_FILE: check_generated(CONFIG_FILE, header + config),
         }
     )

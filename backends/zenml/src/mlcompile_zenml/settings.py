@@ -114,6 +114,16 @@ class ZenmlSettings(BackendSettings):
             "`python pipeline.py --schedule` on a stack whose orchestrator supports schedules."
         ),
     )
+    pipeline_root: str | None = Field(
+        None,
+        description="Where the build uploads the project bundle for `project_bundle` "
+        "(file://, s3://, gs://, az://).",
+    )
+    project_bundle: bool = Field(
+        False,
+        description="Steps fetch the project bundle from `pipeline_root` and run with no "
+        "project folder, instead of reading it at $MLCOMPILE_PROJECT_ROOT.",
+    )
     zenml_home: ProjectPath | None = Field(
         ".mlcompile/zenml",
         description=(
