@@ -169,9 +169,10 @@ def test_ctrl_c_stops_cleanly_and_the_rerun_finishes(flights_project: Path) -> N
     process = start(flights_project, "--jobs=1")
     # Interrupt the executor, not the start-up: on a loaded machine composing and building
     # can take longer than any fixed sleep, and a run stopped before it began has no record.
-    store = flights_project / ".mlcompile" / "store"
+    # A committed entry, not merely the store's lock file, which exists before any step ran.
+    entries = flights_project / ".mlcompile" / "store" / "entries"
     deadline = time.monotonic() + 120
-    while not (store.is_dir() and any(p.is_file() for p in store.rglob("*"))):
+    while not any(entries.glob("*/*/entry.json")):
         assert process.poll() is None and time.monotonic() < deadline, "no step ever ran"
         time.sleep(0.1)
     process.send_signal(signal.SIGINT)
