@@ -19,12 +19,14 @@ import contextlib
 import hashlib
 import json
 import os
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mlcompile import __version__, csvformat
+from mlcompile.expressions import sandbox
 from mlcompile.featureops import Kind
 
 CACHE_DIR = Path(".mlcompile") / "cache" / "tables"
@@ -61,6 +63,26 @@ def kind_of(sql_type: str | None) -> Kind:
     if name in ("VARCHAR", "ENUM") or name.startswith("ENUM("):
         return Kind.STRING
     return Kind.UNKNOWN
+
+
+# ---- DuckDB ------------------------------------------------------------------------------
+
+_LOCAL = threading.local()
+
+
+def _reader() -> Any:
+    """This thread's DuckDB connection for reading the project's files. Opening one costs
+    30 ms, more than typing a source does, so a process keeps one per thread; a forked
+    child opens its own. SQL from the spec is bound elsewhere, on a connection that reads
+    no file (`expressions.sandbox`)."""
+    key = f"reader_{os.getpid()}"
+    con = getattr(_LOCAL, key, None)
+    if con is None:
+        import duckdb
+
+        con = duckdb.connect(":memory:")
+        setattr(_LOCAL, key, con)
+    return con
 
 
 # ---- the cache ---------------------------------------------------------------------------
@@ -126,55 +148,47 @@ def file_type(
 def _read(path: Path, fmt: str, options: Mapping[str, Any]) -> TableType | None:
     """The file's columns as DuckDB binds a read of it: a Parquet footer, a CSV prefix
     (a row pandas would refuse makes DuckDB refuse the sample too)."""
-    import duckdb
-
-    con = duckdb.connect(":memory:")
-    try:
-        if fmt == "parquet":
-            relation = con.sql("SELECT * FROM read_parquet($path)", params={"path": str(path)})
-            return {
-                n: (str(t), kind_of(str(t)))
-                for n, t in zip(relation.columns, relation.types, strict=True)
-            }
-        read, params = csvformat.duckdb_read(options, ", sample_size = $rows")
-        params = {**params, "path": str(path), "rows": CSV_SAMPLE_ROWS}
-        relation = con.sql(f"SELECT * FROM {read}", params=params)
-        (rows,) = con.execute(f"SELECT count(*) FROM (FROM {read} LIMIT 1)", params).fetchone() or (
-            0,
-        )
-        if not rows:
-            # a header and no rows: the names are known, the types only a run with rows has
-            return {name: (None, Kind.UNKNOWN) for name in relation.columns}
-        table: TableType = {}
-        for name, sql in zip(relation.columns, map(str, relation.types), strict=True):
-            # pandas keeps dates in a CSV as text; the runtime parses ISO 8601 text as times
-            kind = kind_of(sql)
-            table[name] = ("VARCHAR", kind) if kind is Kind.TEMPORAL else (sql, kind)
-        # DuckDB's sniffer reads 'inf' or '1e400' as text where pandas reads numbers, and
-        # yes/no or t/f as booleans where pandas reads text: each is asked of the sample
-        text = [name for name, (sql, _) in table.items() if sql == "VARCHAR"]
-        flags = [name for name, (sql, _) in table.items() if sql == "BOOLEAN"]
-        checks = [
-            *(f"bool_and(TRY_CAST({_quoted(n)} AS DOUBLE) IS NOT NULL OR {_quoted(n)} IS NULL)"
-              for n in text),
-            *(f"bool_and({_quoted(n)} IN {PANDAS_BOOLEANS} OR {_quoted(n)} IS NULL)"
-              for n in flags),
-        ]  # fmt: skip
-        if checks:
-            text_read, _ = csvformat.duckdb_read(
-                options, ", sample_size = $rows, all_varchar = true"
-            )
-            sample = f"(SELECT * FROM {text_read} LIMIT $rows)"
-            query = f"SELECT {', '.join(checks)} FROM {sample}"
-            answers = con.execute(query, params).fetchone() or ()
-            for name, holds in zip([*text, *flags], answers, strict=True):
-                if name in text and holds:
-                    table[name] = ("DOUBLE", Kind.NUMERIC)
-                elif name in flags and not holds:
-                    table[name] = ("VARCHAR", Kind.STRING)
-        return {**table, **_declared(table, csvformat.dtypes(options))}
-    finally:
-        con.close()
+    con = _reader()
+    if fmt == "parquet":
+        relation = con.sql("SELECT * FROM read_parquet($path)", params={"path": str(path)})
+        return {
+            n: (str(t), kind_of(str(t)))
+            for n, t in zip(relation.columns, relation.types, strict=True)
+        }
+    read, params = csvformat.duckdb_read(options, ", sample_size = $rows")
+    params = {**params, "path": str(path), "rows": CSV_SAMPLE_ROWS}
+    # one read (DuckDB sniffs the sample for each): the columns, and whether a row follows
+    first = con.execute(f"SELECT * FROM {read} LIMIT 1", params)
+    columns = [(str(name), str(sql)) for name, sql, *_ in first.description]
+    if not first.fetchall():
+        # a header and no rows: the names are known, the types only a run with rows has
+        return {name: (None, Kind.UNKNOWN) for name, _ in columns}
+    table: TableType = {}
+    for name, sql in columns:
+        # pandas keeps dates in a CSV as text; the runtime parses ISO 8601 text as times
+        kind = kind_of(sql)
+        table[name] = ("VARCHAR", kind) if kind is Kind.TEMPORAL else (sql, kind)
+    # DuckDB's sniffer reads 'inf' or '1e400' as text where pandas reads numbers, and
+    # yes/no or t/f as booleans where pandas reads text: each is asked of the sample
+    text = [name for name, (sql, _) in table.items() if sql == "VARCHAR"]
+    flags = [name for name, (sql, _) in table.items() if sql == "BOOLEAN"]
+    checks = [
+        *(f"bool_and(TRY_CAST({_quoted(n)} AS DOUBLE) IS NOT NULL OR {_quoted(n)} IS NULL)"
+          for n in text),
+        *(f"bool_and({_quoted(n)} IN {PANDAS_BOOLEANS} OR {_quoted(n)} IS NULL)"
+          for n in flags),
+    ]  # fmt: skip
+    if checks:
+        text_read, _ = csvformat.duckdb_read(options, ", sample_size = $rows, all_varchar = true")
+        sample = f"(SELECT * FROM {text_read} LIMIT $rows)"
+        query = f"SELECT {', '.join(checks)} FROM {sample}"
+        answers = con.execute(query, params).fetchone() or ()
+        for name, holds in zip([*text, *flags], answers, strict=True):
+            if name in text and holds:
+                table[name] = ("DOUBLE", Kind.NUMERIC)
+            elif name in flags and not holds:
+                table[name] = ("VARCHAR", Kind.STRING)
+    return {**table, **_declared(table, csvformat.dtypes(options))}
 
 
 def _declared(table: TableType, dtypes: dict[str, str]) -> TableType:
@@ -210,16 +224,14 @@ def sql_type(root: Path, sql: str, inputs: dict[str, TableType]) -> Bound:
 def _bind(sql: str, inputs: dict[str, TableType]) -> Bound:
     import duckdb
 
-    con = duckdb.connect(":memory:")
+    con = sandbox()
+    # the inputs' tables, and whatever the SQL may create, live only for this binding
+    con.begin()
     try:
         for name, table in inputs.items():
             # a column of unknown type is VARCHAR here; _bind's caller ignores type errors then
             columns = ", ".join(f"{_quoted(c)} {sql or 'VARCHAR'}" for c, (sql, _) in table.items())
             con.execute(f"CREATE TABLE {_quoted(name)} ({columns or 'unknown_ INTEGER'})")
-        con.execute("SET enable_external_access = false")
-        # the error's position in the SQL text comes only in DuckDB's JSON form of errors
-        con.execute("SET errors_as_json = true")
-        con.execute("SET lock_configuration = true")
         statements = con.extract_statements(sql)
         if len(statements) != 1 or statements[0].type not in (
             duckdb.StatementType.SELECT,
@@ -231,7 +243,7 @@ def _bind(sql: str, inputs: dict[str, TableType]) -> Bound:
     except duckdb.Error as exc:
         return _refusal(con, sql, exc)
     finally:
-        con.close()
+        con.rollback()
     return Bound({n: (t, kind_of(t)) for n, t in zip(names, types, strict=True)})
 
 
