@@ -166,18 +166,35 @@ def sandbox() -> Any:
     """This thread's DuckDB connection that reads no file and whose settings cannot change:
     for parsing expressions, and for binding the spec's SQL over made-up tables. Opening one
     costs 30 ms, so a process keeps one per thread (a connection is not shared between
-    threads); a forked child opens its own."""
-    key = f"sandbox_{os.getpid()}"
-    connection = getattr(_LOCAL, key, None)
+    threads; one opened ahead, by `open_sandbox_ahead`, is handed to one thread only)."""
+    connection = getattr(_LOCAL, "sandbox", None)
     if connection is None:
-        import duckdb
+        with _SPARE_LOCK:
+            connection = _SPARE.pop() if _SPARE else None
+        connection = _LOCAL.sandbox = connection or _open_sandbox()
+    return connection
 
-        connection = duckdb.connect(":memory:")
-        connection.execute("SET enable_external_access = false")
-        # where in a text an error is comes only in DuckDB's JSON form of errors
-        connection.execute("SET errors_as_json = true")
-        connection.execute("SET lock_configuration = true")
-        setattr(_LOCAL, key, connection)
+
+_SPARE: list[Any] = []
+_SPARE_LOCK = threading.Lock()
+
+
+def open_sandbox_ahead() -> None:
+    """Open a sandbox for the next thread that needs one, from a thread with time to spare
+    (DuckDB opens it without holding the GIL)."""
+    connection = _open_sandbox()
+    with _SPARE_LOCK:
+        _SPARE.append(connection)
+
+
+def _open_sandbox() -> Any:
+    import duckdb
+
+    connection = duckdb.connect(":memory:")
+    connection.execute("SET enable_external_access = false")
+    # where in a text an error is comes only in DuckDB's JSON form of errors
+    connection.execute("SET errors_as_json = true")
+    connection.execute("SET lock_configuration = true")
     return connection
 
 

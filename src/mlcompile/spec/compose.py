@@ -285,7 +285,7 @@ def _compose_cached(composed: Composed) -> None:
     else:
         composed.data, composed.groups = plain.data, plain.groups
         composed._loaded.update(plain.loaded)
-    from mlcompile.spec.checks.credentials import holds_secret
+    from mlcompile.spec.secrets import holds_secret
 
     # a spec that validate will refuse for a credential must not leave a copy of it on disk
     if key and not holds_secret(composed.data):

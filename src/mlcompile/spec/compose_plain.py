@@ -167,7 +167,7 @@ def _check_nodes(node: Any) -> None:
 
 
 def _float_like(node: Any) -> bool:
-    return node.style is None and _FLOAT_LIKE.fullmatch(node.value) is not None
+    return not node.style and _FLOAT_LIKE.fullmatch(node.value) is not None  # plain: "" or None
 
 
 def _check_values(value: Any) -> None:

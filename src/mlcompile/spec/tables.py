@@ -10,7 +10,8 @@ plans it without running it.
 
 Every answer is cached under `.mlcompile/cache/tables/`, keyed by the file's identity
 (path, size, modification time, inode) or by the SQL text and its inputs' types, so an
-unchanged project validates without importing duckdb.
+unchanged project validates without importing duckdb. Without a cache, the spec's plain
+file sources are typed in a thread while pydantic validates the spec (`type_ahead`).
 """
 
 from __future__ import annotations
@@ -72,16 +73,13 @@ _LOCAL = threading.local()
 
 def _reader() -> Any:
     """This thread's DuckDB connection for reading the project's files. Opening one costs
-    30 ms, more than typing a source does, so a process keeps one per thread; a forked
-    child opens its own. SQL from the spec is bound elsewhere, on a connection that reads
-    no file (`expressions.sandbox`)."""
-    key = f"reader_{os.getpid()}"
-    con = getattr(_LOCAL, key, None)
+    30 ms, more than typing a source does, so a process keeps one per thread. SQL from the
+    spec is bound elsewhere, on a connection that reads no file (`expressions.sandbox`)."""
+    con = getattr(_LOCAL, "reader", None)
     if con is None:
         import duckdb
 
-        con = duckdb.connect(":memory:")
-        setattr(_LOCAL, key, con)
+        con = _LOCAL.reader = duckdb.connect(":memory:")
     return con
 
 
@@ -125,24 +123,112 @@ def file_type(
 ) -> TableType | None:
     """The file's table type, or None when it cannot be read (the run reports why). `csv`:
     the source's CSV read options, as `ingest` gets them."""
+    _typed_ahead()
+    found = _identity(path, fmt, csv)
+    if found is None:
+        return None
+    key, size = found
+    cached = _load(root, key)
+    if cached is not None:
+        return _as_table(cached["table"])
+    if size == 0:
+        return None
+    return _type_file(root, key, path, fmt, csv)
+
+
+def _identity(path: Path, fmt: str, csv: Mapping[str, Any] | None) -> tuple[str, int] | None:
+    """The file's cache key as it is now, and its size; None when it cannot be read."""
     try:
         stat = path.stat()
     except OSError:
         return None
-    options = dict(csv or {})
     identity = (str(path.resolve()), fmt, stat.st_size, stat.st_mtime_ns, stat.st_ino)
-    key = _key("file/3", *identity, options)
-    cached = _load(root, key)
-    if cached is not None:
-        return _as_table(cached["table"])
-    if stat.st_size == 0:
-        return None
+    return _key("file/3", *identity, dict(csv or {})), stat.st_size
+
+
+def _type_file(
+    root: Path, key: str, path: Path, fmt: str, csv: Mapping[str, Any] | None
+) -> TableType | None:
+    options = dict(csv or {})
     try:
         table = _read(path, fmt, options)
     except Exception:  # any unreadable file: a run gives the reader's own error
         table = None
     _store(root, key, {"table": _as_entry(table)})
     return table
+
+
+# ---- typing ahead ------------------------------------------------------------------------
+
+FILE_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+_AHEAD: list[threading.Thread] = []
+_AHEAD_LOCK = threading.Lock()
+
+
+def type_ahead(root: Path, data: dict[str, Any]) -> None:
+    """Start typing the spec's file sources in a thread while the spec is validated: DuckDB
+    opens connections and reads files without holding the GIL, so its part of a cold
+    `validate` overlaps pydantic's. `data` is the composed spec, not yet validated: only
+    files inside the project `root`, with no `format` or `csv` options and not in the cache,
+    are typed ahead, each as the typed pass types it (`file_type` waits for the thread,
+    then finds the answer in the cache)."""
+    root = root.resolve()
+    files = []
+    for path, fmt in _plain_files(root, data.get("sources")):
+        found = _identity(path, fmt, None)
+        if found is not None and found[1] > 0 and _load(root, found[0]) is None:
+            files.append((path, fmt, found[0]))
+    if not files:
+        return
+    thread = threading.Thread(
+        target=_type_all, args=(root, files, _binds_sql(data)), name="mlcompile-type-ahead"
+    )
+    with _AHEAD_LOCK:
+        _AHEAD.append(thread)
+    thread.start()
+
+
+def _binds_sql(data: dict[str, Any]) -> bool:
+    """Whether the typed pass will bind SQL: a SQL source, or an `expr` feature."""
+    sections = [data.get("sources"), data.get("features")]
+    entries = [e for s in sections if isinstance(s, dict) for e in s.values()]
+    return any(isinstance(e, dict) and e.keys() & {"sql", "expr"} for e in entries)
+
+
+def _plain_files(root: Path, sources: Any) -> list[tuple[Path, str]]:
+    from mlcompile.uris import is_uri
+
+    found = []
+    for source in (sources or {}).values() if isinstance(sources, dict) else []:
+        if not isinstance(source, dict) or source.keys() & {"format", "csv", "sql"}:
+            continue
+        written = source.get("path")
+        if not isinstance(written, str) or is_uri(written):
+            continue
+        target = root / written
+        fmt = FILE_FORMATS.get(target.suffix.lower())
+        resolved = target.resolve()
+        if fmt and resolved != root and resolved.is_relative_to(root) and target.is_file():
+            found.append((target, fmt))
+    return found
+
+
+def _type_all(root: Path, files: list[tuple[Path, str, str]], binds_sql: bool) -> None:
+    from mlcompile.expressions import open_sandbox_ahead
+
+    with contextlib.suppress(Exception):  # the typed pass types whatever is left, and says why
+        for path, fmt, key in files:
+            _type_file(root, key, path, fmt, None)
+        if binds_sql:
+            open_sandbox_ahead()
+
+
+def _typed_ahead() -> None:
+    """Wait for the files being typed ahead, if any."""
+    with _AHEAD_LOCK:
+        threads, _AHEAD[:] = list(_AHEAD), []
+    for thread in threads:
+        thread.join()
 
 
 def _read(path: Path, fmt: str, options: Mapping[str, Any]) -> TableType | None:
