@@ -75,3 +75,17 @@ def test_a_read_only_project_just_parses_again(tmp_path: Path) -> None:
     (tmp_path / ".mlcompile").write_text("a file where the cache folder would go")
     remember(tmp_path, "hour + 1")
     assert not accepted_before(tmp_path, "hour + 1")
+
+
+def test_every_aggregate_has_a_name_with_a_letter() -> None:
+    """Operators are functions in DuckDB's parse tree; `expression_problem` asks for the
+    list of aggregates only for functions with a letter in their name."""
+    rows = (
+        expressions.sandbox()
+        .execute(
+            "SELECT DISTINCT function_name FROM duckdb_functions() WHERE function_type = 'aggregate'"
+        )
+        .fetchall()
+    )
+    assert rows and all(any(c.isalpha() for c in name) for (name,) in rows)
+    assert expression_problem("1 + sum(hour)") is not None

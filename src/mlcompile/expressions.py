@@ -98,12 +98,11 @@ def expression_problem(expr: str) -> str | None:
     (value,) = node["select_list"]
     if value.get("class") == "FUNCTION" and value.get("function_name") == "row":
         return "it is several values; a feature is one value per row"
-    return _inner_problem(value, _parser()[1])
+    return _inner_problem(value)
 
 
 def _parse(expr: str) -> dict[str, Any]:
-    connection, _ = _parser()
-    (text,) = connection.execute("SELECT json_serialize_sql(?)", [wrap(expr)]).fetchone()
+    (text,) = sandbox().execute("SELECT json_serialize_sql(?)", [wrap(expr)]).fetchone()
     tree: dict[str, Any] = json.loads(text)
     return tree
 
@@ -136,11 +135,11 @@ def _is_the_wrapper(node: dict[str, Any]) -> bool:
     )
 
 
-def _inner_problem(node: Any, aggregates: frozenset[str]) -> str | None:
+def _inner_problem(node: Any) -> str | None:
     """The first part of the parse tree that is not computed from the row alone."""
     if isinstance(node, list):
         for item in node:
-            found = _inner_problem(item, aggregates)
+            found = _inner_problem(item)
             if found:
                 return found
         return None
@@ -153,42 +152,73 @@ def _inner_problem(node: Any, aggregates: frozenset[str]) -> str | None:
         return _WHY_NOT["SUBQUERY"]
     if kind == "FUNCTION":
         name = str(node.get("function_name", "")).lower()
-        if name in aggregates:
+        if _is_aggregate(name):
             return (
                 f"'{name}' is an aggregate: it computes over all rows, which would leak the "
                 "scored rows into their own features"
             )
         if name in _NOT_PER_ROW:
             return f"'{name}' changes the number of rows; a feature is one value per row"
-    return _inner_problem(list(node.values()), aggregates)
+    return _inner_problem(list(node.values()))
 
 
-def _parser() -> tuple[Any, frozenset[str]]:
-    """A DuckDB connection that only parses, one per thread (a connection is not shared
-    between threads), and the names of DuckDB's aggregate functions."""
-    connection = getattr(_LOCAL, "parser", None)
+def sandbox() -> Any:
+    """This thread's DuckDB connection that reads no file and whose settings cannot change:
+    for parsing expressions, and for binding the spec's SQL over made-up tables. Opening one
+    costs 30 ms, so a process keeps one per thread (a connection is not shared between
+    threads; one opened ahead, by `open_sandbox_ahead`, is handed to one thread only)."""
+    connection = getattr(_LOCAL, "sandbox", None)
     if connection is None:
-        import duckdb
+        with _SPARE_LOCK:
+            connection = _SPARE.pop() if _SPARE else None
+        connection = _LOCAL.sandbox = connection or _open_sandbox()
+    return connection
 
-        connection = _LOCAL.parser = duckdb.connect(":memory:")
-        connection.execute("SET enable_external_access = false")
-        connection.execute("SET lock_configuration = true")
-    return connection, _aggregates(connection)
+
+_SPARE: list[Any] = []
+_SPARE_LOCK = threading.Lock()
+
+
+def open_sandbox_ahead() -> None:
+    """Open a sandbox for the next thread that needs one, from a thread with time to spare
+    (DuckDB opens it without holding the GIL)."""
+    connection = _open_sandbox()
+    with _SPARE_LOCK:
+        _SPARE.append(connection)
+
+
+def _open_sandbox() -> Any:
+    import duckdb
+
+    connection = duckdb.connect(":memory:")
+    connection.execute("SET enable_external_access = false")
+    # where in a text an error is comes only in DuckDB's JSON form of errors
+    connection.execute("SET errors_as_json = true")
+    connection.execute("SET lock_configuration = true")
+    return connection
 
 
 _AGGREGATES: list[frozenset[str]] = []  # filled once per process
 
 
-def _aggregates(connection: Any) -> frozenset[str]:
-    """Asked once per process: the functions are DuckDB's, the same on every connection."""
+def _is_aggregate(name: str) -> bool:
+    """Whether DuckDB's function `name` (lower case) is an aggregate. Operators are
+    functions in DuckDB's parse tree (`+`, `//`) and no aggregate is named by symbols, so
+    DuckDB's list of aggregates, slow to ask for, is asked only for a named function."""
+    if not any(c.isalpha() for c in name):
+        return False
     with _AGGREGATES_LOCK:
-        if not _AGGREGATES:
-            rows = connection.execute(
-                "SELECT DISTINCT lower(function_name) FROM duckdb_functions() "
-                "WHERE function_type = 'aggregate'"
-            ).fetchall()
-            _AGGREGATES.append(frozenset(name for (name,) in rows))
-        return _AGGREGATES[0]
+        if not _AGGREGATES:  # the functions are DuckDB's, the same on every connection
+            rows = (
+                sandbox()
+                .execute(
+                    "SELECT DISTINCT lower(function_name) FROM duckdb_functions() "
+                    "WHERE function_type = 'aggregate'"
+                )
+                .fetchall()
+            )
+            _AGGREGATES.append(frozenset(n for (n,) in rows))
+        return name in _AGGREGATES[0]
 
 
 # ---- verdicts kept between validations -------------------------------------------------

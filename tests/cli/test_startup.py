@@ -63,9 +63,9 @@ def _mlcompile(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def _probe(project: Path, *args: str) -> dict[str, object]:
+def _probe(project: Path, *args: str, heavy: tuple[str, ...] = HEAVY) -> dict[str, object]:
     done = subprocess.run(
-        [sys.executable, "-c", _PROBE.format(heavy=HEAVY), *args],
+        [sys.executable, "-c", _PROBE.format(heavy=heavy), *args],
         cwd=project,
         capture_output=True,
         text=True,
@@ -88,6 +88,18 @@ def test_warm_validate_and_no_op_run_import_no_heavy_library(flights_project: Pa
     assert run["code"] == 0
     assert "nothing to do: all 25 steps cached" in str(run["stdout"])
     assert run["heavy"] == []
+
+
+def test_cold_validate_composes_without_hydra_and_types_data_with_duckdb_alone(
+    flights_project: Path,
+) -> None:
+    """No cache at all: the example's defaults list is plain (spec/compose_plain.py) and
+    its tables are typed from Parquet footers and CSV prefixes, by DuckDB."""
+    cold = _probe(
+        flights_project, "validate", "mlcompile.yaml", heavy=(*HEAVY, "hydra", "omegaconf")
+    )
+    assert cold["code"] == 0
+    assert cold["heavy"] == ["duckdb"]
 
 
 # ---- the plan cache --------------------------------------------------------------------

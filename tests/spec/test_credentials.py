@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 
-from mlcompile.spec.checks.credentials import looks_like_secret
+from mlcompile.spec.secrets import looks_like_secret
 
 # Secret-shaped test values (AWS's documented example key id, made-up passwords).
 KEY_ID = "AKIAIOSFODNN7EXAMPLE"

@@ -23,6 +23,13 @@ class LoadedSpec:
 
 def load_spec(path: Path, overrides: list[str] | tuple[str, ...] = ()) -> LoadedSpec:
     """Compose and validate; raise SpecError listing every error found."""
+    from mlcompile.spec.tables import type_ahead
+
+    composed = compose(path, list(overrides))
+    # DuckDB types the files while pydantic is imported and validates (its part of a cold
+    # `validate` is as long as pydantic's)
+    type_ahead(composed.project_root, composed.data)
+
     from pydantic import ValidationError
 
     from mlcompile.spec.compose_checks import overridden_profiles, unknown_entries
@@ -30,7 +37,6 @@ def load_spec(path: Path, overrides: list[str] | tuple[str, ...] = ()) -> Loaded
     from mlcompile.spec.models import Spec
     from mlcompile.spec.resolve import resolve
 
-    composed = compose(path, list(overrides))
     unknown = unknown_entries(composed)
     if unknown:
         raise SpecError(unknown)

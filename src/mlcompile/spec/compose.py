@@ -4,8 +4,9 @@ The spec file is parsed by our own loader (positions, duplicate keys, safe tags)
 to Hydra as the primary config through the ConfigStore; config groups come from the
 project's `conf/` folder, then from the presets shipped with mlcompile (the repository's
 top-level `conf/`, `mlcompile/conf` once installed). Hydra is only
-imported when the spec needs it (a defaults list, overrides or `${...}`), because it costs a
-quarter of a second to import and `mlcompile validate` must answer fast.
+imported when the spec needs it (overrides, `${...}`, or a defaults list beyond the plain
+part `spec/compose_plain.py` merges itself), because it costs half a second to import and
+run, and `mlcompile validate` must answer fast.
 """
 
 from __future__ import annotations
@@ -276,8 +277,15 @@ def _compose_cached(composed: Composed) -> None:
             GroupSource(tuple(g["package"]), Path(g["path"]), g["display"]) for g in entry["groups"]
         ]
         return
-    composed.data = _compose_with_hydra(composed)
-    from mlcompile.spec.checks.credentials import holds_secret
+    from mlcompile.spec.compose_plain import compose_plain
+
+    plain = compose_plain(composed.spec, composed.overrides, search_dirs)
+    if plain is None:
+        composed.data = _compose_with_hydra(composed)
+    else:
+        composed.data, composed.groups = plain.data, plain.groups
+        composed._loaded.update(plain.loaded)
+    from mlcompile.spec.secrets import holds_secret
 
     # a spec that validate will refuse for a credential must not leave a copy of it on disk
     if key and not holds_secret(composed.data):

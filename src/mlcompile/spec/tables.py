@@ -10,7 +10,8 @@ plans it without running it.
 
 Every answer is cached under `.mlcompile/cache/tables/`, keyed by the file's identity
 (path, size, modification time, inode) or by the SQL text and its inputs' types, so an
-unchanged project validates without importing duckdb.
+unchanged project validates without importing duckdb. Without a cache, the spec's plain
+file sources are typed in a thread while pydantic validates the spec (`type_ahead`).
 """
 
 from __future__ import annotations
@@ -19,12 +20,14 @@ import contextlib
 import hashlib
 import json
 import os
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mlcompile import __version__, csvformat
+from mlcompile.expressions import sandbox
 from mlcompile.featureops import Kind
 
 CACHE_DIR = Path(".mlcompile") / "cache" / "tables"
@@ -61,6 +64,23 @@ def kind_of(sql_type: str | None) -> Kind:
     if name in ("VARCHAR", "ENUM") or name.startswith("ENUM("):
         return Kind.STRING
     return Kind.UNKNOWN
+
+
+# ---- DuckDB ------------------------------------------------------------------------------
+
+_LOCAL = threading.local()
+
+
+def _reader() -> Any:
+    """This thread's DuckDB connection for reading the project's files. Opening one costs
+    30 ms, more than typing a source does, so a process keeps one per thread. SQL from the
+    spec is bound elsewhere, on a connection that reads no file (`expressions.sandbox`)."""
+    con = getattr(_LOCAL, "reader", None)
+    if con is None:
+        import duckdb
+
+        con = _LOCAL.reader = duckdb.connect(":memory:")
+    return con
 
 
 # ---- the cache ---------------------------------------------------------------------------
@@ -103,18 +123,33 @@ def file_type(
 ) -> TableType | None:
     """The file's table type, or None when it cannot be read (the run reports why). `csv`:
     the source's CSV read options, as `ingest` gets them."""
+    _typed_ahead()
+    found = _identity(path, fmt, csv)
+    if found is None:
+        return None
+    key, size = found
+    cached = _load(root, key)
+    if cached is not None:
+        return _as_table(cached["table"])
+    if size == 0:
+        return None
+    return _type_file(root, key, path, fmt, csv)
+
+
+def _identity(path: Path, fmt: str, csv: Mapping[str, Any] | None) -> tuple[str, int] | None:
+    """The file's cache key as it is now, and its size; None when it cannot be read."""
     try:
         stat = path.stat()
     except OSError:
         return None
-    options = dict(csv or {})
     identity = (str(path.resolve()), fmt, stat.st_size, stat.st_mtime_ns, stat.st_ino)
-    key = _key("file/3", *identity, options)
-    cached = _load(root, key)
-    if cached is not None:
-        return _as_table(cached["table"])
-    if stat.st_size == 0:
-        return None
+    return _key("file/3", *identity, dict(csv or {})), stat.st_size
+
+
+def _type_file(
+    root: Path, key: str, path: Path, fmt: str, csv: Mapping[str, Any] | None
+) -> TableType | None:
+    options = dict(csv or {})
     try:
         table = _read(path, fmt, options)
     except Exception:  # any unreadable file: a run gives the reader's own error
@@ -123,58 +158,123 @@ def file_type(
     return table
 
 
+# ---- typing ahead ------------------------------------------------------------------------
+
+FILE_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+_AHEAD: list[threading.Thread] = []
+_AHEAD_LOCK = threading.Lock()
+
+
+def type_ahead(root: Path, data: dict[str, Any]) -> None:
+    """Start typing the spec's file sources in a thread while the spec is validated: DuckDB
+    opens connections and reads files without holding the GIL, so its part of a cold
+    `validate` overlaps pydantic's. `data` is the composed spec, not yet validated: only
+    files inside the project `root`, with no `format` or `csv` options and not in the cache,
+    are typed ahead, each as the typed pass types it (`file_type` waits for the thread,
+    then finds the answer in the cache)."""
+    root = root.resolve()
+    files = []
+    for path, fmt in _plain_files(root, data.get("sources")):
+        found = _identity(path, fmt, None)
+        if found is not None and found[1] > 0 and _load(root, found[0]) is None:
+            files.append((path, fmt, found[0]))
+    if not files:
+        return
+    thread = threading.Thread(
+        target=_type_all, args=(root, files, _binds_sql(data)), name="mlcompile-type-ahead"
+    )
+    with _AHEAD_LOCK:
+        _AHEAD.append(thread)
+    thread.start()
+
+
+def _binds_sql(data: dict[str, Any]) -> bool:
+    """Whether the typed pass will bind SQL: a SQL source, or an `expr` feature."""
+    sections = [data.get("sources"), data.get("features")]
+    entries = [e for s in sections if isinstance(s, dict) for e in s.values()]
+    return any(isinstance(e, dict) and e.keys() & {"sql", "expr"} for e in entries)
+
+
+def _plain_files(root: Path, sources: Any) -> list[tuple[Path, str]]:
+    from mlcompile.uris import is_uri
+
+    found = []
+    for source in (sources or {}).values() if isinstance(sources, dict) else []:
+        if not isinstance(source, dict) or source.keys() & {"format", "csv", "sql"}:
+            continue
+        written = source.get("path")
+        if not isinstance(written, str) or is_uri(written):
+            continue
+        target = root / written
+        fmt = FILE_FORMATS.get(target.suffix.lower())
+        resolved = target.resolve()
+        if fmt and resolved != root and resolved.is_relative_to(root) and target.is_file():
+            found.append((target, fmt))
+    return found
+
+
+def _type_all(root: Path, files: list[tuple[Path, str, str]], binds_sql: bool) -> None:
+    from mlcompile.expressions import open_sandbox_ahead
+
+    with contextlib.suppress(Exception):  # the typed pass types whatever is left, and says why
+        for path, fmt, key in files:
+            _type_file(root, key, path, fmt, None)
+        if binds_sql:
+            open_sandbox_ahead()
+
+
+def _typed_ahead() -> None:
+    """Wait for the files being typed ahead, if any."""
+    with _AHEAD_LOCK:
+        threads, _AHEAD[:] = list(_AHEAD), []
+    for thread in threads:
+        thread.join()
+
+
 def _read(path: Path, fmt: str, options: Mapping[str, Any]) -> TableType | None:
     """The file's columns as DuckDB binds a read of it: a Parquet footer, a CSV prefix
     (a row pandas would refuse makes DuckDB refuse the sample too)."""
-    import duckdb
-
-    con = duckdb.connect(":memory:")
-    try:
-        if fmt == "parquet":
-            relation = con.sql("SELECT * FROM read_parquet($path)", params={"path": str(path)})
-            return {
-                n: (str(t), kind_of(str(t)))
-                for n, t in zip(relation.columns, relation.types, strict=True)
-            }
-        read, params = csvformat.duckdb_read(options, ", sample_size = $rows")
-        params = {**params, "path": str(path), "rows": CSV_SAMPLE_ROWS}
-        relation = con.sql(f"SELECT * FROM {read}", params=params)
-        (rows,) = con.execute(f"SELECT count(*) FROM (FROM {read} LIMIT 1)", params).fetchone() or (
-            0,
-        )
-        if not rows:
-            # a header and no rows: the names are known, the types only a run with rows has
-            return {name: (None, Kind.UNKNOWN) for name in relation.columns}
-        table: TableType = {}
-        for name, sql in zip(relation.columns, map(str, relation.types), strict=True):
-            # pandas keeps dates in a CSV as text; the runtime parses ISO 8601 text as times
-            kind = kind_of(sql)
-            table[name] = ("VARCHAR", kind) if kind is Kind.TEMPORAL else (sql, kind)
-        # DuckDB's sniffer reads 'inf' or '1e400' as text where pandas reads numbers, and
-        # yes/no or t/f as booleans where pandas reads text: each is asked of the sample
-        text = [name for name, (sql, _) in table.items() if sql == "VARCHAR"]
-        flags = [name for name, (sql, _) in table.items() if sql == "BOOLEAN"]
-        checks = [
-            *(f"bool_and(TRY_CAST({_quoted(n)} AS DOUBLE) IS NOT NULL OR {_quoted(n)} IS NULL)"
-              for n in text),
-            *(f"bool_and({_quoted(n)} IN {PANDAS_BOOLEANS} OR {_quoted(n)} IS NULL)"
-              for n in flags),
-        ]  # fmt: skip
-        if checks:
-            text_read, _ = csvformat.duckdb_read(
-                options, ", sample_size = $rows, all_varchar = true"
-            )
-            sample = f"(SELECT * FROM {text_read} LIMIT $rows)"
-            query = f"SELECT {', '.join(checks)} FROM {sample}"
-            answers = con.execute(query, params).fetchone() or ()
-            for name, holds in zip([*text, *flags], answers, strict=True):
-                if name in text and holds:
-                    table[name] = ("DOUBLE", Kind.NUMERIC)
-                elif name in flags and not holds:
-                    table[name] = ("VARCHAR", Kind.STRING)
-        return {**table, **_declared(table, csvformat.dtypes(options))}
-    finally:
-        con.close()
+    con = _reader()
+    if fmt == "parquet":
+        relation = con.sql("SELECT * FROM read_parquet($path)", params={"path": str(path)})
+        return {
+            n: (str(t), kind_of(str(t)))
+            for n, t in zip(relation.columns, relation.types, strict=True)
+        }
+    read, params = csvformat.duckdb_read(options, ", sample_size = $rows")
+    params = {**params, "path": str(path), "rows": CSV_SAMPLE_ROWS}
+    # one read (DuckDB sniffs the sample for each): the columns, and whether a row follows
+    first = con.execute(f"SELECT * FROM {read} LIMIT 1", params)
+    columns = [(str(name), str(sql)) for name, sql, *_ in first.description]
+    if not first.fetchall():
+        # a header and no rows: the names are known, the types only a run with rows has
+        return {name: (None, Kind.UNKNOWN) for name, _ in columns}
+    table: TableType = {}
+    for name, sql in columns:
+        # pandas keeps dates in a CSV as text; the runtime parses ISO 8601 text as times
+        kind = kind_of(sql)
+        table[name] = ("VARCHAR", kind) if kind is Kind.TEMPORAL else (sql, kind)
+    # DuckDB's sniffer reads 'inf' or '1e400' as text where pandas reads numbers, and
+    # yes/no or t/f as booleans where pandas reads text: each is asked of the sample
+    text = [name for name, (sql, _) in table.items() if sql == "VARCHAR"]
+    flags = [name for name, (sql, _) in table.items() if sql == "BOOLEAN"]
+    checks = [
+        *(f"bool_and(TRY_CAST({_quoted(n)} AS DOUBLE) IS NOT NULL OR {_quoted(n)} IS NULL)"
+          for n in text),
+        *(f"bool_and({_quoted(n)} IN {PANDAS_BOOLEANS} OR {_quoted(n)} IS NULL)"
+          for n in flags),
+    ]  # fmt: skip
+    if checks:
+        text_read, _ = csvformat.duckdb_read(options, ", sample_size = $rows, all_varchar = true")
+        sample = f"(SELECT * FROM {text_read} LIMIT $rows)"
+        query = f"SELECT {', '.join(checks)} FROM {sample}"
+        answers = con.execute(query, params).fetchone() or ()
+        for name, holds in zip([*text, *flags], answers, strict=True):
+            if name in text and holds:
+                table[name] = ("DOUBLE", Kind.NUMERIC)
+            elif name in flags and not holds:
+                table[name] = ("VARCHAR", Kind.STRING)
+    return {**table, **_declared(table, csvformat.dtypes(options))}
 
 
 def _declared(table: TableType, dtypes: dict[str, str]) -> TableType:
@@ -210,16 +310,14 @@ def sql_type(root: Path, sql: str, inputs: dict[str, TableType]) -> Bound:
 def _bind(sql: str, inputs: dict[str, TableType]) -> Bound:
     import duckdb
 
-    con = duckdb.connect(":memory:")
+    con = sandbox()
+    # the inputs' tables, and whatever the SQL may create, live only for this binding
+    con.begin()
     try:
         for name, table in inputs.items():
             # a column of unknown type is VARCHAR here; _bind's caller ignores type errors then
             columns = ", ".join(f"{_quoted(c)} {sql or 'VARCHAR'}" for c, (sql, _) in table.items())
             con.execute(f"CREATE TABLE {_quoted(name)} ({columns or 'unknown_ INTEGER'})")
-        con.execute("SET enable_external_access = false")
-        # the error's position in the SQL text comes only in DuckDB's JSON form of errors
-        con.execute("SET errors_as_json = true")
-        con.execute("SET lock_configuration = true")
         statements = con.extract_statements(sql)
         if len(statements) != 1 or statements[0].type not in (
             duckdb.StatementType.SELECT,
@@ -231,7 +329,7 @@ def _bind(sql: str, inputs: dict[str, TableType]) -> Bound:
     except duckdb.Error as exc:
         return _refusal(con, sql, exc)
     finally:
-        con.close()
+        con.rollback()
     return Bound({n: (t, kind_of(t)) for n, t in zip(names, types, strict=True)})
 
 

@@ -18,9 +18,8 @@ from mlcompile.featureops import Kind
 from mlcompile.spec.checks.columns import bind_expr
 from mlcompile.spec.checks.context import Context
 from mlcompile.spec.checks.features import expression
-from mlcompile.spec.checks.tables import FILE_FORMATS
 from mlcompile.spec.models import Schema, Source
-from mlcompile.spec.tables import TableType
+from mlcompile.spec.tables import FILE_FORMATS, TableType
 from mlcompile.spec.yaml_loader import KeyPath
 
 # (read as, schema's dtype) pairs the schema's tolerant dtype check lets pass

@@ -15,9 +15,8 @@ from mlcompile import codes
 from mlcompile.errors import did_you_mean
 from mlcompile.featureops import Kind
 from mlcompile.spec.checks.context import Context
-from mlcompile.spec.tables import Bound, TableType, file_type, sql_type
+from mlcompile.spec.tables import FILE_FORMATS, Bound, TableType, file_type, sql_type
 
-FILE_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 _UNKNOWN = (None, Kind.UNKNOWN)
 # Words DuckDB's parser refuses as bare column names that turn up as column names in data.
 _RESERVED = frozenset(
