@@ -7,6 +7,10 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEMO   := examples/flights
 
+# Two jobs at once: `make test` installs the project's venv and the MLflow server's venv side
+# by side (each mostly waits on downloads), which a fresh CI machine feels most.
+MAKEFLAGS += --jobs=2
+
 .PHONY: demo test lint golden bench dist clean
 
 $(STAMP): pyproject.toml constraints.txt $(wildcard backends/*/pyproject.toml examples/*/pyproject.toml)
