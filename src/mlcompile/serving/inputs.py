@@ -17,6 +17,7 @@ import math
 import reprlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -255,8 +256,9 @@ def _integers_bulk(dtype: Any) -> Bulk:
     low, high = int(info.min), int(info.max)
 
     def bulk(values: list[Any]) -> list[Any] | None:
-        # bool is a subclass of int but not int itself: set(map(type)) tells them apart
-        present = [v for v in values if v is not None]
+        # bool is a subclass of int but not int itself: set(map(type)) tells them apart.
+        # Python ints stay Python ints (no float64 on the way), so 2**53 + 1 is checked exactly
+        present = [v for v in values if v is not None] if None in values else values
         if not set(map(type, present)) <= {int}:
             return None
         if present and not (low <= min(present) and max(present) <= high):
@@ -273,14 +275,17 @@ def _numbers_bulk(dtype: Any) -> Bulk:
         if not set(map(type, values)) <= {float, int, _NONE}:
             return None
         try:
-            # v != v: NaN, a missing value as Python's json module writes it
-            numbers = [None if v is None or v != v else float(v) for v in values]
+            # NumPy converts each value as float() does (None and NaN become NaN)
+            array = np.array(values, dtype=np.float64)
         except OverflowError:  # an integer of hundreds of digits
             return None
-        present = [v for v in numbers if v is not None]
+        missing = np.isnan(array)
         # an infinity is larger than the largest float too
-        if present and max(max(present), -min(present)) > largest:
+        if np.any(np.abs(array[~missing]) > largest):
             return None
+        numbers: list[Any] = array.tolist()
+        if missing.any():  # a missing value is None, as the one-value reading gives it
+            numbers = [None if m else v for v, m in zip(numbers, missing.tolist(), strict=True)]
         return numbers
 
     return bulk
@@ -289,7 +294,9 @@ def _numbers_bulk(dtype: Any) -> Bulk:
 def _ascii_bulk(values: list[Any]) -> list[Any] | None:
     if not set(map(type, values)) <= {str, _NONE}:
         return None
-    return values if all(v.isascii() for v in values if v is not None) else None
+    # one C pass over the joined text; filter(None) drops the missing values (and empty text,
+    # which is ASCII anyway)
+    return values if "".join(filter(None, values)).isascii() else None
 
 
 # ---- building a column from values already read ---------------------------------------------
@@ -303,7 +310,7 @@ def _integers(dtype: Any) -> Build:
     def build(values: list[Any]) -> pd.Series:
         # a NumPy integer column cannot hold a missing value: it becomes float, which
         # LightGBM reads as missing (a nullable Int64 keeps <NA>)
-        if isinstance(dtype, np.dtype) and any(v is None for v in values):
+        if isinstance(dtype, np.dtype) and None in values:  # a C scan
             return pd.Series(values, dtype="float64")
         return pd.Series(values, dtype=dtype)
 
@@ -363,7 +370,6 @@ def columns_frame(values: Mapping[str, list[Any]], columns: Sequence[InputColumn
     return pd.DataFrame({column.name: column.build(values[column.name]) for column in columns})
 
 
-_ABSENT = object()
 BULK_ROWS = 16  # below, the checks of a column at once cost more than they save
 
 
@@ -371,8 +377,10 @@ def _bulk(rows: Sequence[Mapping[str, Any]], column: InputColumn) -> list[Any] |
     """The column's values read at once, or None when they must be read one by one."""
     if column.bulk is None or len(rows) < BULK_ROWS:
         return None
-    present = [row.get(column.name, _ABSENT) for row in rows]
-    if _ABSENT in present:
+    try:
+        # a C loop over the rows, where a comprehension calling row.get costs twice as much
+        present = list(map(itemgetter(column.name), rows))
+    except KeyError:  # a row without the column: read one by one, which says which
         return None
     values = column.bulk(present)
     if values is None or (not column.nullable and None in values):

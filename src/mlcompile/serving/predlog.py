@@ -22,6 +22,7 @@ import tempfile
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import chain, repeat
 from pathlib import Path
 from typing import Any
 
@@ -90,16 +91,25 @@ Item = Any  # a pd.DataFrame (pandas has no types) or an Entry
 def entries_frame(run: list[Entry]) -> pd.DataFrame:
     """The log rows of joinable entries, as one frame."""
     first = run[0]
-    values = {c.name: [v for e in run for v in e.values[c.name]] for c in first.inputs}
-    predictions = {k: [v for e in run for v in e.predictions[k]] for k in first.predictions}
+    rows = [e.rows for e in run]
+
+    # chain and repeat join the entries' lists in C loops, not a Python step per row
+    def joined(lists: list[list[Any]]) -> list[Any]:
+        return lists[0] if len(lists) == 1 else list(chain.from_iterable(lists))
+
+    def repeated(each: list[Any]) -> list[Any]:
+        return list(chain.from_iterable(map(repeat, each, rows)))
+
+    values = {c.name: joined([e.values[c.name] for e in run]) for c in first.inputs}
+    predictions = {k: joined([e.predictions[k] for e in run]) for k in first.predictions}
     meta: dict[str, list[Any]] = {
-        "request_id": [e.request_id for e in run for _ in range(e.rows)],
-        "received_at": [e.received_at for e in run for _ in range(e.rows)],
-        "model_version": [e.version for e in run for _ in range(e.rows)],
-        "warnings": [n for e in run for n in e.warnings],
-        "answered_by": [e.answered_by for e in run for _ in range(e.rows)],
+        "request_id": repeated([e.request_id for e in run]),
+        "received_at": repeated([e.received_at for e in run]),
+        "model_version": repeated([e.version for e in run]),
+        "warnings": joined([e.warnings for e in run]),
+        "answered_by": repeated([e.answered_by for e in run]),
     }
-    shadow = {k: [v for e in run for v in e.shadow[k]] for k in first.shadow}
+    shadow = {k: joined([e.shadow[k] for e in run]) for k in first.shadow}
     predicted = pd.DataFrame({**predictions, **shadow})
     return log_frame(meta, columns_frame(values, first.inputs), predicted)
 
