@@ -97,15 +97,22 @@ def _same_metrics(got: dict[str, Any], expected: dict[str, dict[str, float]]) ->
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("kfp")
-def test_kfp_local_runs_every_step_from_the_bundle_with_no_project_on_disk(
+@pytest.mark.parametrize(
+    "backend",
+    [
+        pytest.param("kfp", marks=pytest.mark.xdist_group("kfp")),  # on kfp.local
+        pytest.param("zenml", marks=pytest.mark.xdist_group("zenml")),
+    ],
+)
+def test_every_step_runs_from_the_bundle_with_no_project_on_disk(
+    backend: str,
     s3: Any,
     tmp_path: Path,
     cli: Callable[..., Result],
     local_metrics: dict[str, dict[str, float]],
 ) -> None:
-    spec_path, bucket = _bucketed(s3, tmp_path / "project", "kfp")
-    result, empty = _run_without_project(spec_path, "kfp", tmp_path, cli)
+    spec_path, bucket = _bucketed(s3, tmp_path / "project", backend)
+    result, empty = _run_without_project(spec_path, backend, tmp_path, cli)
     assert result.exit_code == 0, result.error
     _same_metrics(result.metrics, local_metrics)
     # the bundle is where the build put it, named by its hash; the model is in the bucket
@@ -117,21 +124,6 @@ def test_kfp_local_runs_every_step_from_the_bundle_with_no_project_on_disk(
     assert "conformance_metrics.py" in json.loads(bundle.read_text())["files"]
     assert not spec_path.parent.exists()
     assert not list(empty.rglob("conformance_metrics.py")) and not list(empty.rglob("*.csv"))
-
-
-@pytest.mark.slow
-@pytest.mark.xdist_group("zenml")
-def test_zenml_runs_from_the_bundle_with_no_project_on_disk(
-    s3: Any,
-    tmp_path: Path,
-    cli: Callable[..., Result],
-    local_metrics: dict[str, dict[str, float]],
-) -> None:
-    spec_path, bucket = _bucketed(s3, tmp_path / "project", "zenml")
-    result, _ = _run_without_project(spec_path, "zenml", tmp_path, cli)
-    assert result.exit_code == 0, result.error
-    _same_metrics(result.metrics, local_metrics)
-    assert _production(bucket, tmp_path) == {"production": 1}
 
 
 def test_a_step_runs_only_the_bundle_its_pipeline_names(tmp_path: Path) -> None:
