@@ -68,23 +68,23 @@ def project_root(given: Path | None) -> Path:
 def project_folders(root: Path) -> dict[str, Path | str]:
     """Where the project keeps its run records (backends.local.runs of its spec) and its
     model registry (settings.registry: a folder of the project or an object store's URI),
-    else mlcompile.paths' defaults. A spec that does not load is an error here, as it would
-    be for `run`: a wrong folder would list someone else's runs or models without a word."""
+    else mlcompile.paths' defaults. A spec that does not compile is an error here, as it
+    would be for `run`: a wrong folder would list someone else's runs or models without a
+    word. The plan cache answers for a spec that did not change since it last compiled."""
     spec = root / SPEC_FILE
     if not spec.is_file():
         return {"runs_dir": root / paths.RUNS, "registry": root / paths.REGISTRY}
     from mlcompile.backends import get_backend
-    from mlcompile.backends.local_settings import LocalSettings
-    from mlcompile.compiler import validated_backend_settings
-    from mlcompile.spec import load_spec
+    from mlcompile.backends.local import local_folders
+    from mlcompile.compiler import backend_settings, compile_cached
     from mlcompile.uris import is_uri
 
-    loaded = load_spec(spec, [])
-    settings = validated_backend_settings(loaded, get_backend("local"))
-    assert isinstance(settings, LocalSettings)
-    registry = loaded.resolved.spec.settings.registry
+    compiled = compile_cached(spec, [])
+    settings = backend_settings(compiled, get_backend("local"))
+    _, runs_dir = local_folders(settings, compiled.plan, root)
+    registry = str(compiled.plan.settings.get("registry", paths.REGISTRY))
     return {
-        "runs_dir": root / settings.runs,
+        "runs_dir": runs_dir,
         "registry": registry if is_uri(registry) else root / registry,
     }
 
