@@ -35,7 +35,7 @@ from mlcompile.plan import Node, Plan, canonical_json, sha256_text
 from mlcompile.runtime.trail.sink import transport_of
 from mlcompile_kfp.merge import merge_components
 from mlcompile_kfp.settings import KfpSettings, Resources
-from mlcompile_kfp.speedups import kfp_speedups
+from mlcompile_kfp.speedups import import_kfp, kfp_speedups
 
 MODULE_FILE = "pipeline.py"
 KFP_TYPES = {"dataset": "Dataset", "model": "Model", "metrics": "Metrics"}
@@ -499,6 +499,7 @@ def compile_ir(text: str) -> str:
     entering as a literal, so executing it runs nothing but pipeline definitions, and a
     build avoids starting a second interpreter and importing kfp twice.
     """
+    import_kfp()
     from kfp import compiler  # type: ignore[import-untyped]
 
     with tempfile.TemporaryDirectory(prefix="mlcompile-kfp-") as tmp, kfp_speedups():
