@@ -58,7 +58,6 @@ _MODULE_NAMES = frozenset(
         "run_id",
         "named",
         "copy",
-        "dataclasses",
     }
 )
 # Local names of a component body; its parameters must not shadow them.
