@@ -93,10 +93,13 @@ def _paths(compiled: Compiled) -> list[tuple[str, Path]]:
 
 def compile_spec(spec_path: Path, overrides: list[str]) -> Compiled:
     """Compose, validate and plan the spec."""
-    from mlcompile.plan.build import build_monitor_plan, build_plan
     from mlcompile.spec import load_spec
 
+    # the planner (and with it the spec's pydantic models) is imported after composing:
+    # load_spec starts typing the data files in a thread first, to overlap that import
     loaded = load_spec(spec_path, overrides)
+    from mlcompile.plan.build import build_monitor_plan, build_plan
+
     plan = build_plan(loaded.resolved, loaded.composed.data)
     monitor_plan = build_monitor_plan(loaded.resolved, loaded.composed.data)
     spec = loaded.resolved.spec

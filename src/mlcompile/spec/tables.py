@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from mlcompile import __version__, csvformat
-from mlcompile.expressions import sandbox
+from mlcompile.expressions import engine, sandbox
 from mlcompile.featureops import Kind
 
 CACHE_DIR = Path(".mlcompile") / "cache" / "tables"
@@ -77,9 +77,7 @@ def _reader() -> Any:
     spec is bound elsewhere, on a connection that reads no file (`expressions.sandbox`)."""
     con = getattr(_LOCAL, "reader", None)
     if con is None:
-        import duckdb
-
-        con = _LOCAL.reader = duckdb.connect(":memory:")
+        con = _LOCAL.reader = engine().connect(":memory:")
     return con
 
 
@@ -180,6 +178,10 @@ def type_ahead(root: Path, data: dict[str, Any]) -> None:
             files.append((path, fmt, found[0]))
     if not files:
         return
+    # imported here, not in the thread: importing is Python work, which holds the GIL and
+    # would only take turns with pydantic's import; DuckDB's own work, which overlaps it,
+    # then starts as soon as it can
+    engine()
     thread = threading.Thread(
         target=_type_all, args=(root, files, _binds_sql(data)), name="mlcompile-type-ahead"
     )
@@ -220,7 +222,8 @@ def _type_all(root: Path, files: list[tuple[Path, str, str]], binds_sql: bool) -
         for path, fmt, key in files:
             _type_file(root, key, path, fmt, None)
         if binds_sql:
-            open_sandbox_ahead()
+            # the reader becomes the sandbox: opening a connection costs more than a file
+            open_sandbox_ahead(vars(_LOCAL).pop("reader", None))
 
 
 def _typed_ahead() -> None:
@@ -235,12 +238,9 @@ def _read(path: Path, fmt: str, options: Mapping[str, Any]) -> TableType | None:
     """The file's columns as DuckDB binds a read of it: a Parquet footer, a CSV prefix
     (a row pandas would refuse makes DuckDB refuse the sample too)."""
     con = _reader()
-    if fmt == "parquet":
-        relation = con.sql("SELECT * FROM read_parquet($path)", params={"path": str(path)})
-        return {
-            n: (str(t), kind_of(str(t)))
-            for n, t in zip(relation.columns, relation.types, strict=True)
-        }
+    if fmt == "parquet":  # the footer: LIMIT 0 reads no row
+        read = con.execute("SELECT * FROM read_parquet($path) LIMIT 0", {"path": str(path)})
+        return {str(n): (str(t), kind_of(str(t))) for n, t, *_ in read.description}
     read, params = csvformat.duckdb_read(options, ", sample_size = $rows")
     params = {**params, "path": str(path), "rows": CSV_SAMPLE_ROWS}
     # one read (DuckDB sniffs the sample for each): the columns, and whether a row follows
@@ -308,8 +308,7 @@ def sql_type(root: Path, sql: str, inputs: dict[str, TableType]) -> Bound:
 
 
 def _bind(sql: str, inputs: dict[str, TableType]) -> Bound:
-    import duckdb
-
+    duckdb = engine()
     con = sandbox()
     # the inputs' tables, and whatever the SQL may create, live only for this binding
     con.begin()
@@ -324,35 +323,29 @@ def _bind(sql: str, inputs: dict[str, TableType]) -> Bound:
             duckdb.StatementType.MULTI,
         ):
             return Bound(None, "the SQL must be a single query (SELECT ...)", "Parser")
-        relation = con.sql(sql)
-        names, types = relation.columns, [str(t) for t in relation.types]
-    except duckdb.Error as exc:
-        return _refusal(con, sql, exc)
+        try:
+            described = con.execute(_DESCRIBE + sql).fetchall()
+        except duckdb.Error as exc:
+            return _refusal(exc, len(_DESCRIBE))
+    except duckdb.Error as exc:  # a parser error, from extract_statements
+        return _refusal(exc, 0)
     finally:
         con.rollback()
-    return Bound({n: (t, kind_of(t)) for n, t in zip(names, types, strict=True)})
+    return Bound({str(n): (str(t), kind_of(str(t))) for n, t, *_ in described})
 
 
-# Binding the SQL as a prepared statement gives DuckDB's error with its position (the
-# relational API's errors have none); it plans the query without running it.
-_PREPARE = "PREPARE mlcompile_bind AS "
+# DESCRIBE binds and plans the query, without running it, and gives its columns' names and
+# types (the types as DuckDB writes them, as a relation's types print).
+_DESCRIBE = "DESCRIBE "
 
 
-def _refusal(con: Any, sql: str, exc: Exception) -> Bound:
+def _refusal(exc: Exception, shift: int) -> Bound:
     """DuckDB's error as a Bound: its message as DuckDB prints it ("Binder Error: ..."),
-    its class, and where in the SQL text it stopped, when DuckDB says."""
-    import duckdb
-
+    its class, and where in the SQL text it stopped, when DuckDB says (`shift`: the length
+    of what came before the SQL in the statement that failed)."""
     kind = type(exc).__name__.removesuffix("Exception")
-    info, shift = _as_json(exc), 0
-    if info is not None:  # a parser error: already in JSON
-        message = f"{kind} Error: {info['exception_message']}"
-    else:
-        message = str(exc)
-        try:
-            con.execute(_PREPARE + sql)
-        except duckdb.Error as again:
-            info, shift = _as_json(again), len(_PREPARE)
+    text, info = str(exc), _as_json(exc)
+    message = text if info is None else text[: text.index("{")] + info["exception_message"]
     position = str((info or {}).get("position", ""))
     at = int(position) - shift if position.isdigit() and int(position) >= shift else None
     return Bound(None, message, kind, at)

@@ -35,7 +35,7 @@ from mlcompile.plan import Node, Plan, canonical_json, sha256_text
 from mlcompile.runtime.trail.sink import transport_of
 from mlcompile_kfp.merge import merge_components
 from mlcompile_kfp.settings import KfpSettings, Resources
-from mlcompile_kfp.speedups import kfp_speedups
+from mlcompile_kfp.speedups import import_kfp, kfp_speedups
 
 MODULE_FILE = "pipeline.py"
 KFP_TYPES = {"dataset": "Dataset", "model": "Model", "metrics": "Metrics"}
@@ -58,7 +58,6 @@ _MODULE_NAMES = frozenset(
         "run_id",
         "named",
         "copy",
-        "dataclasses",
     }
 )
 # Local names of a component body; its parameters must not shadow them.
@@ -285,13 +284,16 @@ def _signature(node: Node, own: NodeParams) -> tuple[Any, ...]:
     )
 
 
-def build_components(plan: Plan) -> tuple[list[Component], dict[str, str]]:
-    """The components of a plan, in order of first use, and node id -> component function."""
+def build_components(
+    plan: Plan, names: dict[str, NodeParams]
+) -> tuple[list[Component], dict[str, str]]:
+    """The components of a plan, in order of first use, and node id -> component function;
+    `names` holds each node's `node_params`."""
     taken = {n.lower() for n in _MODULE_NAMES}
     by_signature: dict[tuple[Any, ...], tuple[str, list[str]]] = {}
     first: dict[str, Node] = {}
     for node in plan.topological():
-        key = _signature(node, node_params(node))
+        key = _signature(node, names[node.id])
         if key not in by_signature:
             by_signature[key] = (unique(node.kind, taken), [])
             first[by_signature[key][0]] = node
@@ -299,7 +301,7 @@ def build_components(plan: Plan) -> tuple[list[Component], dict[str, str]]:
     components, of_node = [], {}
     for function, nodes in by_signature.values():
         node = first[function]
-        own = node_params(node)
+        own = names[node.id]
         components.append(
             Component(
                 kind=node.kind,
@@ -322,7 +324,7 @@ def build_components(plan: Plan) -> tuple[list[Component], dict[str, str]]:
     return components, of_node
 
 
-def step_call(node: Node) -> str:
+def step_call(node: Node, own: NodeParams) -> str:
     """A node's `step` argument: its id, its params, and its inputs in slot order, each with
     its place in the plan for the lineage events ([input, node, output, type]).
 
@@ -336,7 +338,7 @@ def step_call(node: Node) -> str:
             "params": node.params,
             "reads": [
                 [name, ref.node, ref.output, ref.type]
-                for name in node_params(node).inputs
+                for name in own.inputs
                 for ref in [node.inputs[name]]
             ],
         }
@@ -344,7 +346,11 @@ def step_call(node: Node) -> str:
 
 
 def build_steps(
-    plan: Plan, settings: KfpSettings, components: dict[str, str], module_taken: set[str]
+    plan: Plan,
+    settings: KfpSettings,
+    components: dict[str, str],
+    names: dict[str, NodeParams],
+    module_taken: set[str],
 ) -> list[Step]:
     """The steps in topological order; their task variables are recorded in `module_taken`."""
     functions = function_names(plan)
@@ -352,7 +358,6 @@ def build_steps(
     tasks = {
         node.id: unique(f"{functions[node.id]}_task", module_taken) for node in plan.topological()
     }
-    names = {node.id: node_params(node) for node in plan.nodes}
     steps = []
     # Deploy steps read their model's gate decisions, so a failed gate stops exactly the
     # deployments of that model: the plan's own edges, as every backend runs them.
@@ -374,7 +379,7 @@ def build_steps(
                 node_id=node.id,
                 kind=node.kind,
                 component=components[node.id],
-                call=step_call(node),
+                call=step_call(node, own),
                 function=functions[node.id],
                 task=tasks[node.id],
                 inputs=inputs,
@@ -438,9 +443,10 @@ def _secrets(settings: KfpSettings, node: Node) -> tuple[tuple[str, dict[str, st
 def render_module(plan: Plan, settings: KfpSettings, bundle: ProjectBundle | None = None) -> str:
     """The pipeline module's text: pure, the same plan, settings and bundle give the same
     bytes. With a bundle, steps run from it instead of the project at `project_root`."""
-    components, of_node = build_components(plan)
+    names = {node.id: node_params(node) for node in plan.nodes}
+    components, of_node = build_components(plan, names)
     module_taken = {n.lower() for n in _MODULE_NAMES} | {c.function for c in components}
-    every_step = build_steps(plan, settings, of_node, module_taken)
+    every_step = build_steps(plan, settings, of_node, names, module_taken)
     steps, parts = build_parts(plan, every_step, module_taken)
     kfp_types = sorted(
         {p.kfp_type for c in components for p in c.params_list} | {"Input", "Output"}
@@ -499,6 +505,7 @@ def compile_ir(text: str) -> str:
     entering as a literal, so executing it runs nothing but pipeline definitions, and a
     build avoids starting a second interpreter and importing kfp twice.
     """
+    import_kfp()
     from kfp import compiler  # type: ignore[import-untyped]
 
     with tempfile.TemporaryDirectory(prefix="mlcompile-kfp-") as tmp, kfp_speedups():

@@ -1,15 +1,26 @@
-"""While mlcompile compiles a pipeline, four kfp SDK helpers are swapped for faster ones.
+"""A build imports kfp without its client, and while it compiles a pipeline, six kfp SDK
+helpers are swapped for faster ones.
 
-Each does what the original does, for the inputs a compile gives it; everything is restored
+`kfp/__init__` imports `kfp.Client` (and with it the kubernetes client's models), two thirds
+of the time of `import kfp`, unless `_KFP_RUNTIME` is `true` (kfp's own switch, which its
+containers set): `import_kfp` imports the package with it set, only for `kfp/__init__`, and
+gives the package the three names it skipped lazily (PEP 562), so `kfp.Client`, `kfp.dsl`
+and `kfp.components` still work, and a later `import kfp.client` imports the real one.
+
+Each helper does what the original does, for the inputs a compile gives it; everything is restored
 on exit, and a helper a kfp release renames is left alone (docs/benchmarks.md has the times):
 
 - `PipelineTask._ensure_container_spec_exists` takes `inspect.stack()` (source context of every
   frame) only to name its caller in a possible error message: one frame is enough.
 - `utils.maybe_rename_for_k8s` (two regular expressions) is called for every task once per task
   of the same DAG, quadratic in the tasks: its results are cached for the compile.
-- `yaml.dump_all` writes the IR with the pure-Python emitter: libyaml's, when PyYAML has it,
-  and with every mapping or list of plain values on one line (YAML's flow style): the same
-  document in a tenth fewer bytes, most of them indentation.
+- `yaml.dump_all` makes a node of every value with PyYAML's pure-Python representer, even
+  with libyaml's emitter: the IR (a dict of JSON values) is written by `ir_yaml` instead, in
+  PyYAML's layout with every mapping or list of scalars on one line (YAML's flow style), and
+  long strings never folded: the same documents in a tenth fewer bytes than PyYAML's default.
+- `type_utils.is_parameter_type` and `get_parameter_type` map an I/O type name to a kind (a
+  regular expression and a table each time), several times for each argument of each task:
+  their results for a type name (a string) are cached for the compile.
 - `pipeline_spec_builder.merge_deployment_spec_and_component_spec` copies a part's (a pipeline
   used as a component) executors into the pipeline's, listing all the pipeline's executors
   for each one, quadratic in the steps: the part's identical executors are merged first
@@ -20,17 +31,55 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib
+import os
 import sys
 from collections.abc import Iterator
 from typing import Any
 
+from mlcompile_kfp.ir_yaml import UnsupportedValue, dump_documents
 from mlcompile_kfp.merge import merge_components
+
+# What `kfp/__init__` imports unless `_KFP_RUNTIME` is set: its name -> module, attribute there
+_SKIPPED: dict[str, tuple[str, str | None]] = {
+    "components": ("kfp.components", None),
+    "dsl": ("kfp.dsl", None),
+    "Client": ("kfp.client", "Client"),
+}
+
+
+def import_kfp() -> None:
+    """Import the kfp package without `kfp.client`, unless it is imported already."""
+    if "kfp" in sys.modules:
+        return
+    before = os.environ.get("_KFP_RUNTIME")
+    os.environ["_KFP_RUNTIME"] = "true"
+    try:
+        import kfp  # type: ignore[import-untyped]
+    finally:
+        if before is None:
+            del os.environ["_KFP_RUNTIME"]
+        else:
+            os.environ["_KFP_RUNTIME"] = before
+    if not hasattr(kfp, "__getattr__"):
+        kfp.__getattr__ = _skipped_name
+
+
+def _skipped_name(name: str) -> Any:
+    if name not in _SKIPPED:
+        raise AttributeError(f"module 'kfp' has no attribute {name!r}")
+    module_name, attribute = _SKIPPED[name]
+    module = importlib.import_module(module_name)
+    value = module if attribute is None else getattr(module, attribute)
+    setattr(sys.modules["kfp"], name, value)
+    return value
 
 
 @contextlib.contextmanager
 def kfp_speedups() -> Iterator[None]:
     from kfp.compiler import pipeline_spec_builder  # type: ignore[import-untyped]
     from kfp.dsl import pipeline_task, utils  # type: ignore[import-untyped]
+    from kfp.dsl.types import type_utils  # type: ignore[import-untyped]
 
     with contextlib.ExitStack() as stack:
         merge_part = pipeline_spec_builder.__dict__.get("merge_deployment_spec_and_component_spec")
@@ -48,7 +97,11 @@ def kfp_speedups() -> Iterator[None]:
         rename = getattr(utils, "maybe_rename_for_k8s", None)
         if rename is not None:
             stack.enter_context(_swapped(utils, "maybe_rename_for_k8s", functools.cache(rename)))
-        stack.enter_context(_c_yaml())
+        for name in ("is_parameter_type", "get_parameter_type"):
+            found = type_utils.__dict__.get(name)
+            if found is not None:
+                stack.enter_context(_swapped(type_utils, name, _cached_for_names(found)))
+        stack.enter_context(_ir_yaml())
         yield
 
 
@@ -59,6 +112,21 @@ def _ensure(self: Any) -> None:
             f"{caller} can only be used on single-step components, not pipelines used as "
             "components, or special components like importers."
         )
+
+
+def _cached_for_names(function: Any) -> Any:
+    """`function` of one argument, its results for a string cached (other values vary: a
+    dict is not hashable, a type may be a generic alias)."""
+    cache: dict[str, Any] = {}
+
+    def cached(value: Any) -> Any:
+        if type(value) is not str:
+            return function(value)
+        if value not in cache:
+            cache[value] = function(value)
+        return cache[value]
+
+    return cached
 
 
 def _merged_part(
@@ -95,10 +163,22 @@ def _swapped(owner: Any, name: str, replacement: Any) -> Iterator[None]:
         setattr(owner, name, original)
 
 
-def _c_yaml() -> contextlib.AbstractContextManager[None]:
+def _ir_yaml() -> contextlib.AbstractContextManager[None]:
     import yaml
 
-    dumper = getattr(yaml, "CDumper", yaml.Dumper)
-    return _swapped(
-        yaml, "dump_all", functools.partial(yaml.dump_all, Dumper=dumper, default_flow_style=None)
-    )
+    return _swapped(yaml, "dump_all", functools.partial(_dump_all, yaml.dump_all))
+
+
+def _dump_all(original: Any, documents: Any, stream: Any = None, **options: Any) -> Any:
+    """kfp's call, `yaml.dump_all(documents, file, sort_keys=True)`, written by `ir_yaml`;
+    any other call, or a value `ir_yaml` does not write, by PyYAML."""
+    documents = list(documents)
+    if stream is not None and options == {"sort_keys": True}:
+        try:
+            text = dump_documents(documents)
+        except UnsupportedValue:
+            pass
+        else:
+            stream.write(text)
+            return None
+    return original(documents, stream, **options)

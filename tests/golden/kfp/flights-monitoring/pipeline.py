@@ -8,7 +8,6 @@
 # schemas, custom code) at /workspace.
 
 import copy
-import dataclasses
 
 from kfp import dsl
 from kfp.dsl import Artifact, Dataset, Input, Output
@@ -230,15 +229,17 @@ def monitor(
 
 
 def named(component, name):
-    """`component` under the task name `name`.
+    """`component` under the task name `name`, a name KFP keeps as it is (lowercase, `-`).
 
     KFP names a task after its component and makes the name unique by trying -2, -3, ...
     against every task so far, which is quadratic in the tasks of one component; a per-node
     name keeps each task named after its node. The copies share one source, so the compiled
-    IR holds one executor per component (mlcompile merges the identical ones).
+    IR holds one executor per component (mlcompile merges the identical ones). Only the name
+    changes, so the spec is copied, not rebuilt: rebuilding checks its placeholders again.
     """
     renamed = copy.copy(component)
-    renamed.component_spec = dataclasses.replace(component.component_spec, name=name)
+    renamed.component_spec = copy.copy(component.component_spec)
+    renamed.component_spec.name = name
     return renamed
 
 
@@ -247,7 +248,7 @@ def named(component, name):
     description='mlcompile plan flights-monitoring',
 )
 def pipeline():
-    ingest_december_flights_task = named(ingest, 'ingest_december_flights')(
+    ingest_december_flights_task = named(ingest, 'ingest-december-flights')(
         step='{"node":"ingest:december_flights","params":{"format":"parquet","path":"data/flights_december.parquet","source":"december_flights"},"reads":[]}',
         run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
         run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
@@ -258,7 +259,7 @@ def pipeline():
     ingest_december_flights_task.set_cpu_limit('2')
     ingest_december_flights_task.set_memory_request('1G')
     ingest_december_flights_task.set_memory_limit('4G')
-    ingest_planes_task = named(ingest, 'ingest_planes')(
+    ingest_planes_task = named(ingest, 'ingest-planes')(
         step='{"node":"ingest:planes","params":{"format":"csv","path":"data/planes.csv","source":"planes"},"reads":[]}',
         run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
         run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
@@ -269,7 +270,7 @@ def pipeline():
     ingest_planes_task.set_cpu_limit('2')
     ingest_planes_task.set_memory_request('1G')
     ingest_planes_task.set_memory_limit('4G')
-    ingest_weather_task = named(ingest, 'ingest_weather')(
+    ingest_weather_task = named(ingest, 'ingest-weather')(
         step='{"node":"ingest:weather","params":{"format":"csv","path":"data/weather.csv","source":"weather"},"reads":[]}',
         run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
         run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
@@ -280,7 +281,7 @@ def pipeline():
     ingest_weather_task.set_cpu_limit('2')
     ingest_weather_task.set_memory_request('1G')
     ingest_weather_task.set_memory_limit('4G')
-    validate_december_flights_task = named(validate, 'validate_december_flights')(
+    validate_december_flights_task = named(validate, 'validate-december-flights')(
         step='{"node":"validate:december_flights","params":{"on_invalid":"fail","schema":{"coerce":false,"columns":{"arr_delay":{"checks":[{"check":"ge","value":-120.0},{"check":"le","value":1800.0}],"dtype":"float","nullable":true,"required":true,"unique":false},"carrier":{"checks":[{"check":"regex","pattern":"^[A-Z0-9]{2}$"}],"dtype":"str","nullable":false,"required":true,"unique":false},"day":{"checks":[{"check":"in_range","max":31.0,"min":1.0}],"dtype":"int","nullable":false,"required":true,"unique":false},"dep_delay":{"checks":[{"check":"ge","value":-120.0},{"check":"le","value":1800.0}],"dtype":"float","nullable":true,"required":true,"unique":false},"dest":{"checks":[{"check":"str_length","max":3.0,"min":3.0}],"dtype":"str","nullable":false,"required":true,"unique":false},"distance":{"checks":[{"check":"gt","value":0.0}],"dtype":"int","nullable":false,"required":true,"unique":false},"month":{"checks":[{"check":"in_range","max":12.0,"min":1.0}],"dtype":"int","nullable":false,"required":true,"unique":false},"origin":{"checks":[{"check":"isin","values":["EWR","JFK","LGA"]}],"dtype":"str","nullable":false,"required":true,"unique":false},"sched_dep_time":{"checks":[{"check":"ge","value":0.0},{"check":"le","value":2359.0}],"dtype":"int","nullable":false,"required":true,"unique":false},"tailnum":{"checks":[{"check":"regex","pattern":"^N[0-9A-Z]+$"}],"dtype":"str","nullable":true,"required":true,"unique":false},"time_hour":{"checks":[],"dtype":"datetime","nullable":false,"required":true,"unique":false},"year":{"checks":[{"check":"in_range","max":2013.0,"min":2013.0}],"dtype":"int","nullable":false,"required":true,"unique":false}},"name":"flights_raw","strict":false},"source":"december_flights"},"reads":[["dataset","ingest:december_flights","dataset","dataset"]]}',
         in_0=ingest_december_flights_task.outputs['dataset'],
         run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
@@ -292,7 +293,7 @@ def pipeline():
     validate_december_flights_task.set_cpu_limit('2')
     validate_december_flights_task.set_memory_request('1G')
     validate_december_flights_task.set_memory_limit('4G')
-    ingest_december_outcomes_task = named(ingest_2, 'ingest_december_outcomes')(
+    ingest_december_outcomes_task = named(ingest_2, 'ingest-december-outcomes')(
         step='{"node":"ingest:december_outcomes","params":{"format":"sql","source":"december_outcomes","sql":"SELECT month, day, carrier, flight, CAST(dep_delay > 15 AS INTEGER) AS is_delayed\\nFROM december_flights\\nWHERE dep_delay IS NOT NULL\\n","tables":["december_flights"]},"reads":[["december_flights","validate:december_flights","dataset","dataset"]]}',
         in_0=validate_december_flights_task.outputs['dataset'],
         run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
@@ -304,7 +305,7 @@ def pipeline():
     ingest_december_outcomes_task.set_cpu_limit('2')
     ingest_december_outcomes_task.set_memory_request('1G')
     ingest_december_outcomes_task.set_memory_limit('4G')
-    validate_planes_task = named(validate, 'validate_planes')(
+    validate_planes_task = named(validate, 'validate-planes')(
         step='{"node":"validate:planes","params":{"on_invalid":"fail","schema":{"coerce":false,"columns":{"seats":{"checks":[{"check":"gt","value":0.0}],"dtype":"int","nullable":false,"required":true,"unique":false},"tailnum":{"checks":[],"dtype":"str","nullable":false,"required":true,"unique":true},"year":{"checks":[{"check":"ge","value":1950.0},{"check":"le","value":2014.0}],"dtype":"float","nullable":true,"required":true,"unique":false}},"name":"planes","strict":false},"source":"planes"},"reads":[["dataset","ingest:planes","dataset","dataset"]]}',
         in_0=ingest_planes_task.outputs['dataset'],
         run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
@@ -316,7 +317,7 @@ def pipeline():
     validate_planes_task.set_cpu_limit('2')
     validate_planes_task.set_memory_request('1G')
     validate_planes_task.set_memory_limit('4G')
-    validate_weather_task = named(validate, 'validate_weather')(
+    validate_weather_task = named(validate, 'validate-weather')(
         step='{"node":"validate:weather","params":{"on_invalid":"warn","schema":{"coerce":false,"file":"schemas/weather.pandera.yaml","name":"weather","strict":false},"source":"weather"},"reads":[["dataset","ingest:weather","dataset","dataset"]]}',
         in_0=ingest_weather_task.outputs['dataset'],
         run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
@@ -328,7 +329,7 @@ def pipeline():
     validate_weather_task.set_cpu_limit('2')
     validate_weather_task.set_memory_request('1G')
     validate_weather_task.set_memory_limit('4G')
-    ingest_december_task = named(ingest_3, 'ingest_december')(
+    ingest_december_task = named(ingest_3, 'ingest-december')(
         step='{"node":"ingest:december","params":{"format":"sql","source":"december","sql":"SELECT f.*, w.temp, w.humid, w.wind_speed, w.precip, w.visib,\\n       p.year AS plane_year, p.seats\\nFROM december_flights f\\nLEFT JOIN weather w\\n  ON f.origin = w.origin AND f.time_hour = CAST(w.time_hour AS TIMESTAMP)\\nLEFT JOIN planes p ON f.tailnum = p.tailnum\\n","tables":["december_flights","weather","planes"]},"reads":[["december_flights","validate:december_flights","dataset","dataset"],["planes","validate:planes","dataset","dataset"],["weather","validate:weather","dataset","dataset"]]}',
         in_0=validate_december_flights_task.outputs['dataset'],
         in_1=validate_planes_task.outputs['dataset'],
@@ -342,7 +343,7 @@ def pipeline():
     ingest_december_task.set_cpu_limit('2')
     ingest_december_task.set_memory_request('1G')
     ingest_december_task.set_memory_limit('4G')
-    monitor_delayed_drift_task = named(monitor, 'monitor_delayed_drift')(
+    monitor_delayed_drift_task = named(monitor, 'monitor-delayed-drift')(
         step='{"node":"monitor:delayed_drift","params":{"alias":"production","bins":10,"checks":[{"metric":"psi","op":"<=","slice":null,"text":"psi <= 0.25","value":0.25},{"metric":"psi","op":"<=","slice":"prediction","text":"psi[prediction] <= 0.2","value":0.2},{"metric":"unseen","op":"<=","slice":null,"text":"unseen <= 0.05","value":0.05},{"max_drop":0.05,"metric":"roc_auc","slice":null,"text":"roc_auc >= production - 0.05"}],"current":{"source":"december"},"features":["dep_hour","day_of_week","day_of_year","month","log_distance","carrier_code","origin_code","dest_code","temp_filled","wind","visibility","precip","humidity","plane_age","seats_bucket"],"labels":{"key":["month","day","carrier","flight"],"target":"is_delayed"},"metrics":["roc_auc","pr_auc","logloss","brier","accuracy","balanced_accuracy","f1","precision","recall"],"min_rows":100,"min_slice_rows":30,"model":"delayed","monitor":"delayed_drift","reference":"registry","registered_name":"flights.delayed","registry":".mlcompile/registry","report":".mlcompile/monitoring/delayed_drift.json","retrain_on":["drift","performance"],"slices":["origin"],"target":"is_delayed","task":"binary"},"reads":[["current","ingest:december","dataset","dataset"],["labels","ingest:december_outcomes","dataset","dataset"]]}',
         in_0=ingest_december_task.outputs['dataset'],
         in_1=ingest_december_outcomes_task.outputs['dataset'],

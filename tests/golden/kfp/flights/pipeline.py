@@ -8,7 +8,6 @@
 # schemas, custom code) at /workspace.
 
 import copy
-import dataclasses
 
 from kfp import dsl
 from kfp.dsl import Artifact, Dataset, Input, Metrics, Model, Output
@@ -497,15 +496,17 @@ def score(
 
 
 def named(component, name):
-    """`component` under the task name `name`.
+    """`component` under the task name `name`, a name KFP keeps as it is (lowercase, `-`).
 
     KFP names a task after its component and makes the name unique by trying -2, -3, ...
     against every task so far, which is quadratic in the tasks of one component; a per-node
     name keeps each task named after its node. The copies share one source, so the compiled
-    IR holds one executor per component (mlcompile merges the identical ones).
+    IR holds one executor per component (mlcompile merges the identical ones). Only the name
+    changes, so the spec is copied, not rebuilt: rebuilding checks its placeholders again.
     """
     renamed = copy.copy(component)
-    renamed.component_spec = dataclasses.replace(component.component_spec, name=name)
+    renamed.component_spec = copy.copy(component.component_spec)
+    renamed.component_spec.name = name
     return renamed
 
 
@@ -514,7 +515,7 @@ def named(component, name):
     description='mlcompile plan flights',
 )
 def pipeline():
-    ingest_december_flights_task = named(ingest, 'ingest_december_flights')(
+    ingest_december_flights_task = named(ingest, 'ingest-december-flights')(
         step='{"node":"ingest:december_flights","params":{"format":"parquet","path":"data/flights_december.parquet","source":"december_flights"},"reads":[]}',
         run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
         run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
@@ -525,7 +526,7 @@ def pipeline():
     ingest_december_flights_task.set_cpu_limit('2')
     ingest_december_flights_task.set_memory_request('1G')
     ingest_december_flights_task.set_memory_limit('4G')
-    ingest_flights_task = named(ingest, 'ingest_flights')(
+    ingest_flights_task = named(ingest, 'ingest-flights')(
         step='{"node":"ingest:flights","params":{"format":"parquet","path":"data/flights.parquet","source":"flights"},"reads":[]}',
         run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
         run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
@@ -536,7 +537,7 @@ def pipeline():
     ingest_flights_task.set_cpu_limit('2')
     ingest_flights_task.set_memory_request('1G')
     ingest_flights_task.set_memory_limit('4G')
-    ingest_planes_task = named(ingest, 'ingest_planes')(
+    ingest_planes_task = named(ingest, 'ingest-planes')(
         step='{"node":"ingest:planes","params":{"format":"csv","path":"data/planes.csv","source":"planes"},"reads":[]}',
         run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
         run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
@@ -547,7 +548,7 @@ def pipeline():
     ingest_planes_task.set_cpu_limit('2')
     ingest_planes_task.set_memory_request('1G')
     ingest_planes_task.set_memory_limit('4G')
-    ingest_weather_task = named(ingest, 'ingest_weather')(
+    ingest_weather_task = named(ingest, 'ingest-weather')(
         step='{"node":"ingest:weather","params":{"format":"csv","path":"data/weather.csv","source":"weather"},"reads":[]}',
         run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
         run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
@@ -558,7 +559,7 @@ def pipeline():
     ingest_weather_task.set_cpu_limit('2')
     ingest_weather_task.set_memory_request('1G')
     ingest_weather_task.set_memory_limit('4G')
-    validate_december_flights_task = named(validate, 'validate_december_flights')(
+    validate_december_flights_task = named(validate, 'validate-december-flights')(
         step='{"node":"validate:december_flights","params":{"on_invalid":"fail","schema":{"coerce":false,"columns":{"arr_delay":{"checks":[{"check":"ge","value":-120.0},{"check":"le","value":1800.0}],"dtype":"float","nullable":true,"required":true,"unique":false},"carrier":{"checks":[{"check":"regex","pattern":"^[A-Z0-9]{2}$"}],"dtype":"str","nullable":false,"required":true,"unique":false},"day":{"checks":[{"check":"in_range","max":31.0,"min":1.0}],"dtype":"int","nullable":false,"required":true,"unique":false},"dep_delay":{"checks":[{"check":"ge","value":-120.0},{"check":"le","value":1800.0}],"dtype":"float","nullable":true,"required":true,"unique":false},"dest":{"checks":[{"check":"str_length","max":3.0,"min":3.0}],"dtype":"str","nullable":false,"required":true,"unique":false},"distance":{"checks":[{"check":"gt","value":0.0}],"dtype":"int","nullable":false,"required":true,"unique":false},"month":{"checks":[{"check":"in_range","max":12.0,"min":1.0}],"dtype":"int","nullable":false,"required":true,"unique":false},"origin":{"checks":[{"check":"isin","values":["EWR","JFK","LGA"]}],"dtype":"str","nullable":false,"required":true,"unique":false},"sched_dep_time":{"checks":[{"check":"ge","value":0.0},{"check":"le","value":2359.0}],"dtype":"int","nullable":false,"required":true,"unique":false},"tailnum":{"checks":[{"check":"regex","pattern":"^N[0-9A-Z]+$"}],"dtype":"str","nullable":true,"required":true,"unique":false},"time_hour":{"checks":[],"dtype":"datetime","nullable":false,"required":true,"unique":false},"year":{"checks":[{"check":"in_range","max":2013.0,"min":2013.0}],"dtype":"int","nullable":false,"required":true,"unique":false}},"name":"flights_raw","strict":false},"source":"december_flights"},"reads":[["dataset","ingest:december_flights","dataset","dataset"]]}',
         in_0=ingest_december_flights_task.outputs['dataset'],
         run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
@@ -570,7 +571,7 @@ def pipeline():
     validate_december_flights_task.set_cpu_limit('2')
     validate_december_flights_task.set_memory_request('1G')
     validate_december_flights_task.set_memory_limit('4G')
-    validate_flights_task = named(validate, 'validate_flights')(
+    validate_flights_task = named(validate, 'validate-flights')(
         step='{"node":"validate:flights","params":{"on_invalid":"fail","schema":{"coerce":false,"columns":{"arr_delay":{"checks":[{"check":"ge","value":-120.0},{"check":"le","value":1800.0}],"dtype":"float","nullable":true,"required":true,"unique":false},"carrier":{"checks":[{"check":"regex","pattern":"^[A-Z0-9]{2}$"}],"dtype":"str","nullable":false,"required":true,"unique":false},"day":{"checks":[{"check":"in_range","max":31.0,"min":1.0}],"dtype":"int","nullable":false,"required":true,"unique":false},"dep_delay":{"checks":[{"check":"ge","value":-120.0},{"check":"le","value":1800.0}],"dtype":"float","nullable":true,"required":true,"unique":false},"dest":{"checks":[{"check":"str_length","max":3.0,"min":3.0}],"dtype":"str","nullable":false,"required":true,"unique":false},"distance":{"checks":[{"check":"gt","value":0.0}],"dtype":"int","nullable":false,"required":true,"unique":false},"month":{"checks":[{"check":"in_range","max":12.0,"min":1.0}],"dtype":"int","nullable":false,"required":true,"unique":false},"origin":{"checks":[{"check":"isin","values":["EWR","JFK","LGA"]}],"dtype":"str","nullable":false,"required":true,"unique":false},"sched_dep_time":{"checks":[{"check":"ge","value":0.0},{"check":"le","value":2359.0}],"dtype":"int","nullable":false,"required":true,"unique":false},"tailnum":{"checks":[{"check":"regex","pattern":"^N[0-9A-Z]+$"}],"dtype":"str","nullable":true,"required":true,"unique":false},"time_hour":{"checks":[],"dtype":"datetime","nullable":false,"required":true,"unique":false},"year":{"checks":[{"check":"in_range","max":2013.0,"min":2013.0}],"dtype":"int","nullable":false,"required":true,"unique":false}},"name":"flights_raw","strict":false},"source":"flights"},"reads":[["dataset","ingest:flights","dataset","dataset"]]}',
         in_0=ingest_flights_task.outputs['dataset'],
         run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
@@ -582,7 +583,7 @@ def pipeline():
     validate_flights_task.set_cpu_limit('2')
     validate_flights_task.set_memory_request('1G')
     validate_flights_task.set_memory_limit('4G')
-    validate_planes_task = named(validate, 'validate_planes')(
+    validate_planes_task = named(validate, 'validate-planes')(
         step='{"node":"validate:planes","params":{"on_invalid":"fail","schema":{"coerce":false,"columns":{"seats":{"checks":[{"check":"gt","value":0.0}],"dtype":"int","nullable":false,"required":true,"unique":false},"tailnum":{"checks":[],"dtype":"str","nullable":false,"required":true,"unique":true},"year":{"checks":[{"check":"ge","value":1950.0},{"check":"le","value":2014.0}],"dtype":"float","nullable":true,"required":true,"unique":false}},"name":"planes","strict":false},"source":"planes"},"reads":[["dataset","ingest:planes","dataset","dataset"]]}',
         in_0=ingest_planes_task.outputs['dataset'],
         run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
@@ -594,7 +595,7 @@ def pipeline():
     validate_planes_task.set_cpu_limit('2')
     validate_planes_task.set_memory_request('1G')
     validate_planes_task.set_memory_limit('4G')
-    validate_weather_task = named(validate, 'validate_weather')(
+    validate_weather_task = named(validate, 'validate-weather')(
         step='{"node":"validate:weather","params":{"on_invalid":"warn","schema":{"coerce":false,"file":"schemas/weather.pandera.yaml","name":"weather","strict":false},"source":"weather"},"reads":[["dataset","ingest:weather","dataset","dataset"]]}',
         in_0=ingest_weather_task.outputs['dataset'],
         run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
@@ -606,7 +607,7 @@ def pipeline():
     validate_weather_task.set_cpu_limit('2')
     validate_weather_task.set_memory_request('1G')
     validate_weather_task.set_memory_limit('4G')
-    ingest_december_task = named(ingest_2, 'ingest_december')(
+    ingest_december_task = named(ingest_2, 'ingest-december')(
         step='{"node":"ingest:december","params":{"format":"sql","source":"december","sql":"SELECT f.*, w.temp, w.humid, w.wind_speed, w.precip, w.visib,\\n       p.year AS plane_year, p.seats\\nFROM december_flights f\\nLEFT JOIN weather w\\n  ON f.origin = w.origin AND f.time_hour = CAST(w.time_hour AS TIMESTAMP)\\nLEFT JOIN planes p ON f.tailnum = p.tailnum\\n","tables":["december_flights","weather","planes"]},"reads":[["december_flights","validate:december_flights","dataset","dataset"],["planes","validate:planes","dataset","dataset"],["weather","validate:weather","dataset","dataset"]]}',
         in_0=validate_december_flights_task.outputs['dataset'],
         in_1=validate_planes_task.outputs['dataset'],
@@ -620,7 +621,7 @@ def pipeline():
     ingest_december_task.set_cpu_limit('2')
     ingest_december_task.set_memory_request('1G')
     ingest_december_task.set_memory_limit('4G')
-    ingest_training_task = named(ingest_2, 'ingest_training')(
+    ingest_training_task = named(ingest_2, 'ingest-training')(
         step='{"node":"ingest:training","params":{"format":"sql","source":"training","sql":"SELECT f.*, w.temp, w.humid, w.wind_speed, w.precip, w.visib,\\n       p.year AS plane_year, p.seats,\\n       CAST(f.dep_delay > 15 AS INTEGER) AS is_delayed\\nFROM flights f\\nLEFT JOIN weather w\\n  ON f.origin = w.origin AND f.time_hour = CAST(w.time_hour AS TIMESTAMP)\\nLEFT JOIN planes p ON f.tailnum = p.tailnum\\nWHERE f.dep_delay IS NOT NULL AND f.arr_delay IS NOT NULL\\n","tables":["flights","weather","planes"]},"reads":[["flights","validate:flights","dataset","dataset"],["planes","validate:planes","dataset","dataset"],["weather","validate:weather","dataset","dataset"]]}',
         in_0=validate_flights_task.outputs['dataset'],
         in_1=validate_planes_task.outputs['dataset'],
@@ -634,7 +635,7 @@ def pipeline():
     ingest_training_task.set_cpu_limit('2')
     ingest_training_task.set_memory_request('1G')
     ingest_training_task.set_memory_limit('4G')
-    validate_training_task = named(validate, 'validate_training')(
+    validate_training_task = named(validate, 'validate-training')(
         step='{"node":"validate:training","params":{"on_invalid":"fail","schema":{"coerce":false,"columns":{"arr_delay":{"checks":[],"dtype":"float","nullable":false,"required":true,"unique":false},"carrier":{"checks":[],"dtype":"str","nullable":false,"required":true,"unique":false},"dep_delay":{"checks":[],"dtype":"float","nullable":false,"required":true,"unique":false},"dest":{"checks":[],"dtype":"str","nullable":false,"required":true,"unique":false},"distance":{"checks":[],"dtype":"int","nullable":false,"required":true,"unique":false},"humid":{"checks":[],"dtype":"float","nullable":true,"required":true,"unique":false},"is_delayed":{"checks":[{"check":"isin","values":[0,1]}],"dtype":"int","nullable":false,"required":true,"unique":false},"month":{"checks":[],"dtype":"int","nullable":false,"required":true,"unique":false},"origin":{"checks":[],"dtype":"str","nullable":false,"required":true,"unique":false},"plane_year":{"checks":[],"dtype":"float","nullable":true,"required":true,"unique":false},"precip":{"checks":[],"dtype":"float","nullable":true,"required":true,"unique":false},"sched_dep_time":{"checks":[],"dtype":"int","nullable":false,"required":true,"unique":false},"seats":{"checks":[],"dtype":"float","nullable":true,"required":true,"unique":false},"temp":{"checks":[],"dtype":"float","nullable":true,"required":true,"unique":false},"time_hour":{"checks":[],"dtype":"datetime","nullable":false,"required":true,"unique":false},"visib":{"checks":[],"dtype":"float","nullable":true,"required":true,"unique":false},"wind_speed":{"checks":[],"dtype":"float","nullable":true,"required":true,"unique":false}},"name":"training","strict":false},"source":"training"},"reads":[["dataset","ingest:training","dataset","dataset"]]}',
         in_0=ingest_training_task.outputs['dataset'],
         run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
@@ -646,7 +647,7 @@ def pipeline():
     validate_training_task.set_cpu_limit('2')
     validate_training_task.set_memory_request('1G')
     validate_training_task.set_memory_limit('4G')
-    split_arrival_task = named(split, 'split_arrival')(
+    split_arrival_task = named(split, 'split-arrival')(
         step='{"node":"split:arrival","params":{"column":"time_hour","method":"time","model":"arrival","sample_rows":null,"seed":13,"target":"arr_delay","test_size":0.2},"reads":[["dataset","validate:training","dataset","dataset"]]}',
         in_0=validate_training_task.outputs['dataset'],
         run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
@@ -658,7 +659,7 @@ def pipeline():
     split_arrival_task.set_cpu_limit('2')
     split_arrival_task.set_memory_request('1G')
     split_arrival_task.set_memory_limit('4G')
-    features_arrival_task = named(features, 'features_arrival')(
+    features_arrival_task = named(features, 'features-arrival')(
         step='{"node":"features:arrival","params":{"carry":["origin"],"features":[{"column":"dep_delay","name":"dep_delay","op":"passthrough"},{"expr":"sched_dep_time // 100","name":"dep_hour","op":"expr"},{"column":"time_hour","name":"day_of_week","op":"date_part","part":"dayofweek"},{"column":"distance","name":"log_distance","op":"log"},{"column":"carrier","max_categories":null,"method":"category","name":"carrier_code","op":"encode"},{"column":"origin","max_categories":null,"method":"category","name":"origin_code","op":"encode"},{"column":"dest","max_categories":60,"method":"category","name":"dest_code","op":"encode"},{"column":"temp","name":"temp_filled","op":"impute","strategy":"median","value":null},{"column":"wind_speed","name":"wind","op":"impute","strategy":"median","value":null},{"column":"visib","name":"visibility","op":"impute","strategy":"constant","value":10},{"column":"precip","name":"precip","op":"passthrough"}],"model":"arrival","model_inputs":["dep_delay","dep_hour","day_of_week","log_distance","carrier_code","origin_code","dest_code","temp_filled","wind","visibility","precip"],"target":"arr_delay","task":"regression"},"reads":[["train","split:arrival","train","dataset"]]}',
         in_0=split_arrival_task.outputs['train'],
         run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
@@ -670,7 +671,7 @@ def pipeline():
     features_arrival_task.set_cpu_limit('2')
     features_arrival_task.set_memory_request('1G')
     features_arrival_task.set_memory_limit('4G')
-    split_delayed_task = named(split, 'split_delayed')(
+    split_delayed_task = named(split, 'split-delayed')(
         step='{"node":"split:delayed","params":{"column":"time_hour","method":"time","model":"delayed","sample_rows":null,"seed":13,"target":"is_delayed","test_size":0.2},"reads":[["dataset","validate:training","dataset","dataset"]]}',
         in_0=validate_training_task.outputs['dataset'],
         run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
@@ -682,7 +683,7 @@ def pipeline():
     split_delayed_task.set_cpu_limit('2')
     split_delayed_task.set_memory_request('1G')
     split_delayed_task.set_memory_limit('4G')
-    features_delayed_task = named(features, 'features_delayed')(
+    features_delayed_task = named(features, 'features-delayed')(
         step='{"node":"features:delayed","params":{"carry":["origin"],"features":[{"expr":"sched_dep_time // 100","name":"dep_hour","op":"expr"},{"column":"time_hour","name":"day_of_week","op":"date_part","part":"dayofweek"},{"column":"time_hour","name":"day_of_year","op":"date_part","part":"dayofyear"},{"column":"month","name":"month","op":"passthrough"},{"column":"distance","name":"log_distance","op":"log"},{"column":"carrier","max_categories":null,"method":"category","name":"carrier_code","op":"encode"},{"column":"origin","max_categories":null,"method":"category","name":"origin_code","op":"encode"},{"column":"dest","max_categories":60,"method":"category","name":"dest_code","op":"encode"},{"column":"temp","name":"temp_filled","op":"impute","strategy":"median","value":null},{"column":"wind_speed","name":"wind","op":"impute","strategy":"median","value":null},{"column":"visib","name":"visibility","op":"impute","strategy":"constant","value":10},{"column":"precip","name":"precip","op":"passthrough"},{"column":"humid","method":"standard","name":"humidity","op":"scale"},{"expr":"2013 - plane_year","name":"plane_age","op":"expr"},{"bins":[0.0,50.0,100.0,150.0,200.0,500.0],"column":"seats","name":"seats_bucket","op":"bucket","quantiles":null}],"model":"delayed","model_inputs":["dep_hour","day_of_week","day_of_year","month","log_distance","carrier_code","origin_code","dest_code","temp_filled","wind","visibility","precip","humidity","plane_age","seats_bucket"],"target":"is_delayed","task":"binary"},"reads":[["train","split:delayed","train","dataset"]]}',
         in_0=split_delayed_task.outputs['train'],
         run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
@@ -694,7 +695,7 @@ def pipeline():
     features_delayed_task.set_cpu_limit('2')
     features_delayed_task.set_memory_request('1G')
     features_delayed_task.set_memory_limit('4G')
-    train_arrival_task = named(train, 'train_arrival')(
+    train_arrival_task = named(train, 'train-arrival')(
         step='{"node":"train:arrival","params":{"early_stopping_rounds":50,"model":"arrival","num_boost_round":1000,"num_class":null,"params":{"feature_fraction":0.9,"lambda_l2":1.0,"learning_rate":0.05,"min_data_in_leaf":40,"num_leaves":63},"seed":13,"target":"arr_delay","task":"regression","validation_size":0.1},"reads":[["transformer","features:arrival","transformer","transformer"],["train","features:arrival","train","dataset"]]}',
         in_0=features_arrival_task.outputs['transformer'],
         in_1=features_arrival_task.outputs['train'],
@@ -707,7 +708,7 @@ def pipeline():
     train_arrival_task.set_cpu_limit('2')
     train_arrival_task.set_memory_request('1G')
     train_arrival_task.set_memory_limit('4G')
-    evaluate_arrival_task = named(evaluate, 'evaluate_arrival')(
+    evaluate_arrival_task = named(evaluate, 'evaluate-arrival')(
         step='{"node":"evaluate:arrival","params":{"metrics":["rmse","mae","r2"],"min_slice_rows":30,"model":"arrival","slices":["origin"],"target":"arr_delay","task":"regression"},"reads":[["test","split:arrival","test","dataset"],["train","features:arrival","train","dataset"],["model","train:arrival","model","model"]]}',
         in_0=split_arrival_task.outputs['test'],
         in_1=features_arrival_task.outputs['train'],
@@ -721,7 +722,7 @@ def pipeline():
     evaluate_arrival_task.set_cpu_limit('2')
     evaluate_arrival_task.set_memory_request('1G')
     evaluate_arrival_task.set_memory_limit('4G')
-    gate_arrival_quality_task = named(gate, 'gate_arrival_quality')(
+    gate_arrival_quality_task = named(gate, 'gate-arrival-quality')(
         step='{"node":"gate:arrival_quality","params":{"checks":[{"metric":"r2","op":">=","slice":null,"text":"r2 >= 0.7","value":0.7},{"metric":"rmse","op":"<=","slice":null,"text":"rmse <= 25","value":25.0},{"max_drop":1.0,"metric":"rmse","slice":null,"text":"rmse <= production + 1.0"}],"compare_alias":"production","gate":"arrival_quality","model":"arrival","registered_name":"flights.arrival","registry":".mlcompile/registry"},"reads":[["metrics","evaluate:arrival","metrics","metrics"]]}',
         in_0=evaluate_arrival_task.outputs['metrics'],
         run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
@@ -733,7 +734,7 @@ def pipeline():
     gate_arrival_quality_task.set_cpu_limit('2')
     gate_arrival_quality_task.set_memory_request('1G')
     gate_arrival_quality_task.set_memory_limit('4G')
-    register_arrival_registry_task = named(register, 'register_arrival_registry')(
+    register_arrival_registry_task = named(register, 'register-arrival-registry')(
         step='{"node":"register:arrival_registry","params":{"alias":"production","deployment":"arrival_registry","model":"arrival","registered_name":"flights.arrival","registry":".mlcompile/registry"},"reads":[["diagnosis","evaluate:arrival","diagnosis","diagnosis"],["gate:arrival_quality","gate:arrival_quality","decision","decision"],["reference","split:arrival","train","dataset"],["metrics","evaluate:arrival","metrics","metrics"],["model","train:arrival","model","model"]]}',
         in_0=evaluate_arrival_task.outputs['diagnosis'],
         in_1=gate_arrival_quality_task.outputs['decision'],
@@ -749,7 +750,7 @@ def pipeline():
     register_arrival_registry_task.set_cpu_limit('2')
     register_arrival_registry_task.set_memory_request('1G')
     register_arrival_registry_task.set_memory_limit('4G')
-    train_delayed_task = named(train, 'train_delayed')(
+    train_delayed_task = named(train, 'train-delayed')(
         step='{"node":"train:delayed","params":{"early_stopping_rounds":50,"model":"delayed","num_boost_round":1000,"num_class":null,"params":{"bagging_fraction":0.8,"bagging_freq":1,"feature_fraction":0.9,"lambda_l2":1.0,"learning_rate":0.05,"min_data_in_leaf":40,"num_leaves":31},"seed":13,"target":"is_delayed","task":"binary","validation_size":0.1},"reads":[["transformer","features:delayed","transformer","transformer"],["train","features:delayed","train","dataset"]]}',
         in_0=features_delayed_task.outputs['transformer'],
         in_1=features_delayed_task.outputs['train'],
@@ -762,7 +763,7 @@ def pipeline():
     train_delayed_task.set_cpu_limit('2')
     train_delayed_task.set_memory_request('1G')
     train_delayed_task.set_memory_limit('4G')
-    evaluate_delayed_task = named(evaluate, 'evaluate_delayed')(
+    evaluate_delayed_task = named(evaluate, 'evaluate-delayed')(
         step='{"node":"evaluate:delayed","params":{"metrics":["roc_auc","pr_auc","logloss","brier","accuracy","balanced_accuracy","f1","precision","recall"],"min_slice_rows":30,"model":"delayed","slices":["origin"],"target":"is_delayed","task":"binary"},"reads":[["test","split:delayed","test","dataset"],["train","features:delayed","train","dataset"],["model","train:delayed","model","model"]]}',
         in_0=split_delayed_task.outputs['test'],
         in_1=features_delayed_task.outputs['train'],
@@ -776,7 +777,7 @@ def pipeline():
     evaluate_delayed_task.set_cpu_limit('2')
     evaluate_delayed_task.set_memory_request('1G')
     evaluate_delayed_task.set_memory_limit('4G')
-    gate_delayed_quality_task = named(gate, 'gate_delayed_quality')(
+    gate_delayed_quality_task = named(gate, 'gate-delayed-quality')(
         step='{"node":"gate:delayed_quality","params":{"checks":[{"metric":"roc_auc","op":">=","slice":null,"text":"roc_auc >= 0.65","value":0.65},{"metric":"roc_auc","op":">=","slice":"origin","text":"roc_auc[origin] >= 0.6","value":0.6},{"max_drop":0.02,"metric":"roc_auc","slice":null,"text":"roc_auc >= production - 0.02"}],"compare_alias":"production","gate":"delayed_quality","model":"delayed","registered_name":"flights.delayed","registry":".mlcompile/registry"},"reads":[["metrics","evaluate:delayed","metrics","metrics"]]}',
         in_0=evaluate_delayed_task.outputs['metrics'],
         run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
@@ -788,7 +789,7 @@ def pipeline():
     gate_delayed_quality_task.set_cpu_limit('2')
     gate_delayed_quality_task.set_memory_request('1G')
     gate_delayed_quality_task.set_memory_limit('4G')
-    register_delayed_registry_task = named(register, 'register_delayed_registry')(
+    register_delayed_registry_task = named(register, 'register-delayed-registry')(
         step='{"node":"register:delayed_registry","params":{"alias":"production","deployment":"delayed_registry","model":"delayed","registered_name":"flights.delayed","registry":".mlcompile/registry"},"reads":[["diagnosis","evaluate:delayed","diagnosis","diagnosis"],["gate:delayed_quality","gate:delayed_quality","decision","decision"],["reference","split:delayed","train","dataset"],["metrics","evaluate:delayed","metrics","metrics"],["model","train:delayed","model","model"]]}',
         in_0=evaluate_delayed_task.outputs['diagnosis'],
         in_1=gate_delayed_quality_task.outputs['decision'],
@@ -804,7 +805,7 @@ def pipeline():
     register_delayed_registry_task.set_cpu_limit('2')
     register_delayed_registry_task.set_memory_request('1G')
     register_delayed_registry_task.set_memory_limit('4G')
-    kserve_delayed_kserve_task = named(kserve, 'kserve_delayed_kserve')(
+    kserve_delayed_kserve_task = named(kserve, 'kserve-delayed-kserve')(
         step='{"node":"kserve:delayed_kserve","params":{"deployment":"delayed_kserve","model":"delayed","namespace":"flights","output":"deploy/delayed_kserve.yaml","registered_name":"flights.delayed","resources":{"cpu":"1","memory":"2Gi"},"storage_uri":"s3://ml-models/flights"},"reads":[["registration","register:delayed_registry","registration","registration"]]}',
         in_0=register_delayed_registry_task.outputs['registration'],
         run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
@@ -816,7 +817,7 @@ def pipeline():
     kserve_delayed_kserve_task.set_cpu_limit('2')
     kserve_delayed_kserve_task.set_memory_request('1G')
     kserve_delayed_kserve_task.set_memory_limit('4G')
-    score_december_scores_task = named(score, 'score_december_scores')(
+    score_december_scores_task = named(score, 'score-december-scores')(
         step='{"node":"score:december_scores","params":{"deployment":"december_scores","format":"parquet","id_columns":["carrier","flight","time_hour"],"model":"delayed","output":"outputs/december_delay_scores.parquet"},"reads":[["gate:delayed_quality","gate:delayed_quality","decision","decision"],["dataset","ingest:december","dataset","dataset"],["model","train:delayed","model","model"]]}',
         in_0=gate_delayed_quality_task.outputs['decision'],
         in_1=ingest_december_task.outputs['dataset'],
