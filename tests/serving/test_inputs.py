@@ -225,6 +225,15 @@ def test_times_with_an_offset_become_the_training_timezone() -> None:
     ]
 
 
+def test_many_times_are_read_at_once_as_one_by_one() -> None:
+    # a large request's times are parsed in one pass, missing values kept in place
+    columns = input_columns({"t": "datetime64[ns]"})
+    rows = [{"t": "2013-01-01T05:00:00"}, {"t": None}] * BULK_ROWS
+    assert read_rows(rows, columns) == {"t": [dt.datetime(2013, 1, 1, 5), None] * BULK_ROWS}
+    (problem,) = _refusal({"t": "datetime64[ns]"}, [*rows, {"t": "2300-01-01"}])
+    assert (problem["row"], problem["kind"]) == (2 * BULK_ROWS, "range")
+
+
 def test_a_category_column_holds_strings_or_numbers_not_both() -> None:
     problems = _refusal({"c": "category"}, [{"c": None}, {"c": "a"}, {"c": 1}, {"c": "b"}])
     assert [(p["row"], p["kind"]) for p in problems] == [(2, "type")]

@@ -17,7 +17,7 @@ import math
 import reprlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
 import numpy as np
@@ -76,7 +76,8 @@ def _input_column(name: str, text: str) -> InputColumn:
             read = _number(text, dtype)
             return InputColumn(name, text, read, _typed(dtype), bulk=_numbers_bulk(dtype))
         if pd.api.types.is_datetime64_any_dtype(dtype):
-            return InputColumn(name, text, _time(text, dtype), _times(dtype))
+            bulk = _times_bulk(dtype)
+            return InputColumn(name, text, _time(text, dtype), _times(dtype), bulk=bulk)
         if isinstance(dtype, pd.CategoricalDtype):
             read, build = _category(text), _objects_as(dtype)
             return InputColumn(name, text, read, build, uniform=True, bulk=_ascii_bulk)
@@ -287,6 +288,35 @@ def _numbers_bulk(dtype: Any) -> Bulk:
         if missing.any():  # a missing value is None, as the one-value reading gives it
             numbers = [None if m else v for v, m in zip(numbers, missing.tolist(), strict=True)]
         return numbers
+
+    return bulk
+
+
+def _times_bulk(dtype: Any) -> Bulk | None:
+    """Times without a timezone, as the training times had them (a timezone's checks convert
+    each value: read one by one)."""
+    if getattr(dtype, "tz", None) is not None:
+        return None
+    ns = np.datetime_data(dtype)[0] == "ns"
+
+    def bulk(values: list[Any]) -> list[Any] | None:
+        if not set(map(type, values)) <= {str, _NONE}:
+            return None
+        present = [v for v in values if v is not None] if None in values else values
+        try:
+            parsed = list(map(dt.datetime.fromisoformat, present))
+        except ValueError:
+            return None
+        if not parsed:
+            return values
+        if set(map(attrgetter("tzinfo"), parsed)) != {None}:
+            return None
+        if ns and not (_NS_RANGE[0] <= min(parsed) and max(parsed) <= _NS_RANGE[1]):
+            return None
+        if present is values:
+            return parsed
+        times = iter(parsed)
+        return [None if v is None else next(times) for v in values]
 
     return bulk
 
