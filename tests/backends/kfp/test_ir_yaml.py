@@ -16,6 +16,7 @@ AWKWARD = [
     *["12:30:00", "a: b", "a #b", "#x", "&a", "*a", "!t", "%d", "@x", "`x`", "|", ">", "?", "<<"],
     *["a,b", "[x]", "{x}", "it's", 'say "hi"', "tab\there", "line\nbreak", "cr\r", "\x00\x07"],
     *["\x7f", "\x85", "\u2028", "\ufeff", "é ü", "日本", "emoji \U0001f600", "back\\slash"],
+    *["bidi \u202e\u2066 zero\u200b width", "lone \ud800 surrogate"],
     *["exec-evaluate", "system.Dataset", "0.0.1", "--executor_input", "-c", "a/b.c_d"],
 ]
 
@@ -32,6 +33,13 @@ def test_documents_read_back_equal() -> None:
     text = dump_documents(documents)
     assert list(yaml.safe_load_all(text)) == documents
     assert dump_documents(documents) == text
+
+
+def test_the_text_is_printable_ascii() -> None:
+    """Every other character is escaped: no control, format or bidirectional character can
+    make the file read differently from what kfp loads."""
+    text = dump_documents([{text: [text] for text in AWKWARD}])
+    assert set(text) <= {chr(c) for c in range(0x20, 0x7F)} | {"\n"}
 
 
 def test_scalars_are_quoted_only_when_needed() -> None:

@@ -21,8 +21,10 @@ from typing import Any
 # v2) take for booleans or null are quoted.
 _PLAIN = re.compile(r"(?:--?)?[A-Za-z_][A-Za-z0-9_./-]*|[0-9]+(?:\.[0-9]+){2,}")
 _NOT_PLAIN = frozenset({"y", "n", "yes", "no", "true", "false", "on", "off", "null"})
-# Characters a YAML stream may not hold as they are, or reads as line breaks.
-_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\ufeff\ufffe\uffff]")
+# A quoted scalar holds printable ASCII as it is (an allow-list): anything else is escaped, as
+# PyYAML's default writer does, so that no control, format or bidirectional character (or one
+# a reader takes for a line break) reaches the file.
+_ESCAPED = re.compile("[^\x20-\x7e]")
 # A simple key (`key: value`) is at most 1024 characters; an IR's keys are names.
 _MAX_KEY = 1000
 
@@ -111,13 +113,16 @@ def _scalar(value: Any) -> str:
 def _string(text: str) -> str:
     if _PLAIN.fullmatch(text) and text.lower() not in _NOT_PLAIN:
         return text
-    if not _UNPRINTABLE.search(text):
+    if not _ESCAPED.search(text):
         return "'" + text.replace("'", "''") + "'"
-    # JSON's string escapes are YAML's too; what JSON leaves as it is but YAML may not hold
-    # gets a \u escape.
-    return _UNPRINTABLE.sub(
-        lambda found: f"\\u{ord(found.group()):04x}", json.dumps(text, ensure_ascii=False)
-    )
+    # JSON's string escapes are YAML's too; the rest of what is not printable ASCII gets YAML's
+    # \u or \U escape (never a surrogate pair, which YAML readers do not join).
+    return _ESCAPED.sub(_escape, json.dumps(text, ensure_ascii=False))
+
+
+def _escape(found: re.Match[str]) -> str:
+    code = ord(found.group())
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
 
 
 def _float(value: float) -> str:
