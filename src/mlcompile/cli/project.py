@@ -82,11 +82,16 @@ def project_folders(root: Path) -> dict[str, Path | str]:
     compiled = compile_cached(spec, [])
     settings = backend_settings(compiled, get_backend("local"))
     _, runs_dir = local_folders(settings, compiled.plan, root)
-    registry = str(compiled.plan.settings.get("registry", paths.REGISTRY))
+    registry = registry_location(compiled.plan)
     return {
         "runs_dir": runs_dir,
         "registry": registry if is_uri(registry) else root / registry,
     }
+
+
+def registry_location(plan: Plan) -> str:
+    """The registry a plan's settings name: a folder relative to the project, or a URI."""
+    return str(plan.settings.get("registry", paths.REGISTRY))
 
 
 def plan_registry(plan: Plan, root: Path) -> ModelRegistry:
@@ -95,5 +100,4 @@ def plan_registry(plan: Plan, root: Path) -> ModelRegistry:
     built, so a folder it names outside the project was the operator's choice then."""
     from mlcompile.runtime.registry import open_registry
 
-    location = str(plan.settings.get("registry", paths.REGISTRY))
-    return open_registry(location, root, outside_allowed=True)
+    return open_registry(registry_location(plan), root, outside_allowed=True)

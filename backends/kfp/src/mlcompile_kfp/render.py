@@ -132,7 +132,7 @@ class Step:
     kind: str
     component: str
     call: str  # the `step` argument: canonical JSON of the node's params and input names
-    function: str  # the node's own name, which KFP's task name derives from
+    name: str  # the task's name in the IR: the one KFP derives from the node's function
     task: str
     inputs: tuple[Param, ...]
     caching: bool
@@ -171,9 +171,15 @@ def function_names(plan: Plan) -> dict[str, str]:
     return {node.id: unique(node.id, taken) for node in plan.topological()}
 
 
+def kfp_task_name(function: str) -> str:
+    """The task (and kfp.local output folder) name KFP derives from a component function's
+    name (lowercase already, see `unique`)."""
+    return function.replace("_", "-")
+
+
 def task_names(plan: Plan) -> dict[str, str]:
-    """Node id -> the task (and kfp.local output folder) name KFP derives from the function."""
-    return {node_id: fn.replace("_", "-") for node_id, fn in function_names(plan).items()}
+    """Node id -> the task name KFP derives from its function."""
+    return {node_id: kfp_task_name(fn) for node_id, fn in function_names(plan).items()}
 
 
 def partition(plan: Plan) -> list[list[str]]:
@@ -380,7 +386,7 @@ def build_steps(
                 kind=node.kind,
                 component=components[node.id],
                 call=step_call(node, own),
-                function=functions[node.id],
+                name=kfp_task_name(functions[node.id]),
                 task=tasks[node.id],
                 inputs=inputs,
                 caching=settings.caching_for(node.kind),
