@@ -24,7 +24,8 @@ on exit, and a helper a kfp release renames is left alone (docs/benchmarks.md ha
 - `pipeline_spec_builder.merge_deployment_spec_and_component_spec` copies a part's (a pipeline
   used as a component) executors into the pipeline's, listing all the pipeline's executors
   for each one, quadratic in the steps: the part's identical executors are merged first
-  (`merge_components`, which runs on the whole IR at the end anyway), so it copies a handful.
+  (`merge_components`, which runs on the whole IR at the end anyway), and those the pipeline
+  holds already, the same, are left out (`_drop_shared`), so it copies a handful at most.
 """
 
 from __future__ import annotations
@@ -141,12 +142,56 @@ def _merged_part(
     spec.CopyFrom(sub_pipeline_spec)
     platform.CopyFrom(sub_platform_spec)
     merge_components(spec, platform)
+    _drop_shared(main_pipeline_spec, main_deployment_config, main_platform_spec, spec, platform)
     return original(
         main_pipeline_spec=main_pipeline_spec,
         main_deployment_config=main_deployment_config,
         sub_pipeline_spec=spec,
         main_platform_spec=main_platform_spec,
         sub_platform_spec=platform,
+    )
+
+
+def _drop_shared(
+    main_spec: Any, main_deployment: Any, main_platform: Any, spec: Any, platform: Any
+) -> None:
+    """Drop from a part's `spec` and `platform` the executors and components the pipeline
+    holds already under the same name, the same byte for byte: the part's tasks then use the
+    pipeline's. kfp would copy them in under new names (train-2, ..., train-80), looking for a
+    free name through a list of all the pipeline's names each time, quadratic in the parts."""
+    from google.protobuf import json_format
+    from kfp.pipeline_spec import pipeline_spec_pb2  # type: ignore[import-untyped]
+
+    executors = spec.deployment_spec.fields["executors"].struct_value.fields
+    platforms = sorted(set(platform.platforms) | set(main_platform.platforms))
+
+    def settings(of: Any, label: str) -> list[bytes]:
+        # `in` first: reading a missing key of a protobuf map would add it
+        found = [
+            of.platforms[key].deployment_spec.executors if key in of.platforms else {}
+            for key in platforms
+        ]
+        return [
+            e[label].SerializeToString(deterministic=True) if label in e else b"" for e in found
+        ]
+
+    for label in [label for label in executors if label in main_deployment.executors]:
+        own = pipeline_spec_pb2.PipelineDeploymentConfig.ExecutorSpec()
+        json_format.ParseDict(json_format.MessageToDict(executors[label].struct_value), own)
+        theirs = main_deployment.executors[label]
+        if _same(own, theirs) and settings(platform, label) == settings(main_platform, label):
+            del executors[label]
+            for config in platform.platforms.values():
+                if label in config.deployment_spec.executors:
+                    del config.deployment_spec.executors[label]
+    for name in [name for name in spec.components if name in main_spec.components]:
+        if _same(spec.components[name], main_spec.components[name]):
+            del spec.components[name]
+
+
+def _same(one: Any, other: Any) -> bool:
+    return bool(
+        one.SerializeToString(deterministic=True) == other.SerializeToString(deterministic=True)
     )
 
 
