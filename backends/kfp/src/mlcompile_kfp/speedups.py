@@ -159,7 +159,7 @@ def _drop_shared(
     holds already under the same name, the same byte for byte: the part's tasks then use the
     pipeline's. kfp would copy them in under new names (train-2, ..., train-80), looking for a
     free name through a list of all the pipeline's names each time, quadratic in the parts."""
-    from google.protobuf import json_format
+    from google.protobuf import json_format  # type: ignore[import-untyped]
     from kfp.pipeline_spec import pipeline_spec_pb2  # type: ignore[import-untyped]
 
     executors = spec.deployment_spec.fields["executors"].struct_value.fields
