@@ -4,6 +4,8 @@ cannot be written, and kept, reported and retried when writes fail while it runs
 
 from __future__ import annotations
 
+import json
+import re
 import signal
 import socket
 from pathlib import Path
@@ -144,3 +146,25 @@ def test_a_full_buffer_stops_answers_until_the_log_is_written(
     assert served.post(rows[2:4])[0] == 200
     assert served.stop() == 143
     assert len(_logged(log_dir)) == 4
+
+
+def test_an_answer_leaves_in_one_write(sandbox: Sandbox, rows: list[dict[str, Any]]) -> None:
+    """The head and the body of an answer reach the client together: the first read of the
+    socket holds the whole response. uvicorn alone writes them one after the other, and the
+    client then wakes up for the head alone."""
+    served = Served(sandbox, MODEL, "--log-dir", str(sandbox.root / "predictions")).started()
+    body = json.dumps({"rows": rows[:1]}).encode()
+    request = (
+        b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        + f"Content-Length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+    for _ in range(5):
+        with socket.create_connection(("127.0.0.1", served.port)) as client:
+            client.sendall(request)
+            first = client.recv(1 << 20)
+        head, _, answer = first.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200"), first
+        length = int(re.search(rb"content-length: (\d+)", head, re.IGNORECASE).group(1))  # type: ignore[union-attr]
+        assert len(answer) == length and json.loads(answer)["predictions"], first
+    assert served.stop() == 143, served.output

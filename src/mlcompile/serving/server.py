@@ -11,6 +11,7 @@ instead.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import signal
 from types import FrameType
@@ -18,6 +19,7 @@ from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from mlcompile.errors import ExitCode, MlcompileError
 
@@ -39,6 +41,45 @@ def _log_config() -> dict[str, Any]:
     return config
 
 
+class _OneWrite:
+    """A connection's transport whose writes within one turn of the event loop go out as
+    one: uvicorn writes a response's head and its body separately, and on loopback each
+    write is a system call that also wakes the client, a tenth of a single-row answer's
+    time. What the loop would have sent at once is still sent in that turn; `close` sends
+    what is held first, and everything else is the transport's own."""
+
+    def __init__(self, transport: Any) -> None:
+        self._transport = transport
+        self._held: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        if not data:
+            return
+        if not self._held:
+            asyncio.get_running_loop().call_soon(self._send)
+        self._held.append(data)
+
+    def _send(self) -> None:
+        if self._held:
+            data = b"".join(self._held)
+            self._held = []
+            self._transport.write(data)
+
+    def close(self) -> None:
+        self._send()
+        self._transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
+class _Protocol(H11Protocol):
+    """uvicorn's h11 protocol (its default without httptools) on a `_OneWrite` transport."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(_OneWrite(transport))  # type: ignore[arg-type]
+
+
 def _terminate(signum: int, _: FrameType | None) -> None:
     raise SystemExit(128 + signum)
 
@@ -48,7 +89,12 @@ def run(app: FastAPI, host: str, port: int, *, access_log: bool = False) -> None
     a tenth of a single-row answer, and the prediction log records every answered request."""
     log: PredictionLog = app.state.prediction_log
     config = uvicorn.Config(
-        app, host=host, port=port, log_config=_log_config(), access_log=access_log
+        app,
+        host=host,
+        port=port,
+        log_config=_log_config(),
+        access_log=access_log,
+        http=_Protocol,
     )
     server = uvicorn.Server(config)
     # uvicorn restores this handler and raises SIGTERM again once it has shut down
