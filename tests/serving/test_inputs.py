@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from mlcompile.errors import UsageError
-from mlcompile.runtime.artifacts import parquet_bytes
+from mlcompile.runtime.artifacts import parquet_bytes, table_parquet_bytes
 from mlcompile.runtime.registry import Registry
 from mlcompile.runtime.score import score_frame
 from mlcompile.serving.app import create_app
@@ -27,7 +27,7 @@ from mlcompile.serving.inputs import (
     read_rows,
     rows_frame,
 )
-from mlcompile.serving.predlog import Entry, entries_frame
+from mlcompile.serving.predlog import Entry, entries_frame, entries_table
 from mlcompile.serving.problems import MAX_PROBLEMS, Refused
 
 from .conftest import FLIGHTS, json_rows, post_rows
@@ -333,4 +333,6 @@ def test_any_json_is_either_refused_in_place_or_scored_and_loggable(
     predictions = {str(c): scored[c].tolist() for c in scored.columns}
     now = dt.datetime.now(dt.UTC)
     entry = Entry("r", now, 1, columns, values, predictions, len(rows), [0] * len(rows), "p", {})
-    assert parquet_bytes(entries_frame([entry]))
+    data = parquet_bytes(entries_frame([entry]))
+    table = entries_table([entry])  # the log's way, without a frame, for most dtypes
+    assert table is None or table_parquet_bytes(table) == data

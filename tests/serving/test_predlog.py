@@ -3,6 +3,7 @@ shutdown; a failing write keeps its rows, says so, and is tried again."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import re
 import time
@@ -14,10 +15,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from mlcompile.errors import WriteError
+from mlcompile.runtime.artifacts import parquet_bytes
+from mlcompile.runtime.registry import Registry
 from mlcompile.serving.app import create_app
-from mlcompile.serving.predlog import LogFull, PredictionLog
+from mlcompile.serving.inputs import input_columns, read_rows
+from mlcompile.serving.predlog import Entry, LogFull, PredictionLog, entries_frame, entries_table
 
-from .conftest import MODEL, as_json_rows
+from .conftest import FLIGHTS, MODEL, as_json_rows, json_rows
 
 # the signature's order, as the registry stores it
 INPUTS = ["mean_radius", "mean_smoothness", "mean_texture", "worst_area", "worst_concavity"]
@@ -168,6 +172,39 @@ def test_rows_that_one_file_cannot_hold_go_to_several(tmp_path: Path) -> None:
     assert [len(pd.read_parquet(p)) for p in written] == [3, 1, 1, 1]
     values = [v for p in written for v in pd.read_parquet(p)["c"].astype(str)]
     assert values == ["1", "2", "3", "x", "a", "7"]
+
+
+@pytest.mark.xdist_group("flights-serving")
+@pytest.mark.parametrize("missing", [None, "distance"])
+def test_a_file_holds_the_bytes_of_its_rows_frame(
+    trained_flights: Path, december: pd.DataFrame, tmp_path: Path, missing: str | None
+) -> None:
+    """The log builds its Arrow table without a pandas frame where it can (not with a missing
+    value in an int64 column, which makes it float64): the file is the frame's either way."""
+    bundle = Registry(trained_flights / ".mlcompile" / "registry").get(FLIGHTS, 1).bundle()
+    inputs = input_columns(bundle.meta["feature_state"]["input_signature"])
+    rows = json_rows(december.head(300))
+    if missing is not None:
+        rows[7][missing] = None
+    start = dt.datetime(2026, 12, 2, 12, 0, 0, 250, tzinfo=dt.UTC)
+    entries = []
+    for i, (low, high) in enumerate([(0, 1), (1, 51), (51, 300)]):
+        values = read_rows(rows[low:high], inputs)
+        predicted = {
+            "probability": [0.5 + j / 1000 for j in range(low, high)],
+            "label": [i] * (high - low),
+        }
+        received = start + dt.timedelta(seconds=i)
+        warnings = list(range(high - low))
+        entries.append(
+            Entry(f"r{i}", received, 1, inputs, values, predicted, high - low, warnings, "p", {})
+        )
+    log = PredictionLog(tmp_path, flush_rows=10**6, flush_seconds=3600)
+    for entry in entries:
+        log.append(entry)
+    (written,) = log.flush()
+    assert written.read_bytes() == parquet_bytes(entries_frame(entries))
+    assert (entries_table(entries) is None) == (missing is not None)
 
 
 def test_close_reports_the_rows_it_could_not_write(

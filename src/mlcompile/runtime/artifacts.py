@@ -190,9 +190,14 @@ def write_files(target: Path, files: Mapping[str, bytes]) -> None:
 def parquet_bytes(df: pd.DataFrame) -> bytes:
     """Parquet without the pandas index; identical frames give identical bytes."""
     import pyarrow as pa
+
+    return table_parquet_bytes(pa.Table.from_pandas(df, preserve_index=False))
+
+
+def table_parquet_bytes(table: Any) -> bytes:
+    """Parquet of an Arrow table, written as `parquet_bytes` writes a frame's."""
     import pyarrow.parquet as pq
 
-    table = pa.Table.from_pandas(df, preserve_index=False)
     sink = io.BytesIO()
     pq.write_table(table, sink, compression="zstd")
     return sink.getvalue()

@@ -26,13 +26,19 @@ def _stored_name(column: str, taken: set[str]) -> str:
     return f"input_{column}" if column in taken else column
 
 
+def stored_inputs(inputs: list[str], predictions: list[str]) -> list[str]:
+    """The names the log stores `inputs` under, beside `predictions`."""
+    taken = {*LOG_COLUMNS, *predictions}
+    return [_stored_name(c, taken) for c in inputs]
+
+
 def log_frame(
     meta: Mapping[str, list[Any]], inputs: pd.DataFrame, predictions: pd.DataFrame
 ) -> pd.DataFrame:
     """Log rows from their request columns (`meta`, one value per row), inputs and
     predictions."""
-    taken = {*LOG_COLUMNS, *predictions.columns}
-    inputs = inputs.rename(columns=lambda c: _stored_name(c, taken))
+    names = stored_inputs(list(inputs.columns), list(predictions.columns))
+    inputs = inputs.set_axis(names, axis=1)
     return pd.concat([pd.DataFrame(dict(meta)), inputs, predictions], axis=1)
 
 

@@ -22,15 +22,18 @@ import tempfile
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import chain, repeat
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd  # type: ignore[import-untyped]
+import pyarrow as pa
 
 from mlcompile.errors import WriteError
-from mlcompile.runtime.artifacts import atomic_write_bytes, parquet_bytes
-from mlcompile.runtime.predlog import log_frame
+from mlcompile.runtime.artifacts import atomic_write_bytes, parquet_bytes, table_parquet_bytes
+from mlcompile.runtime.predlog import log_frame, stored_inputs
 
 from .inputs import InputColumn, columns_frame
 
@@ -86,68 +89,158 @@ class Entry:
 
 
 Item = Any  # a pd.DataFrame (pandas has no types) or an Entry
+Part = Any  # what a flush writes: a pd.DataFrame or a pa.Table
+
+
+# chain and repeat join the entries' lists in C loops, not a Python step per row
+
+
+def _joined(lists: list[list[Any]]) -> list[Any]:
+    return lists[0] if len(lists) == 1 else list(chain.from_iterable(lists))
+
+
+def _columns(run: list[Entry]) -> tuple[dict[str, list[Any]], dict[str, list[Any]]]:
+    """The input values of a run of joinable entries, and its predictions then the
+    shadow's, each column as one list."""
+    first = run[0]
+    values = {c.name: _joined([e.values[c.name] for e in run]) for c in first.inputs}
+    predicted = {k: _joined([e.predictions[k] for e in run]) for k in first.predictions}
+    predicted.update({k: _joined([e.shadow[k] for e in run]) for k in first.shadow})
+    return values, predicted
 
 
 def entries_frame(run: list[Entry]) -> pd.DataFrame:
     """The log rows of joinable entries, as one frame."""
-    first = run[0]
     rows = [e.rows for e in run]
-
-    # chain and repeat join the entries' lists in C loops, not a Python step per row
-    def joined(lists: list[list[Any]]) -> list[Any]:
-        return lists[0] if len(lists) == 1 else list(chain.from_iterable(lists))
 
     def repeated(each: list[Any]) -> list[Any]:
         return list(chain.from_iterable(map(repeat, each, rows)))
 
-    values = {c.name: joined([e.values[c.name] for e in run]) for c in first.inputs}
-    predictions = {k: joined([e.predictions[k] for e in run]) for k in first.predictions}
     meta: dict[str, list[Any]] = {
         "request_id": repeated([e.request_id for e in run]),
         "received_at": repeated([e.received_at for e in run]),
         "model_version": repeated([e.version for e in run]),
-        "warnings": joined([e.warnings for e in run]),
+        "warnings": _joined([e.warnings for e in run]),
         "answered_by": repeated([e.answered_by for e in run]),
     }
-    shadow = {k: joined([e.shadow[k] for e in run]) for k in first.shadow}
-    predicted = pd.DataFrame({**predictions, **shadow})
-    return log_frame(meta, columns_frame(values, first.inputs), predicted)
+    values, predicted = _columns(run)
+    frame = columns_frame(values, run[0].inputs)
+    return log_frame(meta, frame, pd.DataFrame(predicted))
 
 
-def _frames(items: list[Item]) -> list[pd.DataFrame]:
-    """The buffered items as frames, each run of joinable entries as one."""
-    frames: list[pd.DataFrame] = []
+# ---- the same rows as an Arrow table, without a pandas frame on the way ----------------------
+# For the dtypes below, pandas' frame and Arrow's conversion hold the same values, so the file
+# is the frame's byte for byte (tests/serving/test_predlog.py checks it); a run holding any
+# other column is written through the frame.
+
+_META_DTYPES = (
+    ("request_id", "str"),
+    ("received_at", "datetime64[us, UTC]"),
+    ("model_version", "int64"),
+    ("warnings", "int64"),
+    ("answered_by", "str"),
+)
+_DIRECT_INPUTS = {"float64", "Int64", "str", "bool", "boolean", "datetime64[us]"}
+# the dtype pandas infers for a prediction column of Python values of one type
+_INFERRED = {float: "float64", int: "int64", str: "str", bool: "bool"}
+
+
+def _inferred(values: list[Any]) -> str | None:
+    kinds = set(map(type, values))
+    return _INFERRED.get(kinds.pop()) if len(kinds) == 1 else None
+
+
+def _input_dtype(dtype: str, values: list[Any]) -> str | None:
+    if dtype == "int64":
+        return None if None in values else dtype  # a missing value makes the column float64
+    return dtype if dtype in _DIRECT_INPUTS else None
+
+
+@lru_cache(maxsize=64)
+def _schema(columns: tuple[tuple[str, str], ...]) -> Any:
+    """The Arrow schema, with its pandas metadata, of a frame of these (name, dtype)."""
+    empty = pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in columns})
+    return pa.Schema.from_pandas(empty, preserve_index=False)
+
+
+def _utc(time: dt.datetime) -> dt.datetime:
+    return time.astimezone(dt.UTC).replace(tzinfo=None)
+
+
+def entries_table(run: list[Entry]) -> Any:
+    """The log rows of joinable entries as the Arrow table of `entries_frame`, or None when
+    one of its columns is not of the dtypes converted directly."""
+    values, predicted = _columns(run)
+    inputs = run[0].inputs
+    dtypes = [_input_dtype(c.dtype, values[c.name]) for c in inputs]
+    inferred = [_inferred(v) for v in predicted.values()]
+    if None in dtypes or None in inferred:
+        return None
+    names = stored_inputs([c.name for c in inputs], list(predicted))
+    schema = _schema(
+        (*_META_DTYPES, *zip(names, dtypes, strict=True), *zip(predicted, inferred, strict=True))
+    )
+    types = iter(schema.types)
+    # a request's own values, one an entry, repeated for its rows by Arrow's take
+    each = pa.array(np.repeat(np.arange(len(run)), [e.rows for e in run]))
+    arrays = [
+        pa.array([e.request_id for e in run], next(types)).take(each),
+        # as naive UTC times: NumPy warns of a timezone, and Arrow reads its times as UTC
+        pa.array(np.array([_utc(e.received_at) for e in run], "datetime64[us]"), next(types)).take(
+            each
+        ),
+        pa.array([e.version for e in run], next(types)).take(each),
+        pa.array(_joined([e.warnings for e in run]), next(types)),
+        pa.array([e.answered_by for e in run], next(types)).take(each),
+    ]
+    # from_pandas: a NaN is a missing value, as in the frame's conversion
+    arrays += [
+        pa.array(column, kind, from_pandas=True)
+        for column, kind in zip([*values.values(), *predicted.values()], types, strict=True)
+    ]
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def _parts(items: list[Item]) -> list[Part]:
+    """The buffered items as tables or frames, each run of joinable entries as one."""
+    parts: list[Part] = []
     run: list[Entry] = []
     for item in [*items, None]:
         if run and not (isinstance(item, Entry) and run[-1].joins(item)):
-            frames.append(entries_frame(run))
+            table = entries_table(run)
+            parts.append(entries_frame(run) if table is None else table)
             run = []
         if isinstance(item, Entry):
             run.append(item)
         elif item is not None:
-            frames.append(item)
-    return frames
+            parts.append(item)
+    return parts
 
 
-def _dtypes(frame: pd.DataFrame) -> tuple[tuple[str, str], ...]:
-    return tuple((str(column), str(dtype)) for column, dtype in frame.dtypes.items())
+def _kind(part: Part) -> Any:
+    """Parts of one kind share a file: tables of one schema, frames of the same dtypes."""
+    if isinstance(part, pd.DataFrame):
+        return tuple((str(column), str(dtype)) for column, dtype in part.dtypes.items())
+    return part.schema, part.schema.metadata  # Schema's == leaves the metadata out
 
 
-def _serialized(frames: list[pd.DataFrame]) -> tuple[int, bytes]:
-    """The Parquet bytes of the longest run of `frames` from the first that one file can
-    hold, and how many frames that is. Frames of two model versions may disagree on a
+def _serialized(parts: list[Part]) -> tuple[int, bytes]:
+    """The Parquet bytes of the longest run of `parts` from the first that one file can
+    hold, and how many parts that is. Frames of two model versions may disagree on a
     column's dtype, and one Parquet column has one type: such runs end up in separate files."""
-    schema = _dtypes(frames[0])
+    kind = _kind(parts[0])
     run = 1
-    while run < len(frames) and _dtypes(frames[run]) == schema:
+    while run < len(parts) and type(parts[run]) is type(parts[0]) and _kind(parts[run]) == kind:
         run += 1
+    if not isinstance(parts[0], pd.DataFrame):
+        return run, table_parquet_bytes(pa.concat_tables(parts[:run]))
     try:
-        return run, parquet_bytes(pd.concat(frames[:run], ignore_index=True))
+        return run, parquet_bytes(pd.concat(parts[:run], ignore_index=True))
     except (ValueError, TypeError):  # pyarrow's ArrowInvalid and ArrowTypeError
         # object or category columns whose values mix types across requests
         if run == 1:
             raise
-        return 1, parquet_bytes(frames[0])
+        return 1, parquet_bytes(parts[0])
 
 
 class PredictionLog:
@@ -228,7 +321,7 @@ class PredictionLog:
             taken = self._take()
             written: list[Path] = []
             try:
-                pending = _frames(taken)
+                pending = _parts(taken)
             except Exception:
                 self._put_back(taken)
                 raise
