@@ -38,7 +38,7 @@ CLIENTS = 4
 TIME_CAP = 60.0
 BIG = 10_000
 # One measurement varies by a fifth on this shared machine: the ratio is the median of rounds.
-ROUNDS = 3
+ROUNDS = 5
 
 
 def _free_port() -> int:

@@ -48,6 +48,10 @@ def test_compiled_features_are_the_batch_features_bit_for_bit(
     assert fast.shape == (len(december), len(state["output_columns"]))
     assert fast.tobytes() == _as_lightgbm_reads(batch).tobytes()
     assert model.predict(fast).tobytes() == model.predict(batch).tobytes()
+    # a request of one row is computed on Python floats: each row's bits are the matrix's
+    for i in range(len(rows)):
+        one = evaluator.matrix(read_rows(rows[i : i + 1], columns), 1)
+        assert one.tobytes() == fast[i].tobytes(), (i, rows[i])
 
 
 def test_the_single_row_path_predicts_each_row_as_the_batch_path(
@@ -108,28 +112,29 @@ def test_translated_expressions_compute_what_duckdb_computes(expr: str) -> None:
     )
     frame.loc[::17, "a"] = pd.NA
     frame.loc[::13, "x"] = np.nan
-    compute, _ = compile_expression(expr, {"a": "BIGINT", "b": "BIGINT", "x": "DOUBLE"})
-    work = Work(
-        len(frame),
-        {c: Num(frame[c].to_numpy(dtype="float64", na_value=np.nan), None) for c in frame},
-    )
+    compiled = compile_expression(expr, {"a": "BIGINT", "b": "BIGINT", "x": "DOUBLE"})
+
+    def columns(rows: pd.DataFrame) -> dict[str, np.ndarray]:
+        return {c: rows[c].to_numpy(dtype="float64", na_value=np.nan) for c in rows}
+
     expected = _duckdb(expr, frame)
     try:
-        got = compute(work).values
+        got = compiled.columns(
+            Work(len(frame), {c: Num(v, None) for c, v in columns(frame).items()})
+        )
     except Inexact:  # a division by zero: DuckDB errs or gives an infinity
         assert expected is None or np.isinf(expected.astype("float64")).any()
-        nonzero = frame[frame["b"] != 0].reset_index(drop=True)
-        expected = _duckdb(expr, nonzero)
-        got = compute(
-            Work(
-                len(nonzero),
-                {
-                    c: Num(nonzero[c].to_numpy(dtype="float64", na_value=np.nan), None)
-                    for c in nonzero
-                },
-            )
-        ).values
-    assert got.tobytes() == expected.to_numpy(dtype="float64", na_value=np.nan).tobytes()
+        frame = frame[frame["b"] != 0].reset_index(drop=True)
+        expected = _duckdb(expr, frame)
+        got = compiled.columns(
+            Work(len(frame), {c: Num(v, None) for c, v in columns(frame).items()})
+        )
+    want = expected.to_numpy(dtype="float64", na_value=np.nan)
+    assert got.values.tobytes() == want.tobytes()
+    # the one-row form, on Python floats, gives each row's bits
+    values = columns(frame)
+    rows = [compiled.row({c: float(v[i]) for c, v in values.items()}) for i in range(len(frame))]
+    assert np.array(rows, dtype="float64").tobytes() == want.tobytes()
 
 
 @pytest.mark.parametrize(
@@ -141,9 +146,11 @@ def test_other_expressions_are_left_to_duckdb(expr: str) -> None:
 
 
 def test_integers_beyond_two_to_the_53_go_to_the_batch_path() -> None:
-    compute, _ = compile_expression("a + 1", {"a": "BIGINT"})
+    compiled = compile_expression("a + 1", {"a": "BIGINT"})
     with pytest.raises(Inexact):
-        compute(Work(1, {"a": Num(np.array([2.0**53]), "BIGINT")}))
+        compiled.columns(Work(2, {"a": Num(np.array([1.0, 2.0**53]), "BIGINT")}))
+    with pytest.raises(Inexact):
+        compiled.row({"a": 2.0**53})
 
 
 def test_a_custom_feature_is_served_by_the_batch_path(trained_flights: Path) -> None:

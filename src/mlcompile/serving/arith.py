@@ -8,7 +8,10 @@ references, number literals, `+ - * /` and integer `//` is translated from DuckD
 tree; anything else (a function, a CASE, a decimal literal, `//` on a DOUBLE) is not
 translated, and the version is served by the batch path instead (`NotCompiled`).
 
-Integers are carried as float64, which is exact below 2**53. A value at or beyond that, and a
+Each expression is compiled twice from the one tree: over NumPy columns, and over the Python
+floats of a single row (`Scalar`), where a NumPy call on one value costs more than the
+arithmetic. Python's float arithmetic is the same IEEE 754 double arithmetic as NumPy's, so
+both give the same bits. Integers are carried as float64, which is exact below 2**53. A value at or beyond that, and a
 division by zero (an error or an infinity in DuckDB), raise `Inexact` while a request is
 computed, and that request goes through the batch path, which gives DuckDB's own answer or
 error.
@@ -16,6 +19,7 @@ error.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -60,27 +64,42 @@ class Work:
 
 
 Compiled = Callable[[Work], Num]
+# one row: its working values (floats, NaN where missing) -> the expression's value
+Scalar = Callable[[dict[str, Any]], float]
 
 
-def compile_expression(expr: str, columns: Mapping[str, str]) -> tuple[Compiled, str]:
-    """A function of the working columns computing `expr`, and the DuckDB type of its result.
-    `columns` maps each working column to its kind (BIGINT and DOUBLE are the readable ones).
-    Raises NotCompiled for an expression outside the translated subset. Call it under
-    `np.errstate(all="ignore")`: an overflow is an infinity, which the caller checks for."""
+class Expression(NamedTuple):
+    """An expression compiled over columns and over one row, and its DuckDB result type."""
+
+    columns: Compiled
+    row: Scalar
+    sql: str
+
+
+def compile_expression(expr: str, columns: Mapping[str, str]) -> Expression:
+    """`expr` compiled over the working columns and over one row, and the DuckDB type of its
+    result. `columns` maps each working column to its kind (BIGINT and DOUBLE are the
+    readable ones). Raises NotCompiled for an expression outside the translated subset. Call
+    the column form under `np.errstate(all="ignore")`: an overflow is an infinity, which the
+    caller checks for (Python's floats overflow to an infinity too)."""
     tree = expression_tree(expr)
     if tree is None:
         raise NotCompiled(f"expression {expr!r} is refused")
-    compute, sql = _node(tree, columns)
+    compute, scalar, sql = _node(tree, columns)
 
+    # a NULL reaches pandas as NaN with the sign bit clear; -NaN is a NaN too, not those bytes
     def canonical(work: Work) -> Num:
-        # a NULL reaches pandas as NaN with the sign bit clear; -NaN is a NaN too, not those bytes
         values = compute(work).values
         return Num(np.where(np.isnan(values), np.nan, values), sql)
 
-    return canonical, sql
+    def canonical_row(row: dict[str, Any]) -> float:
+        value = scalar(row)
+        return math.nan if value != value else value
+
+    return Expression(canonical, canonical_row, sql)
 
 
-def _node(node: Mapping[str, Any], columns: Mapping[str, str]) -> tuple[Compiled, str]:
+def _node(node: Mapping[str, Any], columns: Mapping[str, str]) -> Expression:
     kind = node.get("class")
     if kind == "COLUMN_REF":
         return _column(node, columns)
@@ -90,14 +109,16 @@ def _node(node: Mapping[str, Any], columns: Mapping[str, str]) -> tuple[Compiled
         name = node.get("function_name")
         arguments = [a["expression"] for a in node.get("arguments") or []]
         if name == "-" and len(arguments) == 1:
-            inner, sql = _node(arguments[0], columns)
-            return (lambda work: Num(-inner(work).values, sql)), sql
+            inner, inner_row, sql = _node(arguments[0], columns)
+            return Expression(
+                lambda work: Num(-inner(work).values, sql), lambda row: -inner_row(row), sql
+            )
         if name in _BINARY and len(arguments) == 2:
             return _binary(str(name), arguments, columns)
     raise NotCompiled(f"{kind} {node.get('function_name', '')} is not translated")
 
 
-def _column(node: Mapping[str, Any], columns: Mapping[str, str]) -> tuple[Compiled, str]:
+def _column(node: Mapping[str, Any], columns: Mapping[str, str]) -> Expression:
     names = node.get("column_names") or []
     if len(names) != 1:  # a qualified name (table.column) is not translated
         raise NotCompiled(f"column reference {names} is not translated")
@@ -116,10 +137,16 @@ def _column(node: Mapping[str, Any], columns: Mapping[str, str]) -> tuple[Compil
             raise Inexact(f"column {column!r} holds an integer beyond 2**53")
         return value
 
-    return read, sql
+    def read_row(row: dict[str, Any]) -> float:
+        value: float = row[column]
+        if sql == "BIGINT" and abs(value) >= EXACT:
+            raise Inexact(f"column {column!r} holds an integer beyond 2**53")
+        return value
+
+    return Expression(read, read_row, sql)
 
 
-def _constant(node: Mapping[str, Any]) -> tuple[Compiled, str]:
+def _constant(node: Mapping[str, Any]) -> Expression:
     literal = node.get("literal") or {}
     text = str(literal.get("text"))
     if literal.get("kind") in ("INTEGER", "BIGINT") and abs(int(text)) < EXACT:
@@ -128,7 +155,7 @@ def _constant(node: Mapping[str, Any]) -> tuple[Compiled, str]:
         sql, number = "DOUBLE", float(text)
     else:
         raise NotCompiled(f"literal {text!r} ({literal.get('kind')}) is not translated")
-    return (lambda work: Num(np.full(work.rows, number), sql)), sql
+    return Expression(lambda work: Num(np.full(work.rows, number), sql), lambda row: number, sql)
 
 
 def _checked_integers(values: np.ndarray) -> np.ndarray:
@@ -143,25 +170,45 @@ def _nonzero(values: np.ndarray) -> np.ndarray:
     return values
 
 
+def _nonzero_value(value: float) -> float:
+    if value == 0:
+        raise Inexact("a division by zero")
+    return value
+
+
 def _divide_integers(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     # BIGINT // truncates toward zero; a - fmod(a, b) is an exact multiple of b
     quotient: np.ndarray = (a - np.fmod(a, b)) / b
     return quotient
 
 
-_BINARY: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
-    "+": np.add,
-    "-": np.subtract,
-    "*": np.multiply,
-    "/": lambda a, b: a / _nonzero(b),
-    "//": lambda a, b: _divide_integers(a, _nonzero(b)),
+def _divide_integer(a: float, b: float) -> float:
+    # as NumPy's fmod, an infinity or NaN gives NaN (math.fmod raises for an infinity)
+    remainder = math.fmod(a, b) if math.isfinite(a) else math.nan
+    return (a - remainder) / b
+
+
+# each operator over columns and over one row's floats
+_BINARY: dict[
+    str, tuple[Callable[[np.ndarray, np.ndarray], np.ndarray], Callable[[float, float], float]]
+] = {
+    "+": (np.add, lambda a, b: a + b),
+    "-": (np.subtract, lambda a, b: a - b),
+    "*": (np.multiply, lambda a, b: a * b),
+    "/": (lambda a, b: a / _nonzero(b), lambda a, b: a / _nonzero_value(b)),
+    "//": (
+        lambda a, b: _divide_integers(a, _nonzero(b)),
+        lambda a, b: _divide_integer(a, _nonzero_value(b)),
+    ),
 }
 
 
 def _binary(
     name: str, arguments: list[Mapping[str, Any]], columns: Mapping[str, str]
-) -> tuple[Compiled, str]:
-    (left, left_sql), (right, right_sql) = (_node(a, columns) for a in arguments)
+) -> Expression:
+    (left, left_row, left_sql), (right, right_row, right_sql) = (
+        _node(a, columns) for a in arguments
+    )
     if all(a.get("class") == "CONSTANT" for a in arguments):
         # DuckDB folds two literals as INTEGER, which overflows at 2**31: not translated
         raise NotCompiled("arithmetic on two literals is not translated")
@@ -169,10 +216,16 @@ def _binary(
     if name == "//" and not integers:
         raise NotCompiled("// on a DOUBLE is not translated")
     sql = "BIGINT" if integers and name != "/" else "DOUBLE"
-    operate = _BINARY[name]
+    operate, operate_row = _BINARY[name]
 
     def apply(work: Work) -> Num:
         out = operate(left(work).values, right(work).values)
         return Num(_checked_integers(out) if sql == "BIGINT" else out, sql)
 
-    return apply, sql
+    def apply_row(row: dict[str, Any]) -> float:
+        out = operate_row(left_row(row), right_row(row))
+        if sql == "BIGINT" and abs(out) >= EXACT:
+            raise Inexact("an integer result beyond 2**53")
+        return out
+
+    return Expression(apply, apply_row, sql)

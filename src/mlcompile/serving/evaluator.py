@@ -18,6 +18,8 @@ batch path would refuse, an integer beyond 2**53).
 from __future__ import annotations
 
 import datetime as dt
+import math
+from bisect import bisect_right
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import repeat
@@ -41,6 +43,8 @@ class Cat(NamedTuple):
 
 
 Step = Callable[[Work], None]
+Row = dict[str, Any]  # one row's working values: see `_Compiler`
+RowStep = Callable[[Row], None]
 
 
 def _float_array(values: Sequence[Any]) -> np.ndarray:
@@ -73,6 +77,17 @@ def _read_numbers(columns: Sequence[tuple[str, str, str]]) -> Step:
             # a missing value makes an int64 column float64 in the batch path: DOUBLE in SQL
             exact = dtype_text != "int64" or None not in work.columns[name]
             work.columns[name] = Num(values, kind if exact else "DOUBLE")
+
+    return read
+
+
+def _read_row_numbers(names: Sequence[str]) -> RowStep:
+    """The numeric inputs of one row as floats, NaN where missing (as `_float_array`)."""
+
+    def read(row: Row) -> None:
+        for name in names:
+            value = row[name]
+            row[name] = math.nan if value is None else float(value)
 
     return read
 
@@ -134,6 +149,7 @@ class _Compiler:
             if self.kinds[name] in NUMERIC:  # the others are read as the request has them
                 numbers.append((name, self.kinds[name], dtype_text))
         self.steps: list[Step] = [_read_numbers(numbers)] if numbers else []
+        self.row_steps: list[RowStep] = [_read_row_numbers([name for name, _, _ in numbers])]
 
     def source(self, spec: Mapping[str, Any], wanted: Sequence[str]) -> str:
         column = str(spec.get("column"))
@@ -146,16 +162,21 @@ class _Compiler:
         build = getattr(self, f"_{op}", None)
         if build is None:
             raise NotCompiled(f"feature {name!r} ({op}) is not compiled")
-        step, kind = build(spec, fitted, name)
+        step, row_step, kind = build(spec, fitted, name)
         self.steps.append(step)
+        self.row_steps.append(row_step)
         if isinstance(kind, dict):  # one-hot: several columns
             self.kinds.update(kind)
         else:
             self.kinds[name] = kind
 
-    # one method per feature op: (spec, fitted, name) -> (step, kind of the output)
+    # One method per feature op: (spec, fitted, name) -> (step over columns, the same step
+    # over one row, kind of the output). In a row, a number is a float (NaN where missing), a
+    # category its code (-1 where missing or not a level), text and times as the request has
+    # them. Python's float arithmetic is NumPy's float64 arithmetic; NumPy's own functions
+    # (log1p) are called on the row's float too, so both forms give the same bits.
 
-    def _passthrough(self, spec: Mapping[str, Any], fitted: Any, name: str) -> tuple[Step, str]:
+    def _passthrough(self, spec: Mapping[str, Any], fitted: Any, name: str) -> Built:
         column = str(spec.get("column"))
         if column not in self.kinds:
             raise NotCompiled(f"column {column!r} is unknown")
@@ -163,11 +184,14 @@ class _Compiler:
         def step(work: Work) -> None:
             _store(work, name, work.columns[column])
 
+        def row_step(row: Row) -> None:
+            row[name] = row[column]
+
         if column in self.levels:
             self.levels[name] = self.levels[column]
-        return step, self.kinds[column]
+        return step, row_step, self.kinds[column]
 
-    def _log(self, spec: Mapping[str, Any], fitted: Any, name: str) -> tuple[Step, str]:
+    def _log(self, spec: Mapping[str, Any], fitted: Any, name: str) -> Built:
         column = self.source(spec, NUMERIC)
 
         def step(work: Work) -> None:
@@ -175,9 +199,13 @@ class _Compiler:
             kept = np.where(values >= 0, values, np.nan)
             _store(work, name, Num(np.log1p(kept), "DOUBLE"))
 
-        return step, "DOUBLE"
+        def row_step(row: Row) -> None:
+            value = row[column]
+            row[name] = float(np.log1p(value if value >= 0 else math.nan))
 
-    def _date_part(self, spec: Mapping[str, Any], fitted: Any, name: str) -> tuple[Step, str]:
+        return step, row_step, "DOUBLE"
+
+    def _date_part(self, spec: Mapping[str, Any], fitted: Any, name: str) -> Built:
         column = self.source(spec, ("time",))
         part = _DATE_PARTS.get(str(spec.get("part")))
         if part is None:
@@ -188,20 +216,29 @@ class _Compiler:
             values = [np.nan if t is None else part(t) for t in times]
             _store(work, name, Num(np.array(values, dtype="float64"), "DOUBLE"))
 
-        return step, "DOUBLE"
+        def row_step(row: Row) -> None:
+            time = row[column]
+            row[name] = math.nan if time is None else float(part(time))
 
-    def _bucket(self, spec: Mapping[str, Any], fitted: Any, name: str) -> tuple[Step, str]:
+        return step, row_step, "DOUBLE"
+
+    def _bucket(self, spec: Mapping[str, Any], fitted: Any, name: str) -> Built:
         column = self.source(spec, NUMERIC)
         edges = np.asarray(fitted["edges"])
+        edge_list = edges.tolist()
 
         def step(work: Work) -> None:
             values = _numeric(work, column)
             index = np.searchsorted(edges, values, side="right").astype("float64")
             _store(work, name, Num(np.where(np.isnan(values), np.nan, index), "DOUBLE"))
 
-        return step, "DOUBLE"
+        def row_step(row: Row) -> None:
+            value = row[column]
+            row[name] = math.nan if value != value else float(bisect_right(edge_list, value))
 
-    def _impute(self, spec: Mapping[str, Any], fitted: Any, name: str) -> tuple[Step, str]:
+        return step, row_step, "DOUBLE"
+
+    def _impute(self, spec: Mapping[str, Any], fitted: Any, name: str) -> Built:
         value = fitted["value"]
         column = str(spec.get("column"))
         kind = self.kinds.get(column)
@@ -211,20 +248,29 @@ class _Compiler:
                 values = work.columns[column]
                 _store(work, name, [value if v is None else v for v in values])
 
-            return fill_text, "text"
+            def fill_text_row(row: Row) -> None:
+                found = row[column]
+                row[name] = value if found is None else found
+
+            return fill_text, fill_text_row, "text"
         number = isinstance(value, int | float) and not isinstance(value, bool)
         integer = isinstance(value, int) and not isinstance(value, bool)
         if not number or kind not in ("DOUBLE", "BIGINT") or (kind == "BIGINT" and not integer):
             raise NotCompiled(f"impute of a {kind} column with {value!r} is not compiled")
+        filler = float(value)
 
         def fill(work: Work) -> None:
             found = work.columns[column]
             values = found.values
-            _store(work, name, Num(np.where(np.isnan(values), float(value), values), found.sql))
+            _store(work, name, Num(np.where(np.isnan(values), filler, values), found.sql))
 
-        return fill, kind
+        def fill_row(row: Row) -> None:
+            found = row[column]
+            row[name] = filler if found != found else found
 
-    def _encode(self, spec: Mapping[str, Any], fitted: Any, name: str) -> tuple[Step, Any]:
+        return fill, fill_row, kind
+
+    def _encode(self, spec: Mapping[str, Any], fitted: Any, name: str) -> Built:
         column = self.source(spec, ("text",))
         method = spec.get("method") or "category"
         if method == "frequency":
@@ -235,24 +281,44 @@ class _Compiler:
                 found = [np.nan if v is None else table.get(v, 0.0) for v in values]
                 _store(work, name, Num(np.array(found, dtype="float64"), "DOUBLE"))
 
-            return frequency, "DOUBLE"
+            def frequency_row(row: Row) -> None:
+                found = row[column]
+                row[name] = math.nan if found is None else table.get(found, 0.0)
+
+            return frequency, frequency_row, "DOUBLE"
         levels = tuple(fitted["categories"]) + ((OTHER,) if fitted.get("other") else ())
         index = _levels_index(levels[: len(fitted["categories"])])
         other = len(levels) - 1 if fitted.get("other") else None
+        missing = -1 if other is None else other
 
         def codes(work: Work) -> np.ndarray:
             return _codes(work.columns[column], index, other)
 
+        def code(row: Row) -> int:
+            return index.get(row[column], missing)
+
         if method == "category":
             self.levels[name] = levels
-            return (lambda work: _store(work, name, Cat(codes(work), levels))), "category"
+
+            def category_row(row: Row) -> None:
+                row[name] = code(row)
+
+            return (
+                (lambda work: _store(work, name, Cat(codes(work), levels))),
+                category_row,
+                "category",
+            )
         if method == "ordinal":
 
             def ordinal(work: Work) -> None:
                 found = codes(work)
                 _store(work, name, Num(np.where(found >= 0, found, np.nan), "DOUBLE"))
 
-            return ordinal, "DOUBLE"
+            def ordinal_row(row: Row) -> None:
+                found = code(row)
+                row[name] = float(found) if found >= 0 else math.nan
+
+            return ordinal, ordinal_row, "DOUBLE"
         if method == "onehot":
             names = list(fitted["columns"])
 
@@ -261,20 +327,30 @@ class _Compiler:
                 for i, output in enumerate(names):
                     work.columns[output] = Num((found == i).astype("float64"), None)
 
-            return onehot, dict.fromkeys(names, "number")
+            def onehot_row(row: Row) -> None:
+                found = code(row)
+                for i, output in enumerate(names):
+                    row[output] = float(found == i)
+
+            return onehot, onehot_row, dict.fromkeys(names, "number")
         raise NotCompiled(f"encode method {method!r} is not compiled")
 
-    def _scale(self, spec: Mapping[str, Any], fitted: Any, name: str) -> tuple[Step, str]:
+    def _scale(self, spec: Mapping[str, Any], fitted: Any, name: str) -> Built:
         column = self.source(spec, NUMERIC)
         center, scale = fitted["center"], fitted["scale"]
 
         def step(work: Work) -> None:
             _store_finite(work, name, Num((_numeric(work, column) - center) / scale, "DOUBLE"))
 
-        return step, "DOUBLE"
+        def row_step(row: Row) -> None:
+            if scale == 0:  # Python raises where NumPy makes an infinity or NaN
+                raise Inexact(f"feature {name!r} divides by a zero scale")
+            row[name] = _finite((row[column] - center) / scale, name)
 
-    def _expr(self, spec: Mapping[str, Any], fitted: Any, name: str) -> tuple[Step, str]:
-        compute, sql = compile_expression(str(spec["expr"]), self.kinds)
+        return step, row_step, "DOUBLE"
+
+    def _expr(self, spec: Mapping[str, Any], fitted: Any, name: str) -> Built:
+        compute, compute_row, sql = compile_expression(str(spec["expr"]), self.kinds)
 
         def step(work: Work) -> None:
             result = compute(work)
@@ -282,13 +358,26 @@ class _Compiler:
             exact = sql != "BIGINT" or not any_of(np.isnan(result.values))
             _store_finite(work, name, Num(result.values, sql if exact else "DOUBLE"))
 
-        return step, sql
+        def row_step(row: Row) -> None:
+            row[name] = _finite(compute_row(row), name)
+
+        return step, row_step, sql
+
+
+def _finite(value: float, name: str) -> float:
+    if value in (math.inf, -math.inf):
+        raise Inexact(f"feature {name!r} holds an infinity")  # the batch path refuses it
+    return value
+
+
+Built = tuple[Step, "RowStep", Any]
 
 
 def _model_input(
     column: str, kind: str | None, categories: Sequence[Any] | None, levels: Sequence[Any] | None
-) -> Callable[[Work], np.ndarray]:
-    """How one model input becomes a float64 column as LightGBM's pandas path makes it."""
+) -> tuple[Callable[[Work], np.ndarray], Callable[[Row], float]]:
+    """How one model input becomes a float64 column as LightGBM's pandas path makes it, and
+    the float of one row."""
     if categories is not None:
         if kind == "category":
             if tuple(categories) != levels:
@@ -298,7 +387,11 @@ def _model_input(
                 found: Cat = work.columns[column]
                 return np.where(found.codes >= 0, found.codes, np.nan)
 
-            return coded
+            def coded_row(row: Row) -> float:
+                found: int = row[column]
+                return float(found) if found >= 0 else math.nan
+
+            return coded, coded_row
         if kind == "text":
             index = _levels_index(categories)
 
@@ -306,11 +399,15 @@ def _model_input(
                 found = _codes(work.columns[column], index, None)
                 return np.where(found >= 0, found, np.nan)
 
-            return looked_up
+            def looked_up_row(row: Row) -> float:
+                found = index.get(row[column], -1)
+                return float(found) if found >= 0 else math.nan
+
+            return looked_up, looked_up_row
         raise NotCompiled(f"model input {column!r} is {kind}, not a category")
     if kind not in NUMERIC:
         raise NotCompiled(f"model input {column!r} is {kind}, not a number")
-    return lambda work: _numeric(work, column)
+    return (lambda work: _numeric(work, column)), (lambda row: row[column])
 
 
 @dataclass(frozen=True)
@@ -319,10 +416,14 @@ class Evaluator:
 
     steps: tuple[Step, ...]
     outputs: tuple[Callable[[Work], np.ndarray], ...]
+    row_steps: tuple[RowStep, ...]
+    row_outputs: tuple[Callable[[Row], float], ...]
 
     def matrix(self, values: Mapping[str, list[Any]], rows: int) -> np.ndarray:
         """The (rows, model inputs) float64 matrix; raises Inexact when the batch path must
         compute it."""
+        if rows == 1:
+            return self.row({name: column[0] for name, column in values.items()})[np.newaxis]
         work = Work(rows, dict(values))
         # an overflow makes an infinity, which the steps refuse (Inexact): no warning
         with np.errstate(all="ignore"):
@@ -332,6 +433,15 @@ class Evaluator:
         for i, output in enumerate(self.outputs):
             matrix[:, i] = output(work)
         return matrix
+
+    def row(self, values: Row) -> np.ndarray:
+        """The model inputs of one row (each column's value, as `read_rows` reads it), as the
+        matrix's one row: computed on Python floats, where a NumPy call on one value costs
+        more than the arithmetic. Raises Inexact as `matrix` does."""
+        row = dict(values)
+        for step in self.row_steps:
+            step(row)
+        return np.array([output(row) for output in self.row_outputs], dtype="float64")
 
 
 def compile_features(state: Mapping[str, Any], booster: Any) -> tuple[Evaluator | None, str]:
@@ -347,10 +457,18 @@ def compile_features(state: Mapping[str, Any], booster: Any) -> tuple[Evaluator 
         expected = [list(categorical[c]) for c in columns if c in categorical]
         if list(booster.pandas_categorical or []) != expected:
             raise NotCompiled("the model's categories are not the state's")
-        outputs = tuple(
+        outputs = [
             _model_input(c, compiler.kinds.get(c), categorical.get(c), compiler.levels.get(c))
             for c in columns
-        )
+        ]
     except NotCompiled as exc:
         return None, str(exc)
-    return Evaluator(tuple(compiler.steps), outputs), "compiled"
+    return (
+        Evaluator(
+            tuple(compiler.steps),
+            tuple(column for column, _ in outputs),
+            tuple(compiler.row_steps),
+            tuple(row for _, row in outputs),
+        ),
+        "compiled",
+    )
