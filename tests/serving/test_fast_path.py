@@ -52,6 +52,11 @@ def test_compiled_features_are_the_batch_features_bit_for_bit(
     for i in range(len(rows)):
         one = evaluator.matrix(read_rows(rows[i : i + 1], columns), 1)
         assert one.tobytes() == fast[i].tobytes(), (i, rows[i])
+    # below SERIES_ROWS, a time's parts are taken one by one: the same bits
+    for start in range(0, len(rows), 63):
+        chunk = rows[start : start + 63]
+        small = evaluator.matrix(read_rows(chunk, columns), len(chunk))
+        assert small.tobytes() == fast[start : start + len(chunk)].tobytes(), start
 
 
 def test_the_single_row_path_predicts_each_row_as_the_batch_path(

@@ -165,6 +165,12 @@ def _date_part(feature: _Feature, work: Frame, fitted: Fitted) -> Any:
             series = pd.to_datetime(series, format="ISO8601")
         except (ValueError, TypeError) as exc:
             raise feature.fail(f"column '{series.name}' is not a date or time: {exc}") from None
+    return date_part_of(series, part)
+
+
+def date_part_of(series: pd.Series, part: str) -> pd.Series:
+    """A part (one of DATE_PARTS) of each time of a datetime series, as float64 (NaN where
+    missing); serving computes a large request's parts with it too."""
     if part == "week":
         return series.dt.isocalendar().week.astype("float64")
     return getattr(series.dt, _DT_ACCESSORS.get(part, part)).astype("float64")

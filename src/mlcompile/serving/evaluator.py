@@ -28,11 +28,14 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd  # type: ignore[import-untyped]
 
-from mlcompile.runtime.features import OTHER, lightgbm_names
+from mlcompile.runtime.features import OTHER, date_part_of, lightgbm_names
 
 from .arith import Inexact, NotCompiled, Num, Work, any_of, compile_expression
 
 NUMERIC = ("BIGINT", "DOUBLE", "number")
+# From this many rows, a time column's parts come from a pandas series: building it costs
+# more than a Python call per time for fewer.
+SERIES_ROWS = 64
 
 
 class Cat(NamedTuple):
@@ -142,6 +145,7 @@ def _codes(values: Sequence[Any], index: Mapping[Any, int], other: int | None) -
 class _Compiler:
     def __init__(self, signature: Mapping[str, str]) -> None:
         self.kinds: dict[str, str] = {}
+        self.dtypes = dict(signature)
         self.levels: dict[str, tuple[Any, ...]] = {}  # of each category column
         numbers: list[tuple[str, str, str]] = []
         for name, dtype_text in signature.items():
@@ -207,14 +211,19 @@ class _Compiler:
 
     def _date_part(self, spec: Mapping[str, Any], fitted: Any, name: str) -> Built:
         column = self.source(spec, ("time",))
-        part = _DATE_PARTS.get(str(spec.get("part")))
+        part_name = str(spec.get("part"))
+        part = _DATE_PARTS.get(part_name)
         if part is None:
-            raise NotCompiled(f"date part {spec.get('part')!r} is unknown")
+            raise NotCompiled(f"date part {part_name!r} is unknown")
+        dtype = self.dtypes[column]
 
         def step(work: Work) -> None:
             times = work.columns[column]
-            values = [np.nan if t is None else part(t) for t in times]
-            _store(work, name, Num(np.array(values, dtype="float64"), "DOUBLE"))
+            if len(times) >= SERIES_ROWS:  # the batch path's own pandas accessors, in C
+                found = date_part_of(pd.Series(times, dtype=dtype), part_name).to_numpy()
+            else:
+                found = np.array([np.nan if t is None else part(t) for t in times], "float64")
+            _store(work, name, Num(found, "DOUBLE"))
 
         def row_step(row: Row) -> None:
             time = row[column]
