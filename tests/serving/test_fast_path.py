@@ -158,6 +158,31 @@ def test_integers_beyond_two_to_the_53_go_to_the_batch_path() -> None:
         compiled.row({"a": 2.0**53})
 
 
+def test_an_int64_column_with_a_missing_value_goes_to_the_batch_path(
+    trained_flights: Path, december: pd.DataFrame
+) -> None:
+    """The batch path reads such a column as float64, DOUBLE in DuckDB, where
+    `sched_dep_time // 100` divides without truncating: the compiled steps leave the request
+    to it, and the served predictions are the batch path's."""
+    bundle = Registry(trained_flights / ".mlcompile" / "registry").get(FLIGHTS, 1).bundle()
+    state = bundle.meta["feature_state"]
+    assert state["input_signature"]["sched_dep_time"] == "int64"
+    model = booster(bundle)
+    evaluator, _ = compile_features(state, model)
+    assert evaluator is not None
+    columns = input_columns(state["input_signature"])
+    rows = json_rows(december.head(3))
+    rows[1]["sched_dep_time"] = None
+    values = read_rows(rows, columns)
+    with pytest.raises(Inexact):
+        evaluator.matrix(values, len(rows))
+    batch = model_inputs(bundle, columns_frame(values, columns))
+    assert batch["dep_hour"].iloc[0] == rows[0]["sched_dep_time"] / 100  # divided, not truncated
+    alone = read_rows(rows[1:2], columns)  # the missing value alone is NaN either way
+    one_batch = model_inputs(bundle, columns_frame(alone, columns))
+    assert evaluator.matrix(alone, 1).tobytes() == _as_lightgbm_reads(one_batch).tobytes()
+
+
 def test_a_custom_feature_is_served_by_the_batch_path(trained_flights: Path) -> None:
     bundle = Registry(trained_flights / ".mlcompile" / "registry").get(FLIGHTS, 1).bundle()
     state = json.loads(json.dumps(bundle.meta["feature_state"]))
