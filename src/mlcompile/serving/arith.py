@@ -11,7 +11,9 @@ translated, and the version is served by the batch path instead (`NotCompiled`).
 Each expression is compiled twice from the one tree: over NumPy columns, and over the Python
 floats of a single row (`Scalar`), where a NumPy call on one value costs more than the
 arithmetic. Python's float arithmetic is the same IEEE 754 double arithmetic as NumPy's, so
-both give the same bits. Integers are carried as float64, which is exact below 2**53. A value at or beyond that, and a
+both give the same bits.
+
+Integers are carried as float64, which is exact below 2**53. A value at or beyond that, and a
 division by zero (an error or an infinity in DuckDB), raise `Inexact` while a request is
 computed, and that request goes through the batch path, which gives DuckDB's own answer or
 error.

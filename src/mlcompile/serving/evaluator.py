@@ -1,4 +1,5 @@
-"""A version's fitted features compiled, when it loads, into NumPy steps for a request's rows.
+"""A version's fitted features compiled, when it loads, into NumPy steps for a request's rows,
+and each step's one-row form on Python floats for a request of one row.
 
 The batch path (`runtime.features.apply_features`) builds a pandas frame and, for an `expr`,
 runs a DuckDB query: right for a million rows, about 100 ms for one. The evaluator computes
@@ -48,6 +49,7 @@ class Cat(NamedTuple):
 Step = Callable[[Work], None]
 Row = dict[str, Any]  # one row's working values: see `_Compiler`
 RowStep = Callable[[Row], None]
+Built = tuple[Step, RowStep, Any]  # a feature op's step, its one-row form, its output's kind
 
 
 def _float_array(values: Sequence[Any]) -> np.ndarray:
@@ -379,9 +381,6 @@ def _finite(value: float, name: str) -> float:
     return value
 
 
-Built = tuple[Step, "RowStep", Any]
-
-
 def _model_input(
     column: str, kind: str | None, categories: Sequence[Any] | None, levels: Sequence[Any] | None
 ) -> tuple[Callable[[Work], np.ndarray], Callable[[Row], float]]:
@@ -432,7 +431,7 @@ class Evaluator:
         """The (rows, model inputs) float64 matrix; raises Inexact when the batch path must
         compute it."""
         if rows == 1:
-            return self.row({name: column[0] for name, column in values.items()})[np.newaxis]
+            return self._row({name: column[0] for name, column in values.items()})[np.newaxis]
         work = Work(rows, dict(values))
         # an overflow makes an infinity, which the steps refuse (Inexact): no warning
         with np.errstate(all="ignore"):
@@ -443,11 +442,10 @@ class Evaluator:
             matrix[:, i] = output(work)
         return matrix
 
-    def row(self, values: Row) -> np.ndarray:
-        """The model inputs of one row (each column's value, as `read_rows` reads it), as the
-        matrix's one row: computed on Python floats, where a NumPy call on one value costs
-        more than the arithmetic. Raises Inexact as `matrix` does."""
-        row = dict(values)
+    def _row(self, row: Row) -> np.ndarray:
+        """The model inputs of one row (each column's value, as `read_rows` reads it; the
+        steps add the features to `row`), as the matrix's one row: computed on Python floats,
+        where a NumPy call on one value costs more than the arithmetic."""
         for step in self.row_steps:
             step(row)
         return np.array([output(row) for output in self.row_outputs], dtype="float64")
