@@ -1,10 +1,12 @@
 """Request values checked against a model's input signature (serving/inputs.py): the
 flights example's model, whose inputs are integers, text, a date/time and a nullable Int64,
-and single columns of the other dtypes a signature can hold."""
+and single columns of the other dtypes a signature can hold. Every body here is also read
+as the server reads it (serving/body.py), which must give the same values or problems."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -20,13 +22,8 @@ from mlcompile.runtime.artifacts import parquet_bytes, table_parquet_bytes
 from mlcompile.runtime.registry import Registry
 from mlcompile.runtime.score import score_frame
 from mlcompile.serving.app import create_app
-from mlcompile.serving.inputs import (
-    BULK_ROWS,
-    columns_frame,
-    input_columns,
-    read_rows,
-    rows_frame,
-)
+from mlcompile.serving.body import BodyReader
+from mlcompile.serving.inputs import BULK_ROWS, InputColumn, columns_frame, input_columns, read_rows
 from mlcompile.serving.predlog import Entry, entries_frame, entries_table
 from mlcompile.serving.problems import MAX_PROBLEMS, Refused
 
@@ -64,9 +61,29 @@ def signature(bundle: Any) -> dict[str, str]:
     return dict(bundle.meta["feature_state"]["input_signature"])
 
 
+def _read(rows: list[dict[str, Any]], columns: tuple[InputColumn, ...]) -> dict[str, list[Any]]:
+    """What `read_rows` reads of the rows, after checking that their body, as Python's json
+    module writes it, reads the same through the server's BodyReader: values or refusal."""
+    body = json.dumps({"rows": rows}).encode()
+    try:
+        values = read_rows(rows, columns)
+    except Refused as refused:
+        with pytest.raises(Refused) as caught:
+            BodyReader(columns).read(body, len(rows))
+        assert (caught.value.status, caught.value.problems) == (refused.status, refused.problems)
+        raise
+    assert BodyReader(columns).read(body, len(rows)) == (len(rows), values)
+    return values
+
+
+def _frame(rows: list[dict[str, Any]], signature: dict[str, str]) -> pd.DataFrame:
+    columns = input_columns(signature)
+    return columns_frame(_read(rows, columns), columns)
+
+
 def _refusal(signature: dict[str, str], rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     with pytest.raises(Refused) as caught:
-        rows_frame(rows, input_columns(signature))
+        _frame(rows, signature)
     assert caught.value.status == 422
     return [p.to_dict() for p in caught.value.problems]
 
@@ -77,7 +94,7 @@ def test_the_signature_is_the_one_these_tests_are_about(signature: dict[str, str
 
 
 def test_a_valid_row_gets_the_training_dtypes(signature: dict[str, str]) -> None:
-    frame = rows_frame([ROW], input_columns(signature))
+    frame = _frame([ROW], signature)
     assert {c: str(d) for c, d in frame.dtypes.items()} == signature
     assert frame.loc[0, "time_hour"] == pd.Timestamp("2013-01-01 05:00")
 
@@ -121,7 +138,7 @@ def test_edge_values_that_fit_are_kept_exactly(signature: dict[str, str], before
         {**ROW, "distance": INT64_MAX, "seats": -(2**63)},
         {**ROW, "distance": 1400.0, "time_hour": "2013-W01-2T05:00"},  # ISO week date
     ]
-    frame = rows_frame(rows, input_columns(signature)).iloc[before:]
+    frame = _frame(rows, signature).iloc[before:]
     assert frame["distance"].tolist() == [INT64_MAX, 1400]
     assert frame["seats"].tolist() == [-(2**63), 149]
     assert frame["time_hour"].iloc[1] == pd.Timestamp("2013-01-01 05:00")
@@ -132,7 +149,7 @@ def test_null_and_nan_are_missing_values(signature: dict[str, str]) -> None:
         {**ROW, "distance": float("nan"), "seats": float("nan"), "carrier": None},
         {**ROW, "distance": None, "seats": None, "time_hour": None},
     ]
-    frame = rows_frame(rows, input_columns(signature))
+    frame = _frame(rows, signature)
     # a NumPy int64 cannot hold a missing value: float, as LightGBM reads it; Int64 keeps <NA>
     assert str(frame["distance"].dtype) == "float64" and frame["distance"].isna().all()
     assert str(frame["seats"].dtype) == "Int64" and frame["seats"].isna().all()
@@ -206,7 +223,7 @@ def test_other_dtypes_refuse_what_they_cannot_hold(dtype: str, value: Any, kind:
 def test_other_dtypes_keep_what_they_can_hold(
     dtype: str, values: list[Any], expected: list[Any] | None
 ) -> None:
-    frame = rows_frame([{"x": v} for v in values], input_columns({"x": dtype}))
+    frame = _frame([{"x": v} for v in values], {"x": dtype})
     assert str(frame["x"].dtype) == dtype
     if expected is not None:
         assert [
@@ -215,9 +232,9 @@ def test_other_dtypes_keep_what_they_can_hold(
 
 
 def test_times_with_an_offset_become_the_training_timezone() -> None:
-    frame = rows_frame(
+    frame = _frame(
         [{"t": "2013-01-01T05:00:00+02:00"}, {"t": "2013-01-01T05:00:00Z"}],
-        input_columns({"t": "datetime64[ns, UTC]"}),
+        {"t": "datetime64[ns, UTC]"},
     )
     assert frame["t"].tolist() == [
         pd.Timestamp("2013-01-01 03:00", tz="UTC"),
@@ -229,7 +246,7 @@ def test_many_times_are_read_at_once_as_one_by_one() -> None:
     # a large request's times are parsed in one pass, missing values kept in place
     columns = input_columns({"t": "datetime64[ns]"})
     rows = [{"t": "2013-01-01T05:00:00"}, {"t": None}] * BULK_ROWS
-    assert read_rows(rows, columns) == {"t": [dt.datetime(2013, 1, 1, 5), None] * BULK_ROWS}
+    assert _read(rows, columns) == {"t": [dt.datetime(2013, 1, 1, 5), None] * BULK_ROWS}
     (problem,) = _refusal({"t": "datetime64[ns]"}, [*rows, {"t": "2300-01-01"}])
     assert (problem["row"], problem["kind"]) == (2 * BULK_ROWS, "range")
 
@@ -319,7 +336,7 @@ def test_any_json_is_either_refused_in_place_or_scored_and_loggable(
         rows.append({**ROW, **{c: data.draw(JSON_VALUES) for c in changed}})
     columns = input_columns(signature)
     try:
-        values = read_rows(rows, columns)
+        values = _read(rows, columns)
     except Refused as refused:
         event("refused")
         for problem in refused.problems:

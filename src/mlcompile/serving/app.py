@@ -32,12 +32,10 @@ from mlcompile import __version__, paths
 from mlcompile.errors import MlcompileError, UsageError
 
 from .auth import BearerToken
-from .inputs import read_rows
 from .limits import BodyLimit, Receive, Send
 from .model import Loaded, ServedModel
 from .predlog import Entry, LogFull, PredictionLog
 from .problems import Refused, capped, error_body, refused
-from .request import parse_rows
 from .rollout import ROUTING_HEADER, Canary
 
 logger = logging.getLogger("mlcompile.serving")
@@ -207,7 +205,7 @@ def create_app(
         except MlcompileError as exc:
             raise refused(503, "unavailable", exc.message) from None
 
-    def shadowed(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    def shadowed(body: bytes, rows: int) -> dict[str, list[Any]]:
         """The shadow's prediction columns, or only its version when it cannot score."""
         if shadow_model is None:
             return {}
@@ -216,9 +214,11 @@ def create_app(
         except MlcompileError as exc:
             logger.warning("shadow %s: %s", shadow, exc.message)
             return {}
-        found: dict[str, list[Any]] = {"shadow_version": [model.version] * len(rows)}
+        found: dict[str, list[Any]] = {"shadow_version": [model.version] * rows}
         try:
-            predicted = model.predict(read_rows(rows, model.inputs), len(rows))
+            # read by its own signature, which may not be the answering version's
+            _, values = model.reader.read(body, limits.max_rows)
+            predicted = model.predict(values, rows)
         except (MlcompileError, Refused) as exc:
             logger.warning(
                 "shadow %s version %d could not score a request: %s", shadow, model.version, exc
@@ -228,16 +228,15 @@ def create_app(
         return found
 
     def answer(body: bytes, received_at: dt.datetime, key: str | None) -> Response:
-        rows = parse_rows(body, limits.max_rows)
         model = current()
         if canary_model is not None and canary is not None and canary.takes(key):
             model = current(canary_model)
-        values = read_rows(rows, model.inputs)
-        outside = model.domain.outside(values, len(rows))
+        rows, values = model.reader.read(body, limits.max_rows)
+        outside = model.domain.outside(values, rows)
         if outside.count and model.on_invalid == "reject":
             raise Refused(422, outside.listed, outside.count)
         try:
-            predicted = model.predict(values, len(rows))
+            predicted = model.predict(values, rows)
         except MlcompileError as exc:
             raise refused(422, "scoring", exc.message) from None
         columns = {name: _plain(column) for name, column in predicted.items()}
@@ -249,10 +248,10 @@ def create_app(
             model.inputs,
             values,
             columns,
-            len(rows),
+            rows,
             outside.per_row,
             model.alias or str(model.version),
-            shadowed(rows),
+            shadowed(body, rows),
         )
         try:
             log.append(entry)

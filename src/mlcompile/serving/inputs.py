@@ -49,6 +49,7 @@ class InputColumn:
     dtype: str  # as the signature writes it
     read: Read
     build: Build
+    json: Any  # the JSON types it takes, as a type msgspec decodes (body.py)
     nullable: bool = True
     uniform: bool = False  # all values strings, or all numbers
     bulk: Bulk | None = None
@@ -68,21 +69,49 @@ def _input_column(name: str, text: str) -> InputColumn:
     if dtype is not None:
         if pd.api.types.is_bool_dtype(dtype):
             nullable = isinstance(dtype, pd.BooleanDtype)
-            return InputColumn(name, text, _bool(text), _typed(dtype), nullable)
+            json = bool | None if nullable else bool
+            return InputColumn(name, text, _bool(text), _typed(dtype), json, nullable)
         if pd.api.types.is_integer_dtype(dtype):
-            read = _integer(text, dtype)
-            return InputColumn(name, text, read, _integers(dtype), bulk=_integers_bulk(dtype))
+            return InputColumn(
+                name,
+                text,
+                _integer(text, dtype),
+                _integers(dtype),
+                int | None,
+                bulk=_integers_bulk(dtype),
+            )
         if pd.api.types.is_float_dtype(dtype):
-            read = _number(text, dtype)
-            return InputColumn(name, text, read, _typed(dtype), bulk=_numbers_bulk(dtype))
+            return InputColumn(
+                name,
+                text,
+                _number(text, dtype),
+                _typed(dtype),
+                float | None,
+                bulk=_numbers_bulk(dtype),
+            )
         if pd.api.types.is_datetime64_any_dtype(dtype):
-            bulk = _times_bulk(dtype)
-            return InputColumn(name, text, _time(text, dtype), _times(dtype), bulk=bulk)
+            return InputColumn(
+                name,
+                text,
+                _time(text, dtype),
+                _times(dtype),
+                str | None,
+                bulk=_times_bulk(dtype),
+            )
         if isinstance(dtype, pd.CategoricalDtype):
-            read, build = _category(text), _objects_as(dtype)
-            return InputColumn(name, text, read, build, uniform=True, bulk=_ascii_bulk)
+            return InputColumn(
+                name,
+                text,
+                _category(text),
+                _objects_as(dtype),
+                str | int | float | None,
+                uniform=True,
+                bulk=_text_bulk,
+            )
         if pd.api.types.is_string_dtype(dtype):  # str, string and object
-            return InputColumn(name, text, _text(text), _objects_as(dtype), bulk=_ascii_bulk)
+            return InputColumn(
+                name, text, _text(text), _objects_as(dtype), str | None, bulk=_text_bulk
+            )
     raise UsageError(
         f"input column '{name}' has training dtype {text}, which mlcompile serve cannot read "
         "from JSON (it reads numbers, integers, booleans, text, categories and date/times)"
@@ -321,12 +350,17 @@ def _times_bulk(dtype: Any) -> Bulk | None:
     return bulk
 
 
-def _ascii_bulk(values: list[Any]) -> list[Any] | None:
+def _text_bulk(values: list[Any]) -> list[Any] | None:
     if not set(map(type, values)) <= {str, _NONE}:
         return None
-    # one C pass over the joined text; filter(None) drops the missing values (and empty text,
-    # which is ASCII anyway)
-    return values if "".join(filter(None, values)).isascii() else None
+    # one C pass over the joined text; filter(None) drops the missing values (and empty text)
+    joined = "".join(filter(None, values))
+    if not joined.isascii():
+        try:
+            joined.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate: read one by one, which says where
+            return None
+    return values
 
 
 # ---- building a column from values already read ---------------------------------------------
@@ -389,12 +423,6 @@ def _mixed(values: list[Any], column: InputColumn) -> list[Problem]:
     ]
 
 
-def rows_frame(rows: Sequence[Mapping[str, Any]], columns: Sequence[InputColumn]) -> pd.DataFrame:
-    """The signature's columns of `rows`, typed as in training; extra columns are dropped.
-    Raises Refused (422) with the problems, each row's in signature order."""
-    return columns_frame(read_rows(rows, columns), columns)
-
-
 def columns_frame(values: Mapping[str, list[Any]], columns: Sequence[InputColumn]) -> pd.DataFrame:
     """The frame of values `read_rows` read, typed as in training."""
     return pd.DataFrame({column.name: column.build(values[column.name]) for column in columns})
@@ -403,19 +431,21 @@ def columns_frame(values: Mapping[str, list[Any]], columns: Sequence[InputColumn
 BULK_ROWS = 16  # below, the checks of a column at once cost more than they save
 
 
-def _bulk(rows: Sequence[Mapping[str, Any]], column: InputColumn) -> list[Any] | None:
-    """The column's values read at once, or None when they must be read one by one."""
-    if column.bulk is None or len(rows) < BULK_ROWS:
+def read_values(values: list[Any], column: InputColumn) -> list[Any] | None:
+    """A column's values, one a row (None or NaN where missing), read as `read_rows` reads
+    them; or None when one might be refused, which `read_rows` then words."""
+    if column.bulk is not None and len(values) >= BULK_ROWS:
+        read = column.bulk(values)
+    else:
+        try:
+            read = [None if _missing(v) else column.read(v) for v in values]
+        except _Bad:
+            return None
+        if column.uniform and _mixed(read, column):
+            return None
+    if read is None or (not column.nullable and None in read):
         return None
-    try:
-        # a C loop over the rows, where a comprehension calling row.get costs twice as much
-        present = list(map(itemgetter(column.name), rows))
-    except KeyError:  # a row without the column: read one by one, which says which
-        return None
-    values = column.bulk(present)
-    if values is None or (not column.nullable and None in values):
-        return None
-    return values
+    return read
 
 
 def read_rows(
@@ -426,7 +456,13 @@ def read_rows(
     problems: list[Problem] = []
     built: dict[str, list[Any]] = {}
     for column in columns:
-        quick = _bulk(rows, column)
+        try:
+            # a C loop over the rows, where a comprehension calling row.get costs twice as much
+            present = list(map(itemgetter(column.name), rows))
+        except KeyError:  # a row without the column: read one by one, which says which
+            quick = None
+        else:
+            quick = read_values(present, column)
         if quick is not None:
             built[column.name] = quick
             continue

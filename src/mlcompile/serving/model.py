@@ -22,6 +22,7 @@ from mlcompile.runtime.score import prediction_values
 from mlcompile.runtime.train import booster, model_inputs
 
 from .arith import Inexact
+from .body import BodyReader
 from .domain import Domain, training_domain
 from .evaluator import Evaluator, compile_features
 from .inputs import InputColumn, columns_frame, input_columns
@@ -51,6 +52,7 @@ class Loaded:
     metrics: dict[str, Any]
     registration: dict[str, Any]
     inputs: tuple[InputColumn, ...]
+    reader: BodyReader
     booster: Any
     one_row: OneRow
     evaluator: Evaluator | None
@@ -62,7 +64,7 @@ class Loaded:
         return dict(self.bundle.meta["feature_state"]["input_signature"])
 
     def predict(self, values: dict[str, list[Any]], rows: int) -> dict[str, Any]:
-        """The prediction columns for request values `inputs.read_rows` read: through the
+        """The prediction columns for request values `reader` read: through the
         compiled evaluator when it can compute them, else through the batch path (which
         raises MlcompileError for rows its features refuse)."""
         if self.evaluator is not None:
@@ -137,6 +139,7 @@ class ServedModel:
             found.metrics(),
             found.registration,
             inputs,
+            BodyReader(inputs),
             model,
             OneRow(model),
             evaluator,

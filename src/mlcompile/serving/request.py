@@ -3,25 +3,20 @@ them. Anything else is refused in the shape of `problems`: 422 for a body that i
 (not JSON, nested too deep for the parser, no `rows`, a row that is not an object), 413 for
 more rows than the server takes.
 
-orjson reads a body in microseconds. What it refuses (NaN, which Python's json module writes
-for a missing float; a lone surrogate escape; an integer beyond 64 bits; anything invalid) is
-read again by the json module, which takes the first three and words the error of the rest."""
+This is the reading of the bodies `body.BodyReader`'s typed pass does not take, and so the one
+that words their problems; it is Python's json module, which reads what orjson would not or
+would read inexactly: NaN (which the json module writes for a missing float), a lone
+surrogate escape, and an integer beyond 64 bits, which orjson turns into a float."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-import orjson
-
 from .problems import Problem, Refused, refused
 
 
 def _document(body: bytes) -> Any:
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError:
-        pass
     try:
         return json.loads(body)
     except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
