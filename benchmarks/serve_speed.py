@@ -29,7 +29,7 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from common import MLCOMPILE, REPO, table
 
@@ -47,11 +47,13 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _wait_up(base: str, server: subprocess.Popen[bytes]) -> None:
+def _wait_up(base: str, server: subprocess.Popen[bytes], errors: IO[bytes]) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            raise RuntimeError(f"the server exited with {server.returncode}")
+            errors.seek(0)
+            said = errors.read().decode(errors="replace").strip().splitlines()[-5:]
+            raise RuntimeError(f"the server exited with {server.returncode}: " + "\n".join(said))
         try:
             with urllib.request.urlopen(f"{base}/openapi.json", timeout=1):
                 return
@@ -63,17 +65,19 @@ def _wait_up(base: str, server: subprocess.Popen[bytes]) -> None:
 @contextmanager
 def _server(command: list[str], port: int) -> Iterator[str]:
     base = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        _wait_up(base, server)
-        yield base
-    finally:
-        server.send_signal(signal.SIGINT)  # uvicorn's graceful stop: the log flushes
+    # its last words explain a server that does not start (a venv without a new dependency)
+    with tempfile.TemporaryFile() as errors:
+        server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=errors)
         try:
-            server.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+            _wait_up(base, server, errors)
+            yield base
+        finally:
+            server.send_signal(signal.SIGINT)  # uvicorn's graceful stop: the log flushes
+            try:
+                server.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
 
 
 def _post(base: str, body: bytes) -> None:
